@@ -1,0 +1,115 @@
+/*
+ * speedster.h - the public C API of speedster: load an ONNX model, run it,
+ * and (later) search for the fastest equivalent inference learner.
+ *
+ * A worked example:
+ *
+ *     spd_model *m = NULL;
+ *     if (spd_model_load("model.onnx", &m) != SPD_OK) {
+ *         fprintf(stderr, "%s\n", spd_last_error());
+ *         return 1;
+ *     }
+ *     spd_tensor in[1] = {0}, out[1] = {0};
+ *     ...fill in[0] (dtype, ndim, dims, data)...
+ *     if (spd_model_run(m, in, 1, out, 1) != SPD_OK) ...
+ *     ...read out[0]...
+ *     spd_tensor_release(&out[0]);
+ *     spd_model_free(m);
+ *
+ * Every function returns a status; on failure spd_last_error() holds one
+ * line naming the file, node or field and the problem. The library never
+ * prints.
+ */
+#ifndef SPEEDSTER_H
+#define SPEEDSTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SPD_VERSION_MAJOR 0
+#define SPD_VERSION_MINOR 1
+#define SPD_VERSION_PATCH 0
+#define SPD_VERSION_STRING "0.1.0"
+
+typedef enum spd_status {
+    SPD_OK = 0,
+    SPD_ERR_INVALID = 1,     /* the user's input is wrong (model, data, option) */
+    SPD_ERR_UNSUPPORTED = 2, /* valid, but this build cannot do it */
+    SPD_ERR_IO = 3,          /* a file could not be read or written */
+    SPD_ERR_NOMEM = 4,
+    SPD_ERR_INTERNAL = 5     /* a bug in speedster */
+} spd_status;
+
+/* Element types, numbered as ONNX's TensorProto.DataType. */
+typedef enum spd_dtype {
+    SPD_UNDEFINED = 0,
+    SPD_FLOAT = 1,
+    SPD_UINT8 = 2,
+    SPD_INT8 = 3,
+    SPD_UINT16 = 4,
+    SPD_INT16 = 5,
+    SPD_INT32 = 6,
+    SPD_INT64 = 7,
+    SPD_STRING = 8,
+    SPD_BOOL = 9,
+    SPD_FLOAT16 = 10,
+    SPD_DOUBLE = 11,
+    SPD_UINT32 = 12,
+    SPD_UINT64 = 13,
+    SPD_COMPLEX64 = 14,
+    SPD_COMPLEX128 = 15,
+    SPD_BFLOAT16 = 16
+} spd_dtype;
+
+#define SPD_MAX_DIMS 8
+
+/* A dense, row-major tensor. `owner` is non-zero when `data` was allocated by
+ * speedster and must be released with spd_tensor_release(). */
+typedef struct spd_tensor {
+    spd_dtype dtype;
+    int ndim;
+    int64_t dims[SPD_MAX_DIMS];
+    void *data;
+    int owner;
+} spd_tensor;
+
+/* The last error message of this thread ("" when none). */
+const char *spd_last_error(void);
+
+/* Bytes per element (0 for strings and unknown types). */
+size_t spd_dtype_size(spd_dtype t);
+const char *spd_dtype_name(spd_dtype t);
+int64_t spd_tensor_numel(const spd_tensor *t);
+size_t spd_tensor_nbytes(const spd_tensor *t);
+/* Frees the data if the tensor owns it and clears the tensor. */
+void spd_tensor_release(spd_tensor *t);
+
+/* Tensor files: ONNX TensorProto (.pb) and numpy (.npy), chosen by suffix. */
+spd_status spd_tensor_read_file(const char *path, spd_tensor *out);
+spd_status spd_tensor_write_file(const char *path, const spd_tensor *t);
+
+/* Models. */
+typedef struct spd_model spd_model;
+
+spd_status spd_model_load(const char *path, spd_model **out);
+void spd_model_free(spd_model *m);
+int spd_model_num_inputs(const spd_model *m);
+int spd_model_num_outputs(const spd_model *m);
+const char *spd_model_input_name(const spd_model *m, int i);
+const char *spd_model_output_name(const spd_model *m, int i);
+/* Runs the model. Outputs are allocated by speedster: release them with
+ * spd_tensor_release(). Inputs are never modified. */
+spd_status spd_model_run(spd_model *m, const spd_tensor *inputs, int n_inputs,
+                         spd_tensor *outputs, int n_outputs);
+
+/* Threads used by one model (0 = NEBULLVM_THREADS_PER_MODEL or all cores). */
+void spd_set_num_threads(int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,81 @@
+#include "util/alloc.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A header before each block keeps its size so frees can be counted; it is
+ * 64 bytes so the user pointer keeps the block's cache-line alignment. */
+#define HDR 64
+
+static atomic_size_t g_current, g_peak;
+static atomic_long g_fail_countdown;
+
+static void count(size_t add, size_t sub)
+{
+    size_t now = atomic_fetch_add(&g_current, add) + add;
+    atomic_fetch_sub(&g_current, sub);
+    size_t peak = atomic_load(&g_peak);
+    while (now > peak && !atomic_compare_exchange_weak(&g_peak, &peak, now)) {
+    }
+}
+
+static int should_fail(void)
+{
+    long c = atomic_load(&g_fail_countdown);
+    if (c <= 0) return 0;
+    return atomic_fetch_sub(&g_fail_countdown, 1) == 1;
+}
+
+void *spd_malloc(size_t n)
+{
+    if (should_fail() || n > SIZE_MAX - HDR) return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, HDR, n + HDR) != 0) return NULL;
+    *(size_t *)p = n;
+    count(n, 0);
+    return (char *)p + HDR;
+}
+
+void *spd_calloc(size_t count_, size_t size)
+{
+    if (size && count_ > SIZE_MAX / size) return NULL;
+    void *p = spd_malloc(count_ * size);
+    if (p) memset(p, 0, count_ * size);
+    return p;
+}
+
+void spd_free(void *p)
+{
+    if (!p) return;
+    char *base = (char *)p - HDR;
+    count(0, *(size_t *)base);
+    free(base);
+}
+
+void *spd_realloc(void *p, size_t n)
+{
+    if (!p) return spd_malloc(n);
+    size_t old = *(size_t *)((char *)p - HDR);
+    void *q = spd_malloc(n);
+    if (!q) return NULL;
+    memcpy(q, p, old < n ? old : n);
+    spd_free(p);
+    return q;
+}
+
+char *spd_strndup(const char *s, size_t n)
+{
+    char *d = spd_malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *spd_strdup(const char *s) { return spd_strndup(s, strlen(s)); }
+
+size_t spd_alloc_current(void) { return atomic_load(&g_current); }
+size_t spd_alloc_peak(void) { return atomic_load(&g_peak); }
+void spd_alloc_reset_peak(void) { atomic_store(&g_peak, atomic_load(&g_current)); }
+void spd_alloc_fail_after(long n) { atomic_store(&g_fail_countdown, n); }

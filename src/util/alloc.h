@@ -1,0 +1,23 @@
+/* Every allocation goes through these, so memory is counted and tests can
+ * make an allocation fail on purpose. Blocks are 64-byte aligned. */
+#ifndef SPD_UTIL_ALLOC_H
+#define SPD_UTIL_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void *spd_malloc(size_t n);
+void *spd_calloc(size_t count, size_t size);
+void *spd_realloc(void *p, size_t n);
+void spd_free(void *p);
+char *spd_strdup(const char *s);
+char *spd_strndup(const char *s, size_t n);
+
+/* Bytes currently allocated and the peak since the last reset. */
+size_t spd_alloc_current(void);
+size_t spd_alloc_peak(void);
+void spd_alloc_reset_peak(void);
+/* Make the n-th allocation from now fail (0 disables); for tests. */
+void spd_alloc_fail_after(long n);
+
+#endif
