@@ -85,6 +85,10 @@ size_t spd_dtype_size(spd_dtype t);
 const char *spd_dtype_name(spd_dtype t);
 int64_t spd_tensor_numel(const spd_tensor *t);
 size_t spd_tensor_nbytes(const spd_tensor *t);
+/* "float32[1,3,224,224]" into buf; returns buf. */
+const char *spd_tensor_describe(const spd_tensor *t, char *buf, size_t n);
+/* Element i of a numeric or bool tensor as a double. */
+double spd_tensor_element(const spd_tensor *t, int64_t i);
 /* Frees the data if the tensor owns it and clears the tensor. */
 void spd_tensor_release(spd_tensor *t);
 
@@ -101,6 +105,17 @@ int spd_model_num_inputs(const spd_model *m);
 int spd_model_num_outputs(const spd_model *m);
 const char *spd_model_input_name(const spd_model *m, int i);
 const char *spd_model_output_name(const spd_model *m, int i);
+/* The declared dtype and shape of user input i; symbolic or unknown dims
+ * are -1, and *ndim is -1 when the rank is unknown. */
+spd_status spd_model_input_info(const spd_model *m, int i, spd_dtype *dtype, int *ndim,
+                                int64_t dims[SPD_MAX_DIMS]);
+spd_status spd_model_output_info(const spd_model *m, int i, spd_dtype *dtype, int *ndim,
+                                 int64_t dims[SPD_MAX_DIMS]);
+/* A human-readable summary (producer, opsets, inputs, outputs, operators,
+ * weights), to be released with spd_string_free(). */
+char *spd_model_summary(const spd_model *m);
+void spd_string_free(char *s);
+
 /* Runs the model. Outputs are allocated by speedster: release them with
  * spd_tensor_release(). Inputs are never modified. */
 spd_status spd_model_run(spd_model *m, const spd_tensor *inputs, int n_inputs,

@@ -234,6 +234,8 @@ double spd_tensor_get(const spd_tensor *t, int64_t i)
     }
 }
 
+double spd_tensor_element(const spd_tensor *t, int64_t i) { return spd_tensor_get(t, i); }
+
 /* A C cast of an out-of-range or NaN double to an integer is undefined;
  * saturate instead (the behaviour tests can rely on). */
 static int64_t sat_i64(double v, double lo, double hi)

@@ -14,8 +14,6 @@ spd_status spd_tensor_copy(spd_tensor *dst, const spd_tensor *src);
 /* dst views src's data without owning it. */
 void spd_tensor_view(spd_tensor *dst, const spd_tensor *src);
 bool spd_tensor_same_shape(const spd_tensor *a, const spd_tensor *b);
-/* "float32[1,3,224,224]" into buf. */
-const char *spd_tensor_describe(const spd_tensor *t, char *buf, size_t n);
 /* Product of dims[from..to), 1 when empty. */
 int64_t spd_dims_prod(const int64_t *dims, int from, int to);
 

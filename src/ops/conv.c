@@ -1,5 +1,529 @@
-#include "ir/op.h"
+/* Conv and ConvTranspose, 1-D to N-D, grouped, dilated, strided and padded.
+ *
+ * Both reduce to a GEMM per (image, group) through an im2col buffer:
+ *   Conv:          Y_g = W_g * im2col(X_g)
+ *   ConvTranspose: Y_g = col2im(W_g^T * X_g)
+ * The two share one geometry: a "big" grid (Conv's input, ConvTranspose's
+ * output) and a "small" grid (Conv's output, ConvTranspose's input) related by
+ *   big = small * stride - pad_begin + kernel_pos * dilation.
+ * Two cases skip im2col: 1x1 stride-1 unpadded kernels (the input already is
+ * the column matrix) and 2-D depthwise Conv (a direct loop; a GEMM with one
+ * row would waste the im2col copy).
+ *
+ * float32 is computed directly; float16, bfloat16 and double are converted to
+ * float32 and back. */
+#include <stdbool.h>
+#include <string.h>
 
-/* placeholder: the conv family is being written */
-const spd_op_def spd_ops_conv[] = {{"", "", 0, 0, 0}};
-const int spd_ops_conv_count = 0;
+#include "ir/op.h"
+#include "ops/gemm_ref.h"
+#include "util/alloc.h"
+#include "util/status.h"
+
+typedef struct geom {
+    int nd;                      /* spatial dims */
+    int64_t big[SPD_MAX_DIMS];
+    int64_t small[SPD_MAX_DIMS];
+    int64_t k[SPD_MAX_DIMS];     /* kernel */
+    int64_t s[SPD_MAX_DIMS];     /* strides */
+    int64_t d[SPD_MAX_DIMS];     /* dilations */
+    int64_t pb[SPD_MAX_DIMS];    /* padding at the start of each big axis */
+    int64_t pe[SPD_MAX_DIMS];    /* and at its end */
+    int64_t big_n, small_n, k_n; /* element counts of one channel */
+} geom;
+
+/* ---- float32 views of tensors of other float types ---------------------- */
+
+static bool is_conv_dtype(spd_dtype t)
+{
+    return t == SPD_FLOAT || t == SPD_FLOAT16 || t == SPD_BFLOAT16 || t == SPD_DOUBLE;
+}
+
+/* *out points at t's data when it is float32, else at a converted copy that
+ * the caller frees with spd_free(*owned). */
+static spd_status as_f32(const spd_tensor *t, const float **out, float **owned)
+{
+    *owned = NULL;
+    if (t->dtype == SPD_FLOAT) {
+        *out = (const float *)t->data;
+        return SPD_OK;
+    }
+    int64_t n = spd_tensor_numel(t);
+    float *buf = spd_malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    if (!buf) return spd_errorf(SPD_ERR_NOMEM, "out of memory converting %lld values to float32", (long long)n);
+    if (t->dtype == SPD_FLOAT16)
+        for (int64_t i = 0; i < n; i++) buf[i] = spd_f16_to_f32(((const uint16_t *)t->data)[i]);
+    else if (t->dtype == SPD_BFLOAT16)
+        for (int64_t i = 0; i < n; i++) buf[i] = spd_bf16_to_f32(((const uint16_t *)t->data)[i]);
+    else
+        for (int64_t i = 0; i < n; i++) buf[i] = (float)((const double *)t->data)[i];
+    *out = buf;
+    *owned = buf;
+    return SPD_OK;
+}
+
+/* Stores n float32 values into t (already allocated with its own dtype). */
+static void store_from_f32(spd_tensor *t, const float *src, int64_t n)
+{
+    if (t->dtype == SPD_FLOAT16)
+        for (int64_t i = 0; i < n; i++) ((uint16_t *)t->data)[i] = spd_f32_to_f16(src[i]);
+    else if (t->dtype == SPD_BFLOAT16)
+        for (int64_t i = 0; i < n; i++) ((uint16_t *)t->data)[i] = spd_f32_to_bf16(src[i]);
+    else if (t->dtype == SPD_DOUBLE)
+        for (int64_t i = 0; i < n; i++) ((double *)t->data)[i] = src[i];
+}
+
+/* ---- attributes ------------------------------------------------------------ */
+
+/* An INTS attribute of exactly `want` values into out[], or dflt everywhere
+ * when absent. */
+static spd_status ints_attr(const spd_node *node, const char *name, int want, int64_t dflt,
+                            int64_t *out)
+{
+    size_t n = 0;
+    const int64_t *v = spd_attr_ints(node, name, &n);
+    if (!v || n == 0) {
+        for (int i = 0; i < want; i++) out[i] = dflt;
+        return SPD_OK;
+    }
+    if ((int64_t)n != want)
+        return spd_errorf(SPD_ERR_INVALID, "%s has %zu values, expected %d", name, n, want);
+    memcpy(out, v, (size_t)want * sizeof(int64_t));
+    return SPD_OK;
+}
+
+typedef enum pad_mode { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID } pad_mode;
+
+static spd_status parse_auto_pad(const spd_node *node, pad_mode *m)
+{
+    const char *s = spd_attr_string(node, "auto_pad", "NOTSET");
+    if (!strcmp(s, "NOTSET") || !*s) *m = PAD_NOTSET;
+    else if (!strcmp(s, "SAME_UPPER")) *m = PAD_SAME_UPPER;
+    else if (!strcmp(s, "SAME_LOWER")) *m = PAD_SAME_LOWER;
+    else if (!strcmp(s, "VALID")) *m = PAD_VALID;
+    else return spd_errorf(SPD_ERR_INVALID, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", s);
+    return SPD_OK;
+}
+
+/* kernel_shape (checked against W's spatial dims), strides, dilations and
+ * explicit pads, shared by Conv and ConvTranspose. */
+static spd_status parse_common(const spd_node *node, const spd_tensor *W, geom *g)
+{
+    int nd = g->nd;
+    int64_t ks[SPD_MAX_DIMS], pads[2 * SPD_MAX_DIMS];
+    SPD_TRY(ints_attr(node, "kernel_shape", nd, -1, ks));
+    SPD_TRY(ints_attr(node, "strides", nd, 1, g->s));
+    SPD_TRY(ints_attr(node, "dilations", nd, 1, g->d));
+    SPD_TRY(ints_attr(node, "pads", 2 * nd, 0, pads));
+    g->k_n = 1;
+    for (int i = 0; i < nd; i++) {
+        g->k[i] = W->dims[2 + i];
+        if (ks[i] != -1 && ks[i] != g->k[i])
+            return spd_errorf(SPD_ERR_INVALID, "kernel_shape[%d] = %lld but W has %lld there", i,
+                              (long long)ks[i], (long long)g->k[i]);
+        if (g->k[i] < 1) return spd_errorf(SPD_ERR_INVALID, "W has an empty kernel axis %d", i);
+        if (g->s[i] < 1) return spd_errorf(SPD_ERR_INVALID, "strides[%d] = %lld is not positive", i, (long long)g->s[i]);
+        if (g->d[i] < 1) return spd_errorf(SPD_ERR_INVALID, "dilations[%d] = %lld is not positive", i, (long long)g->d[i]);
+        if (pads[i] < 0 || pads[nd + i] < 0)
+            return spd_errorf(SPD_ERR_INVALID, "pads on axis %d are negative", i);
+        g->pb[i] = pads[i];
+        g->pe[i] = pads[nd + i];
+        g->k_n *= g->k[i];
+    }
+    return SPD_OK;
+}
+
+static void count_grids(geom *g)
+{
+    g->big_n = spd_dims_prod(g->big, 0, g->nd);
+    g->small_n = spd_dims_prod(g->small, 0, g->nd);
+}
+
+/* ---- im2col / col2im --------------------------------------------------------- */
+
+/* The small positions o in [*lo, *hi) whose big position o*s + off lies in
+ * [0, nbig). */
+static void valid_range(int64_t nsmall, int64_t nbig, int64_t off, int64_t s, int64_t *lo, int64_t *hi)
+{
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = nbig - off <= 0 ? 0 : (nbig - 1 - off) / s + 1;
+    if (a > nsmall) a = nsmall;
+    if (b > nsmall) b = nsmall;
+    if (b < a) b = a;
+    *lo = a;
+    *hi = b;
+}
+
+/* Walks every (channel, kernel position) row and every line of the small
+ * grid along its last axis; for each line runs BODY with the big-grid offset
+ * of the line's first element (`base`, as if unpadded) and whether the line
+ * lies inside the big grid at all (`inside`). Shared by im2col (gather) and col2im (scatter-add). */
+#define FOR_EACH_LINE(g, channels, BODY)                                                        \
+    do {                                                                                        \
+        const int nd_ = (g)->nd, last_ = nd_ - 1;                                               \
+        const int64_t line_ = (g)->small[last_];                                                \
+        const int64_t lines_ = line_ ? (g)->small_n / line_ : 0;                                \
+        for (int64_t c_ = 0; c_ < (channels); c_++) {                                           \
+            for (int64_t kk_ = 0; kk_ < (g)->k_n; kk_++) {                                      \
+                int64_t kp_[SPD_MAX_DIMS], rem_ = kk_;                                          \
+                for (int a_ = nd_ - 1; a_ >= 0; a_--) {                                         \
+                    kp_[a_] = rem_ % (g)->k[a_];                                                \
+                    rem_ /= (g)->k[a_];                                                         \
+                }                                                                               \
+                const int64_t koff = kp_[last_] * (g)->d[last_] - (g)->pb[last_];               \
+                const int64_t step = (g)->s[last_];                                             \
+                int64_t lo, hi;                                                                 \
+                valid_range(line_, (g)->big[last_], koff, step, &lo, &hi);                      \
+                __typeof__(col) rowp = col + (c_ * (g)->k_n + kk_) * (g)->small_n;              \
+                const int64_t chan = c_ * (g)->big_n;                                           \
+                int64_t op_[SPD_MAX_DIMS] = {0};                                                \
+                for (int64_t l_ = 0; l_ < lines_; l_++) {                                       \
+                    int64_t base = 0;                                                           \
+                    bool inside = true;                                                         \
+                    for (int a_ = 0; a_ < last_; a_++) {                                        \
+                        int64_t i_ = op_[a_] * (g)->s[a_] + kp_[a_] * (g)->d[a_] - (g)->pb[a_]; \
+                        if (i_ < 0 || i_ >= (g)->big[a_]) { inside = false; break; }             \
+                        base = base * (g)->big[a_] + i_;                                        \
+                    }                                                                           \
+                    if (inside) base = chan + base * (g)->big[last_] + koff;                    \
+                    __typeof__(col) cl = rowp + l_ * line_;                                     \
+                    BODY                                                                        \
+                    for (int a_ = last_ - 1; a_ >= 0; a_--) {                                   \
+                        if (++op_[a_] < (g)->small[a_]) break;                                  \
+                        op_[a_] = 0;                                                            \
+                    }                                                                           \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
+/* col[(c*k_n + kpos) * small_n + o] = x[c][big position of (o, kpos)] or 0. */
+static void im2col(const geom *g, const float *x, int64_t channels, float *col)
+{
+    FOR_EACH_LINE(g, channels, {
+        if (!inside) {
+            memset(cl, 0, (size_t)line_ * sizeof(float));
+        } else {
+            for (int64_t o = 0; o < lo; o++) cl[o] = 0.0f;
+            if (step == 1) {
+                for (int64_t o = lo; o < hi; o++) cl[o] = x[base + o];
+            } else {
+                for (int64_t o = lo; o < hi; o++) cl[o] = x[base + o * step];
+            }
+            for (int64_t o = hi; o < line_; o++) cl[o] = 0.0f;
+        }
+    });
+}
+
+/* The adjoint of im2col: y[c][big position of (o, kpos)] += col[...]. */
+static void col2im(const geom *g, const float *col, int64_t channels, float *y)
+{
+    FOR_EACH_LINE(g, channels, {
+        if (inside) {
+            if (step == 1) {
+                for (int64_t o = lo; o < hi; o++) y[base + o] += cl[o];
+            } else {
+                for (int64_t o = lo; o < hi; o++) y[base + o * step] += cl[o];
+            }
+        }
+    });
+}
+
+/* ---- Conv -------------------------------------------------------------------- */
+
+/* Depthwise 2-D: one filter per channel, convolved directly. Padding is
+ * handled by clipping each kernel row's output range, not by branching per
+ * element. y must hold the bias (or zeros). */
+static void depthwise2d(const geom *g, const float *x, const float *w, float *y, int64_t channels)
+{
+    const int64_t H = g->big[0], Wd = g->big[1], OH = g->small[0], OW = g->small[1];
+    const int64_t KH = g->k[0], KW = g->k[1], sy = g->s[0], sx = g->s[1];
+    for (int64_t c = 0; c < channels; c++) {
+        const float *xc = x + c * H * Wd, *wc = w + c * KH * KW;
+        float *yc = y + c * OH * OW;
+        for (int64_t oy = 0; oy < OH; oy++) {
+            float *yr = yc + oy * OW;
+            for (int64_t ky = 0; ky < KH; ky++) {
+                int64_t iy = oy * sy + ky * g->d[0] - g->pb[0];
+                if (iy < 0 || iy >= H) continue;
+                const float *xr = xc + iy * Wd;
+                for (int64_t kx = 0; kx < KW; kx++) {
+                    const float wv = wc[ky * KW + kx];
+                    const int64_t off = kx * g->d[1] - g->pb[1];
+                    int64_t lo, hi;
+                    valid_range(OW, Wd, off, sx, &lo, &hi);
+                    if (sx == 1) {
+                        const float *xs = xr + off;
+                        for (int64_t ox = lo; ox < hi; ox++) yr[ox] += wv * xs[ox];
+                    } else {
+                        for (int64_t ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * sx + off];
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void fill_bias(float *y, const float *bias, int64_t channels, int64_t n)
+{
+    if (!bias) return; /* outputs arrive zeroed */
+    for (int64_t c = 0; c < channels; c++)
+        for (int64_t i = 0; i < n; i++) y[c * n + i] = bias[c];
+}
+
+static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64_t group,
+                           const float *x, const float *w, const float *bias, float *y)
+{
+    const int64_t Cg = C / group, Mg = M / group, kdim = Cg * g->k_n;
+    for (int64_t n = 0; n < N; n++) fill_bias(y + n * M * g->small_n, bias, M, g->small_n);
+    if (g->small_n == 0 || N == 0) return SPD_OK;
+
+    if (group == C && group == M && g->nd == 2) {
+        for (int64_t n = 0; n < N; n++)
+            depthwise2d(g, x + n * C * g->big_n, w, y + n * M * g->small_n, C);
+        return SPD_OK;
+    }
+
+    bool pointwise = true;
+    for (int i = 0; i < g->nd; i++)
+        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->pe[i] != 0) pointwise = false;
+
+    float *col = NULL;
+    if (!pointwise) {
+        col = spd_malloc((size_t)kdim * (size_t)g->small_n * sizeof(float));
+        if (!col)
+            return spd_errorf(SPD_ERR_NOMEM, "out of memory for a %lld x %lld im2col buffer",
+                              (long long)kdim, (long long)g->small_n);
+    }
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t gi = 0; gi < group; gi++) {
+            const float *xg = x + (n * C + gi * Cg) * g->big_n;
+            const float *B = xg;
+            if (!pointwise) {
+                im2col(g, xg, Cg, col);
+                B = col;
+            }
+            spd_sgemm_ref(0, 0, Mg, g->small_n, kdim, 1.0f, w + gi * Mg * kdim, kdim, B, g->small_n,
+                          1.0f, y + (n * M + gi * Mg) * g->small_n, g->small_n);
+        }
+    }
+    spd_free(col);
+    return SPD_OK;
+}
+
+/* Checks X, W and B, fills in the parts of the geometry common to both
+ * operators; *C is X's channel count. */
+static spd_status check_inputs(spd_op_ctx *ctx, geom *g, const char *wlayout)
+{
+    if (ctx->n_inputs < 2 || !ctx->in[0] || !ctx->in[1])
+        return spd_errorf(SPD_ERR_INVALID, "needs inputs X and W");
+    const spd_tensor *X = ctx->in[0], *W = ctx->in[1];
+    const spd_tensor *B = ctx->n_inputs > 2 ? ctx->in[2] : NULL;
+    if (!is_conv_dtype(X->dtype))
+        return spd_errorf(SPD_ERR_UNSUPPORTED, "input type %s is not supported", spd_dtype_name(X->dtype));
+    if (W->dtype != X->dtype || (B && B->dtype != X->dtype))
+        return spd_errorf(SPD_ERR_INVALID, "X, W and B must share one type (got %s, %s%s%s)",
+                          spd_dtype_name(X->dtype), spd_dtype_name(W->dtype), B ? ", " : "",
+                          B ? spd_dtype_name(B->dtype) : "");
+    if (X->ndim < 3)
+        return spd_errorf(SPD_ERR_INVALID, "X has %d dims; expected N x C x D1 ... (at least 3)", X->ndim);
+    if (W->ndim != X->ndim)
+        return spd_errorf(SPD_ERR_INVALID, "W has %d dims but X has %d; W must be %s", W->ndim, X->ndim, wlayout);
+    g->nd = X->ndim - 2;
+    SPD_TRY(parse_common(ctx->node, W, g));
+    return SPD_OK;
+}
+
+static spd_status check_bias(const spd_tensor *B, int64_t M)
+{
+    if (B && (B->ndim != 1 || B->dims[0] != M))
+        return spd_errorf(SPD_ERR_INVALID, "B must be 1-D with %lld values", (long long)M);
+    return SPD_OK;
+}
+
+/* Converts inputs to float32 if needed, runs `fn`, and stores the result in
+ * ctx->out[0], whose dtype and shape are already set. */
+typedef spd_status (*f32_kernel)(const geom *g, int64_t N, int64_t C, int64_t M, int64_t group,
+                                 const float *x, const float *w, const float *bias, float *y);
+
+static spd_status run_f32(spd_op_ctx *ctx, const geom *g, int64_t N, int64_t C, int64_t M,
+                          int64_t group, f32_kernel fn)
+{
+    const spd_tensor *B = ctx->n_inputs > 2 ? ctx->in[2] : NULL;
+    const float *x, *w, *b = NULL;
+    float *ox = NULL, *ow = NULL, *ob = NULL, *oy = NULL;
+    spd_tensor *Y = &ctx->out[0];
+    int64_t ny = spd_tensor_numel(Y);
+    spd_status st = as_f32(ctx->in[0], &x, &ox);
+    if (st == SPD_OK) st = as_f32(ctx->in[1], &w, &ow);
+    if (st == SPD_OK && B) st = as_f32(B, &b, &ob);
+    float *y = (float *)Y->data;
+    if (st == SPD_OK && Y->dtype != SPD_FLOAT) {
+        y = oy = spd_calloc((size_t)(ny > 0 ? ny : 1), sizeof(float));
+        if (!oy) st = spd_errorf(SPD_ERR_NOMEM, "out of memory for a float32 copy of the output");
+    }
+    if (st == SPD_OK) st = fn(g, N, C, M, group, x, w, b, y);
+    if (st == SPD_OK && oy) store_from_f32(Y, oy, ny);
+    spd_free(ox);
+    spd_free(ow);
+    spd_free(ob);
+    spd_free(oy);
+    return st;
+}
+
+static spd_status op_conv(spd_op_ctx *ctx)
+{
+    geom g;
+    memset(&g, 0, sizeof g);
+    SPD_TRY(check_inputs(ctx, &g, "M x C/group x k1 ..."));
+    const spd_tensor *X = ctx->in[0], *W = ctx->in[1];
+    const int64_t N = X->dims[0], C = X->dims[1], M = W->dims[0];
+    const int64_t group = spd_attr_int(ctx->node, "group", 1);
+    if (group < 1) return spd_errorf(SPD_ERR_INVALID, "group = %lld is not positive", (long long)group);
+    if (C % group || M % group)
+        return spd_errorf(SPD_ERR_INVALID, "X's %lld channels and W's %lld filters are not divisible by group %lld",
+                          (long long)C, (long long)M, (long long)group);
+    if (W->dims[1] * group != C)
+        return spd_errorf(SPD_ERR_INVALID, "channel mismatch: X has %lld channels, W expects %lld x group %lld",
+                          (long long)C, (long long)W->dims[1], (long long)group);
+    SPD_TRY(check_bias(ctx->n_inputs > 2 ? ctx->in[2] : NULL, M));
+
+    pad_mode pm;
+    SPD_TRY(parse_auto_pad(ctx->node, &pm));
+    int64_t ydims[SPD_MAX_DIMS] = {N, M};
+    for (int i = 0; i < g.nd; i++) {
+        const int64_t in = X->dims[2 + i], ek = (g.k[i] - 1) * g.d[i] + 1;
+        g.big[i] = in;
+        if (pm == PAD_SAME_UPPER || pm == PAD_SAME_LOWER) {
+            int64_t out = (in + g.s[i] - 1) / g.s[i];
+            int64_t total = (out - 1) * g.s[i] + ek - in;
+            if (total < 0) total = 0;
+            g.pb[i] = pm == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            g.pe[i] = total - g.pb[i];
+            g.small[i] = out;
+        } else {
+            if (pm == PAD_VALID) g.pb[i] = g.pe[i] = 0;
+            int64_t padded = in + g.pb[i] + g.pe[i];
+            if (padded < ek)
+                return spd_errorf(SPD_ERR_INVALID,
+                                  "kernel extent %lld on spatial axis %d exceeds the padded input size %lld",
+                                  (long long)ek, i, (long long)padded);
+            g.small[i] = (padded - ek) / g.s[i] + 1;
+        }
+        if (in < 1) return spd_errorf(SPD_ERR_INVALID, "X has an empty spatial axis %d", i);
+        ydims[2 + i] = g.small[i];
+    }
+    count_grids(&g);
+    SPD_TRY(spd_tensor_alloc(&ctx->out[0], X->dtype, X->ndim, ydims));
+    return run_f32(ctx, &g, N, C, M, group, conv_f32);
+}
+
+/* ---- ConvTranspose ----------------------------------------------------------- */
+
+/* Here C is X's channel count and M the output's; W is C x M/group x k. */
+static spd_status convt_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64_t group,
+                            const float *x, const float *w, const float *bias, float *y)
+{
+    const int64_t Cg = C / group, Mg = M / group, rows = Mg * g->k_n;
+    for (int64_t n = 0; n < N; n++) fill_bias(y + n * M * g->big_n, bias, M, g->big_n);
+    if (g->small_n == 0 || g->big_n == 0 || N == 0) return SPD_OK;
+
+    bool pointwise = true;
+    for (int i = 0; i < g->nd; i++)
+        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->big[i] != g->small[i]) pointwise = false;
+
+    float *col = NULL;
+    if (!pointwise) {
+        col = spd_malloc((size_t)rows * (size_t)g->small_n * sizeof(float));
+        if (!col)
+            return spd_errorf(SPD_ERR_NOMEM, "out of memory for a %lld x %lld col2im buffer",
+                              (long long)rows, (long long)g->small_n);
+    }
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t gi = 0; gi < group; gi++) {
+            const float *wg = w + gi * Cg * rows, *xg = x + (n * C + gi * Cg) * g->small_n;
+            float *yg = y + (n * M + gi * Mg) * g->big_n;
+            if (pointwise) {
+                spd_sgemm_ref(1, 0, Mg, g->small_n, Cg, 1.0f, wg, rows, xg, g->small_n, 1.0f, yg, g->big_n);
+            } else {
+                spd_sgemm_ref(1, 0, rows, g->small_n, Cg, 1.0f, wg, rows, xg, g->small_n, 0.0f, col,
+                              g->small_n);
+                col2im(g, col, Mg, yg);
+            }
+        }
+    }
+    spd_free(col);
+    return SPD_OK;
+}
+
+static spd_status op_conv_transpose(spd_op_ctx *ctx)
+{
+    geom g;
+    memset(&g, 0, sizeof g);
+    SPD_TRY(check_inputs(ctx, &g, "C x M/group x k1 ..."));
+    const spd_tensor *X = ctx->in[0], *W = ctx->in[1];
+    const int64_t N = X->dims[0], C = X->dims[1];
+    const int64_t group = spd_attr_int(ctx->node, "group", 1);
+    if (group < 1) return spd_errorf(SPD_ERR_INVALID, "group = %lld is not positive", (long long)group);
+    if (W->dims[0] != C)
+        return spd_errorf(SPD_ERR_INVALID, "channel mismatch: X has %lld channels but W's first dim is %lld",
+                          (long long)C, (long long)W->dims[0]);
+    if (C % group)
+        return spd_errorf(SPD_ERR_INVALID, "X's %lld channels are not divisible by group %lld", (long long)C,
+                          (long long)group);
+    const int64_t M = W->dims[1] * group;
+    SPD_TRY(check_bias(ctx->n_inputs > 2 ? ctx->in[2] : NULL, M));
+
+    pad_mode pm;
+    SPD_TRY(parse_auto_pad(ctx->node, &pm));
+    int64_t opad[SPD_MAX_DIMS];
+    SPD_TRY(ints_attr(ctx->node, "output_padding", g.nd, 0, opad));
+    size_t n_os = 0;
+    const int64_t *os = spd_attr_ints(ctx->node, "output_shape", &n_os);
+    if (os && n_os == (size_t)g.nd + 2) os += 2; /* given with N and C */
+    else if (os && n_os && n_os != (size_t)g.nd)
+        return spd_errorf(SPD_ERR_INVALID, "output_shape has %zu values for %d spatial dims", n_os, g.nd);
+    if (os && !n_os) os = NULL;
+
+    int64_t ydims[SPD_MAX_DIMS] = {N, M};
+    for (int i = 0; i < g.nd; i++) {
+        const int64_t in = X->dims[2 + i], ek = (g.k[i] - 1) * g.d[i] + 1;
+        if (opad[i] < 0) return spd_errorf(SPD_ERR_INVALID, "output_padding[%d] is negative", i);
+        if (in < 1) return spd_errorf(SPD_ERR_INVALID, "X has an empty spatial axis %d", i);
+        g.small[i] = in;
+        const int64_t full = g.s[i] * (in - 1) + opad[i] + ek;
+        if (os) {
+            /* As onnxruntime does (the conformance case agrees): an output
+             * larger than the full result grows at the end, and odd padding
+             * puts the extra element first only for SAME_UPPER. */
+            const int64_t out = os[i];
+            if (out < 1) return spd_errorf(SPD_ERR_INVALID, "output_shape[%d] = %lld is not positive", i, (long long)out);
+            const int64_t total = full - out > 0 ? full - out : 0;
+            g.pb[i] = pm == PAD_SAME_UPPER ? total - total / 2 : total / 2;
+            g.pe[i] = full - out - g.pb[i];
+            g.big[i] = out;
+        } else if (pm == PAD_SAME_UPPER || pm == PAD_SAME_LOWER) {
+            /* The output is input * stride; SAME_UPPER puts the smaller half
+             * of the padding first, as the spec's formula says. */
+            const int64_t out = in * g.s[i], total = full - out;
+            g.pb[i] = pm == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            g.pe[i] = total - g.pb[i];
+            g.big[i] = out;
+        } else {
+            if (pm == PAD_VALID) g.pb[i] = g.pe[i] = 0;
+            g.big[i] = full - g.pb[i] - g.pe[i];
+            if (g.big[i] < 1)
+                return spd_errorf(SPD_ERR_INVALID, "pads on spatial axis %d leave an empty output", i);
+        }
+        ydims[2 + i] = g.big[i];
+    }
+    count_grids(&g);
+    SPD_TRY(spd_tensor_alloc(&ctx->out[0], X->dtype, X->ndim, ydims));
+    return run_f32(ctx, &g, N, C, M, group, convt_f32);
+}
+
+const spd_op_def spd_ops_conv[] = {
+    {"Conv", "", 1, 21, op_conv},
+    {"ConvTranspose", "", 1, 21, op_conv_transpose},
+};
+const int spd_ops_conv_count = (int)(sizeof spd_ops_conv / sizeof spd_ops_conv[0]);

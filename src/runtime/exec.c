@@ -1,0 +1,176 @@
+#include "runtime/exec.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/status.h"
+
+spd_status spd_check_declared(const spd_value_info *vi, const spd_tensor *t)
+{
+    char got[160], want[160];
+    if (vi->dtype != SPD_UNDEFINED && vi->dtype != t->dtype)
+        return spd_errorf(SPD_ERR_INVALID, "input '%s' has dtype %s, the model expects %s", vi->name,
+                          spd_dtype_name(t->dtype), spd_dtype_name(vi->dtype));
+    if (vi->ndim < 0) return SPD_OK;
+    int bad = vi->ndim != t->ndim;
+    for (int i = 0; !bad && i < vi->ndim; i++)
+        bad = vi->dims[i].value >= 0 && vi->dims[i].value != t->dims[i];
+    if (!bad) return SPD_OK;
+    size_t k = (size_t)snprintf(want, sizeof want, "[");
+    for (int i = 0; i < vi->ndim && k < sizeof want; i++) {
+        if (vi->dims[i].value >= 0)
+            k += (size_t)snprintf(want + k, sizeof want - k, i ? ",%lld" : "%lld", (long long)vi->dims[i].value);
+        else
+            k += (size_t)snprintf(want + k, sizeof want - k, i ? ",%s" : "%s",
+                                  vi->dims[i].param ? vi->dims[i].param : "?");
+    }
+    if (k < sizeof want) snprintf(want + k, sizeof want - k, "]");
+    return spd_errorf(SPD_ERR_INVALID, "input '%s' has shape %s, the model expects %s", vi->name,
+                      spd_tensor_describe(t, got, sizeof got), want);
+}
+
+/* Symbolic dims named alike must agree across the inputs of one call. */
+static spd_status check_symbols(const spd_graph *g, const spd_tensor *const *inputs, int n)
+{
+    for (int i = 0; i < n && i < g->n_inputs; i++) {
+        if (!inputs[i]) continue;
+        const spd_value_info *a = &g->inputs[i];
+        for (int d = 0; d < a->ndim && d < inputs[i]->ndim; d++) {
+            if (!a->dims[d].param || !*a->dims[d].param) continue;
+            for (int j = 0; j <= i; j++) {
+                if (!inputs[j]) continue;
+                const spd_value_info *b = &g->inputs[j];
+                for (int e = 0; e < b->ndim && e < inputs[j]->ndim; e++) {
+                    if ((j == i && e >= d) || !b->dims[e].param || strcmp(b->dims[e].param, a->dims[d].param))
+                        continue;
+                    if (inputs[j]->dims[e] != inputs[i]->dims[d])
+                        return spd_errorf(SPD_ERR_INVALID,
+                                          "dimension '%s' is %lld in input '%s' but %lld in input '%s'",
+                                          a->dims[d].param, (long long)inputs[j]->dims[e], b->name,
+                                          (long long)inputs[i]->dims[d], a->name);
+                }
+            }
+        }
+    }
+    return SPD_OK;
+}
+
+static const spd_tensor *lookup_outer(const spd_exec *ex, const char *name)
+{
+    for (; ex; ex = ex->parent) {
+        int id = spd_strmap_get(&ex->prog->names, name);
+        if (id >= 0 && ex->vals[id].dtype != SPD_UNDEFINED) return &ex->vals[id];
+    }
+    return NULL;
+}
+
+static spd_status run_node(spd_exec *ex, int i)
+{
+    const spd_program *p = ex->prog;
+    const spd_pnode *pn = &p->nodes[i];
+    const spd_tensor *in_small[16];
+    spd_tensor out_small[8];
+    const spd_tensor **in = pn->n_in <= 16 ? in_small : spd_malloc((size_t)pn->n_in * sizeof *in);
+    spd_tensor *out = pn->n_out <= 8 ? out_small : spd_malloc((size_t)pn->n_out * sizeof *out);
+    spd_status st = SPD_OK;
+    char lab[300];
+    if (!in || !out) { st = spd_errorf(SPD_ERR_NOMEM, "out of memory"); goto done; }
+    for (int k = 0; k < pn->n_in; k++) {
+        in[k] = pn->in[k] >= 0 ? &ex->vals[pn->in[k]] : NULL;
+        if (in[k] && in[k]->dtype == SPD_UNDEFINED) {
+            st = spd_errorf(SPD_ERR_INTERNAL, "%s: input '%s' has no value at run time",
+                            spd_pnode_label(p, i, lab, sizeof lab), pn->node->inputs[k]);
+            goto done;
+        }
+        if (in[k] && in[k]->dtype == SPD_STRING) {
+            st = spd_errorf(SPD_ERR_UNSUPPORTED, "%s: string tensors are not supported",
+                            spd_pnode_label(p, i, lab, sizeof lab));
+            goto done;
+        }
+    }
+    memset(out, 0, (size_t)pn->n_out * sizeof *out);
+    spd_op_ctx ctx = {pn->node, pn->opset, pn->n_in, in, pn->n_out, out, ex};
+    st = pn->def->run(&ctx);
+    if (st != SPD_OK) {
+        spd_error_prefix(st, "%s", spd_pnode_label(p, i, lab, sizeof lab));
+        for (int k = 0; k < pn->n_out; k++) spd_tensor_release(&out[k]);
+        goto done;
+    }
+    for (int k = 0; k < pn->n_out; k++) {
+        if (pn->out[k] < 0) { spd_tensor_release(&out[k]); continue; }
+        if (out[k].dtype == SPD_UNDEFINED && st == SPD_OK)
+            st = spd_errorf(SPD_ERR_INTERNAL, "%s: the kernel did not produce output '%s'",
+                            spd_pnode_label(p, i, lab, sizeof lab), pn->node->outputs[k]);
+        ex->vals[pn->out[k]] = out[k];
+    }
+    for (int k = 0; k < pn->n_frees; k++) spd_tensor_release(&ex->vals[pn->frees[k]]);
+done:
+    if (in != in_small) spd_free(in);
+    if (out != out_small) spd_free(out);
+    return st;
+}
+
+spd_status spd_exec_run(const spd_program *p, const spd_exec *parent,
+                        const spd_tensor *const *inputs, int n_inputs,
+                        spd_tensor *outputs, int n_outputs)
+{
+    const spd_graph *g = p->graph;
+    if (n_inputs > p->n_inputs || n_inputs < p->n_required)
+        return spd_errorf(SPD_ERR_INVALID, "the model takes %d input%s, %d given", p->n_required,
+                          p->n_required == 1 ? "" : "s", n_inputs);
+    if (n_outputs != p->n_outputs)
+        return spd_errorf(SPD_ERR_INVALID, "the model has %d outputs, %d requested", p->n_outputs, n_outputs);
+    if (!parent) SPD_TRY(check_symbols(g, inputs, n_inputs));
+
+    spd_exec ex = {p, spd_calloc((size_t)p->n_values + 1, sizeof(spd_tensor)), parent};
+    if (!ex.vals) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    spd_status st = SPD_OK;
+    for (int v = 0; v < p->n_values; v++)
+        if (p->values[v].init) spd_tensor_view(&ex.vals[v], p->values[v].init);
+    for (int i = 0; i < n_inputs; i++) {
+        if (!inputs[i]) continue;
+        /* Subgraph inputs (Loop, Scan bodies) often leave shapes open or
+         * differ legitimately; only the top level is checked. */
+        if (!parent && (st = spd_check_declared(&g->inputs[i], inputs[i])) != SPD_OK) goto done;
+        spd_tensor_view(&ex.vals[p->inputs[i]], inputs[i]);
+    }
+    for (int i = 0; i < p->n_inputs; i++)
+        if (ex.vals[p->inputs[i]].dtype == SPD_UNDEFINED) {
+            st = spd_errorf(SPD_ERR_INVALID, "input '%s' is missing", g->inputs[i].name);
+            goto done;
+        }
+    for (int o = 0; o < p->n_outer; o++) {
+        const char *nm = p->values[p->outer[o]].name;
+        const spd_tensor *t = lookup_outer(parent, nm);
+        if (!t) { st = spd_errorf(SPD_ERR_INTERNAL, "captured value '%s' has no value", nm); goto done; }
+        spd_tensor_view(&ex.vals[p->outer[o]], t);
+    }
+    for (int i = 0; i < p->n_nodes; i++)
+        if ((st = run_node(&ex, i)) != SPD_OK) goto done;
+
+    for (int o = 0; o < n_outputs; o++) {
+        spd_tensor *v = &ex.vals[p->outputs[o]];
+        memset(&outputs[o], 0, sizeof outputs[o]);
+        if (v->owner) {
+            outputs[o] = *v;        /* hand over; later duplicates copy it */
+            v->owner = 0;
+        } else if ((st = spd_tensor_copy(&outputs[o], v)) != SPD_OK) {
+            for (int k = 0; k < o; k++) spd_tensor_release(&outputs[k]);
+            goto done;
+        }
+    }
+done:
+    for (int v = 0; v < p->n_values; v++) spd_tensor_release(&ex.vals[v]);
+    spd_free(ex.vals);
+    return st;
+}
+
+spd_status spd_exec_subgraph(spd_exec *ex, const spd_graph *g,
+                             const spd_tensor *const *inputs, int n_inputs,
+                             spd_tensor *outputs, int n_outputs)
+{
+    const spd_program *sub = spd_program_sub(ex->prog, g);
+    if (!sub) return spd_errorf(SPD_ERR_INTERNAL, "subgraph '%s' was not prepared", g->name ? g->name : "");
+    return spd_exec_run(sub, ex, inputs, n_inputs, outputs, n_outputs);
+}

@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+"""Export the model-level test models to ONNX with PyTorch's own outputs.
+
+usage: export_models.py OUT_DIR [--skip-existing] [names...]
+
+Writes, for each model NAME:
+  OUT_DIR/NAME/model.onnx
+  OUT_DIR/NAME/test_data_set_0/input_K.pb   (onnx TensorProto, graph input order)
+  OUT_DIR/NAME/test_data_set_0/output_K.pb  (PyTorch's outputs for those inputs)
+  OUT_DIR/NAME/.stamp                        (written last: hash of this script)
+
+Weights are seeded random (torch.manual_seed(0) before each model, no
+downloads); every model is in eval() mode. With --skip-existing a model whose
+.stamp matches this script's hash is left as it is, so CI exports once.
+"""
+import hashlib
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torchvision
+import onnx
+from onnx import numpy_helper
+
+OPSET = 13  # the brief: opset 13 unless a model needs 14
+
+
+# ---------------------------------------------------------------- BERT-base
+
+class BertLayer(nn.Module):
+    """One post-LN transformer encoder block, written out so that it exports to
+    plain MatMul/Add/Softmax/reduce ops (no fused attention op)."""
+
+    def __init__(self, hidden, heads, ffn):
+        super().__init__()
+        self.heads = heads
+        self.head_dim = hidden // heads
+        self.q = nn.Linear(hidden, hidden)
+        self.k = nn.Linear(hidden, hidden)
+        self.v = nn.Linear(hidden, hidden)
+        self.o = nn.Linear(hidden, hidden)
+        self.ln1 = nn.LayerNorm(hidden, eps=1e-12)
+        self.ff1 = nn.Linear(hidden, ffn)
+        self.ff2 = nn.Linear(ffn, hidden)
+        self.ln2 = nn.LayerNorm(hidden, eps=1e-12)
+        self.act = nn.GELU()
+
+    def split(self, x):
+        b, s, _ = x.shape
+        return x.view(b, s, self.heads, self.head_dim).permute(0, 2, 1, 3)
+
+    def forward(self, x, add_mask):
+        b, s, h = x.shape
+        q, k, v = self.split(self.q(x)), self.split(self.k(x)), self.split(self.v(x))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+        probs = torch.softmax(scores + add_mask, dim=-1)
+        ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(b, s, h)
+        x = self.ln1(x + self.o(ctx))
+        return self.ln2(x + self.ff2(self.act(self.ff1(x))))
+
+
+class BertBase(nn.Module):
+    def __init__(self, vocab=30522, hidden=768, layers=12, heads=12, ffn=3072,
+                 max_pos=512, types=2):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, hidden)
+        self.pos = nn.Embedding(max_pos, hidden)
+        self.typ = nn.Embedding(types, hidden)
+        self.ln = nn.LayerNorm(hidden, eps=1e-12)
+        self.layers = nn.ModuleList(BertLayer(hidden, heads, ffn) for _ in range(layers))
+        # BERT's own initialisation: N(0, 0.02) weights, zero biases.
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=0.02)
+            if isinstance(m, nn.Linear):
+                nn.init.zeros_(m.bias)
+
+    def forward(self, input_ids, attention_mask):
+        s = input_ids.shape[1]
+        pos_ids = torch.arange(s, dtype=torch.long).unsqueeze(0)
+        typ_ids = torch.zeros_like(input_ids)
+        x = self.ln(self.tok(input_ids) + self.pos(pos_ids) + self.typ(typ_ids))
+        # 1 keeps a token, 0 masks it: additive mask, broadcast over heads and queries.
+        add_mask = (1.0 - attention_mask.to(torch.float32)).unsqueeze(1).unsqueeze(2) * -10000.0
+        for layer in self.layers:
+            x = layer(x, add_mask)
+        return x
+
+
+# ---------------------------------------------------------------- LSTM
+
+class SmallLSTM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(16, 32)
+        self.lstm = nn.LSTM(32, 64, num_layers=2, batch_first=True)
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x):
+        y, _ = self.lstm(torch.tanh(self.inp(x)))
+        return self.head(y)
+
+
+# ---------------------------------------------------------------- registry
+
+def image_input(gen):
+    return (torch.randn(1, 3, 224, 224, generator=gen),), ["input"]
+
+
+def tv(ctor):
+    def build():
+        return ctor(weights=None)
+    return build
+
+
+def vit_b_16():
+    model = torchvision.models.vit_b_16(weights=None)
+    # torchvision zero-initialises the classifier, which would make every
+    # logit 0 and the test blind; give it small random weights instead.
+    nn.init.normal_(model.heads.head.weight, std=0.02)
+    nn.init.normal_(model.heads.head.bias, std=0.02)
+    return model
+
+
+def bert_inputs(gen):
+    ids = torch.randint(0, 30522, (1, 128), generator=gen, dtype=torch.int64)
+    mask = torch.ones(1, 128, dtype=torch.int64)
+    mask[0, 100:] = 0  # padding at the end, as a tokenizer would leave it
+    return (ids, mask), ["input_ids", "attention_mask"]
+
+
+MODELS = {
+    # name: (builder, inputs(gen) -> (tensors, names), output names)
+    "resnet50": (tv(torchvision.models.resnet50), image_input, ["logits"]),
+    "mobilenet_v2": (tv(torchvision.models.mobilenet_v2), image_input, ["logits"]),
+    "efficientnet_b0": (tv(torchvision.models.efficientnet_b0), image_input, ["logits"]),
+    "squeezenet1_1": (tv(torchvision.models.squeezenet1_1), image_input, ["logits"]),
+    "vit_b_16": (vit_b_16, image_input, ["logits"]),
+    "bert_base": (BertBase, bert_inputs, ["last_hidden_state"]),
+    "lstm": (SmallLSTM,
+             lambda gen: ((torch.randn(1, 20, 16, generator=gen),), ["input"]),
+             ["output"]),
+}
+
+
+def calibrate_bn(model, gen, shape, batches=4):
+    """Give BatchNorm layers running statistics from random data, so that a
+    random-weight CNN keeps activations of sane magnitude, as a trained one does
+    (with the default mean 0 / var 1 they grow layer after layer).  Only the BN
+    buffers change; the weights stay seeded random."""
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if not has_bn:
+        return
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(8, *shape[1:], generator=gen))
+    model.eval()
+
+
+def script_hash():
+    with open(os.path.abspath(__file__), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def export_one(name, out_dir):
+    build, make_inputs, out_names = MODELS[name]
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1234)
+    model = build()
+    model.eval()
+    inputs, in_names = make_inputs(gen)
+    if inputs[0].dim() == 4:
+        calibrate_bn(model, torch.Generator().manual_seed(99), tuple(inputs[0].shape))
+    with torch.no_grad():
+        outputs = model(*inputs)
+    if isinstance(outputs, torch.Tensor):
+        outputs = (outputs,)
+
+    mdir = os.path.join(out_dir, name)
+    ddir = os.path.join(mdir, "test_data_set_0")
+    os.makedirs(ddir, exist_ok=True)
+    stamp = os.path.join(mdir, ".stamp")
+    if os.path.exists(stamp):
+        os.remove(stamp)
+    path = os.path.join(mdir, "model.onnx")
+    # Grad mode stays on while tracing: under no_grad nn.MultiheadAttention
+    # (ViT) takes its fused fast path, which torch 1.13 cannot export.
+    torch.onnx.export(model, inputs, path, opset_version=OPSET,
+                      do_constant_folding=True,
+                      input_names=in_names, output_names=out_names)
+    onnx.checker.check_model(path)  # by path: the BERT/ViT files are large
+
+    for k, t in enumerate(inputs):
+        tp = numpy_helper.from_array(t.numpy(), in_names[k])
+        with open(os.path.join(ddir, "input_%d.pb" % k), "wb") as f:
+            f.write(tp.SerializeToString())
+    for k, t in enumerate(outputs):
+        tp = numpy_helper.from_array(t.detach().numpy(), out_names[k])
+        with open(os.path.join(ddir, "output_%d.pb" % k), "wb") as f:
+            f.write(tp.SerializeToString())
+    with open(stamp, "w") as f:
+        f.write(script_hash() + "\n")
+
+
+def main(argv):
+    args = [a for a in argv[1:] if not a.startswith("--")]
+    skip = "--skip-existing" in argv
+    if not args:
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 1
+    out_dir, names = args[0], args[1:] or list(MODELS)
+    for n in names:
+        if n not in MODELS:
+            print("unknown model %r (known: %s)" % (n, ", ".join(MODELS)), file=sys.stderr)
+            return 1
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    h = script_hash()
+    for n in names:
+        stamp = os.path.join(out_dir, n, ".stamp")
+        if skip and os.path.exists(stamp) and open(stamp).read().strip() == h:
+            print("%-16s exported already" % n)
+            continue
+        t0 = time.time()
+        export_one(n, out_dir)
+        size = os.path.getsize(os.path.join(out_dir, n, "model.onnx")) / 2**20
+        print("%-16s exported in %5.1f s (%.0f MiB)" % (n, time.time() - t0, size), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
