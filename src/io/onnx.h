@@ -44,4 +44,8 @@ spd_status spd_tensorproto_decode(const uint8_t *buf, size_t len, spd_tensor *ou
  * spd_free'd. */
 spd_status spd_tensorproto_encode(const spd_tensor *t, const char *name, uint8_t **buf, size_t *len);
 
+/* Internal to src/io: writes a then b to path (SPD_ERR_IO naming the path on
+ * failure; a partly written file is removed). */
+spd_status spd_io_write_parts(const char *path, const void *a, size_t an, const void *b, size_t bn);
+
 #endif

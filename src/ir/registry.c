@@ -21,6 +21,7 @@ FAMILY(misc)
 FAMILY(rnn)
 FAMILY(quant)
 FAMILY(control)
+FAMILY(fused)
 
 typedef struct family {
     const spd_op_def *rows;
@@ -43,6 +44,7 @@ static const family g_families[] = {
     ROW(rnn)
     ROW(quant)
     ROW(control)
+    ROW(fused)
 };
 #define N_FAMILIES ((int)(sizeof g_families / sizeof g_families[0]))
 

@@ -954,7 +954,7 @@ static spd_status k_cast(spd_op_ctx *ctx)
 {
     const spd_tensor *in = spd_ew_input(ctx, 0);
     if (!in) return spd_errorf(SPD_ERR_INVALID, "missing input");
-    spd_dtype to;
+    spd_dtype to = SPD_UNDEFINED;
     SPD_TRY(cast_target(ctx->node, &to));
     return cast_to(in, to, &ctx->out[0]);
 }

@@ -42,6 +42,7 @@ static spd_status check_index_dtype(const spd_tensor *t, const char *what)
 
 static spd_status norm_axis(int64_t axis, int rank, int *out)
 {
+    *out = 0;
     if (axis < -rank || axis >= rank)
         return spd_errorf(SPD_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)axis,
                           rank);
@@ -52,6 +53,7 @@ static spd_status norm_axis(int64_t axis, int rank, int *out)
 /* An index into an axis of size dim, negative counting from the end. */
 static spd_status norm_index(int64_t idx, int64_t dim, int64_t *out)
 {
+    *out = 0;
     if (idx < -dim || idx >= dim)
         return spd_errorf(SPD_ERR_INVALID, "index %lld is out of range for an axis of size %lld",
                           (long long)idx, (long long)dim);
@@ -339,6 +341,7 @@ static spd_status op_gather_elements(spd_op_ctx *ctx)
 static spd_status nd_offset(const spd_tensor *x, const spd_tensor *ind, int b, int64_t k, int64_t bi,
                             int64_t tuple, int64_t *off)
 {
+    *off = 0;
     int64_t o = bi;
     for (int64_t t = 0; t < k; t++) {
         int64_t dim = x->dims[b + t], v;

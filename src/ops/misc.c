@@ -108,7 +108,7 @@ static spd_status op_nllloss(spd_op_ctx *ctx)
 {
     const spd_tensor *x = ctx->in[0], *t = opt_in(ctx, 1), *w = opt_in(ctx, 2);
     if (!x || !t) return spd_errorf(SPD_ERR_INVALID, "missing input or target");
-    int64_t N, C, D;
+    int64_t N = 0, C = 0, D = 0;
     SPD_TRY(loss_shape(x, &N, &C, &D));
     SPD_TRY(target_shape(x, t));
     int64_t n = spd_tensor_numel(x);
@@ -124,7 +124,7 @@ static spd_status op_sce(spd_op_ctx *ctx)
 {
     const spd_tensor *x = ctx->in[0], *t = opt_in(ctx, 1), *w = opt_in(ctx, 2);
     if (!x || !t) return spd_errorf(SPD_ERR_INVALID, "missing scores or labels");
-    int64_t N, C, D;
+    int64_t N = 0, C = 0, D = 0;
     SPD_TRY(loss_shape(x, &N, &C, &D));
     SPD_TRY(target_shape(x, t));
     int64_t n = spd_tensor_numel(x);

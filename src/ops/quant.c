@@ -358,14 +358,15 @@ static spd_status imm_plan_make(const spd_tensor *A, const spd_tensor *B, imm_pl
 /* How a quantization parameter (zero point or scale) of A's rows or B's
  * columns is laid out: 0 one value, 1 one per row/column (`per` values),
  * 2 one per row/column of every matrix (shape [..., M, 1] or [..., 1, N]). */
-static spd_status imm_param_mode(const spd_tensor *t, int64_t per, int64_t mats, const char *what, int *mode)
+static spd_status imm_param_mode(const spd_tensor *t, int64_t per, int64_t mats, const char *what,
+                                 const char *unit, int *mode)
 {
     const int64_t n = spd_tensor_numel(t);
     if (n == 1) *mode = 0;
     else if (t->ndim == 1 && n == per) *mode = 1;
     else if (t->ndim >= 2 && n == per * mats) *mode = 2;
-    else return spd_errorf(SPD_ERR_INVALID, "%s has %lld values, which matches neither per-tensor nor per-%s",
-                           what, (long long)n, per == 0 ? "row" : "row/column");
+    else return spd_errorf(SPD_ERR_INVALID, "%s has %lld values, which is neither per-tensor nor per-%s",
+                           what, (long long)n, unit);
     return SPD_OK;
 }
 
@@ -382,8 +383,8 @@ static spd_status imm_run(const imm_plan *p, const spd_tensor *A, const spd_tens
 {
     const int64_t M = p->M, N = p->N, K = p->K;
     int am = 0, bm = 0;
-    if (azp) SPD_TRY(imm_param_mode(azp, M, p->amats, "a_zero_point", &am));
-    if (bzp) SPD_TRY(imm_param_mode(bzp, N, p->bmats, "b_zero_point", &bm));
+    if (azp) SPD_TRY(imm_param_mode(azp, M, p->amats, "a_zero_point", "row", &am));
+    if (bzp) SPD_TRY(imm_param_mode(bzp, N, p->bmats, "b_zero_point", "column", &bm));
     int32_t *a = spd_malloc((size_t)(M * K + K * N + 1) * sizeof(int32_t));
     if (!a) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
     int32_t *b = a + M * K;
@@ -457,8 +458,8 @@ static spd_status op_qlinear_matmul(spd_op_ctx *ctx)
     SPD_TRY(imm_plan_make(A, B, &p));
     int asm_ = 0, bsm = 0;
     int32_t *acc = NULL;
-    spd_status s = imm_param_mode(as, p.M, p.amats, "a_scale", &asm_);
-    if (s == SPD_OK) s = imm_param_mode(bs, p.N, p.bmats, "b_scale", &bsm);
+    spd_status s = imm_param_mode(as, p.M, p.amats, "a_scale", "row", &asm_);
+    if (s == SPD_OK) s = imm_param_mode(bs, p.N, p.bmats, "b_scale", "column", &bsm);
     if (s == SPD_OK) s = spd_tensor_alloc(&ctx->out[0], yt, p.ond, p.odims);
     if (s == SPD_OK) {
         acc = spd_malloc((size_t)(p.nbatch * p.M * p.N + 1) * sizeof(int32_t));
@@ -529,7 +530,7 @@ static spd_status iconv_geom_make(const spd_node *node, const spd_tensor *x, con
         return spd_errorf(SPD_ERR_INVALID, "dilations has %zu values for %d spatial dims", n, g->nsp);
     const int64_t *pa = spd_attr_ints(node, "pads", &n);
     if (pa && (int)n != 2 * g->nsp)
-        return spd_errorf(SPD_ERR_INVALID, "pads has %zu values for %d spatial dims", n, g->nsp);
+        return spd_errorf(SPD_ERR_INVALID, "pads has %zu values, expected %d", n, 2 * g->nsp);
     const char *ap = spd_attr_string(node, "auto_pad", "NOTSET");
     const bool same_upper = !strcmp(ap, "SAME_UPPER"), same_lower = !strcmp(ap, "SAME_LOWER");
     const bool valid = !strcmp(ap, "VALID");

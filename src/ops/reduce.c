@@ -336,7 +336,7 @@ static spd_status arg_run(spd_op_ctx *ctx, bool is_max)
         return spd_errorf(SPD_ERR_UNSUPPORTED, "input type %s is not supported",
                           spd_dtype_name(x->dtype));
     if (x->ndim == 0) return spd_errorf(SPD_ERR_INVALID, "input must have rank >= 1");
-    int axis;
+    int axis = 0;
     SPD_TRY(norm_axis(spd_attr_int(ctx->node, "axis", 0), x->ndim, "axis", &axis));
     bool keep = spd_attr_int(ctx->node, "keepdims", 1) != 0;
     bool last = ctx->opset >= 12 && spd_attr_int(ctx->node, "select_last_index", 0) != 0;
@@ -440,7 +440,7 @@ static spd_status op_topk(spd_op_ctx *ctx)
         if (!spd_node_attr(ctx->node, "k")) return spd_errorf(SPD_ERR_INVALID, "missing attribute k");
         k = spd_attr_int(ctx->node, "k", 0);
     }
-    int axis;
+    int axis = 0;
     SPD_TRY(norm_axis(spd_attr_int(ctx->node, "axis", -1), x->ndim, "axis", &axis));
     bool largest = ctx->opset < 11 || spd_attr_int(ctx->node, "largest", 1) != 0;
     /* sorted=0 leaves the order unspecified; sorted output is one valid order. */
@@ -504,7 +504,7 @@ static spd_status op_cumsum(spd_op_ctx *ctx)
     if (spd_tensor_numel(at) != 1 || (at->dtype != SPD_INT32 && at->dtype != SPD_INT64))
         return spd_errorf(SPD_ERR_INVALID, "axis must be one int32 or int64 value");
     if (x->ndim == 0) return spd_errorf(SPD_ERR_INVALID, "input must have rank >= 1");
-    int axis;
+    int axis = 0;
     SPD_TRY(norm_axis(spd_tensor_get_i64(at, 0), x->ndim, "axis", &axis));
     bool exclusive = spd_attr_int(ctx->node, "exclusive", 0) != 0;
     bool reverse = spd_attr_int(ctx->node, "reverse", 0) != 0;

@@ -38,6 +38,7 @@ static spd_status check_dtype(const spd_tensor *t)
 /* Maps a possibly negative axis into [0, rank). */
 static spd_status norm_axis(int64_t axis, int rank, int *out)
 {
+    *out = 0;
     if (axis < -rank || axis >= rank)
         return spd_errorf(SPD_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)axis,
                           rank);
@@ -747,7 +748,7 @@ static spd_status shuffle6(spd_op_ctx *ctx, const spd_tensor *x, const int64_t *
 static spd_status op_depth_to_space(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    int64_t bs;
+    int64_t bs = 1;
     SPD_TRY(need_input(ctx, 0, &x));
     SPD_TRY(check_dtype(x));
     SPD_TRY(get_blocksize(ctx, x, &bs));
@@ -771,7 +772,7 @@ static spd_status op_depth_to_space(spd_op_ctx *ctx)
 static spd_status op_space_to_depth(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    int64_t bs;
+    int64_t bs = 1;
     SPD_TRY(need_input(ctx, 0, &x));
     SPD_TRY(check_dtype(x));
     SPD_TRY(get_blocksize(ctx, x, &bs));

@@ -103,6 +103,8 @@ static spd_status run_node(spd_exec *ex, int i)
             st = spd_errorf(SPD_ERR_INTERNAL, "%s: the kernel did not produce output '%s'",
                             spd_pnode_label(p, i, lab, sizeof lab), pn->node->outputs[k]);
         ex->vals[pn->out[k]] = out[k];
+        if (ex->observe && out[k].dtype != SPD_UNDEFINED)
+            ex->observe(ex->observe_user, pn->node->outputs[k], &out[k]);
     }
     for (int k = 0; k < pn->n_frees; k++) spd_tensor_release(&ex->vals[pn->frees[k]]);
 done:
@@ -111,9 +113,9 @@ done:
     return st;
 }
 
-spd_status spd_exec_run(const spd_program *p, const spd_exec *parent,
-                        const spd_tensor *const *inputs, int n_inputs,
-                        spd_tensor *outputs, int n_outputs)
+static spd_status exec_run(const spd_program *p, const spd_exec *parent,
+                           const spd_tensor *const *inputs, int n_inputs,
+                           spd_tensor *outputs, int n_outputs, spd_value_observer observe, void *user)
 {
     const spd_graph *g = p->graph;
     if (n_inputs > p->n_inputs || n_inputs < p->n_required)
@@ -123,7 +125,7 @@ spd_status spd_exec_run(const spd_program *p, const spd_exec *parent,
         return spd_errorf(SPD_ERR_INVALID, "the model has %d outputs, %d requested", p->n_outputs, n_outputs);
     if (!parent) SPD_TRY(check_symbols(g, inputs, n_inputs));
 
-    spd_exec ex = {p, spd_calloc((size_t)p->n_values + 1, sizeof(spd_tensor)), parent};
+    spd_exec ex = {p, spd_calloc((size_t)p->n_values + 1, sizeof(spd_tensor)), parent, observe, user};
     if (!ex.vals) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
     spd_status st = SPD_OK;
     for (int v = 0; v < p->n_values; v++)
@@ -164,6 +166,19 @@ done:
     for (int v = 0; v < p->n_values; v++) spd_tensor_release(&ex.vals[v]);
     spd_free(ex.vals);
     return st;
+}
+
+spd_status spd_exec_run(const spd_program *p, const spd_exec *parent,
+                        const spd_tensor *const *inputs, int n_inputs,
+                        spd_tensor *outputs, int n_outputs)
+{
+    return exec_run(p, parent, inputs, n_inputs, outputs, n_outputs, NULL, NULL);
+}
+
+spd_status spd_exec_run_observed(const spd_program *p, const spd_tensor *const *inputs, int n_inputs,
+                                 spd_tensor *outputs, int n_outputs, spd_value_observer observe, void *user)
+{
+    return exec_run(p, NULL, inputs, n_inputs, outputs, n_outputs, observe, user);
 }
 
 spd_status spd_exec_subgraph(spd_exec *ex, const spd_graph *g,

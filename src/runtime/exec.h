@@ -5,10 +5,16 @@
 
 #include "runtime/program.h"
 
+/* Called with every value a top-level node produces, right after the node
+ * ran (for passes that learn shapes or statistics from sample runs). */
+typedef void (*spd_value_observer)(void *user, const char *name, const spd_tensor *t);
+
 struct spd_exec {
     const spd_program *prog;
     spd_tensor *vals;          /* one per program value; views or owned */
     const struct spd_exec *parent;
+    spd_value_observer observe;
+    void *observe_user;
 };
 
 /* Runs p on inputs (one per graph input, in order; NULL entries take the
@@ -17,6 +23,10 @@ struct spd_exec {
 spd_status spd_exec_run(const spd_program *p, const spd_exec *parent,
                         const spd_tensor *const *inputs, int n_inputs,
                         spd_tensor *outputs, int n_outputs);
+
+/* spd_exec_run with an observer of every top-level value. */
+spd_status spd_exec_run_observed(const spd_program *p, const spd_tensor *const *inputs, int n_inputs,
+                                 spd_tensor *outputs, int n_outputs, spd_value_observer observe, void *user);
 
 /* For control-flow kernels: runs subgraph g of the current node with the
  * given inputs (in the subgraph's input order); values it captures are read

@@ -1,0 +1,183 @@
+/* Unit checks of the core: tensors, half precision, broadcasting, the name
+ * table, the counting allocator, and graph preparation errors. Prints one
+ * line per failed check; exits non-zero if any failed. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ir/op.h"
+#include "runtime/exec.h"
+#include "util/alloc.h"
+#include "util/status.h"
+#include "util/strmap.h"
+
+static int g_failed, g_checks;
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        g_checks++;                                                            \
+        if (!(cond)) {                                                         \
+            g_failed++;                                                        \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
+        }                                                                      \
+    } while (0)
+
+static void test_half(void)
+{
+    float vals[] = {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.333333f};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        float back = spd_f16_to_f32(spd_f32_to_f16(vals[i]));
+        CHECK(fabsf(back - vals[i]) <= fabsf(vals[i]) * 1e-3f);
+    }
+    CHECK(spd_f32_to_f16(1.0f) == 0x3c00);
+    CHECK(spd_f32_to_f16(1e6f) == 0x7c00);              /* overflow to inf */
+    CHECK(isnan(spd_f16_to_f32(spd_f32_to_f16(NAN))));
+    CHECK(spd_f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00); /* tie rounds to even */
+    CHECK(spd_f32_to_bf16(1.0f) == 0x3f80);
+    CHECK(spd_bf16_to_f32(0x4049) > 3.14f && spd_bf16_to_f32(0x4049) < 3.15f);
+}
+
+static void test_broadcast(void)
+{
+    spd_tensor a = {SPD_FLOAT, 3, {2, 1, 4}, NULL, 0}, b = {SPD_FLOAT, 2, {3, 1}, NULL, 0};
+    const spd_tensor *ts[2] = {&a, &b};
+    int nd;
+    int64_t dims[SPD_MAX_DIMS], st[SPD_MAX_DIMS];
+    CHECK(spd_broadcast_shapes(2, ts, &nd, dims) == SPD_OK);
+    CHECK(nd == 3 && dims[0] == 2 && dims[1] == 3 && dims[2] == 4);
+    spd_broadcast_strides(&b, nd, dims, st);
+    CHECK(st[0] == 0 && st[1] == 1 && st[2] == 0);
+    spd_tensor c = {SPD_FLOAT, 1, {5}, NULL, 0};
+    const spd_tensor *bad[2] = {&a, &c};
+    CHECK(spd_broadcast_shapes(2, bad, &nd, dims) == SPD_ERR_INVALID);
+    CHECK(strstr(spd_last_error(), "broadcast") != NULL);
+}
+
+static void test_tensor_alloc(void)
+{
+    spd_tensor t = {0};
+    int64_t neg[2] = {2, -3}, huge[3] = {1 << 20, 1 << 20, 1 << 20};
+    CHECK(spd_tensor_alloc(&t, SPD_FLOAT, 2, neg) == SPD_ERR_INVALID);
+    CHECK(spd_tensor_alloc(&t, SPD_FLOAT, 3, huge) == SPD_ERR_INVALID);
+    int64_t ok[2] = {3, 4};
+    size_t before = spd_alloc_current();
+    CHECK(spd_tensor_alloc(&t, SPD_INT64, 2, ok) == SPD_OK);
+    CHECK(spd_alloc_current() >= before + 96);
+    spd_tensor_set(&t, 5, 1e30); /* saturates instead of overflowing */
+    CHECK(spd_tensor_get_i64(&t, 5) == INT64_MAX || spd_tensor_get_i64(&t, 5) > (int64_t)9e18);
+    spd_tensor_release(&t);
+    CHECK(spd_alloc_current() == before);
+    spd_alloc_fail_after(1);
+    CHECK(spd_tensor_alloc(&t, SPD_FLOAT, 2, ok) == SPD_ERR_NOMEM);
+    spd_alloc_fail_after(0);
+}
+
+static void test_strmap(void)
+{
+    spd_strmap m;
+    char names[500][16];
+    CHECK(spd_strmap_init(&m, 2) == SPD_OK);
+    for (int i = 0; i < 500; i++) {
+        snprintf(names[i], sizeof names[i], "v%d", i);
+        CHECK(spd_strmap_put(&m, names[i], i) == SPD_OK);
+    }
+    int all = 1;
+    for (int i = 0; i < 500; i++) all &= spd_strmap_get(&m, names[i]) == i;
+    CHECK(all);
+    CHECK(spd_strmap_get(&m, "absent") == -1);
+    spd_strmap_free(&m);
+}
+
+/* A tiny graph builder for preparation tests. */
+static char *S(const char *s) { return spd_strdup(s); }
+
+static void add_node(spd_graph *g, const char *name, const char *op, const char *in0, const char *in1,
+                     const char *out)
+{
+    spd_node *n = &g->nodes[g->n_nodes++];
+    memset(n, 0, sizeof *n);
+    n->name = S(name);
+    n->op_type = S(op);
+    n->domain = S("");
+    n->n_inputs = in1 ? 2 : 1;
+    n->inputs = spd_calloc(2, sizeof(char *));
+    n->inputs[0] = S(in0);
+    if (in1) n->inputs[1] = S(in1);
+    n->n_outputs = 1;
+    n->outputs = spd_calloc(1, sizeof(char *));
+    n->outputs[0] = S(out);
+}
+
+static spd_graph *new_graph(void)
+{
+    spd_graph *g = spd_calloc(1, sizeof *g);
+    g->name = S("g");
+    g->nodes = spd_calloc(4, sizeof(spd_node));
+    g->n_inputs = 1;
+    g->inputs = spd_calloc(1, sizeof(spd_value_info));
+    g->inputs[0].name = S("x");
+    g->inputs[0].dtype = SPD_FLOAT;
+    g->inputs[0].ndim = -1;
+    g->n_outputs = 1;
+    g->outputs = spd_calloc(1, sizeof(spd_value_info));
+    g->outputs[0].name = S("y");
+    g->outputs[0].ndim = -1;
+    return g;
+}
+
+static spd_status prepare(spd_graph *g)
+{
+    spd_opset os = {"", 13};
+    spd_model m;
+    memset(&m, 0, sizeof m);
+    m.n_opsets = 1;
+    m.opsets = &os;
+    m.graph = g;
+    spd_program *p = NULL;
+    spd_status st = spd_program_build(&m, g, NULL, &p);
+    spd_program_free(p);
+    spd_graph_free(g);
+    return st;
+}
+
+static void test_prepare_errors(void)
+{
+    spd_graph *g = new_graph();
+    add_node(g, "a", "Relu", "x", NULL, "t");
+    add_node(g, "b", "Add", "t", "nowhere", "y");
+    CHECK(prepare(g) == SPD_ERR_INVALID && strstr(spd_last_error(), "nowhere") && strstr(spd_last_error(), "'b'"));
+
+    g = new_graph();
+    add_node(g, "a", "Add", "x", "u", "t");
+    add_node(g, "b", "Relu", "t", NULL, "u");
+    add_node(g, "c", "Relu", "t", NULL, "y");
+    CHECK(prepare(g) == SPD_ERR_INVALID && strstr(spd_last_error(), "cycle"));
+
+    g = new_graph();
+    add_node(g, "a", "Relu", "x", NULL, "y");
+    add_node(g, "b", "Relu", "x", NULL, "y");
+    CHECK(prepare(g) == SPD_ERR_INVALID && strstr(spd_last_error(), "also produced"));
+
+    g = new_graph();
+    add_node(g, "a", "NoSuchOp", "x", NULL, "y");
+    CHECK(prepare(g) == SPD_ERR_UNSUPPORTED && strstr(spd_last_error(), "NoSuchOp"));
+
+    /* out of order but acyclic: sorted, not refused */
+    g = new_graph();
+    add_node(g, "b", "Relu", "t", NULL, "y");
+    add_node(g, "a", "Relu", "x", NULL, "t");
+    CHECK(prepare(g) == SPD_OK);
+}
+
+int main(void)
+{
+    size_t start = spd_alloc_current();
+    test_half();
+    test_broadcast();
+    test_tensor_alloc();
+    test_strmap();
+    test_prepare_errors();
+    CHECK(spd_alloc_current() == start); /* nothing leaked through spd_malloc */
+    printf("%d checks, %d failed\n", g_checks, g_failed);
+    return g_failed != 0;
+}
