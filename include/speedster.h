@@ -124,6 +124,93 @@ spd_status spd_model_run(spd_model *m, const spd_tensor *inputs, int n_inputs,
 /* Threads used by one model (0 = NEBULLVM_THREADS_PER_MODEL or all cores). */
 void spd_set_num_threads(int n);
 
+
+/* ---------------------------------------------------------------------------
+ * optimize_model: try every backend and technique the hardware and the
+ * threshold allow, keep the candidates whose outputs stay within the metric
+ * threshold, and return the fastest as a learner.
+ *
+ *     spd_dataset *data = NULL;
+ *     spd_dataset_load_dir("samples/", &data);          // test_data_set_N/input_K.pb
+ *     spd_optimize_options o = spd_optimize_options_default();
+ *     o.metric_drop_ths = 0.01;
+ *     spd_learner *l = NULL;
+ *     if (spd_optimize_model("model.onnx", data, &o, &l) != SPD_OK) ...
+ *     spd_learner_run(l, in, 1, out, 1);
+ *     spd_learner_save(l, "learner/");
+ * ------------------------------------------------------------------------- */
+
+/* Input samples: each holds one tensor per model input and an optional label. */
+typedef struct spd_dataset spd_dataset;
+
+spd_dataset *spd_dataset_new(void);
+void spd_dataset_free(spd_dataset *d);
+/* Copies the inputs (and the label, which may be NULL) into the dataset. */
+spd_status spd_dataset_add(spd_dataset *d, const spd_tensor *inputs, int n_inputs, const spd_tensor *label);
+int spd_dataset_size(const spd_dataset *d);
+/* DIR/test_data_set_N/input_K.{pb,npy} (+ optional label.{pb,npy}), N = 0, 1, ... */
+spd_status spd_dataset_load_dir(const char *dir, spd_dataset **out);
+
+/* A user metric, called once per validation sample with that sample's
+ * outputs (n_outputs each) of the original and the candidate, and its label
+ * (NULL when none). It returns the drop the candidate causes; the drops are
+ * averaged over the validation samples and compared with metric_drop_ths. */
+typedef double (*spd_metric_fn)(const spd_tensor *original, const spd_tensor *optimized, int n_outputs,
+                                const spd_tensor *label, void *user);
+
+/* Progress lines and the results table; the library itself never prints. */
+typedef void (*spd_log_fn)(const char *line, void *user);
+
+typedef struct spd_optimize_options {
+    const char *metric;             /* "numeric_precision" (default) or "accuracy"; ignored with metric_fn */
+    spd_metric_fn metric_fn;
+    void *metric_user;
+    double metric_drop_ths;         /* default 0: lossless candidates only */
+    const char *optimization_time;  /* "constrained" (default) or "unconstrained" */
+    const char *dynamic_info;       /* path of a dynamic_info JSON file, or NULL */
+    const char *config_file;        /* JSON or YAML compression config, or NULL */
+    const char *ignore_compilers;   /* comma-separated names, or NULL */
+    const char *ignore_compressors; /* comma-separated names, or NULL */
+    int store_latencies;            /* write <model>_latencies_<hex>.json */
+    const char *latencies_dir;      /* where (NULL: the working directory) */
+    const char *device;             /* cpu, gpu, cuda, gpu:N, cuda:N; NULL = GPU if present */
+    int threads;                    /* 0: NEBULLVM_THREADS_PER_MODEL or all cores */
+    int n_random_samples;           /* used when no dataset is given (default 100) */
+    spd_log_fn log;                 /* progress lines and the report (NULL: silent) */
+    void *log_user;
+} spd_optimize_options;
+
+spd_optimize_options spd_optimize_options_default(void);
+
+typedef struct spd_learner spd_learner;
+
+/* data may be NULL: then n_random_samples random inputs fitted to the
+ * model's signature are used (metric "accuracy" then needs labels and fails). */
+spd_status spd_optimize_model(const char *model_path, const spd_dataset *data,
+                              const spd_optimize_options *opts, spd_learner **out);
+
+/* The learner takes and returns what the original model did: same input and
+ * output names, order and dtypes. */
+spd_status spd_learner_run(spd_learner *l, const spd_tensor *inputs, int n_inputs,
+                           spd_tensor *outputs, int n_outputs);
+int spd_learner_num_inputs(const spd_learner *l);
+int spd_learner_num_outputs(const spd_learner *l);
+const char *spd_learner_input_name(const spd_learner *l, int i);
+const char *spd_learner_output_name(const spd_learner *l, int i);
+spd_status spd_learner_input_info(const spd_learner *l, int i, spd_dtype *dtype, int *ndim,
+                                  int64_t dims[SPD_MAX_DIMS]);
+/* The folder: metadata.json + model.onnx (+ backend files). */
+spd_status spd_learner_save(const spd_learner *l, const char *dir);
+spd_status spd_learner_load(const char *dir, spd_learner **out);
+/* The results table of the search that made it ("" for a loaded learner). */
+const char *spd_learner_report(const spd_learner *l);
+const char *spd_learner_backend(const spd_learner *l);
+const char *spd_learner_technique(const spd_learner *l);
+double spd_learner_latency(const spd_learner *l);       /* seconds per batch, measured */
+double spd_learner_metric_drop(const spd_learner *l);
+size_t spd_learner_size(const spd_learner *l);          /* bytes of weights */
+void spd_learner_free(spd_learner *l);
+
 #ifdef __cplusplus
 }
 #endif

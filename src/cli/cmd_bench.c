@@ -55,10 +55,10 @@ int cmd_bench(int argc, char **argv)
     if (!model) return cli_fail(SPD_ERR_INVALID, "usage: speedster bench MODEL.onnx [-i IN_DIR] [--warmup N] [--runs N] [--threads N]");
     if (threads) spd_set_num_threads(threads);
 
-    spd_model *m = NULL;
-    spd_status st = spd_model_load(model, &m);
+    cli_runnable rr, *m = &rr;
+    spd_status st = cli_open(model, m);
     if (st != SPD_OK) return cli_fail_last(st);
-    int n_in = spd_model_num_inputs(m), n_out = spd_model_num_outputs(m), rc = 0;
+    int n_in = cli_num_inputs(m), n_out = cli_num_outputs(m), rc = 0;
     int max_runs = runs ? runs : 100, done_runs = 0;
     spd_tensor *in = calloc((size_t)n_in + 1, sizeof *in), *out = calloc((size_t)n_out + 1, sizeof *out);
     double *t = calloc((size_t)max_runs + 1, sizeof *t), *scratch = calloc((size_t)max_runs + 1, sizeof *t);
@@ -69,7 +69,7 @@ int cmd_bench(int argc, char **argv)
 
     for (int r = 0; r < warmup + max_runs; r++) {
         double t0 = cli_now_ms();
-        st = spd_model_run(m, in, n_in, out, n_out);
+        st = cli_run(m, in, n_in, out, n_out);
         double dt = cli_now_ms() - t0;
         for (int k = 0; k < n_out; k++) spd_tensor_release(&out[k]);
         if (st != SPD_OK) { rc = cli_fail(st, "%s: %s", model, spd_last_error()); goto done; }
@@ -102,6 +102,6 @@ done:
     free(out);
     free(t);
     free(scratch);
-    spd_model_free(m);
+    cli_close(m);
     return rc;
 }

@@ -17,14 +17,14 @@ int cmd_run(int argc, char **argv)
     if (!model || !in_dir || !out_dir)
         return cli_fail(SPD_ERR_INVALID, "usage: speedster run MODEL.onnx -i IN_DIR -o OUT_DIR");
 
-    spd_model *m = NULL;
-    spd_status st = spd_model_load(model, &m);
+    cli_runnable rr, *m = &rr;
+    spd_status st = cli_open(model, m);
     if (st != SPD_OK) return cli_fail_last(st);
-    int n_in = spd_model_num_inputs(m), n_out = spd_model_num_outputs(m), rc = 0;
+    int n_in = cli_num_inputs(m), n_out = cli_num_outputs(m), rc = 0;
     spd_tensor *in = calloc((size_t)n_in + 1, sizeof *in), *out = calloc((size_t)n_out + 1, sizeof *out);
     if (!in || !out) { rc = cli_fail(SPD_ERR_NOMEM, "out of memory"); goto done; }
     if ((st = cli_read_inputs(m, in_dir, in, n_in)) != SPD_OK) { rc = cli_exit_code(st); goto done; }
-    if ((st = spd_model_run(m, in, n_in, out, n_out)) != SPD_OK) { rc = cli_fail(st, "%s: %s", model, spd_last_error()); goto done; }
+    if ((st = cli_run(m, in, n_in, out, n_out)) != SPD_OK) { rc = cli_fail(st, "%s: %s", model, spd_last_error()); goto done; }
     if ((st = cli_mkdirs(out_dir)) != SPD_OK) { rc = cli_exit_code(st); goto done; }
     for (int k = 0; k < n_out && rc == 0; k++) {
         char path[4096];
@@ -38,6 +38,6 @@ done:
     for (int k = 0; out && k < n_out; k++) spd_tensor_release(&out[k]);
     free(in);
     free(out);
-    spd_model_free(m);
+    cli_close(m);
     return rc;
 }

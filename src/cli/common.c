@@ -61,7 +61,7 @@ spd_status cli_mkdirs(const char *path)
     return SPD_OK;
 }
 
-spd_status cli_read_inputs(const spd_model *m, const char *dir, spd_tensor *in, int n)
+spd_status cli_read_inputs(const cli_runnable *m, const char *dir, spd_tensor *in, int n)
 {
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
@@ -74,7 +74,7 @@ spd_status cli_read_inputs(const spd_model *m, const char *dir, spd_tensor *in, 
         if (!cli_file_exists(path)) snprintf(path, sizeof path, "%s/input_%d.npy", dir, k);
         if (!cli_file_exists(path)) {
             fprintf(stderr, "speedster: %s: the model takes %d input%s ('%s' first), but %s/input_%d.pb (or .npy) is missing\n",
-                    dir, n, n == 1 ? "" : "s", spd_model_input_name(m, 0), dir, k);
+                    dir, n, n == 1 ? "" : "s", cli_input_name(m, 0), dir, k);
             for (int j = 0; j < k; j++) spd_tensor_release(&in[j]);
             return SPD_ERR_INVALID;
         }
@@ -97,18 +97,18 @@ static uint32_t next_rand(uint32_t *s)
     return *s;
 }
 
-spd_status cli_random_inputs(const spd_model *m, spd_tensor *in, int n, unsigned seed)
+spd_status cli_random_inputs(const cli_runnable *m, spd_tensor *in, int n, unsigned seed)
 {
     uint32_t s = seed ? seed : 0x9e3779b9u;
     for (int k = 0; k < n; k++) {
         spd_dtype dt;
         int nd;
         int64_t dims[SPD_MAX_DIMS];
-        spd_status st = spd_model_input_info(m, k, &dt, &nd, dims);
+        spd_status st = cli_input_info(m, k, &dt, &nd, dims);
         if (st != SPD_OK) return st;
         if (nd < 0 || dt == SPD_UNDEFINED) {
             fprintf(stderr, "speedster: input '%s' has no declared type or shape: give inputs with -i\n",
-                    spd_model_input_name(m, k));
+                    cli_input_name(m, k));
             return SPD_ERR_INVALID;
         }
         spd_tensor *t = &in[k];
@@ -123,7 +123,7 @@ spd_status cli_random_inputs(const spd_model *m, spd_tensor *in, int n, unsigned
         size_t esz = spd_dtype_size(dt);
         if (!esz) {
             fprintf(stderr, "speedster: input '%s' has type %s, which is not supported\n",
-                    spd_model_input_name(m, k), spd_dtype_name(dt));
+                    cli_input_name(m, k), spd_dtype_name(dt));
             return SPD_ERR_UNSUPPORTED;
         }
         t->data = calloc((size_t)count + 1, esz);
@@ -141,4 +141,46 @@ spd_status cli_random_inputs(const spd_model *m, spd_tensor *in, int n, unsigned
         }
     }
     return SPD_OK;
+}
+
+spd_status cli_open(const char *path, cli_runnable *r)
+{
+    struct stat sb;
+    r->model = NULL;
+    r->learner = NULL;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return spd_learner_load(path, &r->learner);
+    return spd_model_load(path, &r->model);
+}
+
+void cli_close(cli_runnable *r)
+{
+    spd_model_free(r->model);
+    spd_learner_free(r->learner);
+    r->model = NULL;
+    r->learner = NULL;
+}
+
+int cli_num_inputs(const cli_runnable *r)
+{
+    return r->learner ? spd_learner_num_inputs(r->learner) : spd_model_num_inputs(r->model);
+}
+
+int cli_num_outputs(const cli_runnable *r)
+{
+    return r->learner ? spd_learner_num_outputs(r->learner) : spd_model_num_outputs(r->model);
+}
+
+const char *cli_input_name(const cli_runnable *r, int i)
+{
+    return r->learner ? spd_learner_input_name(r->learner, i) : spd_model_input_name(r->model, i);
+}
+
+spd_status cli_input_info(const cli_runnable *r, int i, spd_dtype *dt, int *nd, int64_t *dims)
+{
+    return r->learner ? spd_learner_input_info(r->learner, i, dt, nd, dims) : spd_model_input_info(r->model, i, dt, nd, dims);
+}
+
+spd_status cli_run(cli_runnable *r, const spd_tensor *in, int n_in, spd_tensor *out, int n_out)
+{
+    return r->learner ? spd_learner_run(r->learner, in, n_in, out, n_out) : spd_model_run(r->model, in, n_in, out, n_out);
 }

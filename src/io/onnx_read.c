@@ -48,8 +48,8 @@ static spd_status set_str(char **dst, const uint8_t *p, size_t n)
 
 static spd_status read_str(spd_pb *r, int wt, const char *what, char **dst)
 {
-    const uint8_t *p;
-    size_t n;
+    const uint8_t *p = NULL;
+    size_t n = 0;
     SPD_TRY(spd_pb_expect(r, wt, SPD_PB_LEN, what));
     SPD_TRY(spd_pb_bytes(r, &p, &n, what));
     return set_str(dst, p, n);
@@ -57,7 +57,7 @@ static spd_status read_str(spd_pb *r, int wt, const char *what, char **dst)
 
 static spd_status read_i64(spd_pb *r, int wt, const char *what, int64_t *v)
 {
-    uint64_t u;
+    uint64_t u = 0;
     SPD_TRY(spd_pb_expect(r, wt, SPD_PB_VARINT, what));
     SPD_TRY(spd_pb_varint(r, &u, what));
     *v = (int64_t)u;
@@ -126,8 +126,8 @@ static spd_status count_varint_field(spd_pb *r, int wt, const char *what, size_t
 static spd_status count_fixed_field(spd_pb *r, int wt, int size, const char *what, size_t *count)
 {
     if (wt == SPD_PB_LEN) {
-        const uint8_t *p;
-        size_t n;
+        const uint8_t *p = NULL;
+        size_t n = 0;
         size_t off = spd_pb_offset(r);
         SPD_TRY(spd_pb_bytes(r, &p, &n, what));
         if (n % (size_t)size)
@@ -150,8 +150,8 @@ static spd_status scan_external_entry(spd_pb *r, int wt, tscan *t)
     const uint8_t *k = NULL, *v = NULL;
     size_t kn = 0, vn = 0;
     while (!spd_pb_done(&e)) {
-        uint32_t f;
-        int w;
+        uint32_t f = 0;
+        int w = 0;
         SPD_TRY(spd_pb_tag(&e, "StringStringEntryProto", &f, &w));
         if (f == 1 || f == 2) {
             const char *what = f == 1 ? "StringStringEntryProto.key" : "StringStringEntryProto.value";
@@ -176,8 +176,8 @@ static spd_status scan_tensor(spd_pb r, tscan *t)
 {
     memset(t, 0, sizeof *t);
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "TensorProto", &f, &wt));
         switch (f) {
         case 1: /* dims */
@@ -185,12 +185,12 @@ static spd_status scan_tensor(spd_pb r, tscan *t)
                 spd_pb sub;
                 SPD_TRY(spd_pb_sub(&r, &sub, "TensorProto.dims"));
                 while (!spd_pb_done(&sub)) {
-                    uint64_t v;
+                    uint64_t v = 0;
                     SPD_TRY(spd_pb_varint(&sub, &v, "TensorProto.dims"));
                     SPD_TRY(scan_dim(t, (int64_t)v));
                 }
             } else {
-                int64_t v;
+                int64_t v = 0;
                 SPD_TRY(read_i64(&r, wt, "TensorProto.dims", &v));
                 SPD_TRY(scan_dim(t, v));
             }
@@ -404,8 +404,8 @@ static spd_status fill_typed(spd_pb r, int want, spd_dtype dt, void *data, size_
     size_t k = 0;
     const char *what = field_name(want);
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "TensorProto", &f, &wt));
         if ((int)f != want) {
             SPD_TRY(spd_pb_skip(&r, wt, "TensorProto"));
@@ -414,8 +414,8 @@ static spd_status fill_typed(spd_pb r, int want, spd_dtype dt, void *data, size_
         if (want == 4 || want == 10) {
             size_t esz = want == 4 ? 4 : 8;
             if (wt == SPD_PB_LEN) {
-                const uint8_t *p;
-                size_t n;
+                const uint8_t *p = NULL;
+                size_t n = 0;
                 SPD_TRY(spd_pb_bytes(&r, &p, &n, what));
                 if (k + n / esz > count) break;
                 memcpy((uint8_t *)data + k * esz, p, n);
@@ -423,11 +423,11 @@ static spd_status fill_typed(spd_pb r, int want, spd_dtype dt, void *data, size_
             } else {
                 if (k >= count) break;
                 if (esz == 4) {
-                    uint32_t v;
+                    uint32_t v = 0;
                     SPD_TRY(spd_pb_fixed32(&r, &v, what));
                     memcpy((uint8_t *)data + k * 4, &v, 4);
                 } else {
-                    uint64_t v;
+                    uint64_t v = 0;
                     SPD_TRY(spd_pb_fixed64(&r, &v, what));
                     memcpy((uint8_t *)data + k * 8, &v, 8);
                 }
@@ -437,12 +437,12 @@ static spd_status fill_typed(spd_pb r, int want, spd_dtype dt, void *data, size_
             spd_pb sub;
             SPD_TRY(spd_pb_sub(&r, &sub, what));
             while (!spd_pb_done(&sub) && k < count) {
-                uint64_t v;
+                uint64_t v = 0;
                 SPD_TRY(spd_pb_varint(&sub, &v, what));
                 store_int(data, dt, k++, v);
             }
         } else {
-            uint64_t v;
+            uint64_t v = 0;
             SPD_TRY(spd_pb_varint(&r, &v, what));
             if (k < count) store_int(data, dt, k++, v);
         }
@@ -538,9 +538,12 @@ static spd_status decode_tensor(dctx *c, spd_pb r, int may_view, spd_tensor *out
     }
 
     size_t want_count = (size_t)numel * (size_t)per_elem;
+    if (counts[want] == 0 && want_count > 0)
+        return spd_errorf(SPD_ERR_INVALID, "%s: has no data (%s[%lld elements])", tl,
+                          spd_dtype_name(dt), (long long)numel);
     if (counts[want] != want_count)
         return spd_errorf(SPD_ERR_INVALID, "%s: %s has %zu values but %s[%lld elements] needs %zu",
-                          tl, counts[want] ? field_name(want) : "no data field",
+                          tl, field_name(want),
                           counts[want], spd_dtype_name(dt), (long long)numel, want_count);
     out->data = spd_malloc(nbytes ? nbytes : 1);
     if (!out->data) return spd_errorf(SPD_ERR_NOMEM, "%s: out of memory (%zu bytes)", tl, nbytes);
@@ -577,8 +580,8 @@ static spd_status decode_sparse(dctx *c, spd_pb r, spd_tensor *out, char **name_
     int ndim = 0;
     memset(out, 0, sizeof *out);
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "SparseTensorProto", &f, &wt));
         if (f == 1) {
             SPD_TRY(read_sub(&r, wt, "SparseTensorProto.values", &vals_r));
@@ -593,14 +596,14 @@ static spd_status decode_sparse(dctx *c, spd_pb r, spd_tensor *out, char **name_
             } else {
                 sub = r;
                 sub.end = r.p;
-                int64_t v;
+                int64_t v = 0;
                 SPD_TRY(read_i64(&r, wt, "SparseTensorProto.dims", &v));
                 if (ndim >= SPD_MAX_DIMS)
                     return spd_errorf(SPD_ERR_UNSUPPORTED, "sparse tensor of rank > %d", SPD_MAX_DIMS);
                 dims[ndim++] = v;
             }
             while (!spd_pb_done(&sub)) {
-                uint64_t v;
+                uint64_t v = 0;
                 SPD_TRY(spd_pb_varint(&sub, &v, "SparseTensorProto.dims"));
                 if (ndim >= SPD_MAX_DIMS)
                     return spd_errorf(SPD_ERR_UNSUPPORTED, "sparse tensor of rank > %d", SPD_MAX_DIMS);
@@ -678,8 +681,8 @@ static spd_status decode_shape(spd_pb r, spd_value_info *v, int *rank)
 {
     int n = 0;
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "TensorShapeProto", &f, &wt));
         if (f != 1) {
             SPD_TRY(spd_pb_skip(&r, wt, "TensorShapeProto"));
@@ -691,8 +694,8 @@ static spd_status decode_shape(spd_pb r, spd_value_info *v, int *rank)
         char *param = NULL;
         spd_status s = SPD_OK;
         while (s == SPD_OK && !spd_pb_done(&d)) {
-            uint32_t df;
-            int dwt;
+            uint32_t df = 0;
+            int dwt = 0;
             s = spd_pb_tag(&d, "TensorShapeProto.Dimension", &df, &dwt);
             if (s != SPD_OK) break;
             if (df == 1) {
@@ -734,8 +737,8 @@ static spd_status decode_type(spd_pb r, spd_value_info *v, int *rank)
     int is_tensor = 0;
     spd_pb tt = {0};
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "TypeProto", &f, &wt));
         if (f == 1) {
             SPD_TRY(read_sub(&r, wt, "TypeProto.tensor_type", &tt));
@@ -750,11 +753,11 @@ static spd_status decode_type(spd_pb r, spd_value_info *v, int *rank)
     }
     if (!is_tensor) return SPD_OK;
     while (!spd_pb_done(&tt)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&tt, "TypeProto.Tensor", &f, &wt));
         if (f == 1) {
-            int64_t et;
+            int64_t et = 0;
             SPD_TRY(read_i64(&tt, wt, "TypeProto.Tensor.elem_type", &et));
             v->dtype = et >= 0 && et <= 16 ? (spd_dtype)et : SPD_UNDEFINED;
         } else if (f == 2) {
@@ -780,8 +783,8 @@ static spd_status decode_value_info(spd_pb r, spd_value_info *v, int strict)
     for (int i = 0; i < SPD_MAX_DIMS; i++) v->dims[i].value = -1;
     int rank = -1;
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "ValueInfoProto", &f, &wt));
         if (f == 1) {
             SPD_TRY(read_str(&r, wt, "ValueInfoProto.name", &v->name));
@@ -837,8 +840,8 @@ static spd_status decode_attr(dctx *c, spd_pb r, spd_attr *a)
     size_t n_floats = 0, n_ints = 0, n_strings = 0, n_tensors = 0, n_graphs = 0, n_sps = 0, n_tps = 0;
 
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "AttributeProto", &f, &wt));
         switch (f) {
         case 1: SPD_TRY(read_str(&r, wt, "AttributeProto.name", &a->name)); break;
@@ -941,32 +944,32 @@ static spd_status decode_attr(dctx *c, spd_pb r, spd_attr *a)
         size_t k = 0;
         r = start;
         while (!spd_pb_done(&r) && k < n) {
-            uint32_t f;
-            int wt;
+            uint32_t f = 0;
+            int wt = 0;
             SPD_TRY(spd_pb_tag(&r, "AttributeProto", &f, &wt));
             if (f != want) {
                 SPD_TRY(spd_pb_skip(&r, wt, "AttributeProto"));
                 continue;
             }
             if (want == 7 && wt == SPD_PB_FIXED32) {
-                uint32_t b;
+                uint32_t b = 0;
                 SPD_TRY(spd_pb_fixed32(&r, &b, "AttributeProto.floats"));
                 memcpy(&a->floats[k++], &b, 4);
             } else if (want == 7) {
-                const uint8_t *p;
-                size_t nb;
+                const uint8_t *p = NULL;
+                size_t nb = 0;
                 SPD_TRY(spd_pb_bytes(&r, &p, &nb, "AttributeProto.floats"));
                 memcpy(&a->floats[k], p, nb);
                 k += nb / 4;
             } else if (want == 8 && wt == SPD_PB_VARINT) {
-                uint64_t v;
+                uint64_t v = 0;
                 SPD_TRY(spd_pb_varint(&r, &v, "AttributeProto.ints"));
                 a->ints[k++] = (int64_t)v;
             } else if (want == 8) {
                 spd_pb sub;
                 SPD_TRY(spd_pb_sub(&r, &sub, "AttributeProto.ints"));
                 while (!spd_pb_done(&sub) && k < n) {
-                    uint64_t v;
+                    uint64_t v = 0;
                     SPD_TRY(spd_pb_varint(&sub, &v, "AttributeProto.ints"));
                     a->ints[k++] = (int64_t)v;
                 }
@@ -997,8 +1000,8 @@ static spd_status decode_node(dctx *c, spd_pb r, spd_node *n)
     spd_pb start = r;
     int ni = 0, no = 0, na = 0;
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "NodeProto", &f, &wt));
         switch (f) {
         case 1: case 2: case 5:
@@ -1030,8 +1033,8 @@ static spd_status decode_node(dctx *c, spd_pb r, spd_node *n)
     int ki = 0, ko = 0, ka = 0;
     r = start;
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "NodeProto", &f, &wt));
         if (f == 1) {
             SPD_TRY(read_str(&r, wt, "NodeProto.input", &n->inputs[ki++]));
@@ -1058,8 +1061,8 @@ static spd_status decode_graph_body(dctx *c, spd_pb r, spd_graph *g)
     spd_pb start = r;
     size_t nn = 0, ninit = 0, nsp = 0, nin = 0, nout = 0, nvi = 0;
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "GraphProto", &f, &wt));
         size_t *cnt = NULL;
         const char *what = "GraphProto";
@@ -1098,8 +1101,8 @@ static spd_status decode_graph_body(dctx *c, spd_pb r, spd_graph *g)
     size_t kn = 0, kinit = 0, kin = 0, kout = 0, kvi = 0;
     r = start;
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "GraphProto", &f, &wt));
         if (f != 1 && f != 5 && f != 15 && f != 11 && f != 12 && f != 13) {
             SPD_TRY(spd_pb_skip(&r, wt, "GraphProto"));
@@ -1157,8 +1160,8 @@ static spd_status decode_graph(dctx *c, spd_pb r, spd_graph **out)
 static spd_status decode_kv(spd_pb r, spd_kv *kv)
 {
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "StringStringEntryProto", &f, &wt));
         if (f == 1) SPD_TRY(read_str(&r, wt, "StringStringEntryProto.key", &kv->key));
         else if (f == 2) SPD_TRY(read_str(&r, wt, "StringStringEntryProto.value", &kv->value));
@@ -1171,8 +1174,8 @@ static spd_status decode_kv(spd_pb r, spd_kv *kv)
 static spd_status decode_opset(spd_pb r, spd_opset *o)
 {
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "OperatorSetIdProto", &f, &wt));
         if (f == 1) SPD_TRY(read_str(&r, wt, "OperatorSetIdProto.domain", &o->domain));
         else if (f == 2) SPD_TRY(read_i64(&r, wt, "OperatorSetIdProto.version", &o->version));
@@ -1188,8 +1191,8 @@ static spd_status decode_model(dctx *c, spd_pb r, spd_model *m)
     int has_graph = 0;
     spd_pb gr = {0};
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "ModelProto", &f, &wt));
         switch (f) {
         case 1: SPD_TRY(read_i64(&r, wt, "ModelProto.ir_version", &m->ir_version)); break;
@@ -1223,8 +1226,8 @@ static spd_status decode_model(dctx *c, spd_pb r, spd_model *m)
     size_t ko = 0, km = 0;
     r = start;
     while (!spd_pb_done(&r)) {
-        uint32_t f;
-        int wt;
+        uint32_t f = 0;
+        int wt = 0;
         SPD_TRY(spd_pb_tag(&r, "ModelProto", &f, &wt));
         if (f == 8 || f == 14) {
             spd_pb sub;

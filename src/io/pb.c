@@ -68,7 +68,7 @@ spd_status spd_pb_fixed64(spd_pb *r, uint64_t *v, const char *what)
 spd_status spd_pb_bytes(spd_pb *r, const uint8_t **p, size_t *n, const char *what)
 {
     size_t off = spd_pb_offset(r);
-    uint64_t len;
+    uint64_t len = 0;
     SPD_TRY(spd_pb_varint(r, &len, what));
     if (len > (uint64_t)(r->end - r->p))
         return spd_errorf(SPD_ERR_INVALID,
@@ -83,8 +83,8 @@ spd_status spd_pb_bytes(spd_pb *r, const uint8_t **p, size_t *n, const char *wha
 
 spd_status spd_pb_sub(spd_pb *r, spd_pb *sub, const char *what)
 {
-    const uint8_t *p;
-    size_t n;
+    const uint8_t *p = NULL;
+    size_t n = 0;
     SPD_TRY(spd_pb_bytes(r, &p, &n, what));
     sub->base = r->base;
     sub->p = p;
@@ -95,7 +95,7 @@ spd_status spd_pb_sub(spd_pb *r, spd_pb *sub, const char *what)
 spd_status spd_pb_tag(spd_pb *r, const char *msg, uint32_t *field, int *wt)
 {
     size_t off = spd_pb_offset(r);
-    uint64_t t;
+    uint64_t t = 0;
     SPD_TRY(spd_pb_varint(r, &t, msg));
     int w = (int)(t & 7);
     uint64_t f = t >> 3;
@@ -121,10 +121,10 @@ spd_status spd_pb_expect(const spd_pb *r, int wt, int want, const char *what)
 
 spd_status spd_pb_skip(spd_pb *r, int wt, const char *what)
 {
-    uint64_t v;
-    uint32_t v32;
-    const uint8_t *p;
-    size_t n;
+    uint64_t v = 0;
+    uint32_t v32 = 0;
+    const uint8_t *p = NULL;
+    size_t n = 0;
     switch (wt) {
     case SPD_PB_VARINT: return spd_pb_varint(r, &v, what);
     case SPD_PB_FIXED64: return spd_pb_fixed64(r, &v, what);

@@ -154,79 +154,99 @@ static void valid_range(int64_t nsmall, int64_t nbig, int64_t off, int64_t s, in
     *hi = b;
 }
 
-/* Walks every (channel, kernel position) row and every line of the small
- * grid along its last axis; for each line runs BODY with the big-grid offset
- * of the line's first element (`base`, as if unpadded) and whether the line
- * lies inside the big grid at all (`inside`). Shared by im2col (gather) and col2im (scatter-add). */
-#define FOR_EACH_LINE(g, channels, BODY)                                                        \
-    do {                                                                                        \
-        const int nd_ = (g)->nd, last_ = nd_ - 1;                                               \
-        const int64_t line_ = (g)->small[last_];                                                \
-        const int64_t lines_ = line_ ? (g)->small_n / line_ : 0;                                \
-        for (int64_t c_ = 0; c_ < (channels); c_++) {                                           \
-            for (int64_t kk_ = 0; kk_ < (g)->k_n; kk_++) {                                      \
-                int64_t kp_[SPD_MAX_DIMS], rem_ = kk_;                                          \
-                for (int a_ = nd_ - 1; a_ >= 0; a_--) {                                         \
-                    kp_[a_] = rem_ % (g)->k[a_];                                                \
-                    rem_ /= (g)->k[a_];                                                         \
-                }                                                                               \
-                const int64_t koff = kp_[last_] * (g)->d[last_] - (g)->pb[last_];               \
-                const int64_t step = (g)->s[last_];                                             \
-                int64_t lo, hi;                                                                 \
-                valid_range(line_, (g)->big[last_], koff, step, &lo, &hi);                      \
-                __typeof__(col) rowp = col + (c_ * (g)->k_n + kk_) * (g)->small_n;              \
-                const int64_t chan = c_ * (g)->big_n;                                           \
-                int64_t op_[SPD_MAX_DIMS] = {0};                                                \
-                for (int64_t l_ = 0; l_ < lines_; l_++) {                                       \
-                    int64_t base = 0;                                                           \
-                    bool inside = true;                                                         \
-                    for (int a_ = 0; a_ < last_; a_++) {                                        \
-                        int64_t i_ = op_[a_] * (g)->s[a_] + kp_[a_] * (g)->d[a_] - (g)->pb[a_]; \
-                        if (i_ < 0 || i_ >= (g)->big[a_]) { inside = false; break; }             \
-                        base = base * (g)->big[a_] + i_;                                        \
-                    }                                                                           \
-                    if (inside) base = chan + base * (g)->big[last_] + koff;                    \
-                    __typeof__(col) cl = rowp + l_ * line_;                                     \
-                    BODY                                                                        \
-                    for (int a_ = last_ - 1; a_ >= 0; a_--) {                                   \
-                        if (++op_[a_] < (g)->small[a_]) break;                                  \
-                        op_[a_] = 0;                                                            \
-                    }                                                                           \
-                }                                                                               \
-            }                                                                                   \
-        }                                                                                       \
-    } while (0)
+/* Both im2col and col2im walk every (channel, kernel position) row of the
+ * column matrix and, within a row, every line of the small grid along its
+ * last axis. These helpers locate a line in the big grid. */
 
-/* col[(c*k_n + kpos) * small_n + o] = x[c][big position of (o, kpos)] or 0. */
+/* The kernel position kk (row-major over the kernel) as per-axis offsets. */
+static void kernel_pos(const geom *g, int64_t kk, int64_t *kp)
+{
+    for (int a = g->nd - 1; a >= 0; a--) {
+        kp[a] = kk % g->k[a];
+        kk /= g->k[a];
+    }
+}
+
+/* For the line at small coordinates op[0..nd-2] and kernel position kp: the
+ * offset within one big-grid channel of the element that small position 0 of
+ * the line would map to (it may itself be in padding), or false when the
+ * whole line lies in padding. */
+static bool line_base(const geom *g, const int64_t *kp, const int64_t *op, int64_t *base)
+{
+    const int last = g->nd - 1;
+    int64_t b = 0;
+    for (int a = 0; a < last; a++) {
+        const int64_t i = op[a] * g->s[a] + kp[a] * g->d[a] - g->pb[a];
+        if (i < 0 || i >= g->big[a]) return false;
+        b = b * g->big[a] + i;
+    }
+    *base = b * g->big[last] + kp[last] * g->d[last] - g->pb[last];
+    return true;
+}
+
+/* Advances op to the next line (odometer over all but the last axis). */
+static void next_line(const geom *g, int64_t *op)
+{
+    for (int a = g->nd - 2; a >= 0; a--) {
+        if (++op[a] < g->small[a]) return;
+        op[a] = 0;
+    }
+}
+
+/* col[(c*k_n + kpos) * small_n + o] = x[c][big position of (o, kpos)], or 0
+ * where that position is padding. */
 static void im2col(const geom *g, const float *x, int64_t channels, float *col)
 {
-    FOR_EACH_LINE(g, channels, {
-        if (!inside) {
-            memset(cl, 0, (size_t)line_ * sizeof(float));
-        } else {
-            for (int64_t o = 0; o < lo; o++) cl[o] = 0.0f;
-            if (step == 1) {
-                for (int64_t o = lo; o < hi; o++) cl[o] = x[base + o];
-            } else {
-                for (int64_t o = lo; o < hi; o++) cl[o] = x[base + o * step];
+    const int last = g->nd - 1;
+    const int64_t line = g->small[last], lines = line ? g->small_n / line : 0, step = g->s[last];
+    for (int64_t c = 0; c < channels; c++) {
+        const float *xc = x + c * g->big_n;
+        for (int64_t kk = 0; kk < g->k_n; kk++) {
+            int64_t kp[SPD_MAX_DIMS], op[SPD_MAX_DIMS] = {0}, lo, hi;
+            kernel_pos(g, kk, kp);
+            valid_range(line, g->big[last], kp[last] * g->d[last] - g->pb[last], step, &lo, &hi);
+            float *row = col + (c * g->k_n + kk) * g->small_n;
+            for (int64_t l = 0; l < lines; l++, next_line(g, op)) {
+                float *cl = row + l * line;
+                int64_t base;
+                if (!line_base(g, kp, op, &base)) {
+                    memset(cl, 0, (size_t)line * sizeof(float));
+                    continue;
+                }
+                for (int64_t o = 0; o < lo; o++) cl[o] = 0.0f;
+                if (step == 1)
+                    for (int64_t o = lo; o < hi; o++) cl[o] = xc[base + o];
+                else
+                    for (int64_t o = lo; o < hi; o++) cl[o] = xc[base + o * step];
+                for (int64_t o = hi; o < line; o++) cl[o] = 0.0f;
             }
-            for (int64_t o = hi; o < line_; o++) cl[o] = 0.0f;
         }
-    });
+    }
 }
 
 /* The adjoint of im2col: y[c][big position of (o, kpos)] += col[...]. */
 static void col2im(const geom *g, const float *col, int64_t channels, float *y)
 {
-    FOR_EACH_LINE(g, channels, {
-        if (inside) {
-            if (step == 1) {
-                for (int64_t o = lo; o < hi; o++) y[base + o] += cl[o];
-            } else {
-                for (int64_t o = lo; o < hi; o++) y[base + o * step] += cl[o];
+    const int last = g->nd - 1;
+    const int64_t line = g->small[last], lines = line ? g->small_n / line : 0, step = g->s[last];
+    for (int64_t c = 0; c < channels; c++) {
+        float *yc = y + c * g->big_n;
+        for (int64_t kk = 0; kk < g->k_n; kk++) {
+            int64_t kp[SPD_MAX_DIMS], op[SPD_MAX_DIMS] = {0}, lo, hi;
+            kernel_pos(g, kk, kp);
+            valid_range(line, g->big[last], kp[last] * g->d[last] - g->pb[last], step, &lo, &hi);
+            const float *row = col + (c * g->k_n + kk) * g->small_n;
+            for (int64_t l = 0; l < lines; l++, next_line(g, op)) {
+                const float *cl = row + l * line;
+                int64_t base;
+                if (!line_base(g, kp, op, &base)) continue;
+                if (step == 1)
+                    for (int64_t o = lo; o < hi; o++) yc[base + o] += cl[o];
+                else
+                    for (int64_t o = lo; o < hi; o++) yc[base + o * step] += cl[o];
             }
         }
-    });
+    }
 }
 
 /* ---- Conv -------------------------------------------------------------------- */

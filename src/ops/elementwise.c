@@ -889,22 +889,14 @@ static spd_status cast_to(const spd_tensor *src, spd_dtype to, spd_tensor *dst)
     if (!castable(src->dtype) || !castable(to))
         return spd_errorf(SPD_ERR_UNSUPPORTED, "cast from %s to %s is not supported",
                           spd_dtype_name(src->dtype), spd_dtype_name(to));
+    /* The common float32 <-> half-precision casts directly. */
+    if (src->dtype == SPD_FLOAT && spd_ew_is_half(to)) return spd_ew_from_f32(src, to, dst);
+    if (spd_ew_is_half(src->dtype) && to == SPD_FLOAT) return spd_ew_to_f32(src, dst);
     SPD_TRY(spd_tensor_alloc(dst, to, src->ndim, src->dims));
     const int64_t n = spd_tensor_numel(src);
     if (src->dtype == to) {
         memcpy(dst->data, src->data, spd_tensor_nbytes(src));
         return SPD_OK;
-    }
-    /* The common float32 <-> half-precision casts directly. */
-    if (src->dtype == SPD_FLOAT && spd_ew_is_half(to)) {
-        spd_tensor tmp = *src;
-        tmp.owner = 0;
-        spd_tensor_release(dst);
-        return spd_ew_from_f32(&tmp, to, dst);
-    }
-    if (spd_ew_is_half(src->dtype) && to == SPD_FLOAT) {
-        spd_tensor_release(dst);
-        return spd_ew_to_f32(src, dst);
     }
     const bool integral = !spd_dtype_is_float(src->dtype) && !spd_dtype_is_float(to);
     for (int64_t start = 0; start < n; start += CAST_CHUNK) {

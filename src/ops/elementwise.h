@@ -26,8 +26,9 @@ typedef void (*spd_ew_run_fn)(const void *arg, int64_t n, const void *const *in,
 spd_status spd_ew_broadcast(int nin, const spd_tensor *const *in, spd_tensor *out,
                             spd_ew_run_fn fn, const void *arg);
 
-/* A float32 copy of a tensor of any float dtype (for kernels that compute
- * float16/bfloat16 in fp32), and the way back into dtype dt. */
+/* A float32 copy of a tensor of any float dtype, for kernels that compute
+ * float16/bfloat16 in fp32 (dst is overwritten, not released), and the way
+ * back into dtype dt. */
 spd_status spd_ew_to_f32(const spd_tensor *src, spd_tensor *dst);
 spd_status spd_ew_from_f32(const spd_tensor *src, spd_dtype dt, spd_tensor *dst);
 

@@ -1,5 +1,214 @@
-#include "ir/op.h"
+/* The fused operators the graph passes (src/passes) create, under ONNX
+ * Runtime's com.microsoft names and attributes: FusedConv, FusedGemm,
+ * LayerNormalization, Gelu, FastGelu. Conv, Gemm and LayerNormalization
+ * math is not repeated here: the registered ai.onnx kernel runs on the same
+ * node (its attributes are looked up by name, so the extra activation
+ * attributes are ignored) and the activation is applied to its output in
+ * place. */
+#include <float.h>
+#include <math.h>
+#include <string.h>
 
-/* placeholder: the fused family is being written */
-const spd_op_def spd_ops_fused[] = {{"", "", 0, 0, 0}};
-const int spd_ops_fused_count = 0;
+#include "ir/op.h"
+#include "util/status.h"
+
+typedef enum act_kind { ACT_NONE, ACT_RELU, ACT_LEAKYRELU, ACT_SIGMOID, ACT_TANH, ACT_CLIP, ACT_HARDSIGMOID } act_kind;
+
+typedef struct act {
+    act_kind kind;
+    float a, b;
+} act;
+
+static spd_status parse_act(const char *name, act *ac)
+{
+    static const struct { const char *name; act_kind kind; float a, b; } table[] = {
+        {"Relu", ACT_RELU, 0, 0},
+        {"LeakyRelu", ACT_LEAKYRELU, 0.01f, 0},
+        {"Sigmoid", ACT_SIGMOID, 0, 0},
+        {"Tanh", ACT_TANH, 0, 0},
+        {"Clip", ACT_CLIP, -FLT_MAX, FLT_MAX},
+        {"HardSigmoid", ACT_HARDSIGMOID, 0.2f, 0.5f},
+    };
+    if (!name || !*name) {
+        ac->kind = ACT_NONE;
+        return SPD_OK;
+    }
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(name, table[i].name)) {
+            ac->kind = table[i].kind;
+            ac->a = table[i].a;
+            ac->b = table[i].b;
+            return SPD_OK;
+        }
+    return spd_errorf(SPD_ERR_UNSUPPORTED, "activation '%s' is not supported", name);
+}
+
+static inline float act_apply(const act *ac, float x)
+{
+    switch (ac->kind) {
+    case ACT_RELU: return x > 0 ? x : 0;
+    case ACT_LEAKYRELU: return x >= 0 ? x : ac->a * x;
+    case ACT_SIGMOID: return x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
+    case ACT_TANH: return tanhf(x);
+    case ACT_CLIP: return x < ac->a ? ac->a : x > ac->b ? ac->b : x;
+    case ACT_HARDSIGMOID: {
+        float v = ac->a * x + ac->b;
+        return v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    default: return x;
+    }
+}
+
+static spd_status act_in_place(spd_tensor *y, const act *ac)
+{
+    if (ac->kind == ACT_NONE) return SPD_OK;
+    int64_t n = spd_tensor_numel(y);
+    if (y->dtype == SPD_FLOAT) {
+        float *p = y->data;
+        for (int64_t i = 0; i < n; i++) p[i] = act_apply(ac, p[i]);
+        return SPD_OK;
+    }
+    if (!spd_dtype_is_float(y->dtype))
+        return spd_errorf(SPD_ERR_UNSUPPORTED, "fused activation on %s", spd_dtype_name(y->dtype));
+    for (int64_t i = 0; i < n; i++) spd_tensor_set(y, i, act_apply(ac, (float)spd_tensor_get(y, i)));
+    return SPD_OK;
+}
+
+/* Runs the ai.onnx kernel `op` at `opset` on this node with its first
+ * n_inputs inputs. */
+static spd_status run_base(spd_op_ctx *ctx, const char *op, int64_t opset, int n_inputs)
+{
+    const spd_op_def *d = spd_op_find("", op, opset);
+    if (!d) return SPD_ERR_UNSUPPORTED; /* spd_op_find said why */
+    spd_op_ctx c = *ctx;
+    c.opset = opset;
+    c.n_inputs = ctx->n_inputs < n_inputs ? ctx->n_inputs : n_inputs;
+    return d->run(&c);
+}
+
+/* FusedConv(X, W, B, Z): act(Conv(X, W, B) + Z), activation_params holding
+ * alpha (LeakyRelu), min,max (Clip) or alpha,beta (HardSigmoid). */
+static spd_status op_fused_conv(spd_op_ctx *ctx)
+{
+    act ac = {ACT_NONE, 0, 0};
+    SPD_TRY(parse_act(spd_attr_string(ctx->node, "activation", ""), &ac));
+    size_t np;
+    const float *p = spd_attr_floats(ctx->node, "activation_params", &np);
+    if (np > 0) ac.a = p[0];
+    if (np > 1) ac.b = p[1];
+    if (ac.kind == ACT_LEAKYRELU && np < 1 && spd_node_attr(ctx->node, "alpha"))
+        ac.a = spd_attr_float(ctx->node, "alpha", 0.01f);
+    SPD_TRY(run_base(ctx, "Conv", 11, 3));
+    spd_tensor *y = &ctx->out[0];
+    const spd_tensor *z = ctx->n_inputs > 3 ? ctx->in[3] : NULL;
+    if (z) {
+        if (z->dtype != y->dtype || !spd_tensor_same_shape(z, y))
+            return spd_errorf(SPD_ERR_INVALID, "Z must have the output's type and shape");
+        int64_t n = spd_tensor_numel(y);
+        if (y->dtype == SPD_FLOAT) {
+            float *py = y->data;
+            const float *pz = z->data;
+            for (int64_t i = 0; i < n; i++) py[i] += pz[i];
+        } else {
+            for (int64_t i = 0; i < n; i++) spd_tensor_set(y, i, spd_tensor_get(y, i) + spd_tensor_get(z, i));
+        }
+    }
+    return act_in_place(y, &ac);
+}
+
+/* FusedGemm(A, B, C): act(Gemm(A, B, C)), parameters in activation_alpha
+ * and activation_beta (ONNX Runtime's "activation_" + attribute name). */
+static spd_status op_fused_gemm(spd_op_ctx *ctx)
+{
+    act ac = {ACT_NONE, 0, 0};
+    SPD_TRY(parse_act(spd_attr_string(ctx->node, "activation", ""), &ac));
+    if (ac.kind == ACT_CLIP) {
+        ac.a = spd_attr_float(ctx->node, "activation_min", ac.a);
+        ac.b = spd_attr_float(ctx->node, "activation_max", ac.b);
+    } else {
+        ac.a = spd_attr_float(ctx->node, "activation_alpha", ac.a);
+        ac.b = spd_attr_float(ctx->node, "activation_beta", ac.b);
+    }
+    /* older ONNX Runtime files spell LeakyRelu's alpha leaky_relu_alpha */
+    if (ac.kind == ACT_LEAKYRELU && !spd_node_attr(ctx->node, "activation_alpha"))
+        ac.a = spd_attr_float(ctx->node, "leaky_relu_alpha", ac.a);
+    SPD_TRY(run_base(ctx, "Gemm", 13, 3));
+    return act_in_place(&ctx->out[0], &ac);
+}
+
+/* com.microsoft LayerNormalization has ai.onnx LayerNormalization-17's
+ * inputs, outputs and attributes. */
+static spd_status op_layernorm(spd_op_ctx *ctx)
+{
+    return run_base(ctx, "LayerNormalization", 17, 3);
+}
+
+static spd_status need_float_input(spd_op_ctx *ctx, const spd_tensor **x)
+{
+    if (ctx->n_inputs < 1 || !ctx->in[0]) return spd_errorf(SPD_ERR_INVALID, "input X is missing");
+    *x = ctx->in[0];
+    if (!spd_dtype_is_float((*x)->dtype))
+        return spd_errorf(SPD_ERR_UNSUPPORTED, "X of type %s", spd_dtype_name((*x)->dtype));
+    return SPD_OK;
+}
+
+static inline float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+
+static inline float fast_gelu(float x)
+{
+    return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+
+/* Gelu(X) = 0.5 * X * (1 + erf(X / sqrt(2))). */
+static spd_status op_gelu(spd_op_ctx *ctx)
+{
+    const spd_tensor *x = NULL;
+    SPD_TRY(need_float_input(ctx, &x));
+    SPD_TRY(spd_tensor_alloc(&ctx->out[0], x->dtype, x->ndim, x->dims));
+    int64_t n = spd_tensor_numel(x);
+    if (x->dtype == SPD_FLOAT) {
+        const float *px = x->data;
+        float *py = ctx->out[0].data;
+        for (int64_t i = 0; i < n; i++) py[i] = gelu(px[i]);
+    } else {
+        for (int64_t i = 0; i < n; i++) spd_tensor_set(&ctx->out[0], i, gelu((float)spd_tensor_get(x, i)));
+    }
+    return SPD_OK;
+}
+
+/* FastGelu(X, bias) = the tanh approximation of GELU of X + bias, bias
+ * (optional) 1-D over X's last axis. */
+static spd_status op_fast_gelu(spd_op_ctx *ctx)
+{
+    const spd_tensor *x = NULL;
+    SPD_TRY(need_float_input(ctx, &x));
+    const spd_tensor *b = ctx->n_inputs > 1 ? ctx->in[1] : NULL;
+    int64_t n = spd_tensor_numel(x), d = 1;
+    if (b) {
+        d = spd_tensor_numel(b);
+        if (b->dtype != x->dtype || b->ndim != 1 || x->ndim < 1 || x->dims[x->ndim - 1] != d)
+            return spd_errorf(SPD_ERR_INVALID, "bias must be 1-D with X's last dimension and type");
+        if (d == 0) b = NULL;
+    }
+    SPD_TRY(spd_tensor_alloc(&ctx->out[0], x->dtype, x->ndim, x->dims));
+    if (x->dtype == SPD_FLOAT) {
+        const float *px = x->data, *pb = b ? b->data : NULL;
+        float *py = ctx->out[0].data;
+        for (int64_t i = 0; i < n; i++) py[i] = fast_gelu(px[i] + (pb ? pb[i % d] : 0.0f));
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            float v = (float)spd_tensor_get(x, i) + (b ? (float)spd_tensor_get(b, i % d) : 0.0f);
+            spd_tensor_set(&ctx->out[0], i, fast_gelu(v));
+        }
+    }
+    return SPD_OK;
+}
+
+const spd_op_def spd_ops_fused[] = {
+    {"FusedConv", "com.microsoft", 1, 1, op_fused_conv},
+    {"FusedGemm", "com.microsoft", 1, 1, op_fused_gemm},
+    {"LayerNormalization", "com.microsoft", 1, 1, op_layernorm},
+    {"Gelu", "com.microsoft", 1, 1, op_gelu},
+    {"FastGelu", "com.microsoft", 1, 1, op_fast_gelu},
+};
+const int spd_ops_fused_count = (int)(sizeof spd_ops_fused / sizeof spd_ops_fused[0]);

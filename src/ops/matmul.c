@@ -693,10 +693,6 @@ static spd_status op_einsum(spd_op_ctx *ctx)
             st *= n;
         }
     }
-    /* A label seen only with size 1 in one operand and larger in another
-     * was broadcast; strides of size-1 dims are already 0. The fast path
-     * also needs equal sizes where a label repeats within one operand. */
-
     bool in_out[EIN_LABELS] = {false};
     if (arrow) {
         ein_term ot;
@@ -707,7 +703,7 @@ static spd_status op_einsum(spd_op_ctx *ctx)
             goto done;
         }
         int labs[SPD_MAX_DIMS * 2 + 1];
-        if (ot.nlab + ell_rank > SPD_MAX_DIMS) {
+        if (ot.nlab + (ot.ell >= 0 ? ell_rank : 0) > SPD_MAX_DIMS) {
             s = spd_errorf(SPD_ERR_UNSUPPORTED, "output rank above %d", SPD_MAX_DIMS);
             goto done;
         }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ir/op.h"
 #include "util/alloc.h"
@@ -413,8 +414,8 @@ static spd_status op_roialign(spd_op_ctx *ctx)
     if (bi->ndim != 1 || bi->dims[0] != rois->dims[0] || !spd_dtype_is_int(bi->dtype))
         return spd_errorf(SPD_ERR_INVALID, "batch_indices must be integers of shape [num_rois]");
     const char *mode = spd_attr_string(ctx->node, "mode", "avg");
-    bool is_max = !strcmp(mode, "max");
-    if (!is_max && strcmp(mode, "avg")) return spd_errorf(SPD_ERR_INVALID, "unknown mode '%s'", mode);
+    bool is_max = !strcasecmp(mode, "max");
+    if (!is_max && strcasecmp(mode, "avg")) return spd_errorf(SPD_ERR_INVALID, "unknown mode '%s'", mode);
     int64_t oh = spd_attr_int(ctx->node, "output_height", 1);
     int64_t ow = spd_attr_int(ctx->node, "output_width", 1);
     int64_t sr = spd_attr_int(ctx->node, "sampling_ratio", 0);
@@ -425,8 +426,8 @@ static spd_status op_roialign(spd_op_ctx *ctx)
     const char *ctm = ctx->opset >= 16
         ? spd_attr_string(ctx->node, "coordinate_transformation_mode", "half_pixel")
         : "output_half_pixel";
-    bool half_pixel = !strcmp(ctm, "half_pixel");
-    if (!half_pixel && strcmp(ctm, "output_half_pixel"))
+    bool half_pixel = !strcasecmp(ctm, "half_pixel");
+    if (!half_pixel && strcasecmp(ctm, "output_half_pixel"))
         return spd_errorf(SPD_ERR_INVALID, "unknown coordinate_transformation_mode '%s'", ctm);
 
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3], R = rois->dims[0];

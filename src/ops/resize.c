@@ -64,9 +64,9 @@ static double source_coord(const resize_params *p, double x, double s, int64_t i
     case CT_PYTORCH_HALF_PIXEL: return out > 1 ? (x + 0.5) / s - 0.5 : 0.0;
     case CT_ALIGN_CORNERS: return out_f == 1 ? 0.0 : x * (double)(in - 1) / (out_f - 1);
     case CT_ASYMMETRIC: return x / s;
-    default: /* tf_crop_and_resize: out is the real output length here */
-        if (out == 1) xo = (roi_hi - roi_lo) * (double)(in - 1) / 2;
-        else xo = x * (roi_hi - roi_lo) * (double)(in - 1) / ((double)out - 1);
+    default: /* tf_crop_and_resize */
+        if (out_f == 1) xo = (roi_hi - roi_lo) * (double)(in - 1) / 2;
+        else xo = x * (roi_hi - roi_lo) * (double)(in - 1) / (out_f - 1);
         xo += roi_lo * (double)(in - 1);
         if (xo < 0 || xo > (double)(in - 1)) *outside = 1;
         return xo;
@@ -391,8 +391,9 @@ static spd_status op_resize(spd_op_ctx *ctx)
             if (is_upsample && s < 1) return spd_errorf(SPD_ERR_INVALID, "Upsample scale %g is below 1", s);
             int a = axes[i];
             scales[a] = s;
+            /* floor(in * scale), as the reference and ONNX Runtime compute
+             * it (the roi does not enter, whatever the spec text says) */
             double len = (double)x->dims[a] * s;
-            if (p.ctm == CT_TF_CROP) len *= roi[r + a] - roi[a];
             if (!(len >= 0) || len > (double)((int64_t)1 << 40))
                 return spd_errorf(SPD_ERR_INVALID, "output size %g on axis %d", len, a);
             odims[a] = (int64_t)floor(len);

@@ -50,12 +50,16 @@ spd_status spd_attr_copy(spd_attr *dst, const spd_attr *src);
 spd_status spd_graph_add_node(spd_graph *g, const char *op_type, const char *domain, const char *name,
                               int n_in, const char *const *inputs, int n_out, const char *const *outputs,
                               int *idx);
+/* Replaces node i, in place, by a new node with the same name and no
+ * attributes (inputs/outputs may point into the old node's strings). */
+spd_status spd_graph_replace_node(spd_graph *g, int i, const char *op_type, const char *domain, int n_in,
+                                  const char *const *inputs, int n_out, const char *const *outputs);
 /* Clears node i (it stays in the array as a hole until spd_graph_compact). */
 void spd_graph_remove_node(spd_graph *g, int i);
 /* Drops cleared nodes, keeping the order of the others. */
 void spd_graph_compact(spd_graph *g);
-/* Reorders nodes topologically (stable: a valid order is kept). Nodes in a
- * cycle or with dangling inputs are left at the end in their old order. */
+/* Reorders nodes topologically (a valid order is kept as it is). A cycle is
+ * left for the program builder to report. */
 spd_status spd_graph_toposort(spd_graph *g);
 
 /* Node attributes (an attribute of the same name is replaced). */

@@ -189,3 +189,19 @@ spd_status spd_exec_subgraph(spd_exec *ex, const spd_graph *g,
     if (!sub) return spd_errorf(SPD_ERR_INTERNAL, "subgraph '%s' was not prepared", g->name ? g->name : "");
     return spd_exec_run(sub, ex, inputs, n_inputs, outputs, n_outputs);
 }
+
+spd_status spd_exec_run_user(const spd_program *p, const spd_tensor *inputs, int n_inputs,
+                             spd_tensor *outputs, int n_outputs)
+{
+    if (n_inputs != p->n_required)
+        return spd_errorf(SPD_ERR_INVALID, "the model takes %d input%s, %d given", p->n_required,
+                          p->n_required == 1 ? "" : "s", n_inputs);
+    const spd_tensor *slots[64] = {0};
+    const spd_tensor **in = p->n_inputs <= 64 ? slots : spd_calloc((size_t)p->n_inputs, sizeof *in);
+    if (!in) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    for (int k = 0, u = 0; k < p->n_inputs; k++)
+        in[k] = p->values[p->inputs[k]].init ? NULL : &inputs[u++];
+    spd_status st = spd_exec_run(p, NULL, in, p->n_inputs, outputs, n_outputs);
+    if (in != slots) spd_free(in);
+    return st;
+}

@@ -24,6 +24,11 @@ spd_status spd_exec_run(const spd_program *p, const spd_exec *parent,
                         const spd_tensor *const *inputs, int n_inputs,
                         spd_tensor *outputs, int n_outputs);
 
+/* Runs p with the inputs a user supplies: those without an initializer
+ * default, in graph order (as spd_model_run takes them). */
+spd_status spd_exec_run_user(const spd_program *p, const spd_tensor *inputs, int n_inputs,
+                             spd_tensor *outputs, int n_outputs);
+
 /* spd_exec_run with an observer of every top-level value. */
 spd_status spd_exec_run_observed(const spd_program *p, const spd_tensor *const *inputs, int n_inputs,
                                  spd_tensor *outputs, int n_outputs, spd_value_observer observe, void *user);

@@ -68,16 +68,5 @@ spd_status spd_model_run(spd_model *m, const spd_tensor *inputs, int n_inputs,
                          spd_tensor *outputs, int n_outputs)
 {
     spd_error_clear();
-    const spd_program *p = program_of(m);
-    if (n_inputs != p->n_required)
-        return spd_errorf(SPD_ERR_INVALID, "the model takes %d input%s, %d given", p->n_required,
-                          p->n_required == 1 ? "" : "s", n_inputs);
-    const spd_tensor *slots[64];
-    const spd_tensor **in = p->n_inputs <= 64 ? slots : spd_calloc((size_t)p->n_inputs, sizeof *in);
-    if (!in) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
-    for (int k = 0; k < p->n_inputs; k++) in[k] = NULL;
-    for (int i = 0; i < n_inputs; i++) in[user_input_index(p, i)] = &inputs[i];
-    spd_status st = spd_exec_run(p, NULL, in, p->n_inputs, outputs, n_outputs);
-    if (in != slots) spd_free(in);
-    return st;
+    return spd_exec_run_user(program_of(m), inputs, n_inputs, outputs, n_outputs);
 }

@@ -31,6 +31,7 @@ static const char *node_label(const spd_node *nd, int idx, char *buf, size_t n)
 static spd_status add_value(spd_program *p, int *cap, const char *name, spd_value_kind kind,
                             const spd_tensor *init, int producer, int *id)
 {
+    *id = -1;
     if (p->n_values == *cap) {
         int nc = *cap ? *cap * 2 : 64;
         spd_pvalue *nv = spd_realloc(p->values, (size_t)nc * sizeof *nv);
@@ -68,7 +69,7 @@ static spd_status resolve(spd_program *p, int *cap, const char *name, int *id)
 static spd_status declare_values(spd_program *p, int *cap)
 {
     const spd_graph *g = p->graph;
-    int id;
+    int id = -1;
     p->inputs = spd_calloc((size_t)g->n_inputs + 1, sizeof *p->inputs);
     if (!p->inputs) return spd_errorf(SPD_ERR_NOMEM, "out of memory preparing the graph");
     for (int i = 0; i < g->n_inputs; i++) {
@@ -163,7 +164,7 @@ static spd_status link_node(spd_program *p, int *cap, int n, spd_pnode *pn)
             p->n_subs++;
             for (int o = 0; o < s->prog->n_outer; o++) {
                 const char *nm = s->prog->values[s->prog->outer[o]].name;
-                int id;
+                int id = -1;
                 SPD_TRY(resolve(p, cap, nm, &id));
                 int *nc = spd_realloc(pn->captures, (size_t)(pn->n_captures + 1) * sizeof *nc);
                 if (!nc) return spd_errorf(SPD_ERR_NOMEM, "out of memory preparing the graph");
@@ -301,7 +302,7 @@ spd_status spd_program_build(const spd_model *m, const spd_graph *g, const spd_p
     p->outputs = spd_malloc(((size_t)g->n_outputs + 1) * sizeof *p->outputs);
     if (!p->outputs) { st = spd_errorf(SPD_ERR_NOMEM, "out of memory"); goto fail; }
     for (int o = 0; o < g->n_outputs; o++) {
-        int id;
+        int id = -1;
         if ((st = resolve(p, &cap, g->outputs[o].name, &id)) != SPD_OK) goto fail;
         if (id < 0) {
             st = spd_errorf(SPD_ERR_INVALID, "graph output '%s' is not produced by any node, initializer or input",

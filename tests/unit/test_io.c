@@ -919,9 +919,27 @@ static int time_loads(int argc, char **argv)
     return 0;
 }
 
+/* Loads each IN and saves it as OUT (pairs), for checking with onnx.checker. */
+static int resave(int argc, char **argv)
+{
+    int bad = 0;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        spd_model *m = NULL;
+        spd_status s = spd_onnx_load(argv[i], &m);
+        if (s == SPD_OK) s = spd_onnx_save(m, argv[i + 1]);
+        if (s != SPD_OK) {
+            printf("%s\n", spd_last_error());
+            bad = 1;
+        }
+        spd_onnx_model_free(m);
+    }
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "--load")) return time_loads(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "--resave")) return resave(argc, argv);
     const char *dir = argc >= 2 ? argv[1] : "/tmp/conf/node";
     conformance_round_trips(dir);
     named_models(dir);

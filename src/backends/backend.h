@@ -1,0 +1,57 @@
+/* A backend ("compiler" in Speedster's words) is a static table of functions.
+ * The core never names a backend except in the one list of registry.c. */
+#ifndef SPD_BACKENDS_BACKEND_H
+#define SPD_BACKENDS_BACKEND_H
+
+#include <stdbool.h>
+#include "ir/graph.h"
+
+/* The techniques of the search, in the names users see. */
+typedef enum spd_technique {
+    SPD_TECH_FP32,
+    SPD_TECH_FP16,
+    SPD_TECH_BF16,
+    SPD_TECH_INT8,
+    SPD_TECH_INT8_DYNAMIC,
+    SPD_TECH_COUNT
+} spd_technique;
+
+const char *spd_technique_name(spd_technique t);
+/* Techniques that change the numbers beyond fp32 rounding. */
+bool spd_technique_is_lossy(spd_technique t);
+
+typedef struct spd_device {
+    bool gpu;
+    int index;
+} spd_device;
+
+typedef struct spd_compile_opts {
+    spd_technique technique;
+    int threads;
+    spd_device device;
+} spd_compile_opts;
+
+typedef struct spd_plan spd_plan; /* each backend defines its own */
+
+typedef struct spd_backend {
+    const char *name;        /* what ignore_compilers takes */
+    const char *description; /* for the report */
+    /* SPD_OK when usable on dev; otherwise the reason in spd_last_error(). */
+    spd_status (*probe)(const spd_device *dev);
+    /* Whether it runs technique t at all, and node n in it. */
+    bool (*supports)(spd_technique t);
+    bool (*claims)(const spd_node *n, spd_technique t);
+    /* m outlives the plan. */
+    spd_status (*compile)(const spd_model *m, const spd_compile_opts *o, spd_plan **out);
+    spd_status (*run)(spd_plan *plan, const spd_tensor *in, int n_in, spd_tensor *out, int n_out);
+    /* Backend files beside the learner's model.onnx (may be NULL: nothing to save). */
+    spd_status (*save)(const spd_plan *plan, const char *dir);
+    spd_status (*load)(const char *dir, const spd_model *m, const spd_compile_opts *o, spd_plan **out);
+    void (*destroy)(spd_plan *plan);
+} spd_backend;
+
+int spd_backend_count(void);
+const spd_backend *spd_backend_at(int i);
+const spd_backend *spd_backend_find(const char *name);
+
+#endif

@@ -1,0 +1,31 @@
+/* The inference learner: a compiled candidate with the original model's
+ * signature, that runs, saves and loads. */
+#ifndef SPD_LEARNER_LEARNER_H
+#define SPD_LEARNER_LEARNER_H
+
+#include "backends/backend.h"
+#include "optimize/options.h"
+#include "util/cpu.h"
+
+#define SPD_LEARNER_FORMAT 1
+
+struct spd_learner {
+    spd_model *model;            /* the graph the plan runs (owned) */
+    const spd_backend *backend;
+    spd_plan *plan;
+    spd_compile_opts copts;
+    bool graph_optimized;
+    bool has_dyn;
+    spd_dynamic_info dyn;
+    double latency_s, p90_s, throughput, metric_drop;
+    char *metric_name;
+    char *report;
+    char *source_model;          /* the path optimize was given */
+    spd_cpu_features needs;      /* what the plan's kernels need */
+};
+
+/* Takes ownership of model and plan. */
+spd_status spd_learner_new(spd_model *model, const spd_backend *b, spd_plan *plan, const spd_compile_opts *o,
+                           spd_learner **out);
+
+#endif

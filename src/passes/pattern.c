@@ -1,0 +1,90 @@
+#include <math.h>
+#include <string.h>
+
+#include "passes/pattern.h"
+#include "util/alloc.h"
+#include "util/status.h"
+
+int spd_pat_is(const spd_node *n, const char *op)
+{
+    if (!n->op_type || strcmp(n->op_type, op)) return 0;
+    return !n->domain || !*n->domain || !strcmp(n->domain, "ai.onnx");
+}
+
+const spd_tensor *spd_pat_const(const spd_graph *g, const char *name)
+{
+    const spd_tensor *t = spd_graph_constant(g, name);
+    if (t) return t;
+    int p = spd_graph_producer(g, name);
+    if (p < 0 || !spd_pat_is(&g->nodes[p], "Constant") || g->nodes[p].n_outputs != 1) return NULL;
+    t = spd_attr_tensor(&g->nodes[p], "value");
+    return t && t->data ? t : NULL;
+}
+
+int spd_pat_scalar(const spd_graph *g, const char *name, double *v)
+{
+    const spd_tensor *t = spd_pat_const(g, name);
+    if (!t || spd_tensor_numel(t) != 1 || !t->data) return 0;
+    if (!spd_dtype_is_float(t->dtype) && !spd_dtype_is_int(t->dtype)) return 0;
+    *v = spd_tensor_get(t, 0);
+    return 1;
+}
+
+int spd_pat_near(double v, double want, double rel)
+{
+    return fabs(v - want) <= rel * fabs(want);
+}
+
+int spd_pat_sole_consumer(const spd_graph *g, const char *name)
+{
+    int idx;
+    if (!name || !*name || spd_graph_output_index(g, name) >= 0) return -1;
+    if (spd_graph_consumers(g, name, &idx, 1) != 1) return -1;
+    return idx;
+}
+
+const char *spd_pat_other_input(const spd_node *n, const char *name)
+{
+    if (n->n_inputs != 2) return NULL;
+    int a = !strcmp(n->inputs[0], name), b = !strcmp(n->inputs[1], name);
+    if (a == b) return NULL;
+    return a ? n->inputs[1] : n->inputs[0];
+}
+
+int spd_pat_producer_is(const spd_graph *g, const char *name, const char *op)
+{
+    int p = spd_graph_producer(g, name);
+    return p >= 0 && spd_pat_is(&g->nodes[p], op) ? p : -1;
+}
+
+const spd_tensor *spd_pat_float_const(const spd_graph *g, const char *name)
+{
+    const spd_tensor *t = spd_pat_const(g, name);
+    return t && t->dtype == SPD_FLOAT && t->data ? t : NULL;
+}
+
+spd_status spd_pat_add_floats(spd_graph *g, const char *base, int ndim, const int64_t *dims, const float *data,
+                              char **name_out)
+{
+    *name_out = NULL;
+    spd_tensor t;
+    memset(&t, 0, sizeof t);
+    SPD_TRY(spd_tensor_alloc(&t, SPD_FLOAT, ndim, dims));
+    memcpy(t.data, data, spd_tensor_nbytes(&t));
+    char *name = spd_graph_unique_name(g, base);
+    spd_status st = name ? spd_graph_add_initializer(g, name, &t) : spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    if (st != SPD_OK) {
+        spd_tensor_release(&t);
+        spd_free(name);
+        return st;
+    }
+    *name_out = name;
+    return SPD_OK;
+}
+
+int spd_pat_rank(const spd_shape_table *tab, const spd_graph *g, const char *name)
+{
+    spd_shape_entry tmp;
+    const spd_shape_entry *e = spd_shape_lookup(tab, g, name, &tmp);
+    return e ? e->ndim : -1;
+}

@@ -1,0 +1,76 @@
+/* The pass pipeline the optimizer runs on a candidate graph. */
+#include <stdio.h>
+#include <string.h>
+
+#include "passes/passes.h"
+#include "util/status.h"
+
+static int live_nodes(const spd_graph *g)
+{
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) n += g->nodes[i].op_type != NULL;
+    return n;
+}
+
+spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_samples, spd_pass_report *rep)
+{
+    spd_pass_report local;
+    if (!rep) rep = &local;
+    memset(rep, 0, sizeof *rep);
+    if (!m->graph) return spd_errorf(SPD_ERR_INVALID, "the model has no graph");
+    spd_graph *g = m->graph;
+    rep->nodes_before = live_nodes(g);
+    rep->initializers_before = g->n_initializers;
+
+    SPD_TRY(spd_pass_fold_constants_ex(m, samples, n_samples, rep));
+    SPD_TRY(spd_pass_remove_dead_ex(m, rep));
+
+    /* Shapes from a sample run let the fusions check what declarations
+     * leave open (ranks for MatMul, the normalized size for LayerNorm). */
+    spd_shape_table shapes = {0, 0, NULL};
+    int have_shapes = 0;
+    if (samples) {
+        SPD_TRY(spd_shapes_from_run(m, samples, n_samples, &shapes));
+        have_shapes = 1;
+    }
+    const spd_shape_table *tab = have_shapes ? &shapes : NULL;
+    spd_status st = spd_pass_fold_batchnorm_ex(m, tab, rep);
+    if (st == SPD_OK) st = spd_pass_fuse_layernorm_ex(m, tab, rep);
+    if (st == SPD_OK) st = spd_pass_fuse_gelu_ex(m, rep);
+    if (st == SPD_OK) st = spd_pass_fuse_activation_ex(m, tab, rep);
+    if (have_shapes) spd_shapes_free(&shapes);
+    SPD_TRY(st);
+
+    SPD_TRY(spd_pass_remove_dead_ex(m, rep));
+    SPD_TRY(spd_graph_toposort(m->graph));
+    rep->nodes_after = live_nodes(m->graph);
+    rep->initializers_after = m->graph->n_initializers;
+    return SPD_OK;
+}
+
+const char *spd_pass_report_describe(const spd_pass_report *r, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "%d -> %d nodes", r->nodes_before, r->nodes_after);
+    const struct { int v; const char *what; } items[] = {
+        {r->folded_nodes, "folded"},
+        {r->folded_shapes, "shapes fixed"},
+        {r->fixed_inputs, "inputs fixed to the sample shapes"},
+        {r->removed_identity, "Identity/Dropout removed"},
+        {r->removed_dead, "dead"},
+        {r->removed_initializers, "unused initializers"},
+        {r->folded_batchnorm, "BatchNormalization folded"},
+        {r->matmul_to_gemm, "MatMul+Add -> Gemm"},
+        {r->fused_conv, "FusedConv"},
+        {r->fused_gemm, "FusedGemm"},
+        {r->fused_layernorm, "LayerNormalization"},
+        {r->fused_gelu, "Gelu"},
+        {r->fused_fastgelu, "FastGelu"},
+    };
+    int first = 1;
+    for (size_t i = 0; i < sizeof items / sizeof items[0] && k < n; i++) {
+        if (!items[i].v) continue;
+        k += (size_t)snprintf(buf + k, n - k, "%s%d %s", first ? ": " : ", ", items[i].v, items[i].what);
+        first = 0;
+    }
+    return buf;
+}
