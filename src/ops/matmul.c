@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "ir/op.h"
-#include "ops/gemm_ref.h"
+#include "ops/gemm.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
@@ -197,7 +197,7 @@ static spd_status op_gemm(spd_op_ctx *ctx)
             if (use_c)
                 for (int64_t i = 0; i < M; i++)
                     for (int64_t j = 0; j < N; j++) y[i * N + j] = c[i * csm + j * csn];
-            spd_sgemm_ref(transA, transB, M, N, K, alpha, a, A->dims[1], b, B->dims[1],
+            spd_sgemm(transA, transB, M, N, K, alpha, a, A->dims[1], b, B->dims[1],
                           use_c ? beta : 0.0f, y, N);
             if (yo) store_f32(Y, yo, M * N);
         }
@@ -340,10 +340,10 @@ static spd_status op_matmul(spd_op_ctx *ctx)
         if (s == SPD_OK) {
             float *y = yo ? yo : (float *)Y->data;
             if (fold)
-                spd_sgemm_ref(0, 0, nbatch * M, N, K, 1.0f, a, K, b, N, 0.0f, y, N);
+                spd_sgemm(0, 0, nbatch * M, N, K, 1.0f, a, K, b, N, 0.0f, y, N);
             else
                 for (int64_t t = 0; t < nbatch; t++)
-                    spd_sgemm_ref(0, 0, M, N, K, 1.0f, a + aoff[t] * M * K, K, b + boff[t] * K * N, N,
+                    spd_sgemm(0, 0, M, N, K, 1.0f, a + aoff[t] * M * K, K, b + boff[t] * K * N, N,
                                   0.0f, y + t * M * N, N);
             if (yo) store_f32(Y, yo, nbatch * M * N);
         }
@@ -515,7 +515,7 @@ static bool ein_try_gemm(const ein_plan *p, spd_tensor *Y, spd_status *st)
     for (int i = 0; i < nn; i++) { sizes[n] = p->size[nl[i]]; strides[n++] = p->stride[1][nl[i]]; }
     gather_f32((const float *)p->in[1]->data, n, sizes, strides, pb);
     for (int64_t t = 0; t < Bt; t++)
-        spd_sgemm_ref(0, 0, M, N, K, 1.0f, pa + t * M * K, K, pb + t * K * N, N, 0.0f, pc + t * M * N, N);
+        spd_sgemm(0, 0, M, N, K, 1.0f, pa + t * M * K, K, pb + t * K * N, N, 0.0f, pc + t * M * N, N);
     /* The product is [batch, M, N]; read it back in output label order. */
     int64_t cstride[EIN_LABELS];
     int64_t s = 1;

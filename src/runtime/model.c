@@ -7,10 +7,6 @@
 #include "util/alloc.h"
 #include "util/status.h"
 
-static int g_threads;
-
-void spd_set_num_threads(int n) { g_threads = n > 0 ? n : 0; }
-
 static const spd_program *program_of(const spd_model *m) { return m->runtime; }
 
 spd_status spd_model_load(const char *path, spd_model **out)

@@ -45,14 +45,18 @@ def numbered(d, prefix, exts):
 
 
 def errors(actual, expected):
-    """max abs error, max rel error (over nonzero expected), count violating allclose."""
+    """max abs error, max rel error (over nonzero expected), count of elements
+    violating allclose, and the largest |a-e| / (atol + rtol*|e|)."""
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
     d = np.abs(a - e)
     nz = e != 0
     max_rel = float(np.max(d[nz] / np.abs(e[nz]))) if nz.any() else 0.0
-    viol = ~(d <= ATOL + RTOL * np.abs(e))  # NaN counts as a violation
-    return float(np.max(d)) if d.size else 0.0, max_rel, int(viol.sum()), viol
+    band = ATOL + RTOL * np.abs(e)
+    viol = ~(d <= band)  # NaN counts as a violation
+    # how much of the allowed band the worst element uses: < 1 passes
+    use = float(np.max(d / band)) if d.size else 0.0
+    return float(np.max(d)) if d.size else 0.0, max_rel, int(viol.sum()), use
 
 
 def compare(bin_path, mdir):
@@ -88,8 +92,9 @@ def compare(bin_path, mdir):
                 parts.append("output_%d is %s %s, expected %s %s"
                              % (k, a.dtype, list(a.shape), e.dtype, list(e.shape)))
                 continue
-            mabs, mrel, nviol, viol = errors(a, e)
-            txt = "out%d max_abs %.2e max_rel %.2e viol %d/%d" % (k, mabs, mrel, nviol, e.size)
+            mabs, mrel, nviol, use = errors(a, e)
+            txt = "out%d max_abs %.2e max_rel %.2e band %.2f viol %d/%d" % (
+                k, mabs, mrel, use, nviol, e.size)
             if nviol:
                 ok = False
                 # the worst offender, by how far past the allowed band it is

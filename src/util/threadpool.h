@@ -1,0 +1,18 @@
+/* One pool of worker threads per process, sized by spd_set_num_threads(),
+ * else NEBULLVM_THREADS_PER_MODEL, else the online cores. Workers are
+ * created once and sleep between jobs; no thread is created per run. */
+#ifndef SPD_UTIL_THREADPOOL_H
+#define SPD_UTIL_THREADPOOL_H
+
+#include <stdint.h>
+
+typedef void (*spd_task_fn)(void *ctx, int64_t task);
+
+/* Runs fn(ctx, t) for t in [0, n_tasks) on up to the pool's threads, the
+ * caller included, and returns when all are done. Called from inside a
+ * task, it runs the tasks inline (no nested parallelism). */
+void spd_parallel_for(int64_t n_tasks, spd_task_fn fn, void *ctx);
+/* The number of threads a parallel_for may use (>= 1). */
+int spd_thread_count(void);
+
+#endif

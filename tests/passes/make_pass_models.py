@@ -1,0 +1,295 @@
+#!/usr/bin/python3
+"""Small ONNX models holding the patterns the graph passes rewrite, for
+tests/unit/test_passes.c.  Usage: make_pass_models.py OUT_DIR
+
+Models built with onnx.helper where exporters would already fold the pattern
+(PyTorch folds BatchNormalization into Conv in eval mode), torch.onnx.export
+where the exporter's own spelling is the point (LayerNorm, GELU, shape
+arithmetic)."""
+import os
+import sys
+import warnings
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+warnings.filterwarnings("ignore")
+OUT = sys.argv[1] if len(sys.argv) > 1 else "."
+os.makedirs(OUT, exist_ok=True)
+rng = np.random.default_rng(0)
+
+
+def f32(*shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def init(name, arr):
+    return numpy_helper.from_array(np.asarray(arr), name)
+
+
+def vi(name, shape, dt=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, dt, shape)
+
+
+def save(name, nodes, inputs, outputs, inits, opset=13, extra_opsets=()):
+    g = helper.make_graph(nodes, name, inputs, outputs, inits)
+    ops = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d, v in extra_opsets]
+    m = helper.make_model(g, opset_imports=ops, producer_name="make_pass_models")
+    m.ir_version = 8
+    if opset <= 17:  # the checker of onnx 1.12 knows opsets up to 17
+        onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(OUT, name + ".onnx"))
+
+
+def bn_params(prefix, c):
+    return [init(prefix + "_s", rng.uniform(0.5, 1.5, c).astype(np.float32)),
+            init(prefix + "_b", f32(c)),
+            init(prefix + "_m", f32(c, scale=0.3)),
+            init(prefix + "_v", rng.uniform(0.5, 2.0, c).astype(np.float32))]
+
+
+def bn(prefix, x, y, **kw):
+    return helper.make_node("BatchNormalization", [x, prefix + "_s", prefix + "_b", prefix + "_m", prefix + "_v"],
+                            [y], **kw)
+
+
+# Conv + BN + Relu
+save("conv_bn_relu",
+     [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+      bn("bn", "c", "n", epsilon=1e-3),
+      helper.make_node("Relu", ["n"], ["y"])],
+     [vi("x", [2, 3, 8, 8])], [vi("y", [2, 4, 8, 8])],
+     [init("w", f32(4, 3, 3, 3)), init("b", f32(4))] + bn_params("bn", 4))
+
+# grouped Conv without bias + BN + Clip(0, 6) from constant inputs
+save("conv_bn_clip",
+     [helper.make_node("Conv", ["x", "w"], ["c"], group=2, strides=[2, 2]),
+      bn("bn", "c", "n"),
+      helper.make_node("Clip", ["n", "lo", "hi"], ["y"])],
+     [vi("x", [1, 4, 9, 9])], [vi("y", [1, 6, 4, 4])],
+     [init("w", f32(6, 2, 3, 3)), init("lo", np.float32(0)), init("hi", np.float32(6))] + bn_params("bn", 6))
+
+# Conv + LeakyRelu, Conv + HardSigmoid, Conv + Sigmoid, Conv + Tanh; a Conv
+# whose output is read twice stays unfused
+save("conv_acts",
+     [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+      helper.make_node("LeakyRelu", ["c1"], ["a1"], alpha=0.2),
+      helper.make_node("Conv", ["a1", "w2"], ["c2"], pads=[1, 1, 1, 1]),
+      helper.make_node("HardSigmoid", ["c2"], ["a2"], alpha=0.3, beta=0.4),
+      helper.make_node("Conv", ["a2", "w3", "b3"], ["c3"]),
+      helper.make_node("Sigmoid", ["c3"], ["a3"]),
+      helper.make_node("Conv", ["a3", "w4", "b4"], ["c4"]),
+      helper.make_node("Tanh", ["c4"], ["a4"]),
+      helper.make_node("Conv", ["a4", "w5"], ["c5"]),
+      helper.make_node("Relu", ["c5"], ["r5"]),
+      helper.make_node("Add", ["c5", "r5"], ["y"])],
+     [vi("x", [1, 3, 6, 6])], [vi("y", [1, 2, 6, 6])],
+     [init("w1", f32(4, 3, 3, 3)), init("b1", f32(4)), init("w2", f32(4, 4, 3, 3)),
+      init("w3", f32(5, 4, 1, 1)), init("b3", f32(5)), init("w4", f32(3, 5, 1, 1)), init("b4", f32(3)),
+      init("w5", f32(2, 3, 1, 1))])
+
+# Gemm(transB=1, alpha, beta) + BN + Sigmoid
+save("gemm_bn",
+     [helper.make_node("Gemm", ["x", "w", "c"], ["g"], transB=1, alpha=0.5, beta=2.0),
+      bn("bn", "g", "n"),
+      helper.make_node("Sigmoid", ["n"], ["y"])],
+     [vi("x", [4, 8])], [vi("y", [4, 6])],
+     [init("w", f32(6, 8)), init("c", f32(6))] + bn_params("bn", 6))
+
+# Gemm(transB=0) without C + BN + LeakyRelu
+save("gemm_bn_nobias",
+     [helper.make_node("Gemm", ["x", "w"], ["g"]),
+      bn("bn", "g", "n"),
+      helper.make_node("LeakyRelu", ["n"], ["y"])],
+     [vi("x", [3, 8])], [vi("y", [3, 5])],
+     [init("w", f32(8, 5))] + bn_params("bn", 5))
+
+# MatMul + Add + Relu on a 2-D input -> Gemm -> FusedGemm
+save("matmul_add_relu",
+     [helper.make_node("MatMul", ["x", "w"], ["m"]),
+      helper.make_node("Add", ["m", "b"], ["a"]),
+      helper.make_node("Relu", ["a"], ["y"])],
+     [vi("x", [4, 8])], [vi("y", [4, 5])],
+     [init("w", f32(8, 5)), init("b", f32(5))])
+
+# the same on a 3-D input: MatMul stays
+save("matmul_add_relu_3d",
+     [helper.make_node("MatMul", ["x", "w"], ["m"]),
+      helper.make_node("Add", ["b", "m"], ["a"]),
+      helper.make_node("Relu", ["a"], ["y"])],
+     [vi("x", [2, 4, 8])], [vi("y", [2, 4, 5])],
+     [init("w", f32(8, 5)), init("b", f32(5))])
+
+# MatMul + Add + BN + Tanh (2-D), and MatMul + BN without bias
+save("matmul_bn",
+     [helper.make_node("MatMul", ["x", "w"], ["m"]),
+      helper.make_node("Add", ["m", "b"], ["a"]),
+      bn("bn", "a", "n"),
+      helper.make_node("Tanh", ["n"], ["t"]),
+      helper.make_node("MatMul", ["t", "w2"], ["m2"]),
+      bn("bn2", "m2", "y")],
+     [vi("x", [4, 8])], [vi("y", [4, 3])],
+     [init("w", f32(8, 5)), init("b", f32(5)), init("w2", f32(5, 3))] + bn_params("bn", 5) + bn_params("bn2", 3))
+
+# Identity / Dropout chains, a dead branch, an unused initializer; the
+# graph output is an Identity's output
+save("identity_dropout",
+     [helper.make_node("Identity", ["x"], ["i1"]),
+      helper.make_node("Relu", ["i1"], ["r"]),
+      helper.make_node("Dropout", ["r", "ratio"], ["d"]),
+      helper.make_node("Sigmoid", ["x"], ["dead1"]),
+      helper.make_node("Neg", ["dead1"], ["dead2"]),
+      helper.make_node("Identity", ["d"], ["i2"]),
+      helper.make_node("Mul", ["i2", "k"], ["m"]),
+      helper.make_node("Identity", ["m"], ["y"]),
+      helper.make_node("Identity", ["x"], ["y2"])],
+     [vi("x", [3, 4])], [vi("y", [3, 4]), vi("y2", [3, 4])],
+     [init("ratio", np.float32(0.3)), init("k", f32(4)), init("unused", f32(100))])
+
+# Constant nodes and constant arithmetic
+save("const_fold",
+     [helper.make_node("Constant", [], ["c1"], value=init("cv", f32(4))),
+      helper.make_node("Add", ["c1", "k"], ["c2"]),
+      helper.make_node("Mul", ["c2", "c2"], ["c3"]),
+      helper.make_node("Shape", ["k"], ["ks"]),
+      helper.make_node("Cast", ["ks"], ["ksf"], to=TensorProto.FLOAT),
+      helper.make_node("Mul", ["x", "c3"], ["xm"]),
+      helper.make_node("Add", ["xm", "ksf"], ["y"])],
+     [vi("x", [2, 4])], [vi("y", [2, 4])],
+     [init("k", f32(4))])
+
+# LayerNorm spelled by hand: Mul(d, d) for the square, Reciprocal + Mul for
+# the division, opset 18 (ReduceMean axes as an input), no beta
+save("layernorm_recip_op18",
+     [helper.make_node("ReduceMean", ["x", "axes"], ["mu"]),
+      helper.make_node("Sub", ["x", "mu"], ["d"]),
+      helper.make_node("Mul", ["d", "d"], ["sq"]),
+      helper.make_node("ReduceMean", ["sq", "axes"], ["var"]),
+      helper.make_node("Add", ["var", "eps"], ["ve"]),
+      helper.make_node("Sqrt", ["ve"], ["sd"]),
+      helper.make_node("Reciprocal", ["sd"], ["rs"]),
+      helper.make_node("Mul", ["d", "rs"], ["nrm"]),
+      helper.make_node("Mul", ["gamma", "nrm"], ["y"])],
+     [vi("x", [3, 7, 10])], [vi("y", [3, 7, 10])],
+     [init("axes", np.array([-1], np.int64)), init("eps", np.float32(1e-6)), init("gamma", f32(10))], opset=18)
+
+# LayerNorm over the last two axes without gamma/beta (shape from the input)
+save("layernorm_2axes",
+     [helper.make_node("ReduceMean", ["x"], ["mu"], axes=[-2, -1]),
+      helper.make_node("Sub", ["x", "mu"], ["d"]),
+      helper.make_node("Pow", ["d", "two"], ["sq"]),
+      helper.make_node("ReduceMean", ["sq"], ["var"], axes=[-1, -2]),
+      helper.make_node("Add", ["eps", "var"], ["ve"]),
+      helper.make_node("Sqrt", ["ve"], ["sd"]),
+      helper.make_node("Div", ["d", "sd"], ["y"])],
+     [vi("x", [2, 3, 4, 5])], [vi("y", [2, 3, 4, 5])],
+     [init("two", np.float32(2)), init("eps", np.float32(1e-5))])
+
+# GELU by hand in the other operand orders
+def gelu_model(name, form):
+    nodes = []
+    if form == "mul_sqrt":
+        nodes.append(helper.make_node("Mul", ["x", "inv_sqrt2"], ["a"]))
+    else:
+        nodes.append(helper.make_node("Div", ["x", "sqrt2"], ["a"]))
+    nodes += [helper.make_node("Erf", ["a"], ["e"]),
+              helper.make_node("Add", ["one", "e"], ["c"])]
+    if form == "half_first":
+        nodes += [helper.make_node("Mul", ["half", "x"], ["h"]),
+                  helper.make_node("Mul", ["c", "h"], ["y"])]
+    elif form == "half_c":
+        nodes += [helper.make_node("Mul", ["c", "half"], ["h"]),
+                  helper.make_node("Mul", ["x", "h"], ["y"])]
+    else:
+        nodes += [helper.make_node("Mul", ["c", "x"], ["h"]),
+                  helper.make_node("Mul", ["h", "half"], ["y"])]
+    save(name, nodes, [vi("x", [4, 9])], [vi("y", [4, 9])],
+         [init("sqrt2", np.float32(1.4142135)), init("inv_sqrt2", np.float32(0.70710678)),
+          init("one", np.float32(1)), init("half", np.float32(0.5))])
+
+
+gelu_model("gelu_mul_sqrt", "mul_sqrt")
+gelu_model("gelu_half_first", "half_first")
+gelu_model("gelu_half_c", "half_c")
+
+# a Conv whose output is a graph output, and an activation reading a graph
+# input: nothing to fuse
+save("no_fuse",
+     [helper.make_node("Conv", ["x", "w"], ["c"]),
+      helper.make_node("Relu", ["c"], ["y"]),
+      helper.make_node("Relu", ["x"], ["y3"])],
+     [vi("x", [1, 2, 4, 4])], [vi("c", [1, 2, 4, 4]), vi("y", [1, 2, 4, 4]), vi("y3", [1, 2, 4, 4])],
+     [init("w", f32(2, 2, 1, 1))])
+
+# ---------------------------------------------------------------- torch
+try:
+    import torch
+except ImportError:
+    torch = None
+
+if torch is not None:
+    torch.manual_seed(0)
+
+    def export(name, mod, args, opset=13, dynamic_axes=None, names=None):
+        mod.eval()
+        names = names or ["x"]
+        torch.onnx.export(mod, args, os.path.join(OUT, name + ".onnx"), opset_version=opset,
+                          input_names=names, output_names=["y"], dynamic_axes=dynamic_axes)
+
+    class LN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(16, 16)
+            self.ln = torch.nn.LayerNorm(16)
+            with torch.no_grad():
+                self.ln.weight.uniform_(0.5, 1.5)
+                self.ln.bias.normal_()
+
+        def forward(self, x):
+            return self.ln(self.lin(x))
+
+    export("torch_layernorm", LN(), torch.randn(2, 5, 16))
+
+    class Gelu(torch.nn.Module):
+        def __init__(self, approx):
+            super().__init__()
+            self.lin = torch.nn.Linear(12, 12)
+            self.g = torch.nn.GELU(approximate=approx)
+
+        def forward(self, x):
+            return self.g(self.lin(x))
+
+    export("torch_gelu_erf", Gelu("none"), torch.randn(3, 4, 12))
+    export("torch_gelu_tanh", Gelu("tanh"), torch.randn(3, 4, 12))
+
+    class Flatten(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = torch.nn.Linear(4 * 5 * 5, 6)
+
+        def forward(self, x):
+            h = torch.relu(self.conv(x))
+            return self.fc(h.view(h.size(0), -1))
+
+    export("torch_reshape_chain", Flatten(), torch.randn(2, 3, 5, 5), dynamic_axes={"x": {0: "batch"}})
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.bn = torch.nn.BatchNorm2d(8)
+            self.fc = torch.nn.Linear(8, 8)
+            self.ln = torch.nn.LayerNorm(8)
+            self.drop = torch.nn.Dropout(0.1)
+
+        def forward(self, x):
+            h = torch.relu(self.bn(self.conv(x)))
+            h = h.mean(dim=(2, 3))
+            h = self.drop(torch.nn.functional.gelu(self.ln(self.fc(h))))
+            return h
+
+    export("torch_block", Block(), torch.randn(2, 3, 6, 6), dynamic_axes={"x": {0: "batch"}})
+
+print("pass models written to", OUT)
