@@ -104,7 +104,7 @@ typedef enum { CASE_PASS, CASE_FAIL, CASE_UNSUPPORTED } case_result;
 
 static case_result run_case(const char *dir, double rtol, double atol, char *why, size_t wn)
 {
-    char path[4096];
+    char path[4400];
     snprintf(path, sizeof path, "%s/model.onnx", dir);
     if (!cli_file_exists(path)) {
         snprintf(why, wn, "no model.onnx in the case folder");
@@ -181,9 +181,11 @@ int cmd_check(int argc, char **argv)
         else if (a[0] == '-') { rc = cli_fail(SPD_ERR_INVALID, "check: unknown option '%s'", a); goto done; }
         else {
             n_cases++;
-            char why[1200] = "";
-            case_result r = run_case(a, rtol, atol, why, sizeof why);
-            const char *name = base_name(a);
+            char why[1200] = "", dir[4096], name[512];
+            snprintf(dir, sizeof dir, "%s", a);
+            for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--) dir[n - 1] = '\0';
+            snprintf(name, sizeof name, "%s", base_name(dir));
+            case_result r = run_case(dir, rtol, atol, why, sizeof why);
             int ex_listed = excluded(&ex, name);
             if (r == CASE_PASS) {
                 passed++;

@@ -463,7 +463,10 @@ static spd_status decode_tensor(dctx *c, spd_pb r, int may_view, spd_tensor *out
     tensor_label(&t, tl, sizeof tl);
 
     if (t.has_segment)
-        return spd_errorf(SPD_ERR_UNSUPPORTED, "%s: segmented tensors are not supported", tl);
+        return spd_errorf(SPD_ERR_UNSUPPORTED,
+                          "%s: TensorProto.segment is set: segmented tensors are not supported "
+                          "(or this is a SequenceProto/OptionalProto, not a TensorProto)",
+                          tl);
     SPD_TRY(check_dtype(t.data_type, tl));
     spd_dtype dt = (spd_dtype)t.data_type;
     if (t.ndim > SPD_MAX_DIMS)

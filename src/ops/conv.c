@@ -11,12 +11,14 @@
  * row would waste the im2col copy).
  *
  * float32 is computed directly; float16, bfloat16 and double are converted to
- * float32 and back. */
+ * float32 and back. The GEMMs run on the thread pool (spd_sgemm), and so do
+ * im2col, col2im and the depthwise loop, split by channel. */
 #include <stdbool.h>
 #include <string.h>
 
 #include "ir/op.h"
-#include "ops/gemm_ref.h"
+#include "ops/gemm.h"
+#include "util/threadpool.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
@@ -249,6 +251,45 @@ static void col2im(const geom *g, const float *col, int64_t channels, float *y)
     }
 }
 
+/* Channel-parallel im2col / col2im / depthwise: channels are independent
+ * (each writes its own rows of col, or its own plane of y). */
+typedef struct chan_job {
+    const geom *g;
+    const float *in;
+    const float *w;
+    float *out;
+    int64_t channels; /* per image, for the depthwise planes */
+} chan_job;
+
+/* Below this many floats moved, waking the pool costs more than it saves. */
+#define PARALLEL_MIN 65536
+
+static void im2col_task(void *ctx, int64_t c)
+{
+    const chan_job *j = ctx;
+    im2col(j->g, j->in + c * j->g->big_n, 1, j->out + c * j->g->k_n * j->g->small_n);
+}
+
+static void col2im_task(void *ctx, int64_t c)
+{
+    const chan_job *j = ctx;
+    col2im(j->g, j->in + c * j->g->k_n * j->g->small_n, 1, j->out + c * j->g->big_n);
+}
+
+static void im2col_par(const geom *g, const float *x, int64_t channels, float *col)
+{
+    chan_job j = {g, x, NULL, col, channels};
+    if (channels * g->k_n * g->small_n < PARALLEL_MIN) im2col(g, x, channels, col);
+    else spd_parallel_for(channels, im2col_task, &j);
+}
+
+static void col2im_par(const geom *g, const float *col, int64_t channels, float *y)
+{
+    chan_job j = {g, col, NULL, y, channels};
+    if (channels * g->k_n * g->small_n < PARALLEL_MIN) col2im(g, col, channels, y);
+    else spd_parallel_for(channels, col2im_task, &j);
+}
+
 /* ---- Conv -------------------------------------------------------------------- */
 
 /* Depthwise 2-D: one filter per channel, convolved directly. Padding is
@@ -284,6 +325,14 @@ static void depthwise2d(const geom *g, const float *x, const float *w, float *y,
     }
 }
 
+/* Plane p = n*C + c of a depthwise conv. */
+static void depthwise_task(void *ctx, int64_t p)
+{
+    const chan_job *j = ctx;
+    const geom *g = j->g;
+    depthwise2d(g, j->in + p * g->big_n, j->w + (p % j->channels) * g->k_n, j->out + p * g->small_n, 1);
+}
+
 static void fill_bias(float *y, const float *bias, int64_t channels, int64_t n)
 {
     if (!bias) return; /* outputs arrive zeroed */
@@ -299,8 +348,12 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
     if (g->small_n == 0 || N == 0) return SPD_OK;
 
     if (group == C && group == M && g->nd == 2) {
-        for (int64_t n = 0; n < N; n++)
-            depthwise2d(g, x + n * C * g->big_n, w, y + n * M * g->small_n, C);
+        /* one task per (image, channel) plane */
+        chan_job j = {g, x, w, y, C};
+        if (N * C * g->small_n * g->k_n < PARALLEL_MIN)
+            for (int64_t p = 0; p < N * C; p++) depthwise_task(&j, p);
+        else
+            spd_parallel_for(N * C, depthwise_task, &j);
         return SPD_OK;
     }
 
@@ -320,10 +373,10 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
             const float *xg = x + (n * C + gi * Cg) * g->big_n;
             const float *B = xg;
             if (!pointwise) {
-                im2col(g, xg, Cg, col);
+                im2col_par(g, xg, Cg, col);
                 B = col;
             }
-            spd_sgemm_ref(0, 0, Mg, g->small_n, kdim, 1.0f, w + gi * Mg * kdim, kdim, B, g->small_n,
+            spd_sgemm(0, 0, Mg, g->small_n, kdim, 1.0f, w + gi * Mg * kdim, kdim, B, g->small_n,
                           1.0f, y + (n * M + gi * Mg) * g->small_n, g->small_n);
         }
     }
@@ -464,11 +517,11 @@ static spd_status convt_f32(const geom *g, int64_t N, int64_t C, int64_t M, int6
             const float *wg = w + gi * Cg * rows, *xg = x + (n * C + gi * Cg) * g->small_n;
             float *yg = y + (n * M + gi * Mg) * g->big_n;
             if (pointwise) {
-                spd_sgemm_ref(1, 0, Mg, g->small_n, Cg, 1.0f, wg, rows, xg, g->small_n, 1.0f, yg, g->big_n);
+                spd_sgemm(1, 0, Mg, g->small_n, Cg, 1.0f, wg, rows, xg, g->small_n, 1.0f, yg, g->big_n);
             } else {
-                spd_sgemm_ref(1, 0, rows, g->small_n, Cg, 1.0f, wg, rows, xg, g->small_n, 0.0f, col,
+                spd_sgemm(1, 0, rows, g->small_n, Cg, 1.0f, wg, rows, xg, g->small_n, 0.0f, col,
                               g->small_n);
-                col2im(g, col, Mg, yg);
+                col2im_par(g, col, Mg, yg);
             }
         }
     }

@@ -113,8 +113,8 @@ static spd_status check_x(const spd_op_ctx *ctx, bool ints_too)
 }
 
 /* Reads kernel_shape, strides, pads, dilations, auto_pad and ceil_mode and
- * computes the output grid. `dil_ok` says whether the operator at this opset
- * has dilations. */
+ * computes the output grid. `dil_ok` and `ceil_ok` say whether the operator
+ * has the dilations and ceil_mode attributes at this opset. */
 static spd_status pool_geom(const spd_op_ctx *ctx, bool dil_ok, bool ceil_ok, pgeom *g)
 {
     const spd_tensor *X = ctx->in[0];

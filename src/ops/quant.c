@@ -316,7 +316,7 @@ static spd_status imm_plan_make(const spd_tensor *A, const spd_tensor *B, imm_pl
                           (long long)Kb);
     const int abn = A->ndim > 2 ? A->ndim - 2 : 0, bbn = B->ndim > 2 ? B->ndim - 2 : 0;
     const int bn = abn > bbn ? abn : bbn;
-    int64_t bdims[SPD_MAX_DIMS], astr[SPD_MAX_DIMS], bstr[SPD_MAX_DIMS];
+    int64_t bdims[SPD_MAX_DIMS] = {0}, astr[SPD_MAX_DIMS] = {0}, bstr[SPD_MAX_DIMS] = {0};
     int64_t sa = 1, sb = 1;
     for (int i = bn - 1; i >= 0; i--) {
         const int ai = i - (bn - abn), bi = i - (bn - bbn);

@@ -42,6 +42,21 @@ static bool int_less(spd_dtype t, int64_t a, int64_t b)
     return a < b;
 }
 
+/* Stores an integer result wrapping to the element type, as integer
+ * arithmetic in that type would (spd_tensor_set_i64 saturates narrow types). */
+static void st_int(spd_tensor *t, int64_t i, int64_t v)
+{
+    switch (t->dtype) {
+    case SPD_INT8: ((int8_t *)t->data)[i] = (int8_t)v; break;
+    case SPD_UINT8: ((uint8_t *)t->data)[i] = (uint8_t)v; break;
+    case SPD_INT16: ((int16_t *)t->data)[i] = (int16_t)v; break;
+    case SPD_UINT16: ((uint16_t *)t->data)[i] = (uint16_t)v; break;
+    case SPD_UINT32: ((uint32_t *)t->data)[i] = (uint32_t)v; break;
+    case SPD_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
+    default: spd_tensor_set_i64(t, i, v); break;
+    }
+}
+
 static bool is_numeric(spd_dtype t)
 {
     return spd_dtype_is_float(t) || spd_dtype_is_int(t);
@@ -236,7 +251,7 @@ static spd_status reduce_run(spd_op_ctx *ctx, rkind kind, int axes_input_since)
                 spd_tensor_set(y, o, e);
                 continue;
             }
-            spd_tensor_set_i64(y, o, v);
+            st_int(y, o, v);
         }
         spd_free(acc);
         return SPD_OK;
@@ -524,7 +539,7 @@ static spd_status op_cumsum(spd_op_ctx *ctx)
                 if (exact) {
                     uint64_t v = (uint64_t)spd_tensor_get_i64(x, e);
                     if (!exclusive) iacc += v;
-                    spd_tensor_set_i64(y, e, (int64_t)iacc);
+                    st_int(y, e, (int64_t)iacc);
                     if (exclusive) iacc += v;
                 } else {
                     double v = ld(x, e);

@@ -100,9 +100,17 @@ static double cubic_w(double x, double A)
     return 0;
 }
 
-/* Taps of one output coordinate: ntap input indices (already clamped) and
- * weights. With antialias on a shrinking axis the filter widens by 1/s. */
-#define MAX_TAPS 256
+/* The first tap offset of the filter: taps are base + i for i in
+ * [start, 2 - start), two (linear) or four (cubic) at scale 1, more when
+ * antialiasing widens the filter on a shrinking axis by 1/s. */
+static int tap_start(const resize_params *p, double s)
+{
+    double sc = p->antialias && s < 1 ? s : 1.0;
+    return p->mode == M_LINEAR ? (int)floor(-1 / sc) + 1 : (int)floor(-2 / sc) + 1;
+}
+
+/* Taps of one output coordinate: input indices (already clamped) and
+ * weights; returns their count. */
 static int taps_for(const resize_params *p, double xo, double s, int64_t in, int64_t *idx, double *w)
 {
     /* The reference takes the fraction in (0, 1]: an exact integer xo
@@ -114,11 +122,7 @@ static int taps_for(const resize_params *p, double xo, double s, int64_t in, int
         r = 1;
     }
     double sc = p->antialias && s < 1 ? s : 1.0;
-    /* taps base + i for i in [start, 2 - start): two (linear) or four
-     * (cubic) at scale 1, more when antialiasing widens the filter */
-    int start = p->mode == M_LINEAR ? (int)floor(-1 / sc) + 1 : (int)floor(-2 / sc) + 1;
-    int n = 2 - 2 * start;
-    if (n > MAX_TAPS) return -1;
+    int start = tap_start(p, s), n = 2 - 2 * start;
     double sum = 0;
     for (int k = 0; k < n; k++) {
         int64_t i = base + start + k;
@@ -164,7 +168,12 @@ static spd_status resize_run(spd_op_ctx *ctx, const spd_tensor *x, const resize_
             s *= x->dims[i];
         }
     }
-    for (int i = 0; i < r; i++) summap += odims[i];
+    for (int i = 0; i < r; i++) {
+        summap += odims[i];
+        /* an antialias filter spans about 4 / scale taps */
+        if (p->antialias && scales[i] < 1e-6)
+            return spd_errorf(SPD_ERR_UNSUPPORTED, "antialias at scale %g", scales[i]);
+    }
     spd_status st = SPD_OK;
 
     if (p->mode == M_NEAREST) {
@@ -212,8 +221,8 @@ static spd_status resize_run(spd_op_ctx *ctx, const spd_tensor *x, const resize_
     for (int64_t i = 0; i < n_in; i++) cur[i] = spd_tensor_get(x, i);
     int64_t dims[SPD_MAX_DIMS];
     memcpy(dims, x->dims, sizeof dims);
-    int64_t tap_idx[MAX_TAPS];
-    double tap_w[MAX_TAPS];
+    int64_t *tap_idx = NULL;
+    double *tap_w = NULL;
     for (int a = r - 1; a >= 0; a--) {
         int64_t in = dims[a], out = odims[a];
         /* an axis that maps every output exactly onto its input is skipped */
@@ -226,8 +235,13 @@ static spd_status resize_run(spd_op_ctx *ctx, const spd_tensor *x, const resize_
         }
         if (identity) continue;
         int64_t outer = spd_dims_prod(dims, 0, a), inner = spd_dims_prod(dims, a + 1, r);
+        int ntap = 2 - 2 * tap_start(p, scales[a]);
+        spd_free(tap_idx);
+        spd_free(tap_w);
+        tap_idx = spd_malloc((size_t)ntap * sizeof *tap_idx);
+        tap_w = spd_malloc((size_t)ntap * sizeof *tap_w);
         nxt = spd_calloc((size_t)(outer * out * inner), sizeof *nxt);
-        if (!nxt) {
+        if (!nxt || !tap_idx || !tap_w) {
             st = spd_errorf(SPD_ERR_NOMEM, "out of memory");
             goto done;
         }
@@ -236,10 +250,6 @@ static spd_status resize_run(spd_op_ctx *ctx, const spd_tensor *x, const resize_
             double xo = source_coord(p, (double)o, scales[a], in, out, roi ? roi[a] : 0, roi ? roi[r + a] : 1,
                                      &outside);
             int n = outside ? 0 : taps_for(p, xo, scales[a], in, tap_idx, tap_w);
-            if (n < 0) {
-                st = spd_errorf(SPD_ERR_UNSUPPORTED, "antialias filter wider than %d taps", MAX_TAPS);
-                goto done;
-            }
             for (int64_t b = 0; b < outer; b++) {
                 double *dst = nxt + (b * out + o) * inner;
                 if (outside) {
@@ -262,6 +272,8 @@ static spd_status resize_run(spd_op_ctx *ctx, const spd_tensor *x, const resize_
 done:
     spd_free(cur);
     spd_free(nxt);
+    spd_free(tap_idx);
+    spd_free(tap_w);
     return st;
 }
 
@@ -484,8 +496,16 @@ static spd_status op_grid_sample(spd_op_ctx *ctx)
                 double c = spd_tensor_get(g, (n * P + pi) * D + (D - 1 - d));
                 int64_t size = in_sz[d];
                 double v = align ? (c + 1) / 2 * (double)(size - 1) : ((c + 1) * (double)size - 1) / 2;
+                /* far-away coordinates are clamped so that index arithmetic stays in range */
+                if (fabs(v) > 1e9) v = copysign(1e9, v);
+                if (isnan(v)) { /* NaN samples nothing: zero */
+                    for (int k = 0; k < T; k++) {
+                        ti[d][k] = -1;
+                        tw[d][k] = 0;
+                    }
+                    continue;
+                }
                 if (mode == M_NEAREST || mode == M_LINEAR) v = pad_coord(v, size, padding, align);
-                if (!isfinite(v)) v = -10; /* NaN or inf: out of bounds */
                 if (mode == M_NEAREST) {
                     double rv = nearbyint(v);
                     ti[d][0] = rv >= 0 && rv < (double)size ? (int64_t)rv : -1;
@@ -493,10 +513,6 @@ static spd_status op_grid_sample(spd_op_ctx *ctx)
                     continue;
                 }
                 double f = floor(v), t = v - f;
-                if (fabs(f) > 1e15) { /* far outside: keep the index arithmetic in range */
-                    f = -10;
-                    t = 0;
-                }
                 int64_t i0 = (int64_t)f;
                 if (mode == M_LINEAR) {
                     for (int k = 0; k < 2; k++) {

@@ -473,8 +473,9 @@ static spd_status op_expand(spd_op_ctx *ctx)
     for (int i = 0; i < shape.ndim; i++)
         if (shape.dims[i] < 0)
             return spd_errorf(SPD_ERR_INVALID, "shape has a negative value %lld", (long long)shape.dims[i]);
+    shape.dtype = x->dtype; /* only for the error message */
     const spd_tensor *both[2] = {x, &shape};
-    int r;
+    int r = 0;
     int64_t dims[SPD_MAX_DIMS], st[SPD_MAX_DIMS];
     SPD_TRY(spd_broadcast_shapes(2, both, &r, dims));
     spd_broadcast_strides(x, r, dims, st);

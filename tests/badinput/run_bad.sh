@@ -48,6 +48,9 @@ while IFS=$'\t' read -r name commands model indir expect regex; do
             why="timed out (10 s)"
         elif [ $rc -ne "$expect" ]; then
             why="exit $rc, want $expect"
+        elif [ "$expect" -eq 0 ] && [ "$cmd" = run ] &&
+             ! ls "$work/out/$name.out"/output_0.pb "$work/out/$name.out"/output_0.npy >/dev/null 2>&1; then
+            why="exit 0 but no output_0.pb or output_0.npy in $work/out/$name.out"
         elif [ "$expect" -ne 0 ]; then
             if [ "$nlines" -ne 1 ] || ! grep -q '[^[:space:]]' "$errf"; then
                 why="stderr has $nlines lines, want exactly 1 non-empty"

@@ -1,0 +1,77 @@
+#!/bin/bash
+# Side-by-side latency: ONNX Runtime (onnxruntime-node) and speedster on the
+# exported models (tests/models/export_models.py), on the same input tensors.
+# Not a test: it prints figures.
+#
+# usage: run_bench.sh SPEEDSTER_BIN MODELS_DIR [threads] [model...]
+# env:   BENCH_ROUNDS (3), BENCH_WARMUP (1), BENCH_RUNS (5)
+#
+# Each round times ORT (in a fresh process: load, warmup, runs) and then
+# `speedster bench` with the same warmup and runs; rounds alternate the two so
+# that a slow spell of the machine hits both.  A model's figure is the median
+# of its per-round medians.
+set -u
+if [ $# -lt 2 ]; then
+    echo "usage: run_bench.sh SPEEDSTER_BIN MODELS_DIR [threads] [model...]" >&2
+    exit 2
+fi
+bin=$1
+models=$2
+threads=${3:-$(nproc)}
+shift $(($# < 3 ? $# : 3))
+rounds=${BENCH_ROUNDS:-3}
+warmup=${BENCH_WARMUP:-1}
+runs=${BENCH_RUNS:-5}
+here=$(cd "$(dirname "$0")" && pwd)
+
+if [ ! -f "$here/node_modules/onnxruntime-node/package.json" ]; then
+    echo "installing onnxruntime-node 1.30.0 into $here/node_modules" >&2
+    npm install --ignore-scripts --no-save --no-audit --no-fund onnxruntime-node@1.30.0 \
+        --prefix "$here" >&2 || { echo "npm install failed" >&2; exit 1; }
+fi
+
+json_field() {  # json_field FIELD < one JSON line
+    node -e 'let s=require("fs").readFileSync(0,"utf8").trim().split("\n").pop();
+             try { const v = JSON.parse(s)[process.argv[1]]; console.log(v === undefined ? "" : v); }
+             catch (e) { console.log(""); }' "$1"
+}
+
+median() {  # median of the numbers given as arguments
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
+        if (NR == 0) print "";
+        else if (NR % 2) print a[(NR + 1) / 2];
+        else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+if [ $# -gt 0 ]; then
+    names=("$@")
+else
+    names=()
+    for d in "$models"/*/; do
+        [ -f "$d/model.onnx" ] && names+=("$(basename "$d")")
+    done
+fi
+
+echo "threads $threads, $rounds rounds of (warmup $warmup, runs $runs), interleaved ORT / speedster"
+printf '%-16s %12s %16s %14s\n' model "ORT ms" "speedster ms" "speedster/ORT"
+for n in "${names[@]}"; do
+    case_dir="$models/$n"
+    ort_meds=()
+    spd_meds=()
+    err=""
+    for ((r = 0; r < rounds; r++)); do
+        o=$(node "$here/bench_ort.js" "$case_dir" --threads "$threads" --warmup "$warmup" --runs "$runs" 2>&1 | tail -n 1)
+        m=$(json_field median_ms <<<"$o")
+        if [ -n "$m" ]; then ort_meds+=("$m"); else err="ORT: $o"; fi
+        s=$("$bin" bench "$case_dir/model.onnx" -i "$case_dir/test_data_set_0" --threads "$threads" \
+            --warmup "$warmup" --runs "$runs" 2>&1 | tail -n 1)
+        m=$(json_field median_ms <<<"$s")
+        if [ -n "$m" ]; then spd_meds+=("$m"); else err="speedster: $s"; fi
+    done
+    om=$(median "${ort_meds[@]}")
+    sm=$(median "${spd_meds[@]}")
+    ratio=$(awk -v a="$sm" -v b="$om" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }')
+    printf '%-16s %12s %16s %14s\n' "$n" "${om:--}" "${sm:--}" "$ratio"
+    [ -n "$err" ] && echo "    ($err)"
+done
+exit 0
