@@ -122,32 +122,41 @@ static void put_graph(spd_pbw *w, uint32_t field, const spd_graph *g)
     spd_pbw_end(w, mark);
 }
 
+static void put_model(spd_pbw *w, const spd_model *m)
+{
+    if (m->ir_version) spd_pbw_int(w, 1, m->ir_version);
+    put_str(w, 2, m->producer_name);
+    put_str(w, 3, m->producer_version);
+    put_str(w, 4, m->domain);
+    if (m->model_version) spd_pbw_int(w, 5, m->model_version);
+    put_str(w, 6, m->doc);
+    put_graph(w, 7, m->graph);
+    for (int i = 0; i < m->n_opsets; i++) {
+        size_t mark = spd_pbw_begin(w, 8);
+        spd_pbw_string(w, 1, m->opsets[i].domain ? m->opsets[i].domain : "");
+        spd_pbw_int(w, 2, m->opsets[i].version);
+        spd_pbw_end(w, mark);
+    }
+    for (int i = 0; i < m->n_metadata; i++) {
+        size_t mark = spd_pbw_begin(w, 14);
+        spd_pbw_string(w, 1, m->metadata[i].key ? m->metadata[i].key : "");
+        spd_pbw_string(w, 2, m->metadata[i].value ? m->metadata[i].value : "");
+        spd_pbw_end(w, mark);
+    }
+}
+
 spd_status spd_onnx_encode(const spd_model *m, uint8_t **buf, size_t *len)
 {
     *buf = NULL;
     *len = 0;
     if (!m || !m->graph) return spd_errorf(SPD_ERR_INVALID, "cannot encode a model without a graph");
+    /* Two passes (measure, then write) so that hundreds of megabytes of
+     * weights are copied exactly once. */
     spd_pbw w;
-    spd_pbw_init(&w);
-    if (m->ir_version) spd_pbw_int(&w, 1, m->ir_version);
-    put_str(&w, 2, m->producer_name);
-    put_str(&w, 3, m->producer_version);
-    put_str(&w, 4, m->domain);
-    if (m->model_version) spd_pbw_int(&w, 5, m->model_version);
-    put_str(&w, 6, m->doc);
-    put_graph(&w, 7, m->graph);
-    for (int i = 0; i < m->n_opsets; i++) {
-        size_t mark = spd_pbw_begin(&w, 8);
-        spd_pbw_string(&w, 1, m->opsets[i].domain ? m->opsets[i].domain : "");
-        spd_pbw_int(&w, 2, m->opsets[i].version);
-        spd_pbw_end(&w, mark);
-    }
-    for (int i = 0; i < m->n_metadata; i++) {
-        size_t mark = spd_pbw_begin(&w, 14);
-        spd_pbw_string(&w, 1, m->metadata[i].key ? m->metadata[i].key : "");
-        spd_pbw_string(&w, 2, m->metadata[i].value ? m->metadata[i].value : "");
-        spd_pbw_end(&w, mark);
-    }
+    spd_pbw_init_counting(&w);
+    put_model(&w, m);
+    spd_pbw_start_writing(&w);
+    put_model(&w, m);
     return spd_pbw_finish(&w, buf, len);
 }
 
@@ -198,7 +207,9 @@ spd_status spd_tensorproto_encode(const spd_tensor *t, const char *name, uint8_t
     if (!t->data && spd_tensor_nbytes(t))
         return spd_errorf(SPD_ERR_INVALID, "tensor has no data");
     spd_pbw w;
-    spd_pbw_init(&w);
+    spd_pbw_init_counting(&w);
+    put_tensor_fields(&w, t, name);
+    spd_pbw_start_writing(&w);
     put_tensor_fields(&w, t, name);
     return spd_pbw_finish(&w, buf, len);
 }

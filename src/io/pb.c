@@ -152,27 +152,55 @@ spd_status spd_pb_count_varints(const spd_pb *r, size_t *count, const char *what
 
 void spd_pbw_init(spd_pbw *w) { memset(w, 0, sizeof *w); }
 
+void spd_pbw_init_counting(spd_pbw *w)
+{
+    memset(w, 0, sizeof *w);
+    w->mode = 1;
+}
+
 void spd_pbw_free(spd_pbw *w)
 {
     spd_free(w->buf);
+    spd_free(w->sizes);
     memset(w, 0, sizeof *w);
+}
+
+void spd_pbw_start_writing(spd_pbw *w)
+{
+    if (w->mode != 1 || w->failed) return;
+    w->mode = 2;
+    w->next = 0;
+    w->buf = spd_malloc(w->len ? w->len : 1);
+    if (!w->buf) w->failed = 1;
+    w->cap = w->len;
+    w->len = 0;
 }
 
 spd_status spd_pbw_finish(spd_pbw *w, uint8_t **buf, size_t *len)
 {
+    if (w->mode == 1) spd_pbw_start_writing(w); /* nothing was written: misuse */
     if (w->failed) {
         size_t want = w->cap;
         spd_pbw_free(w);
         return spd_errorf(SPD_ERR_NOMEM, "out of memory encoding protobuf (%zu bytes)", want);
     }
+    if (w->mode == 2 && (w->len != w->cap || w->next != w->n_sizes)) {
+        spd_pbw_free(w);
+        return spd_errorf(SPD_ERR_INTERNAL, "protobuf writer: the two passes differ");
+    }
     if (!w->buf) w->buf = spd_malloc(1);
-    if (!w->buf) return spd_errorf(SPD_ERR_NOMEM, "out of memory encoding protobuf");
+    if (!w->buf) {
+        spd_pbw_free(w);
+        return spd_errorf(SPD_ERR_NOMEM, "out of memory encoding protobuf");
+    }
     *buf = w->buf;
     *len = w->len;
-    memset(w, 0, sizeof *w);
+    w->buf = NULL;
+    spd_pbw_free(w);
     return SPD_OK;
 }
 
+/* Room for `extra` more bytes; in counting mode nothing is stored. */
 static int reserve(spd_pbw *w, size_t extra)
 {
     if (w->failed) return 0;
@@ -180,7 +208,12 @@ static int reserve(spd_pbw *w, size_t extra)
         w->failed = 1;
         return 0;
     }
+    if (w->mode == 1) return 1;
     if (w->len + extra <= w->cap) return 1;
+    if (w->mode == 2) { /* the second pass wrote more than the first counted */
+        w->failed = 1;
+        return 0;
+    }
     size_t cap = w->cap ? w->cap : 256;
     while (cap < w->len + extra) cap *= 2;
     uint8_t *nb = spd_realloc(w->buf, cap);
@@ -197,7 +230,7 @@ static int reserve(spd_pbw *w, size_t extra)
 void spd_pbw_raw(spd_pbw *w, const void *p, size_t n)
 {
     if (!n || !reserve(w, n)) return;
-    memcpy(w->buf + w->len, p, n);
+    if (w->mode != 1) memcpy(w->buf + w->len, p, n);
     w->len += n;
 }
 
@@ -214,8 +247,8 @@ static size_t encode_varint(uint8_t *out, uint64_t v)
 
 void spd_pbw_varint(spd_pbw *w, uint64_t v)
 {
-    if (!reserve(w, 10)) return;
-    w->len += encode_varint(w->buf + w->len, v);
+    uint8_t tmp[10];
+    spd_pbw_raw(w, tmp, encode_varint(tmp, v));
 }
 
 void spd_pbw_tag(spd_pbw *w, uint32_t field, int wt)
@@ -269,11 +302,36 @@ void spd_pbw_packed_floats(spd_pbw *w, uint32_t field, const float *v, size_t n)
     spd_pbw_raw(w, v, n * 4);
 }
 
-/* The length goes before the payload but is known only after it: reserve one
- * byte and shift the payload when the length needs more. */
+/* Plain mode: the length goes before the payload but is known only after
+ * it, so one byte is reserved and the payload shifted when the length needs
+ * more. Counting mode records where the payload starts (in `sizes`, replaced
+ * by the length at the end); writing mode writes the recorded length. */
 size_t spd_pbw_begin(spd_pbw *w, uint32_t field)
 {
     spd_pbw_tag(w, field, SPD_PB_LEN);
+    if (w->mode == 1) {
+        if (w->n_sizes == w->cap_sizes) {
+            size_t nc = w->cap_sizes ? w->cap_sizes * 2 : 64;
+            size_t *ns = spd_realloc(w->sizes, nc * sizeof *ns);
+            if (!ns) {
+                w->failed = 1;
+                return 0;
+            }
+            w->sizes = ns;
+            w->cap_sizes = nc;
+        }
+        w->len += 1;
+        w->sizes[w->n_sizes] = w->len;
+        return w->n_sizes++;
+    }
+    if (w->mode == 2) {
+        if (w->next >= w->n_sizes) {
+            w->failed = 1;
+            return 0;
+        }
+        spd_pbw_varint(w, w->sizes[w->next]);
+        return w->next++;
+    }
     size_t mark = w->len;
     if (reserve(w, 1)) w->buf[w->len++] = 0;
     return mark;
@@ -282,8 +340,15 @@ size_t spd_pbw_begin(spd_pbw *w, uint32_t field)
 void spd_pbw_end(spd_pbw *w, size_t mark)
 {
     if (w->failed) return;
-    size_t payload = w->len - mark - 1;
     uint8_t tmp[10];
+    if (w->mode == 1) {
+        size_t payload = w->len - w->sizes[mark];
+        w->sizes[mark] = payload;
+        w->len += encode_varint(tmp, payload) - 1;
+        return;
+    }
+    if (w->mode == 2) return;
+    size_t payload = w->len - mark - 1;
     size_t k = encode_varint(tmp, payload);
     if (k > 1) {
         if (!reserve(w, k - 1)) return;

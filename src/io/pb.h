@@ -51,14 +51,28 @@ spd_status spd_pb_skip(spd_pb *r, int wt, const char *what);
 spd_status spd_pb_count_varints(const spd_pb *r, size_t *count, const char *what);
 
 /* A growing output buffer. Allocation failures are remembered in `failed`
- * and reported once by spd_pbw_finish, so writers need not check each call. */
+ * and reported once by spd_pbw_finish, so writers need not check each call.
+ *
+ * Large messages are best written in two passes over the same writing code:
+ * spd_pbw_init_counting() makes the writer only measure (and remember the
+ * length of every embedded message), then spd_pbw_start_writing() allocates
+ * the exact size once, and the second pass writes each length up front, so
+ * nothing is reallocated or moved. With plain spd_pbw_init() the writer
+ * grows its buffer and shifts embedded messages as needed. */
 typedef struct spd_pbw {
     uint8_t *buf;
     size_t len, cap;
     int failed;
+    int mode;            /* 0 plain, 1 counting, 2 writing with known sizes */
+    size_t *sizes;       /* per embedded message, in begin order */
+    size_t n_sizes, cap_sizes, next;
 } spd_pbw;
 
 void spd_pbw_init(spd_pbw *w);
+void spd_pbw_init_counting(spd_pbw *w);
+/* Ends the counting pass: allocates the exact size and starts the second
+ * pass, which must make exactly the same calls. */
+void spd_pbw_start_writing(spd_pbw *w);
 void spd_pbw_free(spd_pbw *w);
 /* Hands the bytes to the caller (spd_free them) or reports the failure. */
 spd_status spd_pbw_finish(spd_pbw *w, uint8_t **buf, size_t *len);
@@ -78,7 +92,7 @@ void spd_pbw_string(spd_pbw *w, uint32_t field, const char *s);
 void spd_pbw_packed_ints(spd_pbw *w, uint32_t field, const int64_t *v, size_t n);
 void spd_pbw_packed_floats(spd_pbw *w, uint32_t field, const float *v, size_t n);
 /* An embedded message: mark = spd_pbw_begin(w, field); ...write its
- * fields...; spd_pbw_end(w, mark). */
+ * fields...; spd_pbw_end(w, mark). Calls nest. */
 size_t spd_pbw_begin(spd_pbw *w, uint32_t field);
 void spd_pbw_end(spd_pbw *w, size_t mark);
 

@@ -22,6 +22,9 @@ FAMILY(rnn)
 FAMILY(quant)
 FAMILY(control)
 FAMILY(fused)
+FAMILY(text)
+FAMILY(training)
+FAMILY(signal)
 
 typedef struct family {
     const spd_op_def *rows;
@@ -45,6 +48,9 @@ static const family g_families[] = {
     ROW(quant)
     ROW(control)
     ROW(fused)
+    ROW(text)
+    ROW(training)
+    ROW(signal)
 };
 #define N_FAMILIES ((int)(sizeof g_families / sizeof g_families[0]))
 

@@ -204,6 +204,7 @@ static spd_status op_slice(spd_op_ctx *ctx)
                 st = spd_errorf(SPD_ERR_INVALID, "step is zero");
                 goto done;
             }
+            if (s < -INT64_MAX) s = -INT64_MAX; /* so that -s exists; the slice is the same */
             if (lo < 0) lo += d;
             if (hi < 0) hi += d;
             int64_t n;
@@ -218,7 +219,7 @@ static spd_status op_slice(spd_op_ctx *ctx)
             }
             if (d == 0) n = 0;
             b[a] = n ? lo : 0;
-            step[a] = s;
+            step[a] = n > 1 ? s : 1; /* |s| < d when it matters: no stride overflow */
             dims[a] = n;
         }
         contiguous_strides(r, x->dims, in_st);
@@ -733,6 +734,9 @@ static spd_status op_pad(spd_op_ctx *ctx)
     int64_t dims[SPD_MAX_DIMS], xst[SPD_MAX_DIMS], total_map = 0;
     contiguous_strides(r, x->dims, xst);
     for (int i = 0; i < r; i++) {
+        const int64_t lim = (int64_t)1 << 40;
+        if (pb[i] < -lim || pb[i] > lim || pe[i] < -lim || pe[i] > lim)
+            return spd_errorf(SPD_ERR_INVALID, "pads of axis %d beyond 2^40", i);
         dims[i] = x->dims[i] + pb[i] + pe[i];
         if (dims[i] < 0) return spd_errorf(SPD_ERR_INVALID, "pads crop axis %d below zero", i);
         int64_t lo = pb[i] < 0 ? -pb[i] : 0, hi = x->dims[i] - (pe[i] < 0 ? -pe[i] : 0);

@@ -30,7 +30,10 @@ static spd_status check_dtype(const spd_tensor *t)
 /* ---------------------------------------------------------------- Resize */
 
 enum { M_NEAREST, M_LINEAR, M_CUBIC };
-enum { CT_HALF_PIXEL, CT_HALF_PIXEL_SYM, CT_PYTORCH_HALF_PIXEL, CT_ALIGN_CORNERS, CT_ASYMMETRIC, CT_TF_CROP };
+enum {
+    CT_HALF_PIXEL, CT_HALF_PIXEL_SYM, CT_PYTORCH_HALF_PIXEL, CT_ALIGN_CORNERS, CT_ASYMMETRIC, CT_TF_CROP,
+    CT_TF_HALF_PIXEL_NN /* opsets 11-12 only */
+};
 enum { NR_PREFER_FLOOR, NR_PREFER_CEIL, NR_FLOOR, NR_CEIL, NR_SIMPLE };
 
 typedef struct resize_params {
@@ -64,11 +67,12 @@ static double source_coord(const resize_params *p, double x, double s, int64_t i
     case CT_PYTORCH_HALF_PIXEL: return out > 1 ? (x + 0.5) / s - 0.5 : 0.0;
     case CT_ALIGN_CORNERS: return out_f == 1 ? 0.0 : x * (double)(in - 1) / (out_f - 1);
     case CT_ASYMMETRIC: return x / s;
+    case CT_TF_HALF_PIXEL_NN: return (x + 0.5) / s;
     default: /* tf_crop_and_resize */
         if (out_f == 1) xo = (roi_hi - roi_lo) * (double)(in - 1) / 2;
         else xo = x * (roi_hi - roi_lo) * (double)(in - 1) / (out_f - 1);
         xo += roi_lo * (double)(in - 1);
-        if (xo < 0 || xo > (double)(in - 1)) *outside = 1;
+        if (!(xo >= 0 && xo <= (double)(in - 1))) *outside = 1; /* NaN roi too */
         return xo;
     }
 }
@@ -218,7 +222,10 @@ static spd_status resize_run(spd_op_ctx *ctx, const spd_tensor *x, const resize_
     int64_t n_in = spd_tensor_numel(x);
     double *cur = spd_malloc((size_t)n_in * sizeof *cur), *nxt = NULL;
     if (!cur) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < n_in; i++) cur[i] = spd_tensor_get(x, i);
+    if (x->dtype == SPD_FLOAT)
+        for (int64_t i = 0; i < n_in; i++) cur[i] = ((const float *)x->data)[i];
+    else
+        for (int64_t i = 0; i < n_in; i++) cur[i] = spd_tensor_get(x, i);
     int64_t dims[SPD_MAX_DIMS];
     memcpy(dims, x->dims, sizeof dims);
     int64_t *tap_idx = NULL;
@@ -268,7 +275,10 @@ static spd_status resize_run(spd_op_ctx *ctx, const spd_tensor *x, const resize_
         nxt = NULL;
         dims[a] = out;
     }
-    for (int64_t i = 0; i < total; i++) spd_tensor_set(&ctx->out[0], i, store_round(x->dtype, cur[i]));
+    if (x->dtype == SPD_FLOAT)
+        for (int64_t i = 0; i < total; i++) ((float *)ctx->out[0].data)[i] = (float)cur[i];
+    else
+        for (int64_t i = 0; i < total; i++) spd_tensor_set(&ctx->out[0], i, store_round(x->dtype, cur[i]));
 done:
     spd_free(cur);
     spd_free(nxt);
@@ -281,7 +291,8 @@ static spd_status op_resize(spd_op_ctx *ctx)
 {
     static const char *const modes[] = {"nearest", "linear", "cubic"};
     static const char *const ctms[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel",
-                                       "align_corners", "asymmetric", "tf_crop_and_resize"};
+                                       "align_corners", "asymmetric", "tf_crop_and_resize",
+                                       "tf_half_pixel_for_nn"};
     static const char *const nearests[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     const spd_node *nd = ctx->node;
     int is_upsample = !strcmp(nd->op_type, "Upsample");
@@ -302,8 +313,9 @@ static spd_status op_resize(spd_op_ctx *ctx)
         p.nearest = NR_SIMPLE;
     } else {
         const char *cs = spd_attr_string(nd, "coordinate_transformation_mode", "half_pixel");
-        p.ctm = lookup(cs, ctms, 6);
-        if (p.ctm < 0 || (p.ctm == CT_HALF_PIXEL_SYM && ctx->opset < 19))
+        p.ctm = lookup(cs, ctms, 7);
+        if (p.ctm < 0 || (p.ctm == CT_HALF_PIXEL_SYM && ctx->opset < 19) ||
+            (p.ctm == CT_TF_HALF_PIXEL_NN && ctx->opset >= 13))
             return spd_errorf(SPD_ERR_INVALID, "coordinate_transformation_mode '%s'", cs);
         const char *ns = spd_attr_string(nd, "nearest_mode", "round_prefer_floor");
         p.nearest = lookup(ns, nearests, 4);

@@ -515,6 +515,8 @@ static spd_status op_tile(spd_op_ctx *ctx)
     contiguous_strides(r, x->dims, in_st);
     for (int i = 0; i < r; i++) {
         if (reps[i] < 0) return spd_errorf(SPD_ERR_INVALID, "repeats has a negative value");
+        if (x->dims[i] > 0 && reps[i] > ((int64_t)1 << 40) / x->dims[i])
+            return spd_errorf(SPD_ERR_INVALID, "repeats make axis %d larger than 2^40", i);
         vdims[2 * i] = reps[i];
         vst[2 * i] = 0;
         vdims[2 * i + 1] = x->dims[i];

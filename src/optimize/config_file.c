@@ -22,14 +22,17 @@ static int known(const char *const *list, const char *s)
     return 0;
 }
 
+/* line 0: JSON, where keys have no line number to give. */
 static spd_status check_pair(const char *path, int line, const char *section, const char *key)
 {
+    char where[64] = "";
+    if (line > 0) snprintf(where, sizeof where, ":%d", line);
     if (!section) {
         if (!known(sections, key))
-            return spd_errorf(SPD_ERR_INVALID, "%s:%d: unknown section '%s' (known: sparseml, intel_pruning)", path, line, key);
+            return spd_errorf(SPD_ERR_INVALID, "%s%s: unknown section '%s' (known: sparseml, intel_pruning)", path, where, key);
     } else if (!known(keys, key)) {
-        return spd_errorf(SPD_ERR_INVALID, "%s:%d: unknown key '%s' in section '%s' (known: epochs, learning_rate, "
-                          "sparsity, pruning_method, batch_size, recipe)", path, line, key, section);
+        return spd_errorf(SPD_ERR_INVALID, "%s%s: unknown key '%s' in section '%s' (known: epochs, learning_rate, "
+                          "sparsity, pruning_method, batch_size, recipe)", path, where, key, section);
     }
     return SPD_OK;
 }

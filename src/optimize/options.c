@@ -173,8 +173,10 @@ spd_status spd_options_resolve(const spd_optimize_options *o, spd_resolved_optio
         note(r, "config_file: %s", summary);
         spd_free(summary);
     }
-    if (o->n_random_samples < 0)
-        return spd_errorf(SPD_ERR_INVALID, "the number of random samples must be positive, got %d", o->n_random_samples);
+    if (o->n_random_samples < 0) {
+        st = spd_errorf(SPD_ERR_INVALID, "the number of random samples must be positive, got %d", o->n_random_samples);
+        goto fail;
+    }
     return SPD_OK;
 fail:
     spd_options_clear(r);

@@ -121,6 +121,14 @@ static spd_status check_dataset(search *s)
     const spd_dataset *d = s->data;
     int n_in = spd_model_num_inputs(s->orig);
     if (!d || d->n == 0) return spd_errorf(SPD_ERR_INVALID, "input data is empty: give at least one sample");
+    for (int x = 0; s->r.has_dyn && x < s->r.dyn.n_axes; x++)
+        if (s->r.dyn.axes[x].input >= n_in)
+            return spd_errorf(SPD_ERR_INVALID, "dynamic_info: inputs[%d] is given, the model has %d input%s", s->r.dyn.axes[x].input,
+                              n_in, n_in == 1 ? "" : "s");
+    for (int x = 0; s->r.has_dyn && x < s->r.dyn.n_out_axes; x++)
+        if (s->r.dyn.out_axes[x].output >= s->n_out)
+            return spd_errorf(SPD_ERR_INVALID, "dynamic_info: outputs[%d] is given, the model has %d output%s",
+                              s->r.dyn.out_axes[x].output, s->n_out, s->n_out == 1 ? "" : "s");
     for (int i = 0; i < d->n; i++) {
         const spd_sample *smp = &d->samples[i];
         if (smp->n_inputs != n_in)

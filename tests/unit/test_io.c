@@ -6,6 +6,7 @@
  *
  * One line per check; exit status 1 when any check fails. */
 #include <dirent.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +24,23 @@
 #include "util/status.h"
 
 static int g_failed, g_checks;
+static char g_tmp[64] = "/tmp/test_io.XXXXXX"; /* a private folder for files */
+
+/* name inside g_tmp; a few results may be alive at once */
+static const char *tmp(const char *name)
+{
+    static char bufs[4][256];
+    static int k;
+    char *b = bufs[k++ % 4];
+    snprintf(b, sizeof bufs[0], "%s/%s", g_tmp, name);
+    return b;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
 
 static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void check(int ok, const char *fmt, ...)
@@ -395,7 +413,7 @@ static void named_models(const char *dir)
         char path[4096], out[4096];
         snprintf(path, sizeof path, "%s/%s/model.onnx", dir, names[i]);
         if (access(path, R_OK)) continue;
-        snprintf(out, sizeof out, "/tmp/test_io_resaved_%s.onnx", names[i]);
+        snprintf(out, sizeof out, "%s/resaved_%s.onnx", g_tmp, names[i]);
         spd_model *a = NULL, *b = NULL;
         spd_status s = spd_onnx_load(path, &a);
         if (s == SPD_OK) s = spd_onnx_save(a, out);
@@ -432,7 +450,7 @@ static void tensor_files(void)
             for (int fmt = 0; fmt < 2; fmt++) {
                 if (fmt == 1 && dts[i] == SPD_BFLOAT16) continue;
                 char path[256];
-                snprintf(path, sizeof path, "/tmp/test_io_%s_r%d.%s", spd_dtype_name(dts[i]),
+                snprintf(path, sizeof path, "%s/%s_r%d.%s", g_tmp, spd_dtype_name(dts[i]),
                          ranks[sh], fmt ? "npy" : "pb");
                 spd_tensor r = {0};
                 spd_status s = spd_tensor_write_file(path, &t);
@@ -446,9 +464,9 @@ static void tensor_files(void)
     }
     spd_tensor t = {0};
     spd_tensor_alloc(&t, SPD_BFLOAT16, 1, (int64_t[]){3});
-    spd_status s = spd_tensor_write_file("/tmp/test_io_bf16.npy", &t);
+    spd_status s = spd_tensor_write_file(tmp("bf16.npy"), &t);
     check(s == SPD_ERR_UNSUPPORTED, "bfloat16 .npy refused: %s", spd_last_error());
-    s = spd_tensor_write_file("/tmp/test_io_x.txt", &t);
+    s = spd_tensor_write_file(tmp("x.txt"), &t);
     check(s == SPD_ERR_UNSUPPORTED, "unknown suffix refused: %s", spd_last_error());
     spd_tensor_release(&t);
 
@@ -490,18 +508,18 @@ static void tensor_files(void)
         }
         memcpy(buf + pos, npys[i].header, hl);
         pos += hl + npys[i].data;
-        write_file("/tmp/test_io_hand.npy", buf, pos);
+        write_file(tmp("hand.npy"), buf, pos);
         spd_tensor r = {0};
-        s = spd_tensor_read_file("/tmp/test_io_hand.npy", &r);
+        s = spd_tensor_read_file(tmp("hand.npy"), &r);
         check(s == npys[i].want && (s == SPD_OK || spd_last_error()[0]), ".npy %s -> %d %s",
               npys[i].what, s, s ? spd_last_error() : "");
         spd_tensor_release(&r);
     }
-    write_file("/tmp/test_io_empty.pb", "", 0);
+    write_file(tmp("empty.pb"), "", 0);
     spd_tensor r = {0};
-    s = spd_tensor_read_file("/tmp/test_io_empty.pb", &r);
+    s = spd_tensor_read_file(tmp("empty.pb"), &r);
     check(s != SPD_OK && spd_last_error()[0], "empty .pb refused: %s", spd_last_error());
-    s = spd_tensor_read_file("/tmp/does_not_exist.npy", &r);
+    s = spd_tensor_read_file(tmp("does_not_exist.npy"), &r);
     check(s == SPD_ERR_IO, "missing file: %s", spd_last_error());
 }
 
@@ -798,10 +816,10 @@ static const spd_initializer *find_init(const spd_model *m, const char *name)
 
 static void rich_model(void)
 {
-    mkdir("/tmp/test_io_ext", 0755);
+    mkdir(tmp("ext"), 0755);
     float ext[20];
     for (int k = 0; k < 20; k++) ext[k] = (float)k;
-    write_file("/tmp/test_io_ext/data.bin", ext, sizeof ext);
+    write_file(tmp("ext/data.bin"), ext, sizeof ext);
 
     for (int mis = 0; mis < 2; mis++) {
         spd_pbw w;
@@ -809,10 +827,10 @@ static void rich_model(void)
         size_t n;
         build_rich_model(&w, "data.bin", mis);
         spd_pbw_finish(&w, &b, &n);
-        write_file("/tmp/test_io_ext/rich.onnx", b, n);
+        write_file(tmp("ext/rich.onnx"), b, n);
         spd_free(b);
         spd_model *m = NULL;
-        spd_status s = spd_onnx_load("/tmp/test_io_ext/rich.onnx", &m);
+        spd_status s = spd_onnx_load(tmp("ext/rich.onnx"), &m);
         check(s == SPD_OK, "rich model (%s W) loads: %s", mis ? "misaligned" : "aligned?", s ? spd_last_error() : "");
         if (s) continue;
         const spd_initializer *W = find_init(m, mis ? "Wx" : "W"), *E = find_init(m, "E"), *S = find_init(m, "S");
@@ -845,8 +863,8 @@ static void rich_model(void)
               "value infos: symbolic/fixed/unknown dims, sequence output");
         /* round trip via file (external tensor is written inline) */
         spd_model *m2 = NULL;
-        s = spd_onnx_save(m, "/tmp/test_io_rich_resaved.onnx");
-        if (s == SPD_OK) s = spd_onnx_load("/tmp/test_io_rich_resaved.onnx", &m2);
+        s = spd_onnx_save(m, tmp("rich_resaved.onnx"));
+        if (s == SPD_OK) s = spd_onnx_load(tmp("rich_resaved.onnx"), &m2);
         check(s == SPD_OK && same_model(m, m2), "rich model save/load identical %s",
               s ? spd_last_error() : g_diff);
         spd_onnx_model_free(m2);
@@ -860,26 +878,26 @@ static void rich_model(void)
         size_t n;
         build_rich_model(&w, bad_locs[i], 0);
         spd_pbw_finish(&w, &b, &n);
-        write_file("/tmp/test_io_ext/bad.onnx", b, n);
+        write_file(tmp("ext/bad.onnx"), b, n);
         spd_free(b);
         spd_model *m = NULL;
-        spd_status s = spd_onnx_load("/tmp/test_io_ext/bad.onnx", &m);
+        spd_status s = spd_onnx_load(tmp("ext/bad.onnx"), &m);
         check(s != SPD_OK && !m && spd_last_error()[0], "external location '%s' refused: %s",
               bad_locs[i], spd_last_error());
         spd_onnx_model_free(m);
     }
     /* external data shorter than offset + length */
-    write_file("/tmp/test_io_ext/data.bin", ext, 70);
+    write_file(tmp("ext/data.bin"), ext, 70);
     spd_model *m = NULL;
-    spd_status s = spd_onnx_load("/tmp/test_io_ext/rich.onnx", &m);
+    spd_status s = spd_onnx_load(tmp("ext/rich.onnx"), &m);
     check(s == SPD_ERR_INVALID && !m, "external data past end of file: %s", spd_last_error());
-    write_file("/tmp/test_io_ext/empty.onnx", "", 0);
-    s = spd_onnx_load("/tmp/test_io_ext/empty.onnx", &m);
+    write_file(tmp("ext/empty.onnx"), "", 0);
+    s = spd_onnx_load(tmp("ext/empty.onnx"), &m);
     check(s == SPD_ERR_INVALID && strstr(spd_last_error(), "empty"), "empty file: %s", spd_last_error());
-    s = spd_onnx_load("/tmp/test_io_ext/nope.onnx", &m);
+    s = spd_onnx_load(tmp("ext/nope.onnx"), &m);
     check(s == SPD_ERR_IO, "missing file: %s", spd_last_error());
-    write_file("/tmp/test_io_ext/text.onnx", "hello, this is not a model\n", 27);
-    s = spd_onnx_load("/tmp/test_io_ext/text.onnx", &m);
+    write_file(tmp("ext/text.onnx"), "hello, this is not a model\n", 27);
+    s = spd_onnx_load(tmp("ext/text.onnx"), &m);
     check(s != SPD_OK, "text file: %s", spd_last_error());
 }
 
@@ -941,6 +959,10 @@ int main(int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "--load")) return time_loads(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "--resave")) return resave(argc, argv);
     const char *dir = argc >= 2 ? argv[1] : "/tmp/conf/node";
+    if (!mkdtemp(g_tmp)) {
+        perror("mkdtemp");
+        return 1;
+    }
     conformance_round_trips(dir);
     named_models(dir);
     typed_fields();
@@ -948,6 +970,7 @@ int main(int argc, char **argv)
     bad_buffers(dir);
     rich_model();
     check(spd_alloc_current() == 0, "no memory left allocated (%zu bytes)", spd_alloc_current());
+    nftw(g_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     printf("%d checks, %d failed\n", g_checks, g_failed);
     return g_failed != 0;
 }

@@ -3,7 +3,12 @@
  * clone, checks the expected rewrite happened, that the optimized model
  * computes the original's outputs on random inputs (rtol 1e-4, atol 1e-5),
  * also after saving and loading it back, and that nothing leaked.
- * Usage: test_passes MODELS_DIR [TMP_DIR] */
+ * Usage: test_passes MODELS_DIR [TMP_DIR [keep]] ("keep" leaves the saved
+ * optimized models in TMP_DIR as passes_<model>_<samples>.onnx).
+ *        test_passes --sweep CASE_DIR...  runs the whole pipeline (with the
+ * case's inputs as samples) on ONNX test cases (model.onnx +
+ * test_data_set_0/input_K.pb) and checks the outputs do not change; cases
+ * the original cannot run are skipped. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +20,7 @@
 #include "util/alloc.h"
 #include "util/status.h"
 
-static int g_failed, g_passed;
+static int g_failed, g_passed, g_keep;
 
 static void check(int ok, const char *name, const char *what)
 {
@@ -213,7 +218,7 @@ static void run_case(const char *dir, const char *tmpdir, const tcase *c)
     if (st == SPD_OK) st = run_model(back, in, n_in, out2, &n2);
     same = st == SPD_OK && n2 == n0 && outputs_match(out0, out2, n0, why, sizeof why);
     check(same, label, same ? "saved and reloaded outputs match" : st != SPD_OK ? spd_last_error() : why);
-    remove(saved);
+    if (!g_keep) remove(saved);
 
     /* optimizing twice changes nothing more and still computes the same */
     spd_pass_report rep2;
@@ -284,13 +289,63 @@ static void test_edit(void)
     check(spd_alloc_current() == mem0, "edit", "no leaks");
 }
 
+/* One ONNX test case: the optimized model must compute what the original
+ * computes on the case's inputs. */
+static void sweep_case(const char *dir)
+{
+    char path[1024], why[200];
+    const char *label = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+    size_t mem0 = spd_alloc_current();
+    spd_model *orig = NULL, *opt = NULL;
+    spd_tensor in[16], out0[16], out1[16];
+    int n_in = 0, n0 = 0, n1 = 0;
+    memset(in, 0, sizeof in);
+    memset(out0, 0, sizeof out0);
+    memset(out1, 0, sizeof out1);
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    if (spd_onnx_load(path, &orig) != SPD_OK) goto skip;
+    for (n_in = 0; n_in < 16; n_in++) {
+        snprintf(path, sizeof path, "%s/test_data_set_0/input_%d.pb", dir, n_in);
+        FILE *f = fopen(path, "rb");
+        if (!f) break;
+        fclose(f);
+        if (spd_tensor_read_file(path, &in[n_in]) != SPD_OK) goto skip;
+    }
+    if (run_model(orig, in, n_in, out0, &n0) != SPD_OK) goto skip;
+    spd_status st = spd_model_clone(orig, &opt);
+    spd_pass_report rep;
+    memset(&rep, 0, sizeof rep);
+    if (st == SPD_OK) st = spd_optimize_graph(opt, in, n_in, &rep);
+    if (st == SPD_OK) st = run_model(opt, in, n_in, out1, &n1);
+    int same = st == SPD_OK && n1 == n0 && outputs_match(out0, out1, n0, why, sizeof why);
+    check(same, label, same ? spd_pass_report_describe(&rep, why, sizeof why)
+                            : st != SPD_OK ? spd_last_error() : why);
+    goto done;
+skip:
+    printf("skip %s: %s\n", label, spd_last_error());
+done:
+    release_all(in, n_in);
+    release_all(out0, n0);
+    release_all(out1, n1);
+    spd_onnx_model_free(opt);
+    spd_onnx_model_free(orig);
+    spd_error_clear();
+    if (spd_alloc_current() != mem0) check(0, label, "leak");
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "--sweep")) {
+        for (int i = 2; i < argc; i++) sweep_case(argv[i]);
+        printf("%d passed, %d failed\n", g_passed, g_failed);
+        return g_failed ? 1 : 0;
+    }
     if (argc < 2) {
         fprintf(stderr, "usage: %s MODELS_DIR [TMP_DIR]\n", argv[0]);
         return 2;
     }
     const char *tmp = argc > 2 ? argv[2] : "/tmp";
+    g_keep = argc > 3 && !strcmp(argv[3], "keep");
     test_edit();
     for (size_t i = 0; i < sizeof g_cases / sizeof g_cases[0]; i++) run_case(argv[1], tmp, &g_cases[i]);
     printf("%d passed, %d failed\n", g_passed, g_failed);
