@@ -73,6 +73,9 @@ int cmd_optimize(int argc, char **argv)
     spd_status st;
     if (data_dir && (st = spd_dataset_load_dir(data_dir, &data)) != SPD_OK) return cli_fail_last(st);
     spd_learner *l = NULL;
+    /* The library records o.threads but the kernels' pool is process-wide:
+     * bound it here, as NEBULLVM_THREADS_PER_MODEL does. */
+    if (o.threads > 0) spd_set_num_threads(o.threads);
     st = spd_optimize_model(model, data, &o, &l);
     spd_dataset_free(data);
     if (st != SPD_OK) return cli_fail_last(st);

@@ -24,7 +24,7 @@ static void detect(void)
     snprintf(g_name, sizeof g_name, "unknown CPU");
 #if defined(__x86_64__) || defined(__i386__)
     unsigned a, b, c, d;
-    if (__get_cpuid_max(0, NULL) >= 7) {
+    if ((unsigned)__get_cpuid_max(0, NULL) >= 7u) {
         __cpuid(1, a, b, c, d);
         bool osxsave = c & (1u << 27);
         unsigned long long xcr0 = osxsave ? xgetbv0() : 0;
@@ -43,7 +43,7 @@ static void detect(void)
         __cpuid_count(7, 1, a, b, c, d);
         g_feat.avx512_bf16 = zmm && (a & (1u << 5));
     }
-    if (__get_cpuid_max(0x80000000, NULL) >= 0x80000004) {
+    if ((unsigned)__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
         unsigned regs[12];
         for (unsigned i = 0; i < 3; i++)
             __cpuid(0x80000002 + i, regs[i * 4], regs[i * 4 + 1], regs[i * 4 + 2], regs[i * 4 + 3]);

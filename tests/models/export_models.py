@@ -2,6 +2,7 @@
 """Export the model-level test models to ONNX with PyTorch's own outputs.
 
 usage: export_models.py OUT_DIR [--skip-existing] [names...]
+       export_models.py --list       (prints the model names)
 
 Writes, for each model NAME:
   OUT_DIR/NAME/model.onnx
@@ -234,6 +235,9 @@ def export_one(name, out_dir):
 def main(argv):
     args = [a for a in argv[1:] if not a.startswith("--")]
     skip = "--skip-existing" in argv
+    if "--list" in argv:
+        print(" ".join(MODELS))
+        return 0
     if not args:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 1
@@ -244,16 +248,22 @@ def main(argv):
             return 1
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     h = script_hash()
+    failed = 0
     for n in names:
         stamp = os.path.join(out_dir, n, ".stamp")
         if skip and os.path.exists(stamp) and open(stamp).read().strip() == h:
             print("%-16s exported already" % n)
             continue
         t0 = time.time()
-        export_one(n, out_dir)
+        try:
+            export_one(n, out_dir)
+        except Exception as e:  # one broken export must not hide the others
+            failed += 1
+            print("%-16s export FAILED: %s: %s" % (n, type(e).__name__, e), flush=True)
+            continue
         size = os.path.getsize(os.path.join(out_dir, n, "model.onnx")) / 2**20
         print("%-16s exported in %5.1f s (%.0f MiB)" % (n, time.time() - t0, size), flush=True)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

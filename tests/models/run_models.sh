@@ -15,6 +15,8 @@ shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3
 
+# Every model, unless named: one whose export failed must show as a FAIL line.
+[ $# -gt 0 ] || set -- $("$py" "$here/export_models.py" --list 2>/dev/null)
 mkdir -p "$work"
 t0=$(date +%s)
 # Export chatter (torch's warnings) goes to a log; a failed export shows up as
@@ -23,6 +25,6 @@ if ! "$py" "$here/export_models.py" "$work" --skip-existing "$@" >"$work/export.
     echo "export_models.py failed; last lines of $work/export.log:" >&2
     tail -n 5 "$work/export.log" >&2
 fi
-grep -E 'exported (in|already)' "$work/export.log" | sed 's/^/export: /'
+grep -E 'exported (in|already)|export FAILED' "$work/export.log" | sed 's/^/export: /'
 echo "export: $(($(date +%s) - t0)) s"
 exec "$py" "$here/compare_models.py" "$bin" "$work" "$@"

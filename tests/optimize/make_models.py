@@ -10,6 +10,7 @@ OUT_DIR/digits/data_wrong_inputs/  3 samples with two inputs each (the model tak
 OUT_DIR/empty_data/                a folder with no samples
 OUT_DIR/two_in/model.onnx          inputs x float32 [N,8] and ids int64 [N,4]; outputs y1 [N,6], y2 [N,2]
 OUT_DIR/two_in/data/               5 samples
+OUT_DIR/two_in/data_mixed/         4 samples of batch 1, 2, 1, 3
 OUT_DIR/dyn/*.json                 dynamic_info files for examples/tiny_cnn (valid and malformed)
 OUT_DIR/config/*                   compression config files (valid YAML and JSON, invalid)
 Prints the digits classifier's accuracy on the held-out samples.
@@ -99,6 +100,10 @@ def two_in(out):
     for i in range(5):
         write_sample(os.path.join(root, "data", "test_data_set_%d" % i),
                      [rng.randn(1, 8).astype(np.float32), rng.randint(0, 16, (1, 4)).astype(np.int64)])
+    # samples of batch 1, 2, 1, 3: a graph specialised to one shape cannot run them all
+    for i, b in enumerate([1, 2, 1, 3]):
+        write_sample(os.path.join(root, "data_mixed", "test_data_set_%d" % i),
+                     [rng.randn(b, 8).astype(np.float32), rng.randint(0, 16, (b, 4)).astype(np.int64)])
 
 
 def dyn(out):

@@ -178,16 +178,19 @@ if expect_ok default "$TINY" -o "$WORK/lrn"; then
 fi
 
 # ------------------------------------------------------------ store_latencies
-if expect_ok store_latencies "$TINY" -o "$WORK/lrs" --store-latencies; then
-    if $PY - "$WORK/store_latencies.cwd" "$WORK/store_latencies.out" >"$WORK/latencies.check" 2>&1 <<'EOF'
+# latencies_ok NAME STEM: exactly one STEM_latencies_<10 hex>.json in NAME's
+# working directory, the original first, every candidate of the progress lines
+# listed, failures with latency -1 and the reason their line gave.
+latencies_ok() {
+    $PY - "$WORK/$1.cwd" "$WORK/$1.out" "$2" >"$WORK/$1.latcheck" 2>&1 <<'EOF'
 import json, os, re, sys
-cwd, log = sys.argv[1], sys.argv[2]
+cwd, log, stem = sys.argv[1], sys.argv[2], sys.argv[3]
 files = [f for f in os.listdir(cwd) if "latencies" in f]
 assert len(files) == 1, "files in the working directory: %s" % files
-assert re.fullmatch(r"model_latencies_[0-9a-f]{10}\.json", files[0]), "file name %s" % files[0]
+assert re.fullmatch(re.escape(stem) + r"_latencies_[0-9a-f]{10}\.json", files[0]), "file name %s" % files[0]
 doc = json.load(open(os.path.join(cwd, files[0])))
 opts = doc["optimizations"]
-assert opts and opts[0]["technique"] == "original", "first entry %s" % opts[:1]
+assert opts and opts[0]["technique"] == "original" and opts[0]["latency"] > 0, "first entry %s" % opts[:1]
 for e in opts:
     for k in ("compiler", "technique", "latency", "metric_loss", "metric"):
         assert k in e, "entry without %s: %s" % (k, e)
@@ -195,19 +198,41 @@ for e in opts:
         assert e.get("reason"), "a failure without a reason: %s" % e
     else:
         assert e["latency"] > 0 and "reason" not in e, "entry %s" % e
-# every candidate tried (a progress line naming its graph) is listed
-tried = []
+tried = {}
 for line in open(log):
-    m = re.match(r"\[speedster\] (\S+) +(\S+) +(original|optimized) graph ", line)
+    m = re.match(r"\[speedster\] (\S+) +(\S+) +(original|optimized) graph +(.*)", line.rstrip("\n"))
     if m:
-        tried.append((m.group(1), m.group(2), m.group(3)))
-listed = sorted((e["compiler"], e["technique"], e.get("graph")) for e in opts[1:])
-assert sorted(tried) == listed, "progress lines %s vs file %s" % (sorted(tried), listed)
+        tried[(m.group(1), m.group(2), m.group(3))] = m.group(4)
+listed = {(e["compiler"], e["technique"], e.get("graph")): e for e in opts[1:]}
+assert sorted(tried) == sorted(listed), "progress lines %s vs file %s" % (sorted(tried), sorted(listed))
+failures = 0
+for key, rest in tried.items():
+    e = listed[key]
+    if rest.startswith("latency"):
+        assert e["latency"] > 0, "%s ran but is listed as %s" % (key, e)
+    else:
+        failures += 1
+        assert e["latency"] == -1 and e["reason"] in rest, "%s: line '%s', entry %s" % (key, rest, e)
 assert "latencies written to" in open(log).read(), "the log does not say where the file is"
-print("%d entries" % len(opts))
+print("%d entries, %d failures" % (len(opts), failures))
 EOF
-    then pass "store_latencies_file ($(cat "$WORK/latencies.check"))"
-    else fail store_latencies_file "$(tail -1 "$WORK/latencies.check")"; fi
+}
+if expect_ok store_latencies "$TINY" -o "$WORK/lrs" --store-latencies; then
+    if latencies_ok store_latencies model; then pass "store_latencies_file ($(cat "$WORK/store_latencies.latcheck"))"
+    else fail store_latencies_file "$(tail -1 "$WORK/store_latencies.latcheck")"; fi
+fi
+# samples of several shapes: a candidate may fail, and is listed with its
+# reason; the learner runs every sample shape
+if expect_ok store_latencies_mixed "$M/two_in/model.onnx" -o "$WORK/lrmix" --input-data "$M/two_in/data_mixed" --store-latencies; then
+    if latencies_ok store_latencies_mixed model; then pass "store_latencies_mixed_file ($(cat "$WORK/store_latencies_mixed.latcheck"))"
+    else fail store_latencies_mixed_file "$(tail -1 "$WORK/store_latencies_mixed.latcheck")"; fi
+    for i in 0 1 3; do
+        run_model mix_o "$M/two_in/model.onnx" "$M/two_in/data_mixed/test_data_set_$i"
+        run_model mix_l "$WORK/lrmix" "$M/two_in/data_mixed/test_data_set_$i"
+        np=$(precision "$WORK/mix_o.res" "$WORK/mix_l.res" 1e-4)
+        if [ $? -eq 0 ]; then pass "mixed_shapes_learner_sample_$i ($np)"
+        else fail "mixed_shapes_learner_sample_$i" "exit $RC $np $(cat "$WORK/mix_l.run.err")"; fi
+    done
 fi
 
 # ------------------------------------------------------------- digits, accuracy
