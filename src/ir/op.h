@@ -24,6 +24,7 @@ typedef struct spd_op_ctx {
     int n_outputs;
     spd_tensor *out;
     spd_exec *exec;         /* for If/Loop/Scan: run a subgraph */
+    void *state;            /* a backend kernel's per-node state (NULL for reference kernels) */
 } spd_op_ctx;
 
 typedef spd_status (*spd_kernel_fn)(spd_op_ctx *ctx);

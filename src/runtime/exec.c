@@ -90,8 +90,8 @@ static spd_status run_node(spd_exec *ex, int i)
         }
     }
     memset(out, 0, (size_t)pn->n_out * sizeof *out);
-    spd_op_ctx ctx = {pn->node, pn->opset, pn->n_in, in, pn->n_out, out, ex};
-    st = pn->def->run(&ctx);
+    spd_op_ctx ctx = {pn->node, pn->opset, pn->n_in, in, pn->n_out, out, ex, pn->state};
+    st = pn->run(&ctx);
     if (st != SPD_OK) {
         spd_error_prefix(st, "%s", spd_pnode_label(p, i, lab, sizeof lab));
         for (int k = 0; k < pn->n_out; k++) spd_tensor_release(&out[k]);

@@ -143,6 +143,8 @@ static spd_status link_node(spd_program *p, int *cap, int n, spd_pnode *pn)
     pn->opset = spd_model_opset(p->model, nd->domain);
     pn->def = spd_op_find(nd->domain, nd->op_type, pn->opset);
     if (!pn->def) return spd_error_prefix(SPD_ERR_UNSUPPORTED, "%s", node_label(nd, n, lab, sizeof lab));
+    pn->run = pn->def->run;
+    pn->placed_on = "native";
 
     /* Subgraphs: prepare them now, and count what they capture from here as
      * inputs of this node so those values stay alive until it runs. */
@@ -330,6 +332,7 @@ void spd_program_free(spd_program *p)
         spd_free(p->nodes[i].out);
         spd_free(p->nodes[i].captures);
         spd_free(p->nodes[i].frees);
+        if (p->nodes[i].state_free) p->nodes[i].state_free(p->nodes[i].state);
     }
     spd_free(p->nodes);
     for (int i = 0; i < p->n_subs; i++) spd_program_free(p->subs[i].prog);

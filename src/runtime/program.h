@@ -28,6 +28,12 @@ typedef struct spd_program spd_program;
 typedef struct spd_pnode {
     const spd_node *node;
     const spd_op_def *def;
+    /* The kernel that runs the node: def->run, unless a backend claimed the
+     * node and put its own kernel and per-node state here. */
+    spd_kernel_fn run;
+    void *state;
+    void (*state_free)(void *state);
+    const char *placed_on;    /* backend name for the placement report */
     int64_t opset;
     int n_in, n_out;
     int *in;                  /* value ids; -1 for omitted optional inputs */

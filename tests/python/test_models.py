@@ -148,8 +148,12 @@ def custom_metric_threshold_respected():
         calls.append(1)
         return 0.5
 
-    learner = optimize_model(model, input_data=input_data, metric=pessimist, metric_drop_ths=0.1)
+    with LogCapture() as log:
+        learner = optimize_model(model, input_data=input_data, metric=pessimist, metric_drop_ths=0.1)
     assert calls, "the metric was never called"
+    # every candidate the metric was asked about must be rejected, whichever wins on latency
+    kept = [l for l in log.lines if "metric drop 0.5" in l and "rejected" not in l]
+    assert not kept, "accepted although its metric drop 0.5 exceeds metric_drop_ths 0.1: %s" % kept
     assert learner.metric_drop <= 0.1, "learner metric drop %g exceeds metric_drop_ths 0.1" % learner.metric_drop
 
 
