@@ -28,7 +28,7 @@ from ._lib import SpeedsterError, lib_path  # noqa: F401  (raises ImportError wh
 from ._learner import InferenceLearner, load_model, save_model
 from ._optimize import optimize_model
 
-__all__ = ["optimize_model", "save_model", "load_model", "InferenceLearner", "SpeedsterError"]
+__all__ = ["optimize_model", "save_model", "load_model", "InferenceLearner", "SpeedsterError", "lib_path"]
 __version__ = "0.1.0"
 
 

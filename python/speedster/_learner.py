@@ -133,11 +133,16 @@ class InferenceLearner:
         with open(os.path.join(path, PYTHON_META), "w") as f:
             json.dump(self._meta, f, indent=2)
 
+    _free = _lib.spd_learner_free  # kept on the class: module globals may be gone at interpreter exit
+
     def __del__(self):
         h = getattr(self, "_h", None)
         if h is not None and h.value:
-            _lib.spd_learner_free(h)
             self._h = ctypes.c_void_p(None)
+            try:
+                self._free(h)
+            except Exception:  # noqa: BLE001
+                pass
 
     def __repr__(self):
         return "<speedster InferenceLearner backend=%s technique=%s inputs=%s outputs=%s>" % (

@@ -40,7 +40,7 @@ def _is_dataloader(x):
 
 def _as_inputs(x, where):
     if isinstance(x, dict):
-        return dict(x)
+        return {k: v for k, v in x.items() if v is not None}  # HF style: an absent input may be None
     if isinstance(x, (tuple, list)):
         return list(x)
     if _is_tensor_like(x):
@@ -51,7 +51,7 @@ def _as_inputs(x, where):
 
 def _sample_from_item(item, i):
     if isinstance(item, dict):
-        return _Sample(dict(item), None)
+        return _Sample(_as_inputs(item, "sample %d" % i), None)
     if _is_tensor_like(item):
         return _Sample([item], None)
     if isinstance(item, (tuple, list)):

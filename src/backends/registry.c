@@ -3,10 +3,16 @@
 #include "backends/backend.h"
 
 extern const spd_backend spd_backend_native;
+#ifdef SPD_HAVE_DNNL
+extern const spd_backend spd_backend_onednn;
+#endif
 
 /* The one list of backends, in the order the search tries them. */
 static const spd_backend *const g_backends[] = {
     &spd_backend_native,
+#ifdef SPD_HAVE_DNNL
+    &spd_backend_onednn,
+#endif
 };
 
 int spd_backend_count(void) { return (int)(sizeof g_backends / sizeof g_backends[0]); }

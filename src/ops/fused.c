@@ -82,6 +82,7 @@ static spd_status run_base(spd_op_ctx *ctx, const char *op, int64_t opset, int n
     if (!d) return SPD_ERR_UNSUPPORTED; /* spd_op_find said why */
     spd_op_ctx c = *ctx;
     c.opset = opset;
+    c.state = NULL; /* a backend's state for the fused node is not the base kernel's */
     c.n_inputs = ctx->n_inputs < n_inputs ? ctx->n_inputs : n_inputs;
     return d->run(&c);
 }

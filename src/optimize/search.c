@@ -224,7 +224,11 @@ static void try_candidate(search *s, spd_candidate *c)
         c->state = CAND_REJECTED;
         snprintf(c->reason, sizeof c->reason, "numeric_precision %.3g exceeds the fp32 limit %g", c->numeric_precision,
                  FP32_NUMERIC_LIMIT);
-    } else if (c->metric_drop > s->r.threshold && spd_technique_is_lossy(c->technique)) {
+    } else if (c->metric_drop > s->r.threshold &&
+               (spd_technique_is_lossy(c->technique) || s->r.metric != SPD_METRIC_NUMERIC_PRECISION)) {
+        /* Every candidate answers to the user's metric; for fp32 under
+         * numeric_precision the fp32 limit above is that rule (at threshold
+         * 0 rounding differences would otherwise reject every compiler). */
         c->state = CAND_REJECTED;
         snprintf(c->reason, sizeof c->reason, "metric drop %.4g exceeds metric_drop_ths %g", c->metric_drop, s->r.threshold);
     } else {

@@ -70,7 +70,8 @@ static spd_status fold_node(spd_model *m, int i, int *folded)
     }
     spd_tensor out[8];
     memset(out, 0, sizeof out);
-    spd_op_ctx ctx = {n, opset, n->n_inputs, in_small, n->n_outputs, out, NULL};
+    spd_op_ctx ctx = {.node = n, .opset = opset, .n_inputs = n->n_inputs, .in = in_small,
+                      .n_outputs = n->n_outputs, .out = out};
     spd_status st = def->run(&ctx);
     size_t out_bytes = 0;
     for (int k = 0; k < n->n_outputs && st == SPD_OK; k++) {

@@ -202,7 +202,9 @@ tried = {}
 for line in open(log):
     m = re.match(r"\[speedster\] (\S+) +(\S+) +(original|optimized) graph +(.*)", line.rstrip("\n"))
     if m:
-        tried[(m.group(1), m.group(2), m.group(3))] = m.group(4)
+        key = (m.group(1), m.group(2), m.group(3))
+        assert key not in tried, "two progress lines for %s" % (key,)
+        tried[key] = m.group(4)
 listed = {(e["compiler"], e["technique"], e.get("graph")): e for e in opts[1:]}
 assert sorted(tried) == sorted(listed), "progress lines %s vs file %s" % (sorted(tried), sorted(listed))
 failures = 0

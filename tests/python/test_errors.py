@@ -1,7 +1,6 @@
 #!/usr/bin/python3
 """Bad calls give clear Python exceptions (and the C library's messages)."""
 import io
-import os
 import sys
 import tempfile
 

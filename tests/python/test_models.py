@@ -220,6 +220,29 @@ def onnx_file_numpy():
     assert_fp32_close(learner(x.astype(np.float64)), want, "float64 numpy input")
 
 
+def no_torch_needed():
+    """An ONNX file with numpy data works without torch being imported."""
+    import subprocess
+    import sys
+    model = torch.nn.Sequential(torch.nn.Linear(8, 3)).eval()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "tiny.onnx")
+        torch.onnx.export(model, (torch.randn(1, 8),), path, opset_version=13)
+        code = (
+            "import sys, numpy as np\n"
+            "import speedster\n"
+            "x = np.ones((1, 8), np.float32)\n"
+            "l = speedster.optimize_model(sys.argv[1], [((x,), None)], metric='numeric_precision')\n"
+            "y = l(x)\n"
+            "l.save(sys.argv[2]); z = speedster.load_model(sys.argv[2])(x)\n"
+            "assert isinstance(y, np.ndarray) and y.shape == (1, 3) and np.array_equal(y, z)\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "print('ok')\n")
+        r = subprocess.run([sys.executable, "-c", code, path, os.path.join(d, "learner")],
+                           capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
 if __name__ == "__main__":
     check("torchvision resnet18: outputs, numpy call, size, save -> load", resnet18)
     check("transformer with input_ids/attention_mask keywords (dict samples)", transformer_keywords)
@@ -228,4 +251,5 @@ if __name__ == "__main__":
     check("accuracy on a digits classifier trained here", digits_accuracy)
     check("torch DataLoader as input_data", digits_dataloader)
     check("ONNX file in, numpy in and out", onnx_file_numpy)
+    check("ONNX + numpy without torch imported (save/load too)", no_torch_needed)
     finish()

@@ -3,12 +3,14 @@
  * clone, checks the expected rewrite happened, that the optimized model
  * computes the original's outputs on random inputs (rtol 1e-4, atol 1e-5),
  * also after saving and loading it back, and that nothing leaked.
- * Usage: test_passes MODELS_DIR [TMP_DIR [keep]] ("keep" leaves the saved
- * optimized models in TMP_DIR as passes_<model>_<samples>.onnx).
- *        test_passes --sweep CASE_DIR...  runs the whole pipeline (with the
- * case's inputs as samples) on ONNX test cases (model.onnx +
- * test_data_set_0/input_K.pb) and checks the outputs do not change; cases
- * the original cannot run are skipped. */
+ * Usage: test_passes MODELS_DIR [TMP_DIR [keep]]: TMP_DIR (default
+ * MODELS_DIR) receives the saved optimized models, passes_<model>_<samples>
+ * .onnx, removed afterwards unless "keep" is given.
+ *        test_passes --sweep DIR...  runs the whole pipeline (with the
+ * case's inputs as samples) on ONNX test cases (a DIR holding model.onnx +
+ * test_data_set_0/input_K.pb, or a folder of such cases) and checks the
+ * outputs do not change; cases the original cannot run are skipped. */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +252,42 @@ done:
     check(spd_alloc_current() == mem0, label, "no leaks");
 }
 
+/* Every allocation of clone + optimize failing in turn: an error or
+ * success, never a crash or a leak. */
+static void test_alloc_failures(const char *dir, const char *file, int use_samples)
+{
+    char path[1024], label[200];
+    snprintf(path, sizeof path, "%s/%s.onnx", dir, file);
+    snprintf(label, sizeof label, "%s: allocation failures", file);
+    spd_model *orig = NULL;
+    if (spd_onnx_load(path, &orig) != SPD_OK) {
+        check(0, label, spd_last_error());
+        return;
+    }
+    spd_tensor in[8];
+    int n_in = make_inputs(orig->graph, 2, in, 8);
+    size_t mem0 = spd_alloc_current();
+    int ok = 1, failures = 0;
+    for (long k = 1; k < 100000; k++) {
+        spd_model *c = NULL;
+        spd_pass_report rep;
+        spd_alloc_fail_after(k);
+        spd_status st = spd_model_clone(orig, &c);
+        if (st == SPD_OK) st = spd_optimize_graph(c, use_samples ? in : NULL, n_in, &rep);
+        spd_alloc_fail_after(0);
+        spd_onnx_model_free(c);
+        spd_error_clear();
+        if (spd_alloc_current() != mem0) { ok = 0; break; }
+        if (st == SPD_OK) break;
+        failures++;
+    }
+    char what[200];
+    snprintf(what, sizeof what, "%d failing allocations handled without leaks", failures);
+    check(ok && failures > 0, label, what);
+    release_all(in, n_in);
+    spd_onnx_model_free(orig);
+}
+
 /* Graph editing helpers on their own. */
 static void test_edit(void)
 {
@@ -333,10 +371,50 @@ done:
     if (spd_alloc_current() != mem0) check(0, label, "leak");
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A case folder, or a folder of case folders (in name order). */
+static void sweep(const char *dir)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        sweep_case(dir);
+        return;
+    }
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 256;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn) break;
+            names = nn;
+        }
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (n) qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        sweep(path);
+        free(names[i]);
+    }
+    free(names);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "--sweep")) {
-        for (int i = 2; i < argc; i++) sweep_case(argv[i]);
+        for (int i = 2; i < argc; i++) sweep(argv[i]);
         printf("%d passed, %d failed\n", g_passed, g_failed);
         return g_failed ? 1 : 0;
     }
@@ -344,10 +422,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s MODELS_DIR [TMP_DIR]\n", argv[0]);
         return 2;
     }
-    const char *tmp = argc > 2 ? argv[2] : "/tmp";
+    const char *tmp = argc > 2 ? argv[2] : argv[1];
     g_keep = argc > 3 && !strcmp(argv[3], "keep");
     test_edit();
     for (size_t i = 0; i < sizeof g_cases / sizeof g_cases[0]; i++) run_case(argv[1], tmp, &g_cases[i]);
+    test_alloc_failures(argv[1], "conv_bn_relu", 0);
+    test_alloc_failures(argv[1], "torch_block", 1);
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

@@ -1,0 +1,923 @@
+/* onednn: Conv, MatMul/Gemm and pooling on Intel's oneDNN (2.x C API);
+ * every other node stays on the reference kernels of the interpreter.
+ *
+ * compile builds the interpreter program and swaps the kernel of each node
+ * it claims for one of ours, with a per-node state. Shapes are known only at
+ * run time, so a node's primitive (and its weights, reordered into the
+ * layout oneDNN picks) is created on its first run and kept until the input
+ * shape changes. Activations stay plain NCHW / row-major fp32 between nodes;
+ * inside a node they are reordered to oneDNN's layout when it wants another.
+ * Whatever oneDNN declines (an attribute, a dtype, a shape) runs on the
+ * node's reference kernel instead, so a claim never costs correctness. */
+#ifdef SPD_HAVE_DNNL
+
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "backends/backend.h"
+#include "runtime/exec.h"
+#include "util/alloc.h"
+#include "util/cpu.h"
+#include "util/status.h"
+#include "util/threadpool.h"
+
+struct spd_plan {
+    spd_program *prog;
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    int threads;
+    spd_technique tech;
+};
+
+typedef enum kkind { K_CONV, K_GEMM, K_POOL } kkind;
+typedef enum pkind { P_MAX, P_AVG, P_GLOBAL_AVG, P_GLOBAL_MAX } pkind;
+typedef enum act_kind { ACT_NONE, ACT_RELU, ACT_LEAKYRELU, ACT_SIGMOID, ACT_TANH, ACT_CLIP, ACT_HARDSIGMOID } act_kind;
+
+typedef struct act {
+    act_kind kind;
+    float a, b;
+} act;
+
+/* One operand of a primitive: the user's plain buffer and, when the
+ * primitive wants another layout, its own buffer and the reorder between. */
+typedef struct operand {
+    dnnl_memory_t user;   /* wraps the tensor's data, handle set per call */
+    dnnl_memory_t inner;  /* oneDNN-owned buffer in the primitive's layout, or NULL */
+    dnnl_primitive_t reorder;
+} operand;
+
+typedef struct nstate {
+    spd_plan *plan;
+    spd_kernel_fn ref;    /* the reference kernel: for what oneDNN declines */
+    kkind kind;
+    bool lowp;            /* bf16 inside the node */
+    bool int8;            /* dynamic int8 (Gemm/MatMul) */
+    act act;
+    /* Conv */
+    const spd_tensor *w, *b; /* constant weights, constant bias (or NULL) */
+    int64_t group;
+    /* Gemm / MatMul: weights as a [K, N] fp32 matrix with alpha folded in,
+     * and the constant bias times beta (or NULL) */
+    bool is_matmul;
+    int64_t trans_a;
+    float beta;
+    int64_t K, N;
+    float *wkn;
+    float *bias;
+    int bias_nd;
+    int64_t bias_dims[2];
+    int8_t *wq;           /* int8: per-column quantized weights and their scales */
+    float *wscale;
+    float *oscale;        /* int8: per-call output scales */
+    int8_t *aq;           /* int8: the quantized activation */
+    size_t aq_cap;
+    /* pooling */
+    pkind pool;
+    /* the cached primitive, for the input shape `key` */
+    bool built, declined;
+    int key_nd;
+    int64_t key[SPD_MAX_DIMS + 3];
+    int out_nd;
+    int64_t out_dims[SPD_MAX_DIMS];
+    dnnl_primitive_t prim;
+    operand src, dst;
+    dnnl_memory_t wmem, bmem, scratch, scales_mem;
+    int64_t M;
+} nstate;
+
+#define DN(call)                                                                                                  \
+    do {                                                                                                          \
+        if ((call) != dnnl_success) goto fail;                                                                    \
+    } while (0)
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void set_threads(const spd_plan *p)
+{
+    /* oneDNN sizes its OpenMP teams from the calling thread's setting, both
+     * when it creates a primitive and when it runs one. */
+    if (omp_get_max_threads() != p->threads) omp_set_num_threads(p->threads);
+}
+
+static void operand_clear(operand *o)
+{
+    if (o->reorder) dnnl_primitive_destroy(o->reorder);
+    if (o->inner) dnnl_memory_destroy(o->inner);
+    if (o->user) dnnl_memory_destroy(o->user);
+    memset(o, 0, sizeof *o);
+}
+
+static void destroy_prim(nstate *s)
+{
+    if (s->prim) dnnl_primitive_destroy(s->prim);
+    s->prim = NULL;
+    operand_clear(&s->src);
+    operand_clear(&s->dst);
+    if (s->wmem) dnnl_memory_destroy(s->wmem);
+    if (s->bmem) dnnl_memory_destroy(s->bmem);
+    if (s->scratch) dnnl_memory_destroy(s->scratch);
+    if (s->scales_mem) dnnl_memory_destroy(s->scales_mem);
+    s->wmem = s->bmem = s->scratch = s->scales_mem = NULL;
+    s->built = s->declined = false;
+}
+
+static void nstate_free(void *p)
+{
+    nstate *s = p;
+    if (!s) return;
+    destroy_prim(s);
+    spd_free(s->wkn);
+    spd_free(s->bias);
+    spd_free(s->wq);
+    spd_free(s->wscale);
+    spd_free(s->oscale);
+    spd_free(s->aq);
+    spd_free(s);
+}
+
+/* A one-off reorder from (md_from, from) to (md_to, to). */
+static dnnl_status_t reorder_once(const spd_plan *p, const dnnl_memory_desc_t *md_from, void *from,
+                                  dnnl_memory_t to)
+{
+    const dnnl_memory_desc_t *md_to;
+    dnnl_memory_t src = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t r = NULL;
+    dnnl_status_t e;
+    if ((e = dnnl_memory_get_memory_desc(to, &md_to)) != dnnl_success) return e;
+    if ((e = dnnl_memory_create(&src, md_from, p->eng, from)) != dnnl_success) goto out;
+    if ((e = dnnl_reorder_primitive_desc_create(&pd, md_from, p->eng, md_to, p->eng, NULL)) != dnnl_success) goto out;
+    if ((e = dnnl_primitive_create(&r, pd)) != dnnl_success) goto out;
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, to}};
+    if ((e = dnnl_primitive_execute(r, p->strm, 2, args)) != dnnl_success) goto out;
+    e = dnnl_stream_wait(p->strm);
+out:
+    if (r) dnnl_primitive_destroy(r);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (src) dnnl_memory_destroy(src);
+    return e;
+}
+
+/* Sets up o for a user buffer of layout `user_md` where the primitive wants
+ * `want`: input operands reorder user -> inner, outputs inner -> user. */
+static dnnl_status_t operand_init(const spd_plan *p, operand *o, const dnnl_memory_desc_t *user_md,
+                                  const dnnl_memory_desc_t *want, bool input)
+{
+    dnnl_status_t e;
+    if ((e = dnnl_memory_create(&o->user, user_md, p->eng, DNNL_MEMORY_NONE)) != dnnl_success) return e;
+    if (dnnl_memory_desc_equal(user_md, want)) return dnnl_success;
+    if ((e = dnnl_memory_create(&o->inner, want, p->eng, DNNL_MEMORY_ALLOCATE)) != dnnl_success) return e;
+    dnnl_primitive_desc_t pd = NULL;
+    if (input) e = dnnl_reorder_primitive_desc_create(&pd, user_md, p->eng, want, p->eng, NULL);
+    else e = dnnl_reorder_primitive_desc_create(&pd, want, p->eng, user_md, p->eng, NULL);
+    if (e != dnnl_success) return e;
+    e = dnnl_primitive_create(&o->reorder, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return e;
+}
+
+static dnnl_status_t operand_in(const spd_plan *p, operand *o, const void *data, dnnl_memory_t *use)
+{
+    dnnl_status_t e = dnnl_memory_set_data_handle(o->user, (void *)data);
+    if (e != dnnl_success) return e;
+    *use = o->user;
+    if (!o->reorder) return dnnl_success;
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, o->user}, {DNNL_ARG_TO, o->inner}};
+    *use = o->inner;
+    return dnnl_primitive_execute(o->reorder, p->strm, 2, args);
+}
+
+static dnnl_status_t operand_out_begin(operand *o, void *data, dnnl_memory_t *use)
+{
+    dnnl_status_t e = dnnl_memory_set_data_handle(o->user, data);
+    *use = o->reorder ? o->inner : o->user;
+    return e;
+}
+
+static dnnl_status_t operand_out_end(const spd_plan *p, operand *o)
+{
+    if (!o->reorder) return dnnl_success;
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, o->inner}, {DNNL_ARG_TO, o->user}};
+    return dnnl_primitive_execute(o->reorder, p->strm, 2, args);
+}
+
+/* Scratchpad in user mode, so the node keeps its own and we know its size. */
+static dnnl_status_t make_scratch(const spd_plan *p, nstate *s, const_dnnl_primitive_desc_t pd)
+{
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (!md || dnnl_memory_desc_get_size(md) == 0) return dnnl_success;
+    return dnnl_memory_create(&s->scratch, md, p->eng, DNNL_MEMORY_ALLOCATE);
+}
+
+/* ---- activations --------------------------------------------------------- */
+
+static bool parse_act_name(const char *name, act *ac)
+{
+    static const struct { const char *name; act_kind kind; float a, b; } table[] = {
+        {"Relu", ACT_RELU, 0, 0},       {"LeakyRelu", ACT_LEAKYRELU, 0.01f, 0}, {"Sigmoid", ACT_SIGMOID, 0, 0},
+        {"Tanh", ACT_TANH, 0, 0},       {"Clip", ACT_CLIP, -FLT_MAX, FLT_MAX},  {"HardSigmoid", ACT_HARDSIGMOID, 0.2f, 0.5f},
+    };
+    ac->kind = ACT_NONE;
+    ac->a = ac->b = 0;
+    if (!name || !*name) return true;
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(name, table[i].name)) {
+            ac->kind = table[i].kind;
+            ac->a = table[i].a;
+            ac->b = table[i].b;
+            return true;
+        }
+    return false;
+}
+
+/* The activation of a FusedConv / FusedGemm, read as src/ops/fused.c does. */
+static bool node_act(const spd_node *n, act *ac)
+{
+    ac->kind = ACT_NONE;
+    if (strcmp(n->domain, "com.microsoft")) return true;
+    if (!parse_act_name(spd_attr_string(n, "activation", ""), ac)) return false;
+    if (!strcmp(n->op_type, "FusedConv")) {
+        size_t np;
+        const float *p = spd_attr_floats(n, "activation_params", &np);
+        if (np > 0) ac->a = p[0];
+        if (np > 1) ac->b = p[1];
+        if (ac->kind == ACT_LEAKYRELU && np < 1 && spd_node_attr(n, "alpha")) ac->a = spd_attr_float(n, "alpha", 0.01f);
+    } else {
+        if (ac->kind == ACT_CLIP) {
+            ac->a = spd_attr_float(n, "activation_min", ac->a);
+            ac->b = spd_attr_float(n, "activation_max", ac->b);
+        } else {
+            ac->a = spd_attr_float(n, "activation_alpha", ac->a);
+            ac->b = spd_attr_float(n, "activation_beta", ac->b);
+        }
+        if (ac->kind == ACT_LEAKYRELU && !spd_node_attr(n, "activation_alpha"))
+            ac->a = spd_attr_float(n, "leaky_relu_alpha", ac->a);
+    }
+    return true;
+}
+
+static dnnl_status_t append_act(dnnl_post_ops_t po, const act *ac)
+{
+    switch (ac->kind) {
+    case ACT_NONE: return dnnl_success;
+    case ACT_RELU: return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu, 0.f, 0.f);
+    case ACT_LEAKYRELU: return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu, ac->a, 0.f);
+    case ACT_SIGMOID: return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_logistic, 0.f, 0.f);
+    case ACT_TANH: return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_tanh, 0.f, 0.f);
+    case ACT_CLIP: return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip, ac->a, ac->b);
+    case ACT_HARDSIGMOID: {
+        /* this oneDNN has no hardsigmoid: clip(alpha * x + beta, 0, 1) */
+        dnnl_status_t e = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_linear, ac->a, ac->b);
+        return e != dnnl_success ? e : dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip, 0.f, 1.f);
+    }
+    }
+    return dnnl_unimplemented;
+}
+
+/* ---- the shape key ------------------------------------------------------- */
+
+static bool same_key(const nstate *s, int nd, const int64_t *k)
+{
+    if (!s->built || s->key_nd != nd) return false;
+    for (int i = 0; i < nd; i++)
+        if (s->key[i] != k[i]) return false;
+    return true;
+}
+
+static void set_key(nstate *s, int nd, const int64_t *k)
+{
+    s->key_nd = nd;
+    memcpy(s->key, k, (size_t)nd * sizeof *k);
+}
+
+/* ---- Conv ---------------------------------------------------------------- */
+
+static bool ints_n(const spd_node *n, const char *name, size_t want, int64_t dflt, int64_t *out)
+{
+    size_t c;
+    const int64_t *v = spd_attr_ints(n, name, &c);
+    if (!v) {
+        for (size_t i = 0; i < want; i++) out[i] = dflt;
+        return true;
+    }
+    if (c != want) return false;
+    memcpy(out, v, want * sizeof *v);
+    return true;
+}
+
+/* Builds the Conv primitive for X's shape; false when oneDNN (or we) decline
+ * it, and the reference kernel runs instead. */
+static bool conv_build(nstate *s, const spd_node *n, const spd_tensor *X)
+{
+    const spd_plan *p = s->plan;
+    const spd_tensor *W = s->w;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    if (X->ndim != 4 || X->dtype != SPD_FLOAT) return false;
+    const int64_t N = X->dims[0], C = X->dims[1], M = W->dims[0], G = s->group;
+    if (G < 1 || C % G || M % G || W->dims[1] * G != C) return false;
+    int64_t k[2] = {W->dims[2], W->dims[3]}, st[2], dil[2], pads[4];
+    if (!ints_n(n, "strides", 2, 1, st) || !ints_n(n, "dilations", 2, 1, dil) || !ints_n(n, "pads", 4, 0, pads)) return false;
+    size_t kc;
+    const int64_t *ks = spd_attr_ints(n, "kernel_shape", &kc);
+    if (ks && (kc != 2 || ks[0] != k[0] || ks[1] != k[1])) return false;
+    const char *ap = spd_attr_string(n, "auto_pad", "NOTSET");
+    int64_t pl[2], pr[2], out[2];
+    for (int i = 0; i < 2; i++) {
+        const int64_t in = X->dims[2 + i];
+        if (st[i] < 1 || dil[i] < 1 || in < 1 || k[i] < 1) return false;
+        const int64_t ek = (k[i] - 1) * dil[i] + 1;
+        if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
+            out[i] = (in + st[i] - 1) / st[i];
+            int64_t total = (out[i] - 1) * st[i] + ek - in;
+            if (total < 0) total = 0;
+            pl[i] = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
+            pr[i] = total - pl[i];
+        } else {
+            if (!strcmp(ap, "VALID")) pl[i] = pr[i] = 0;
+            else if (!strcmp(ap, "NOTSET") || !*ap) { pl[i] = pads[i]; pr[i] = pads[2 + i]; }
+            else return false;
+            if (pl[i] < 0 || pr[i] < 0 || in + pl[i] + pr[i] < ek) return false;
+            out[i] = (in + pl[i] + pr[i] - ek) / st[i] + 1;
+            /* oneDNN wants the right padding the output actually uses */
+            pr[i] = (out[i] - 1) * st[i] + ek - in - pl[i];
+        }
+    }
+    dnnl_data_type_t lt = s->lowp ? dnnl_bf16 : dnnl_f32;
+    dnnl_memory_desc_t src_u, dst_u, w_u, b_md, src_a, w_a, dst_a;
+    dnnl_dims_t xd = {N, C, X->dims[2], X->dims[3]}, yd = {N, M, out[0], out[1]};
+    dnnl_dims_t wd5 = {G, M / G, C / G, k[0], k[1]}, wd4 = {M, C / G, k[0], k[1]}, bd = {M};
+    dnnl_dims_t sd = {st[0], st[1]}, dd = {dil[0] - 1, dil[1] - 1}, pld = {pl[0], pl[1]}, prd = {pr[0], pr[1]};
+    DN(dnnl_memory_desc_init_by_tag(&src_u, 4, xd, dnnl_f32, dnnl_nchw));
+    DN(dnnl_memory_desc_init_by_tag(&dst_u, 4, yd, dnnl_f32, dnnl_nchw));
+    if (G == 1) DN(dnnl_memory_desc_init_by_tag(&w_u, 4, wd4, dnnl_f32, dnnl_oihw));
+    else DN(dnnl_memory_desc_init_by_tag(&w_u, 5, wd5, dnnl_f32, dnnl_goihw));
+    DN(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
+    DN(dnnl_memory_desc_init_by_tag(&src_a, 4, xd, lt, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&dst_a, 4, yd, dnnl_f32, dnnl_format_tag_any));
+    if (G == 1) DN(dnnl_memory_desc_init_by_tag(&w_a, 4, wd4, lt, dnnl_format_tag_any));
+    else DN(dnnl_memory_desc_init_by_tag(&w_a, 5, wd5, lt, dnnl_format_tag_any));
+    dnnl_convolution_desc_t cd;
+    DN(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_a, &w_a,
+                                                   s->b ? &b_md : NULL, &dst_a, sd, dd, pld, prd));
+    DN(dnnl_primitive_attr_create(&attr));
+    DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    DN(dnnl_post_ops_create(&po));
+    DN(append_act(po, &s->act));
+    DN(dnnl_primitive_attr_set_post_ops(attr, po));
+    DN(dnnl_primitive_desc_create(&pd, &cd, attr, p->eng, NULL));
+    DN(dnnl_primitive_create(&s->prim, pd));
+    DN(operand_init(p, &s->src, &src_u, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), true));
+    DN(operand_init(p, &s->dst, &dst_u, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), false));
+    DN(dnnl_memory_create(&s->wmem, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), p->eng,
+                          DNNL_MEMORY_ALLOCATE));
+    DN(reorder_once(p, &w_u, W->data, s->wmem));
+    if (s->b) DN(dnnl_memory_create(&s->bmem, &b_md, p->eng, s->b->data));
+    DN(make_scratch(p, s, pd));
+    s->out_nd = 4;
+    memcpy(s->out_dims, yd, 4 * sizeof(int64_t));
+    dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    dnnl_primitive_desc_destroy(pd);
+    return true;
+fail:
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    destroy_prim(s);
+    return false;
+}
+
+static spd_status dnnl_fail(dnnl_status_t e, const char *what)
+{
+    return spd_errorf(SPD_ERR_INTERNAL, "oneDNN %s failed (status %d)", what, (int)e);
+}
+
+/* Runs the built primitive with src/dst (and the node's fixed weights,
+ * bias, scratchpad) and the extra args. */
+static spd_status exec_prim(nstate *s, const void *x, void *y, int n_extra, const dnnl_exec_arg_t *extra)
+{
+    const spd_plan *p = s->plan;
+    dnnl_memory_t src, dst;
+    dnnl_status_t e;
+    dnnl_exec_arg_t args[12];
+    int na = 0;
+    if ((e = operand_in(p, &s->src, x, &src)) != dnnl_success) return dnnl_fail(e, "input reorder");
+    if ((e = operand_out_begin(&s->dst, y, &dst)) != dnnl_success) return dnnl_fail(e, "output");
+    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, src};
+    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_DST, dst};
+    if (s->wmem) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, s->wmem};
+    if (s->bmem) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, s->bmem};
+    if (s->scratch) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, s->scratch};
+    for (int i = 0; i < n_extra && na < 12; i++) args[na++] = extra[i];
+    if ((e = dnnl_primitive_execute(s->prim, p->strm, na, args)) != dnnl_success) return dnnl_fail(e, "execute");
+    if ((e = operand_out_end(p, &s->dst)) != dnnl_success) return dnnl_fail(e, "output reorder");
+    if ((e = dnnl_stream_wait(p->strm)) != dnnl_success) return dnnl_fail(e, "stream wait");
+    return SPD_OK;
+}
+
+static spd_status k_conv(spd_op_ctx *ctx)
+{
+    nstate *s = ctx->state;
+    const spd_tensor *X = ctx->n_inputs > 0 ? ctx->in[0] : NULL;
+    /* Z (FusedConv's sum input) and shapes oneDNN declined: reference */
+    if (!X || X->dtype != SPD_FLOAT || X->ndim != 4 || (ctx->n_inputs > 3 && ctx->in[3])) return s->ref(ctx);
+    set_threads(s->plan);
+    if (!same_key(s, 4, X->dims)) {
+        destroy_prim(s);
+        set_key(s, 4, X->dims);
+        s->declined = !conv_build(s, ctx->node, X);
+        s->built = true;
+    }
+    if (s->declined) return s->ref(ctx);
+    SPD_TRY(spd_tensor_alloc(&ctx->out[0], SPD_FLOAT, s->out_nd, s->out_dims));
+    return exec_prim(s, X->data, ctx->out[0].data, 0, NULL);
+}
+
+/* ---- Gemm / MatMul ------------------------------------------------------- */
+
+/* int8: per-column symmetric quantization of the [K, N] weights. */
+static spd_status quantize_weights(nstate *s)
+{
+    const int64_t K = s->K, N = s->N;
+    s->wq = spd_malloc((size_t)(K * N) + 1);
+    s->wscale = spd_malloc((size_t)N * sizeof(float) + 1);
+    s->oscale = spd_malloc((size_t)N * sizeof(float) + 1);
+    if (!s->wq || !s->wscale || !s->oscale) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    for (int64_t j = 0; j < N; j++) {
+        float mx = 0;
+        for (int64_t i = 0; i < K; i++) mx = fmaxf(mx, fabsf(s->wkn[i * N + j]));
+        s->wscale[j] = mx > 0 ? mx / 127.f : 1.f;
+    }
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j < N; j++) {
+            float q = nearbyintf(s->wkn[i * N + j] / s->wscale[j]);
+            s->wq[i * N + j] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+        }
+    return SPD_OK;
+}
+
+/* The bias operand as 2-D dims for [M, N] outputs (scalar, [N], [1, N],
+ * [M, 1] or [M, N]); false when it does not broadcast there. */
+static bool bias_dims2(const spd_tensor *c, int64_t M, int64_t N, int64_t bd[2])
+{
+    if (c->ndim > 2) return false;
+    bd[0] = c->ndim == 2 ? c->dims[0] : 1;
+    bd[1] = c->ndim >= 1 ? c->dims[c->ndim - 1] : 1;
+    return (bd[0] == 1 || bd[0] == M) && (bd[1] == 1 || bd[1] == N);
+}
+
+static bool gemm_build(nstate *s, const spd_tensor *C, int64_t M)
+{
+    const spd_plan *p = s->plan;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    const int64_t K = s->K, N = s->N;
+    dnnl_memory_desc_t src_u, dst_u, w_u, w_a, b_md;
+    dnnl_dims_t ad = {M, K}, yd = {M, N}, wd = {K, N};
+    dnnl_dims_t a_strides = {K, 1};
+    if (s->trans_a) { a_strides[0] = 1; a_strides[1] = M; }
+    dnnl_dims_t bd = {1, 1};
+    bool has_bias = s->bias || C;
+    if (C && !bias_dims2(C, M, N, bd)) return false;
+    if (s->bias) { bd[0] = s->bias_dims[0]; bd[1] = s->bias_dims[1]; if (bd[0] != 1 && bd[0] != M) return false; }
+    dnnl_data_type_t at = s->int8 ? dnnl_s8 : s->lowp ? dnnl_bf16 : dnnl_f32;
+    DN(dnnl_memory_desc_init_by_strides(&src_u, 2, ad, s->int8 ? dnnl_s8 : dnnl_f32, a_strides));
+    DN(dnnl_memory_desc_init_by_tag(&dst_u, 2, yd, dnnl_f32, dnnl_ab));
+    DN(dnnl_memory_desc_init_by_tag(&w_u, 2, wd, s->int8 ? dnnl_s8 : dnnl_f32, dnnl_ab));
+    DN(dnnl_memory_desc_init_by_tag(&w_a, 2, wd, at, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dnnl_f32, dnnl_ab));
+    dnnl_memory_desc_t src_p = src_u;
+    if (s->lowp) DN(dnnl_memory_desc_init_by_tag(&src_p, 2, ad, dnnl_bf16, dnnl_ab));
+    DN(dnnl_primitive_attr_create(&attr));
+    DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    DN(dnnl_post_ops_create(&po));
+    dnnl_matmul_desc_t md;
+    if (s->int8) {
+        /* scales and bias go after the int32 sum: runtime per-column output
+         * scales, then the bias as a binary add, then the activation */
+        const float rts[1] = {DNNL_RUNTIME_F32_VAL};
+        DN(dnnl_primitive_attr_set_output_scales(attr, 1, 1 << 1, rts));
+        if (has_bias) DN(dnnl_post_ops_append_binary(po, dnnl_binary_add, &b_md));
+        DN(dnnl_matmul_desc_init(&md, &src_u, &w_a, NULL, &dst_u));
+    } else {
+        DN(dnnl_matmul_desc_init(&md, &src_p, &w_a, has_bias ? &b_md : NULL, &dst_u));
+    }
+    DN(append_act(po, &s->act));
+    DN(dnnl_primitive_attr_set_post_ops(attr, po));
+    DN(dnnl_primitive_desc_create(&pd, &md, attr, p->eng, NULL));
+    DN(dnnl_primitive_create(&s->prim, pd));
+    DN(operand_init(p, &s->src, &src_u, s->lowp ? &src_p : &src_u, true));
+    DN(operand_init(p, &s->dst, &dst_u, &dst_u, false));
+    DN(dnnl_memory_create(&s->wmem, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), p->eng,
+                          DNNL_MEMORY_ALLOCATE));
+    DN(reorder_once(p, &w_u, s->int8 ? (void *)s->wq : (void *)s->wkn, s->wmem));
+    if (has_bias) DN(dnnl_memory_create(&s->bmem, &b_md, p->eng, s->bias ? s->bias : C->data));
+    if (s->int8) {
+        dnnl_memory_desc_t sc_md;
+        dnnl_dims_t scd = {N};
+        DN(dnnl_memory_desc_init_by_tag(&sc_md, 1, scd, dnnl_f32, dnnl_x));
+        DN(dnnl_memory_create(&s->scales_mem, &sc_md, p->eng, s->oscale));
+    }
+    DN(make_scratch(p, s, pd));
+    s->M = M;
+    dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    dnnl_primitive_desc_destroy(pd);
+    return true;
+fail:
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    destroy_prim(s);
+    return false;
+}
+
+/* Symmetric per-tensor quantization of the activation: its scale. */
+static float quantize_act(const float *a, int64_t n, int8_t *q)
+{
+    float mx = 0;
+    for (int64_t i = 0; i < n; i++) mx = fmaxf(mx, fabsf(a[i]));
+    float sc = mx > 0 ? mx / 127.f : 1.f, inv = 1.f / sc;
+    for (int64_t i = 0; i < n; i++) q[i] = (int8_t)lrintf(a[i] * inv);
+    return sc;
+}
+
+static spd_status k_gemm(spd_op_ctx *ctx)
+{
+    nstate *s = ctx->state;
+    const spd_tensor *A = ctx->n_inputs > 0 ? ctx->in[0] : NULL;
+    const spd_tensor *C = NULL;
+    if (!A || A->dtype != SPD_FLOAT) return s->ref(ctx);
+    if (!s->is_matmul && !s->bias && ctx->n_inputs > 2 && ctx->in[2]) {
+        C = ctx->in[2];
+        /* a run-time C is wrapped as is: only when beta leaves it alone */
+        if (C->dtype != SPD_FLOAT || s->beta != 1.f) return s->ref(ctx);
+    }
+    int64_t M, K;
+    int ynd;
+    int64_t yd[SPD_MAX_DIMS];
+    if (s->is_matmul) {
+        if (A->ndim < 1) return s->ref(ctx);
+        K = A->dims[A->ndim - 1];
+        M = spd_dims_prod(A->dims, 0, A->ndim - 1);
+        ynd = A->ndim;
+        memcpy(yd, A->dims, sizeof yd);
+        yd[ynd - 1] = s->N;
+    } else {
+        if (A->ndim != 2) return s->ref(ctx);
+        M = s->trans_a ? A->dims[1] : A->dims[0];
+        K = s->trans_a ? A->dims[0] : A->dims[1];
+        ynd = 2;
+        yd[0] = M;
+        yd[1] = s->N;
+    }
+    if (K != s->K || M < 1) return s->ref(ctx);
+    int64_t key[SPD_MAX_DIMS + 3];
+    int kn = A->ndim;
+    memcpy(key, A->dims, (size_t)A->ndim * sizeof *key);
+    key[kn++] = C ? C->ndim : -1;
+    for (int i = 0; C && i < C->ndim; i++) key[kn++] = C->dims[i];
+    set_threads(s->plan);
+    if (!same_key(s, kn, key)) {
+        destroy_prim(s);
+        set_key(s, kn, key);
+        s->declined = !gemm_build(s, C, M);
+        s->built = true;
+    }
+    if (s->declined) return s->ref(ctx);
+    if (C) {
+        dnnl_status_t e = dnnl_memory_set_data_handle(s->bmem, C->data);
+        if (e != dnnl_success) return dnnl_fail(e, "bias");
+    }
+    SPD_TRY(spd_tensor_alloc(&ctx->out[0], SPD_FLOAT, ynd, yd));
+    if (!s->int8) return exec_prim(s, A->data, ctx->out[0].data, 0, NULL);
+    size_t need = (size_t)(M * K);
+    if (need > s->aq_cap) {
+        spd_free(s->aq);
+        s->aq = spd_malloc(need + 64);
+        s->aq_cap = s->aq ? need : 0;
+        if (!s->aq) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    }
+    /* a transposed A quantizes the same: it is one tensor, one scale */
+    float sa = quantize_act(A->data, M * K, s->aq);
+    for (int64_t j = 0; j < s->N; j++) s->oscale[j] = sa * s->wscale[j];
+    dnnl_exec_arg_t extra[2];
+    int ne = 0;
+    extra[ne++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_OUTPUT_SCALES, s->scales_mem};
+    if (s->bmem) {
+        extra[ne++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, s->bmem};
+    }
+    /* the bias travels as a post-op here, not as the BIAS argument */
+    dnnl_memory_t keep = s->bmem;
+    s->bmem = NULL;
+    spd_status st = exec_prim(s, s->aq, ctx->out[0].data, ne, extra);
+    s->bmem = keep;
+    return st;
+}
+
+/* Weights [K, N] = alpha * op(B) and bias = beta * C, prepared at compile. */
+static spd_status gemm_prepare(nstate *s, const spd_node *n, const spd_tensor *B, const spd_tensor *Cc)
+{
+    int64_t trans_b = s->is_matmul ? 0 : spd_attr_int(n, "transB", 0);
+    float alpha = s->is_matmul ? 1.f : spd_attr_float(n, "alpha", 1.f);
+    s->K = trans_b ? B->dims[1] : B->dims[0];
+    s->N = trans_b ? B->dims[0] : B->dims[1];
+    const int64_t K = s->K, N = s->N;
+    s->wkn = spd_malloc((size_t)(K * N) * sizeof(float) + 1);
+    if (!s->wkn) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    const float *b = B->data;
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j < N; j++) s->wkn[i * N + j] = alpha * (trans_b ? b[j * K + i] : b[i * N + j]);
+    if (Cc) {
+        int64_t cn = spd_tensor_numel(Cc);
+        s->bias_dims[0] = Cc->ndim == 2 ? Cc->dims[0] : 1;
+        s->bias_dims[1] = Cc->ndim >= 1 ? Cc->dims[Cc->ndim - 1] : 1;
+        s->bias = spd_malloc((size_t)cn * sizeof(float) + 1);
+        if (!s->bias) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+        const float *c = Cc->data;
+        for (int64_t i = 0; i < cn; i++) s->bias[i] = s->beta * c[i];
+    }
+    if (s->int8) SPD_TRY(quantize_weights(s));
+    return SPD_OK;
+}
+
+/* ---- pooling ------------------------------------------------------------- */
+
+static bool pool_build(nstate *s, const spd_node *n, int64_t opset, const spd_tensor *X)
+{
+    const spd_plan *p = s->plan;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    if (X->ndim != 4 || X->dtype != SPD_FLOAT) return false;
+    int64_t k[2], st[2] = {1, 1}, dil[2] = {1, 1}, pads[4] = {0, 0, 0, 0}, pl[2] = {0, 0}, pr[2] = {0, 0}, out[2];
+    bool global = s->pool == P_GLOBAL_AVG || s->pool == P_GLOBAL_MAX;
+    bool avg = s->pool == P_AVG || s->pool == P_GLOBAL_AVG;
+    bool include_pad = false;
+    if (global) {
+        k[0] = X->dims[2];
+        k[1] = X->dims[3];
+        out[0] = out[1] = 1;
+    } else {
+        if (!ints_n(n, "kernel_shape", 2, 0, k) || !ints_n(n, "strides", 2, 1, st) || !ints_n(n, "pads", 4, 0, pads))
+            return false;
+        if (!ints_n(n, "dilations", 2, 1, dil) || dil[0] != 1 || dil[1] != 1) return false;
+        bool ceil_mode = opset >= 10 && spd_attr_int(n, "ceil_mode", 0) != 0;
+        include_pad = avg && opset >= 7 && spd_attr_int(n, "count_include_pad", 0) != 0;
+        const char *ap = spd_attr_string(n, "auto_pad", "NOTSET");
+        bool same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER"), valid = !strcmp(ap, "VALID");
+        if (!same && !valid && strcmp(ap, "NOTSET") && *ap) return false;
+        for (int i = 0; i < 2; i++) {
+            const int64_t in = X->dims[2 + i];
+            if (k[i] < 1 || st[i] < 1 || in < 1 || pads[i] < 0 || pads[2 + i] < 0) return false;
+            int64_t pe;
+            if (same) {
+                out[i] = (in + st[i] - 1) / st[i];
+                int64_t total = (out[i] - 1) * st[i] + k[i] - in;
+                if (total < 0) total = 0;
+                pl[i] = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
+                pe = total - pl[i];
+            } else {
+                pl[i] = valid ? 0 : pads[i];
+                pe = valid ? 0 : pads[2 + i];
+                int64_t span = in + pl[i] + pe - k[i];
+                if (span < 0) return false;
+                out[i] = (ceil_mode ? (span + st[i] - 1) / st[i] : span / st[i]) + 1;
+                if (ceil_mode && (out[i] - 1) * st[i] >= in + pl[i]) out[i]--;
+            }
+            if (pl[i] >= k[i] || pe >= k[i]) return false;
+            pr[i] = (out[i] - 1) * st[i] + k[i] - in - pl[i];
+            /* counting padding that ceil_mode adds beyond `pads` differs
+             * between runtimes: leave that to the reference kernel */
+            if (include_pad && pr[i] != pe) return false;
+            if (pr[i] < 0) return false;
+        }
+    }
+    dnnl_memory_desc_t src_u, dst_u;
+    dnnl_dims_t xd = {X->dims[0], X->dims[1], X->dims[2], X->dims[3]}, yd = {X->dims[0], X->dims[1], out[0], out[1]};
+    dnnl_dims_t kd = {k[0], k[1]}, sd = {st[0], st[1]}, pld = {pl[0], pl[1]}, prd = {pr[0], pr[1]};
+    DN(dnnl_memory_desc_init_by_tag(&src_u, 4, xd, dnnl_f32, dnnl_nchw));
+    DN(dnnl_memory_desc_init_by_tag(&dst_u, 4, yd, dnnl_f32, dnnl_nchw));
+    dnnl_alg_kind_t alg = !avg ? dnnl_pooling_max
+                          : include_pad ? dnnl_pooling_avg_include_padding
+                                        : dnnl_pooling_avg_exclude_padding;
+    dnnl_pooling_desc_t pdsc;
+    DN(dnnl_pooling_forward_desc_init(&pdsc, dnnl_forward_inference, alg, &src_u, &dst_u, sd, kd, pld, prd));
+    DN(dnnl_primitive_attr_create(&attr));
+    DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    DN(dnnl_primitive_desc_create(&pd, &pdsc, attr, p->eng, NULL));
+    DN(dnnl_primitive_create(&s->prim, pd));
+    DN(operand_init(p, &s->src, &src_u, &src_u, true));
+    DN(operand_init(p, &s->dst, &dst_u, &dst_u, false));
+    DN(make_scratch(p, s, pd));
+    s->out_nd = 4;
+    memcpy(s->out_dims, yd, 4 * sizeof(int64_t));
+    dnnl_primitive_attr_destroy(attr);
+    dnnl_primitive_desc_destroy(pd);
+    return true;
+fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    destroy_prim(s);
+    return false;
+}
+
+static spd_status k_pool(spd_op_ctx *ctx)
+{
+    nstate *s = ctx->state;
+    const spd_tensor *X = ctx->n_inputs > 0 ? ctx->in[0] : NULL;
+    if (!X || X->dtype != SPD_FLOAT || X->ndim != 4) return s->ref(ctx);
+    set_threads(s->plan);
+    if (!same_key(s, 4, X->dims)) {
+        destroy_prim(s);
+        set_key(s, 4, X->dims);
+        s->declined = !pool_build(s, ctx->node, ctx->opset, X);
+        s->built = true;
+    }
+    if (s->declined) return s->ref(ctx);
+    SPD_TRY(spd_tensor_alloc(&ctx->out[0], SPD_FLOAT, s->out_nd, s->out_dims));
+    return exec_prim(s, X->data, ctx->out[0].data, 0, NULL);
+}
+
+/* ---- the backend --------------------------------------------------------- */
+
+static bool is_op(const spd_node *n, const char *domain, const char *op)
+{
+    return !strcmp(n->op_type, op) && !strcmp(n->domain, domain);
+}
+
+static bool tech_ok(spd_technique t)
+{
+    return t == SPD_TECH_FP32 || t == SPD_TECH_BF16 || t == SPD_TECH_INT8_DYNAMIC;
+}
+
+static bool onednn_claims(const spd_node *n, spd_technique t)
+{
+    if (!tech_ok(t) || !n->op_type || !n->domain) return false;
+    act ac;
+    if (is_op(n, "", "Conv")) return n->n_inputs >= 2 && n->n_inputs <= 3;
+    if (is_op(n, "com.microsoft", "FusedConv")) return n->n_inputs >= 2 && n->n_inputs <= 3 && node_act(n, &ac);
+    if (is_op(n, "", "MatMul")) return n->n_inputs == 2;
+    if (is_op(n, "", "Gemm")) return n->n_inputs >= 2 && n->n_inputs <= 3;
+    if (is_op(n, "com.microsoft", "FusedGemm")) return n->n_inputs >= 2 && n->n_inputs <= 3 && node_act(n, &ac);
+    /* pooling stays fp32 in every technique */
+    if (is_op(n, "", "MaxPool")) return n->n_outputs == 1 || (n->n_outputs == 2 && !n->outputs[1][0]);
+    if (is_op(n, "", "AveragePool") || is_op(n, "", "GlobalAveragePool") || is_op(n, "", "GlobalMaxPool")) return true;
+    return false;
+}
+
+static const spd_tensor *const_input(const spd_program *p, const spd_pnode *pn, int k)
+{
+    if (k >= pn->n_in || pn->in[k] < 0) return NULL;
+    const spd_pvalue *v = &p->values[pn->in[k]];
+    return v->kind == SPD_VAL_INIT ? v->init : NULL;
+}
+
+/* Sets up node pn for our kernels, or leaves it to the reference one. */
+static spd_status place(spd_plan *plan, spd_pnode *pn)
+{
+    const spd_node *n = pn->node;
+    if (!onednn_claims(n, plan->tech) || !pn->run) return SPD_OK;
+    nstate *s = spd_calloc(1, sizeof *s);
+    if (!s) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    s->plan = plan;
+    s->ref = pn->run;
+    s->lowp = plan->tech == SPD_TECH_BF16;
+    spd_kernel_fn fn = NULL;
+    spd_status st = SPD_OK;
+    const spd_program *p = plan->prog;
+    bool conv = is_op(n, "", "Conv") || is_op(n, "com.microsoft", "FusedConv");
+    bool mm = is_op(n, "", "MatMul");
+    bool gemm = is_op(n, "", "Gemm") || is_op(n, "com.microsoft", "FusedGemm");
+    if (!node_act(n, &s->act)) goto skip;
+    if (conv) {
+        const spd_tensor *W = const_input(p, pn, 1), *B = const_input(p, pn, 2);
+        if (!W || W->dtype != SPD_FLOAT || W->ndim != 4) goto skip;
+        if (pn->n_in > 2 && pn->in[2] >= 0 && (!B || B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != W->dims[0]))
+            goto skip;
+        s->kind = K_CONV;
+        s->w = W;
+        s->b = B;
+        s->group = spd_attr_int(n, "group", 1);
+        fn = k_conv;
+    } else if (mm || gemm) {
+        const spd_tensor *B = const_input(p, pn, 1);
+        if (!B || B->dtype != SPD_FLOAT || B->ndim != 2 || spd_tensor_numel(B) == 0) goto skip;
+        if (gemm && pn->opset < 7) goto skip; /* pre-7 broadcast attribute */
+        s->kind = K_GEMM;
+        s->is_matmul = mm;
+        s->int8 = plan->tech == SPD_TECH_INT8_DYNAMIC;
+        if (s->int8) s->lowp = false;
+        s->trans_a = gemm ? spd_attr_int(n, "transA", 0) : 0;
+        s->beta = gemm ? spd_attr_float(n, "beta", 1.f) : 1.f;
+        const spd_tensor *Cc = gemm ? const_input(p, pn, 2) : NULL;
+        if (Cc && Cc->dtype != SPD_FLOAT) goto skip;
+        if (Cc && spd_tensor_numel(Cc) == 0) goto skip;
+        int64_t tb = gemm ? spd_attr_int(n, "transB", 0) : 0, Nn = tb ? B->dims[0] : B->dims[1], bd[2];
+        if (Cc && !bias_dims2(Cc, Cc->ndim == 2 ? Cc->dims[0] : 1, Nn, bd)) goto skip;
+        if ((st = gemm_prepare(s, n, B, Cc)) != SPD_OK) goto fail;
+        fn = k_gemm;
+    } else {
+        s->kind = K_POOL;
+        s->pool = is_op(n, "", "MaxPool")       ? P_MAX
+                  : is_op(n, "", "AveragePool") ? P_AVG
+                  : is_op(n, "", "GlobalMaxPool") ? P_GLOBAL_MAX
+                                                  : P_GLOBAL_AVG;
+        fn = k_pool;
+    }
+    pn->run = fn;
+    pn->state = s;
+    pn->state_free = nstate_free;
+    pn->placed_on = "onednn";
+    return SPD_OK;
+skip:
+    nstate_free(s);
+    return SPD_OK;
+fail:
+    nstate_free(s);
+    return st;
+}
+
+static spd_status onednn_probe(const spd_device *dev)
+{
+    if (dev->gpu) return spd_errorf(SPD_ERR_UNSUPPORTED, "onednn runs on the CPU only in this build");
+    return SPD_OK;
+}
+
+static bool onednn_supports(spd_technique t)
+{
+    const spd_cpu_features *f = spd_cpu();
+    if (t == SPD_TECH_FP32 || t == SPD_TECH_INT8_DYNAMIC) return true;
+    if (t == SPD_TECH_BF16) return f->avx512_bf16 || f->amx_bf16;
+    return false;
+}
+
+static void onednn_destroy(spd_plan *plan)
+{
+    if (!plan) return;
+    /* node states hold oneDNN objects: free them before the engine */
+    spd_program_free(plan->prog);
+    if (plan->strm) dnnl_stream_destroy(plan->strm);
+    if (plan->eng) dnnl_engine_destroy(plan->eng);
+    spd_free(plan);
+}
+
+static spd_status onednn_compile(const spd_model *m, const spd_compile_opts *o, spd_plan **out)
+{
+    *out = NULL;
+    if (!onednn_supports(o->technique))
+        return spd_errorf(SPD_ERR_UNSUPPORTED, "onednn has no %s kernels on this CPU", spd_technique_name(o->technique));
+    spd_plan *plan = spd_calloc(1, sizeof *plan);
+    if (!plan) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    plan->tech = o->technique;
+    plan->threads = o->threads > 0 ? o->threads : spd_thread_count();
+    spd_status st;
+    if (dnnl_engine_create(&plan->eng, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&plan->strm, plan->eng, dnnl_stream_default_flags) != dnnl_success) {
+        st = spd_errorf(SPD_ERR_UNSUPPORTED, "oneDNN could not create a CPU engine");
+        goto fail;
+    }
+    if ((st = spd_program_build(m, m->graph, NULL, &plan->prog)) != SPD_OK) goto fail;
+    for (int i = 0; i < plan->prog->n_nodes; i++)
+        if ((st = place(plan, &plan->prog->nodes[i])) != SPD_OK) goto fail;
+    *out = plan;
+    return SPD_OK;
+fail:
+    onednn_destroy(plan);
+    return st;
+}
+
+static spd_status onednn_run(spd_plan *plan, const spd_tensor *in, int n_in, spd_tensor *out, int n_out)
+{
+    return spd_exec_run_user(plan->prog, in, n_in, out, n_out);
+}
+
+static spd_status onednn_load(const char *dir, const spd_model *m, const spd_compile_opts *o, spd_plan **out)
+{
+    (void)dir;
+    return onednn_compile(m, o, out);
+}
+
+const spd_backend spd_backend_onednn = {
+    .name = "onednn",
+    .description = "Intel oneDNN (Conv, MatMul/Gemm, pooling; the rest on speedster's kernels)",
+    .probe = onednn_probe,
+    .supports = onednn_supports,
+    .claims = onednn_claims,
+    .compile = onednn_compile,
+    .run = onednn_run,
+    .save = NULL,
+    .load = onednn_load,
+    .destroy = onednn_destroy,
+};
+
+#else
+/* Built without oneDNN: the backend is absent (registry.c does not list it). */
+typedef int spd_onednn_absent;
+#endif
