@@ -27,14 +27,17 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_passes.c)
   set_tests_properties(passes_models PROPERTIES FIXTURES_SETUP passes LABELS "asan")
   spd_unit_test(test_passes ${SPD_WORK}/passes)
   set_tests_properties(test_passes PROPERTIES FIXTURES_REQUIRED passes)
+  # Every conformance model through the whole pass pipeline: same outputs.
+  add_test(NAME passes_conformance_sweep COMMAND test_passes --sweep ${SPD_WORK}/conformance/node)
+  set_tests_properties(passes_conformance_sweep PROPERTIES FIXTURES_REQUIRED conformance LABELS "asan")
 endif()
 
 # The ONNX operator conformance suite, generated at test time.
 add_test(NAME conformance_generate
-  COMMAND sh ${CMAKE_SOURCE_DIR}/tests/conformance/generate.sh ${SPD_SHARED}/conformance ${SPD_WORK}/conformance)
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/conformance/generate.sh ${SPD_SHARED}/conformance ${SPD_WORK}/conformance)
 set_tests_properties(conformance_generate PROPERTIES FIXTURES_SETUP conformance LABELS "asan")
 add_test(NAME conformance_node
-  COMMAND sh ${CMAKE_SOURCE_DIR}/tests/conformance/check_node.sh ${SPD_BIN} ${SPD_WORK}/conformance/node
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/conformance/check_node.sh ${SPD_BIN} ${SPD_WORK}/conformance/node
           ${CMAKE_SOURCE_DIR}/tests/conformance/exclusions.txt)
 set_tests_properties(conformance_node PROPERTIES FIXTURES_REQUIRED conformance LABELS "asan" TIMEOUT 1200)
 if(TARGET test_runtime)
@@ -44,7 +47,7 @@ if(TARGET test_io)
   set_tests_properties(test_io PROPERTIES FIXTURES_REQUIRED conformance)
 endif()
 add_test(NAME conformance_pytorch
-  COMMAND sh ${CMAKE_SOURCE_DIR}/tests/conformance/check_pytorch.sh ${SPD_BIN} ${SPD_SHARED}/conformance/pytorch
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/conformance/check_pytorch.sh ${SPD_BIN} ${SPD_SHARED}/conformance/pytorch
           ${CMAKE_SOURCE_DIR}/tests/conformance/exclusions_pytorch.txt)
 set_tests_properties(conformance_pytorch PROPERTIES LABELS "asan" SKIP_RETURN_CODE 77)
 
@@ -52,18 +55,18 @@ add_test(NAME example_tiny_cnn COMMAND ${SPD_BIN} check ${CMAKE_SOURCE_DIR}/exam
 set_tests_properties(example_tiny_cnn PROPERTIES LABELS "asan")
 
 if(EXISTS ${CMAKE_SOURCE_DIR}/tests/badinput/run_bad.sh)
-  add_test(NAME bad_input COMMAND sh ${CMAKE_SOURCE_DIR}/tests/badinput/run_bad.sh ${SPD_BIN} ${SPD_WORK}/bad)
+  add_test(NAME bad_input COMMAND bash ${CMAKE_SOURCE_DIR}/tests/badinput/run_bad.sh ${SPD_BIN} ${SPD_WORK}/bad)
   set_tests_properties(bad_input PROPERTIES LABELS "asan" TIMEOUT 600)
 endif()
 if(EXISTS ${CMAKE_SOURCE_DIR}/tests/models/run_models.sh)
-  add_test(NAME pytorch_models COMMAND sh ${CMAKE_SOURCE_DIR}/tests/models/run_models.sh ${SPD_BIN} ${SPD_WORK}/models)
+  add_test(NAME pytorch_models COMMAND bash ${CMAKE_SOURCE_DIR}/tests/models/run_models.sh ${SPD_BIN} ${SPD_WORK}/models)
   set_tests_properties(pytorch_models PROPERTIES LABELS "models" TIMEOUT 1800)
 endif()
 if(EXISTS ${CMAKE_SOURCE_DIR}/tests/optimize/run_optimize_tests.sh)
-  add_test(NAME optimize COMMAND sh ${CMAKE_SOURCE_DIR}/tests/optimize/run_optimize_tests.sh ${SPD_BIN} ${SPD_WORK}/optimize)
+  add_test(NAME optimize COMMAND bash ${CMAKE_SOURCE_DIR}/tests/optimize/run_optimize_tests.sh ${SPD_BIN} ${SPD_WORK}/optimize)
   set_tests_properties(optimize PROPERTIES LABELS "optimize" TIMEOUT 1200)
 endif()
 if(EXISTS ${CMAKE_SOURCE_DIR}/tests/python/run_python_tests.sh)
-  add_test(NAME python COMMAND sh ${CMAKE_SOURCE_DIR}/tests/python/run_python_tests.sh ${CMAKE_BINARY_DIR})
+  add_test(NAME python COMMAND bash ${CMAKE_SOURCE_DIR}/tests/python/run_python_tests.sh ${CMAKE_BINARY_DIR})
   set_tests_properties(python PROPERTIES LABELS "python" TIMEOUT 1200)
 endif()

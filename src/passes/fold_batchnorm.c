@@ -117,7 +117,7 @@ done:
     return st;
 }
 
-static spd_status fold_gemm(spd_graph *g, int gemm, int bn, const bn_params *p, int *done)
+static spd_status fold_gemm(spd_graph *g, int64_t opset, int gemm, int bn, const bn_params *p, int *done)
 {
     spd_node *gn = &g->nodes[gemm];
     *done = 0;
@@ -160,6 +160,8 @@ static spd_status fold_gemm(spd_graph *g, int gemm, int bn, const bn_params *p, 
     if ((st = set_new_input(g, gemm, 1, "bnfold_W", 2, wdims, nw)) != SPD_OK) goto done;
     if ((st = set_new_input(g, gemm, 2, "bnfold_C", cnd, cnd == 2 ? cdims : cdims + 1, nc)) != SPD_OK) goto done;
     if ((st = spd_node_set_float(&g->nodes[gemm], "beta", 1.0f)) != SPD_OK) goto done;
+    /* Gemm before opset 7 broadcasts C only when told to */
+    if (opset < 7 && (st = spd_node_set_int(&g->nodes[gemm], "broadcast", 1)) != SPD_OK) goto done;
     st = retarget(g, gemm, g->nodes[bn].inputs[0], bn);
     *done = st == SPD_OK;
 done:
@@ -177,7 +179,7 @@ static spd_status fold_matmul(spd_graph *g, const spd_shape_table *tab, int bn, 
     const char *bias_name = NULL;
     if (add >= 0) {
         const spd_node *an = &g->nodes[add];
-        if (an->n_inputs != 2) return SPD_OK;
+        if (an->n_inputs != 2 || spd_node_attr(an, "axis")) return SPD_OK; /* opset < 7 axis broadcast */
         int which = -1;
         for (int k = 0; k < 2; k++) {
             int q = spd_pat_producer_is(g, an->inputs[k], "MatMul");
@@ -253,7 +255,7 @@ spd_status spd_pass_fold_batchnorm_ex(spd_model *m, const spd_shape_table *shape
         int done = 0;
         const spd_node *pn = &g->nodes[prod];
         if (spd_pat_is(pn, "Conv")) st = fold_conv(g, prod, i, &p, &done);
-        else if (spd_pat_is(pn, "Gemm")) st = fold_gemm(g, prod, i, &p, &done);
+        else if (spd_pat_is(pn, "Gemm")) st = fold_gemm(g, spd_model_opset(m, ""), prod, i, &p, &done);
         else if (spd_pat_is(pn, "MatMul") || spd_pat_is(pn, "Add")) st = fold_matmul(g, shapes, i, &p, &done);
         bn_free(&p);
         count += done;

@@ -99,11 +99,13 @@ static spd_status absorb(spd_graph *g, int prod, int act, const char *op, const 
 
 /* Add(MatMul(A, W), b) with A 2-D, W a constant [K, N] and b a constant
  * [N], [1, N] or [1] -> Gemm(A, W, b). */
-static spd_status matmul_add_to_gemm(spd_graph *g, const spd_shape_table *tab, int *count)
+static spd_status matmul_add_to_gemm(spd_model *m, const spd_shape_table *tab, int *count)
 {
+    spd_graph *g = m->graph;
     for (int i = 0; i < g->n_nodes; i++) {
         const spd_node *an = &g->nodes[i];
         if (!spd_pat_is(an, "Add") || an->n_inputs != 2 || an->n_outputs != 1) continue;
+        if (spd_node_attr(an, "axis")) continue; /* opset < 7 broadcasting along another axis */
         int mm = -1, which = -1;
         for (int k = 0; k < 2 && mm < 0; k++) {
             int q = spd_pat_producer_is(g, an->inputs[k], "MatMul");
@@ -121,6 +123,8 @@ static spd_status matmul_add_to_gemm(spd_graph *g, const spd_shape_table *tab, i
         const char *outs[1] = {an->outputs[0]};
         /* the Gemm takes the Add's place: A and W exist before the MatMul */
         SPD_TRY(spd_graph_replace_node(g, i, "Gemm", "", 3, ins, 1, outs));
+        /* Gemm before opset 7 broadcasts C only when told to */
+        if (spd_model_opset(m, "") < 7) SPD_TRY(spd_node_set_int(&g->nodes[i], "broadcast", 1));
         spd_graph_remove_node(g, mm);
         (*count)++;
     }
@@ -133,7 +137,7 @@ spd_status spd_pass_fuse_activation_ex(spd_model *m, const spd_shape_table *shap
     spd_graph *g = m->graph;
     if (!g) return SPD_OK;
     int to_gemm = 0, convs = 0, gemms = 0;
-    SPD_TRY(matmul_add_to_gemm(g, shapes, &to_gemm));
+    SPD_TRY(matmul_add_to_gemm(m, shapes, &to_gemm));
     for (int i = 0; i < g->n_nodes; i++) {
         const spd_node *n = &g->nodes[i];
         act_info a;

@@ -133,7 +133,7 @@ static int match(const spd_model *m, const spd_shape_table *tab, int r1, ln_matc
     int mg = next_is(g, cur, "Mul");
     if (mg >= 0) {
         const char *gm = spd_pat_other_input(&g->nodes[mg], cur);
-        if (gm && spd_pat_float_const(g, gm)) {
+        if (gm && spd_pat_float_const(g, gm) && !spd_node_attr(&g->nodes[mg], "axis")) {
             lm->gamma = gm;
             push(lm, mg);
             cur = g->nodes[mg].outputs[0];
@@ -142,7 +142,7 @@ static int match(const spd_model *m, const spd_shape_table *tab, int r1, ln_matc
     int ab = next_is(g, cur, "Add");
     if (ab >= 0) {
         const char *bt = spd_pat_other_input(&g->nodes[ab], cur);
-        if (bt && spd_pat_float_const(g, bt)) {
+        if (bt && spd_pat_float_const(g, bt) && !spd_node_attr(&g->nodes[ab], "axis")) {
             lm->beta = bt;
             push(lm, ab);
         }

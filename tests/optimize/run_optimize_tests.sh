@@ -345,7 +345,20 @@ if expect_ok ignore_spec_compilers "$TINY" -o "$WORK/x" --ignore-compilers tvm,b
                grep 'bladedisc' '$WORK/ignore_spec_compilers.out' | grep -q 'not available in this build'"
 fi
 expect_ok ignore_spec_compressors "$TINY" -o "$WORK/x" --ignore-compressors sparseml,intel_pruning
-expect_fail ignore_native "compiler" "$TINY" -o "$WORK/x" --ignore-compilers native
+# every backend of this build (the names of the default run's progress lines)
+# ignored: nothing is left; only native ignored: the others carry on, if any
+all_backends=$(sed -n 's/^\[speedster\] \([a-z0-9_]*\)  *\(fp32\|skipped:\) .*/\1/p' "$WORK/default.out" | sort -u | paste -sd, -)
+if [ -n "$all_backends" ]; then
+    expect_fail ignore_all_backends "compiler" "$TINY" -o "$WORK/x" --ignore-compilers "$all_backends"
+else
+    fail ignore_all_backends "no backend names in the default run's log"
+fi
+if [ "$all_backends" = native ]; then
+    expect_fail ignore_native "compiler" "$TINY" -o "$WORK/x" --ignore-compilers native
+else
+    expect_ok ignore_native "$TINY" -o "$WORK/x" --ignore-compilers native &&
+        check ignore_native_not_used "native still ran a candidate" sh -c "! grep -Eq '^\[speedster\] native +fp32 +(original|optimized) graph' '$WORK/ignore_native.out'"
+fi
 if expect_ok device_gpu "$TINY" -o "$WORK/lrgpu" --device gpu; then
     check device_gpu_warning "no warning that the CPU is used" grep -qi 'warning.*cpu' "$WORK/device_gpu.out" "$WORK/device_gpu.err"
     check device_gpu_metadata "metadata.json device is not cpu" grep -q '"device": "cpu"' "$WORK/lrgpu/metadata.json"
@@ -393,7 +406,7 @@ open(p, "wb").write(b)' "$WORK/learner_flipped_model/model.onnx"
     broken learner_no_model model.onnx
     cp -r "$WORK/lrn" "$WORK/learner_other_model" && cp "$M/digits/model.onnx" "$WORK/learner_other_model/model.onnx"
     broken learner_other_model model.onnx
-    cp -r "$WORK/lrn" "$WORK/learner_bad_backend" && sed -i 's/"backend": "native"/"backend": "warp9"/' "$WORK/learner_bad_backend/metadata.json"
+    cp -r "$WORK/lrn" "$WORK/learner_bad_backend" && sed -i 's/"backend": "[^"]*"/"backend": "warp9"/' "$WORK/learner_bad_backend/metadata.json"
     broken learner_bad_backend warp9
     broken learner_nonexistent learner_nonexistent
     timeout 60 "$BIN" bench "$WORK/learner_flipped_model" >/dev/null 2>"$WORK/bench_broken.err"

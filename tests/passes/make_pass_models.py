@@ -132,6 +132,17 @@ save("matmul_bn",
      [vi("x", [4, 8])], [vi("y", [4, 3])],
      [init("w", f32(8, 5)), init("b", f32(5)), init("w2", f32(5, 3))] + bn_params("bn", 5) + bn_params("bn2", 3))
 
+# opset 6: Add and Gemm broadcast only with broadcast=1, BN has is_test
+save("opset6_mlp",
+     [helper.make_node("MatMul", ["x", "w"], ["m"]),
+      helper.make_node("Add", ["m", "b"], ["a"], broadcast=1),
+      helper.make_node("Relu", ["a"], ["r"]),
+      helper.make_node("Gemm", ["r", "w2", "c2"], ["g"], transB=1, broadcast=1),
+      bn("bn", "g", "y", is_test=1)],
+     [vi("x", [4, 8])], [vi("y", [4, 3])],
+     [init("w", f32(8, 5)), init("b", f32(5)), init("w2", f32(3, 5)), init("c2", f32(3))] + bn_params("bn", 3),
+     opset=6)
+
 # Identity / Dropout chains, a dead branch, an unused initializer; the
 # graph output is an Identity's output
 save("identity_dropout",

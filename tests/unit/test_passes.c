@@ -49,6 +49,7 @@ static const tcase g_cases[] = {
     {"matmul_add_relu_3d", 0, "MatMul=1 Add=1 Relu=1 -Gemm -FusedGemm"},
     {"matmul_bn", 1, "-BatchNormalization -MatMul -Tanh FusedGemm=1 Gemm=1"},
     {"matmul_bn", 0, "-Tanh FusedGemm=1"},
+    {"opset6_mlp", 0, "-BatchNormalization -MatMul -Relu FusedGemm=1 Gemm=1"},
     {"identity_dropout", 0, "Identity=1 -Dropout -Sigmoid -Neg fewer"},
     {"const_fold", 0, "-Constant -Shape -Cast Mul=1 Add=1"},
     {"layernorm_recip_op18", 0, "LayerNormalization=1 -ReduceMean -Reciprocal -Sqrt"},

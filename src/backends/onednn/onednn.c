@@ -445,6 +445,10 @@ static spd_status k_conv(spd_op_ctx *ctx)
 static spd_status quantize_weights(nstate *s)
 {
     const int64_t K = s->K, N = s->N;
+    /* Without VNNI oneDNN multiplies bytes with vpmaddubsw, whose int16 pair
+     * sums saturate on full-range weights: keep them to 7 bits there. */
+    const spd_cpu_features *f = spd_cpu();
+    const float lim = f->avx512_vnni || f->amx_int8 ? 127.f : 63.f;
     s->wq = spd_malloc((size_t)(K * N) + 1);
     s->wscale = spd_malloc((size_t)N * sizeof(float) + 1);
     s->oscale = spd_malloc((size_t)N * sizeof(float) + 1);
@@ -452,12 +456,12 @@ static spd_status quantize_weights(nstate *s)
     for (int64_t j = 0; j < N; j++) {
         float mx = 0;
         for (int64_t i = 0; i < K; i++) mx = fmaxf(mx, fabsf(s->wkn[i * N + j]));
-        s->wscale[j] = mx > 0 ? mx / 127.f : 1.f;
+        s->wscale[j] = mx > 0 ? mx / lim : 1.f;
     }
     for (int64_t i = 0; i < K; i++)
         for (int64_t j = 0; j < N; j++) {
             float q = nearbyintf(s->wkn[i * N + j] / s->wscale[j]);
-            s->wq[i * N + j] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+            s->wq[i * N + j] = (int8_t)(q > lim ? lim : q < -lim ? -lim : q);
         }
     return SPD_OK;
 }
