@@ -2,11 +2,12 @@
 # The main job end to end on the bundled example model.
 #   usage: demo.sh SPEEDSTER_BIN
 set -eu
-bin=${1:-build/speedster}
-here=$(dirname "$0")
+bin=$(cd "$(dirname "${1:-build/speedster}")" && pwd)/$(basename "${1:-build/speedster}")
+here=$(cd "$(dirname "$0")" && pwd)
 model=$here/tiny_cnn/model.onnx
 out=${TMPDIR:-/tmp}/speedster-demo
 rm -rf "$out"
+mkdir -p "$out"
 echo "== speedster info"
 "$bin" info "$model"
 echo "== speedster run"
@@ -14,5 +15,10 @@ echo "== speedster run"
 ls "$out/outputs"
 echo "== speedster check (against PyTorch's own output)"
 "$bin" check "$here/tiny_cnn"
-echo "== speedster bench"
+echo "== speedster optimize (random samples fitted to the model's inputs)"
+(cd "$out" && "$bin" optimize "$model" -o "$out/learner" --store-latencies)
+echo "== speedster run on the learner"
+"$bin" run "$out/learner" -i "$here/tiny_cnn/test_data_set_0" -o "$out/learner_outputs"
+echo "== speedster bench: the original model, then the learner"
 "$bin" bench "$model" -i "$here/tiny_cnn/test_data_set_0"
+"$bin" bench "$out/learner" -i "$here/tiny_cnn/test_data_set_0"
