@@ -70,3 +70,13 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/python/run_python_tests.sh)
   add_test(NAME python COMMAND bash ${CMAKE_SOURCE_DIR}/tests/python/run_python_tests.sh ${CMAKE_BINARY_DIR})
   set_tests_properties(python PROPERTIES LABELS "python" TIMEOUT 1200)
 endif()
+if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_onednn.c)
+  add_executable(test_onednn tests/unit/test_onednn.c $<TARGET_OBJECTS:speedster_obj>)
+  target_include_directories(test_onednn PRIVATE include src)
+  target_compile_definitions(test_onednn PRIVATE _GNU_SOURCE)
+  target_link_libraries(test_onednn PRIVATE m Threads::Threads)
+  # onednn against native on the example and the conformance cases of the
+  # operators it claims (weights frozen into initializers by the test).
+  add_test(NAME test_onednn COMMAND sh -c "exec $<TARGET_FILE:test_onednn> ${CMAKE_SOURCE_DIR}/examples/tiny_cnn ${SPD_WORK}/conformance/node/test_conv* ${SPD_WORK}/conformance/node/test_gemm* ${SPD_WORK}/conformance/node/test_matmul* ${SPD_WORK}/conformance/node/test_*pool*")
+  set_tests_properties(test_onednn PROPERTIES SKIP_RETURN_CODE 77 FIXTURES_REQUIRED conformance LABELS "asan")
+endif()

@@ -73,11 +73,13 @@ char *spd_report_table(const spd_candidate *o, const spd_candidate *w, const spd
     if (passes_summary && *passes_summary) put(&b, "graph passes: %s\n", passes_summary);
     if (speedup < 2.0) {
         put(&b, "\nThe speed-up is below 2x. You could:\n");
-        put(&b, "- allow reduced precision: raise metric_drop_ths (e.g. by 0.05) once a backend with fp16/bf16/int8 "
-                "kernels is in the build; this build has the native fp32 backend only\n");
+        if (r->threshold <= 0)
+            put(&b, "- allow reduced precision: raise metric_drop_ths (e.g. to 0.05) so that bf16/int8 candidates are tried\n");
+        else
+            put(&b, "- raise metric_drop_ths further (e.g. by 0.05), if your application allows it\n");
         if (r->threads < 2) put(&b, "- give the model more threads (NEBULLVM_THREADS_PER_MODEL or --threads)\n");
         const spd_cpu_features *f = spd_cpu();
-        if (f->amx_bf16 || f->avx512_vnni)
+        if ((f->amx_bf16 || f->avx512_vnni) && !spd_backend_find("onednn"))
             put(&b, "- this CPU has %s%s, which a oneDNN-based backend (libdnnl-dev) would use for bf16/int8\n",
                 f->amx_bf16 ? "AMX tiles" : "", f->avx512_vnni ? (f->amx_bf16 ? " and AVX512-VNNI" : "AVX512-VNNI") : "");
         put(&b, "- try the model on other hardware, e.g. a GPU machine\n");

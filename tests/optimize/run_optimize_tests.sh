@@ -243,13 +243,30 @@ if expect_ok digits_accuracy "$M/digits/model.onnx" -o "$WORK/lrdig" --input-dat
     check digits_split "the log does not give 96 calibrate, 24 validate" grep -q '120 samples: 96 calibrate, 24 validate' "$WORK/digits_accuracy.out"
     check digits_metric_drop_reported "no '(accuracy)' in the metric drop row" grep -Eq '^\| *metric drop .*\(accuracy\)' "$WORK/digits_accuracy.out"
     check digits_metadata_metric "metadata.json does not name the accuracy metric" grep -q '"metric": "accuracy"' "$WORK/lrdig/metadata.json"
-    same=1
-    for i in 0 7 19 42 99 119; do
-        run_model dig_o "$M/digits/model.onnx" "$M/digits/data/test_data_set_$i"
-        run_model dig_l "$WORK/lrdig" "$M/digits/data/test_data_set_$i"
-        [ "$RC" -eq 0 ] && precision "$WORK/dig_o.res" "$WORK/dig_l.res" 1e-4 >/dev/null 2>&1 || same=0
+    # the validation samples (the last 20%: 96..119): the learner's accuracy
+    # drop is within the threshold; an fp32 learner also matches within 1e-4
+    right_o=0 right_l=0 runs_ok=1 close=1
+    i=96
+    while [ $i -lt 120 ]; do
+        s=$M/digits/data/test_data_set_$i
+        run_model dig_o "$M/digits/model.onnx" "$s"
+        run_model dig_l "$WORK/lrdig" "$s"
+        [ "$RC" -eq 0 ] || runs_ok=0
+        precision "$WORK/dig_o.res" "$WORK/dig_l.res" 1e-4 >/dev/null 2>&1 || close=0
+        hits=$($PY -c 'import numpy as np, sys
+lab = int(np.load(sys.argv[1])[0])
+print(int(np.load(sys.argv[2]).argmax() == lab), int(np.load(sys.argv[3]).argmax() == lab))' \
+            "$s/label.npy" "$WORK/dig_o.res/output_0.npy" "$WORK/dig_l.res/output_0.npy" 2>/dev/null) || runs_ok=0
+        right_o=$((right_o + ${hits% *})) right_l=$((right_l + ${hits#* }))
+        i=$((i + 1))
     done
-    if [ $same -eq 1 ]; then pass digits_learner_matches_original; else fail digits_learner_matches_original "a sample differs"; fi
+    tech=$(sed -n 's/.*"technique": "\([^"]*\)".*/\1/p' "$WORK/lrdig/metadata.json")
+    if [ $runs_ok -eq 0 ]; then fail digits_learner_accuracy "a run failed"
+    elif [ $((right_o - right_l)) -gt 0 ]; then
+        # 0.01 of 24 samples is less than one sample: no sample may be lost
+        fail digits_learner_accuracy "$tech learner: $right_l/24 right, the original $right_o/24"
+    elif [ "$tech" = fp32 ] && [ $close -eq 0 ]; then fail digits_learner_accuracy "fp32 learner differs from the original by more than 1e-4"
+    else pass "digits_learner_accuracy ($tech: $right_l/24 right, the original $right_o/24)"; fi
 fi
 expect_fail accuracy_without_labels label "$M/digits/model.onnx" -o "$WORK/x" --input-data "$M/digits/data_nolabel" --metric accuracy
 expect_fail accuracy_random_samples label "$TINY" -o "$WORK/x" --metric accuracy

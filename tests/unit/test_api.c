@@ -220,8 +220,13 @@ int main(int argc, char **argv)
               "learner input info");
         CHECK(*spd_learner_report(l) != '\0' && strstr(spd_learner_report(l), "[Speedster results on"),
               "learner report holds the results table");
-        CHECK(!strcmp(spd_learner_backend(l), "native"), "backend %s", spd_learner_backend(l));
-        CHECK(!strcmp(spd_learner_technique(l), "fp32"), "technique %s", spd_learner_technique(l));
+        const char *b = spd_learner_backend(l), *t = spd_learner_technique(l);
+        CHECK(!strcmp(b, "native") || !strcmp(b, "onednn") || !strcmp(b, "cuda") || !strcmp(b, "onnxruntime"),
+              "backend %s", b);
+        CHECK(!strcmp(t, "fp32") || !strcmp(t, "fp16") || !strcmp(t, "bf16") || !strcmp(t, "int8") ||
+                  !strcmp(t, "int8_dynamic"),
+              "technique %s", t);
+        int lossless = !strcmp(t, "fp32");
         CHECK(spd_learner_latency(l) > 0, "latency %g", spd_learner_latency(l));
         CHECK(spd_learner_size(l) > 0, "size");
         double drop = spd_learner_metric_drop(l);
@@ -231,7 +236,9 @@ int main(int argc, char **argv)
 
         CHECK(spd_learner_run(l, &input, 1, out1, 1) == SPD_OK, "learner run");
         CHECK(spd_learner_run(l, &input, 2, out2, 1) == SPD_ERR_INVALID, "learner run with 2 inputs is refused");
-        if (ref[0].data && out1[0].data)
+        /* fp32 stays within 1e-4 of the original; a reduced precision answers
+         * to the user's metric only (this one returns a constant) */
+        if (ref[0].data && out1[0].data && lossless)
             CHECK(numeric_precision(&ref[0], &out1[0]) <= 1e-4, "learner vs original: numeric_precision %g",
                   numeric_precision(&ref[0], &out1[0]));
         CHECK(spd_learner_save(l, learner_dir) == SPD_OK, "learner save");

@@ -59,6 +59,7 @@ typedef struct nstate {
     act act;
     /* Conv */
     const spd_tensor *w, *b; /* constant weights, constant bias (or NULL) */
+    bool b_rt;               /* a bias computed at run time (wrapped per call) */
     int64_t group;
     /* Gemm / MatMul: weights as a [K, N] fp32 matrix with alpha folded in,
      * and the constant bias times beta (or NULL) */
@@ -311,7 +312,7 @@ static bool ints_n(const spd_node *n, const char *name, size_t want, int64_t dfl
 
 /* Builds the Conv primitive for X's shape; false when oneDNN (or we) decline
  * it, and the reference kernel runs instead. */
-static bool conv_build(nstate *s, const spd_node *n, const spd_tensor *X)
+static bool conv_build(nstate *s, const spd_node *n, const spd_tensor *X, const spd_tensor *B)
 {
     const spd_plan *p = s->plan;
     const spd_tensor *W = s->w;
@@ -364,7 +365,7 @@ static bool conv_build(nstate *s, const spd_node *n, const spd_tensor *X)
     else DN(dnnl_memory_desc_init_by_tag(&w_a, 5, wd5, lt, dnnl_format_tag_any));
     dnnl_convolution_desc_t cd;
     DN(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_a, &w_a,
-                                                   s->b ? &b_md : NULL, &dst_a, sd, dd, pld, prd));
+                                                   B ? &b_md : NULL, &dst_a, sd, dd, pld, prd));
     DN(dnnl_primitive_attr_create(&attr));
     DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
     DN(dnnl_post_ops_create(&po));
@@ -377,7 +378,7 @@ static bool conv_build(nstate *s, const spd_node *n, const spd_tensor *X)
     DN(dnnl_memory_create(&s->wmem, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), p->eng,
                           DNNL_MEMORY_ALLOCATE));
     DN(reorder_once(p, &w_u, W->data, s->wmem));
-    if (s->b) DN(dnnl_memory_create(&s->bmem, &b_md, p->eng, s->b->data));
+    if (B) DN(dnnl_memory_create(&s->bmem, &b_md, p->eng, B->data));
     DN(make_scratch(p, s, pd));
     s->out_nd = 4;
     memcpy(s->out_dims, yd, 4 * sizeof(int64_t));
@@ -427,14 +428,23 @@ static spd_status k_conv(spd_op_ctx *ctx)
     const spd_tensor *X = ctx->n_inputs > 0 ? ctx->in[0] : NULL;
     /* Z (FusedConv's sum input) and shapes oneDNN declined: reference */
     if (!X || X->dtype != SPD_FLOAT || X->ndim != 4 || (ctx->n_inputs > 3 && ctx->in[3])) return s->ref(ctx);
+    const spd_tensor *B = s->b;
+    if (s->b_rt) {
+        B = ctx->n_inputs > 2 ? ctx->in[2] : NULL;
+        if (!B || B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != s->w->dims[0]) return s->ref(ctx);
+    }
     set_threads(s->plan);
     if (!same_key(s, 4, X->dims)) {
         destroy_prim(s);
         set_key(s, 4, X->dims);
-        s->declined = !conv_build(s, ctx->node, X);
+        s->declined = !conv_build(s, ctx->node, X, B);
         s->built = true;
     }
     if (s->declined) return s->ref(ctx);
+    if (s->b_rt) {
+        dnnl_status_t e = dnnl_memory_set_data_handle(s->bmem, B->data);
+        if (e != dnnl_success) return dnnl_fail(e, "bias");
+    }
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], SPD_FLOAT, s->out_nd, s->out_dims));
     return exec_prim(s, X->data, ctx->out[0].data, 0, NULL);
 }
@@ -803,8 +813,10 @@ static spd_status place(spd_plan *plan, spd_pnode *pn)
     if (conv) {
         const spd_tensor *W = const_input(p, pn, 1), *B = const_input(p, pn, 2);
         if (!W || W->dtype != SPD_FLOAT || W->ndim != 4) goto skip;
-        if (pn->n_in > 2 && pn->in[2] >= 0 && (!B || B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != W->dims[0]))
-            goto skip;
+        if (B && (B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != W->dims[0])) goto skip;
+        /* a bias some node computes (an Identity of a constant, often) is
+         * read at run time */
+        s->b_rt = pn->n_in > 2 && pn->in[2] >= 0 && !B;
         s->kind = K_CONV;
         s->w = W;
         s->b = B;

@@ -1,0 +1,247 @@
+/* Tests of spd_sgemm on every path this CPU runs (ref, avx2, avx512), against
+ * a double-precision naive GEMM: odd and edge shapes, all transposes,
+ * alpha/beta combinations, padded leading dimensions, NaN-filled C with
+ * beta 0, one and several threads, and scratch allocation failure.
+ *
+ *   test_gemm            run all checks
+ *
+ * One line per failed check (and per skipped path); the last line is
+ * "N checks, N failed"; exit status 1 when any check fails. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/gemm.h"
+#include "ops/sgemm_fast.h"
+#include "speedster.h"
+#include "util/alloc.h"
+
+static int g_failed, g_checks;
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+
+static uint64_t rnd(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+static int64_t rnd_range(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
+static float rnd_float(void) { return (float)((double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
+
+#define SENTINEL 12345.0f
+
+typedef struct gemm_case {
+    int ta, tb;
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    int nan_c; /* fill C with NaN (only with beta 0) */
+} gemm_case;
+
+typedef struct gemm_data {
+    float *A, *B, *C0, *C;
+    double *want, *tol;
+    size_t a_n, b_n, c_n;
+} gemm_data;
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static void make_data(const gemm_case *c, gemm_data *d)
+{
+    int64_t a_rows = c->ta ? c->K : c->M, b_rows = c->tb ? c->N : c->K;
+    d->a_n = (size_t)(a_rows * c->lda);
+    d->b_n = (size_t)(b_rows * c->ldb);
+    d->c_n = (size_t)(c->M * c->ldc);
+    d->A = xmalloc(d->a_n * sizeof(float));
+    d->B = xmalloc(d->b_n * sizeof(float));
+    d->C0 = xmalloc(d->c_n * sizeof(float));
+    d->C = xmalloc(d->c_n * sizeof(float));
+    d->want = xmalloc((size_t)(c->M * c->N) * sizeof(double));
+    d->tol = xmalloc((size_t)(c->M * c->N) * sizeof(double));
+    for (size_t i = 0; i < d->a_n; i++) d->A[i] = rnd_float();
+    for (size_t i = 0; i < d->b_n; i++) d->B[i] = rnd_float();
+    for (int64_t i = 0; i < c->M; i++)
+        for (int64_t j = 0; j < c->ldc; j++)
+            d->C0[i * c->ldc + j] = j >= c->N ? SENTINEL : c->nan_c ? NAN : rnd_float();
+    const double eps = 1.0 / (1 << 23);
+    for (int64_t i = 0; i < c->M; i++)
+        for (int64_t j = 0; j < c->N; j++) {
+            double s = 0, sa = 0;
+            for (int64_t p = 0; p < c->K; p++) {
+                double a = c->ta ? d->A[p * c->lda + i] : d->A[i * c->lda + p];
+                double b = c->tb ? d->B[j * c->ldb + p] : d->B[p * c->ldb + j];
+                s += a * b;
+                sa += fabs(a * b);
+            }
+            double c0 = d->C0[i * c->ldc + j];
+            double w = c->alpha * s, t = fabs(c->alpha) * sa * (c->K + 2) * eps;
+            if (c->beta != 0.0f) {
+                w += c->beta * c0;
+                t += 2 * fabs(c->beta * c0) * eps;
+            }
+            d->want[i * c->N + j] = w;
+            d->tol[i * c->N + j] = t + 1e-30;
+        }
+}
+
+static void free_data(gemm_data *d)
+{
+    free(d->A);
+    free(d->B);
+    free(d->C0);
+    free(d->C);
+    free(d->want);
+    free(d->tol);
+}
+
+static void describe(const gemm_case *c, const char *path, int threads, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s threads=%d ta=%d tb=%d M=%lld N=%lld K=%lld lda=%lld ldb=%lld ldc=%lld alpha=%g beta=%g%s",
+             path, threads, c->ta, c->tb, (long long)c->M, (long long)c->N, (long long)c->K, (long long)c->lda,
+             (long long)c->ldb, (long long)c->ldc, c->alpha, c->beta, c->nan_c ? " C=NaN" : "");
+}
+
+/* Runs one case on the current path and checks every element of C. */
+static void check_run(const gemm_case *c, gemm_data *d, const char *path, int threads)
+{
+    char what[256];
+    g_checks++;
+    memcpy(d->C, d->C0, d->c_n * sizeof(float));
+    spd_sgemm(c->ta, c->tb, c->M, c->N, c->K, c->alpha, d->A, c->lda, d->B, c->ldb, c->beta, d->C, c->ldc);
+    for (int64_t i = 0; i < c->M; i++)
+        for (int64_t j = 0; j < c->ldc; j++) {
+            float got = d->C[i * c->ldc + j];
+            if (j >= c->N) {
+                if (got != SENTINEL) {
+                    describe(c, path, threads, what, sizeof what);
+                    printf("FAIL %s: C[%lld][%lld] past N was written (%g)\n", what, (long long)i, (long long)j,
+                           got);
+                    g_failed++;
+                    return;
+                }
+                continue;
+            }
+            double want = d->want[i * c->N + j];
+            if (!(fabs(got - want) <= d->tol[i * c->N + j])) {
+                describe(c, path, threads, what, sizeof what);
+                printf("FAIL %s: C[%lld][%lld] = %.9g, want %.9g (tol %.3g)\n", what, (long long)i, (long long)j,
+                       got, want, d->tol[i * c->N + j]);
+                g_failed++;
+                return;
+            }
+        }
+}
+
+static int g_n_paths;
+static spd_sgemm_isa g_paths[3];
+
+static void run_case(const gemm_case *c, int threads)
+{
+    gemm_data d;
+    make_data(c, &d);
+    for (int p = 0; p < g_n_paths; p++) {
+        spd_sgemm_set_isa(g_paths[p]);
+        spd_set_num_threads(threads);
+        check_run(c, &d, spd_sgemm_isa_name(g_paths[p]), threads);
+    }
+    free_data(&d);
+}
+
+static const float alphas[] = {1.0f, 0.5f, 0.0f};
+static const float betas[] = {0.0f, 1.0f, -0.5f};
+
+static gemm_case make_case(int64_t M, int64_t N, int64_t K, int ta, int tb, int ab, int pad)
+{
+    gemm_case c = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K};
+    c.alpha = alphas[ab % 3];
+    c.beta = betas[(ab / 3) % 3];
+    c.nan_c = c.beta == 0.0f && (ab & 1);
+    int64_t acols = ta ? M : K, bcols = tb ? K : N;
+    int64_t extra[3] = {0, 0, 0};
+    if (pad == 1)
+        for (int i = 0; i < 3; i++) extra[i] = rnd_range(1, 9);
+    else if (pad == 2)
+        for (int i = 0; i < 3; i++) extra[i] = 4096 + rnd_range(0, 3);
+    c.lda = (acols > 0 ? acols : 1) + extra[0];
+    c.ldb = (bcols > 0 ? bcols : 1) + extra[1];
+    c.ldc = (N > 0 ? N : 1) + extra[2];
+    return c;
+}
+
+int main(void)
+{
+    spd_sgemm_isa best = spd_sgemm_isa_best();
+    for (int isa = SPD_SGEMM_REF; isa <= SPD_SGEMM_AVX512; isa++) {
+        if (isa > (int)best)
+            printf("skip %s: this CPU (or build) lacks it\n", spd_sgemm_isa_name((spd_sgemm_isa)isa));
+        else
+            g_paths[g_n_paths++] = (spd_sgemm_isa)isa;
+    }
+
+    /* Edge sizes around the micro-tile widths, every trans/alpha/beta mix. */
+    static const int64_t edges[] = {0, 1, 7, 15, 16, 17, 31, 33, 63, 65, 127, 129};
+    const int ne = (int)(sizeof edges / sizeof edges[0]);
+    int n = 0;
+    for (int i = 0; i < ne; i++)
+        for (int j = 0; j < ne; j++) {
+            int64_t K = edges[(i * 5 + j * 7) % ne];
+            gemm_case c = make_case(edges[i], edges[j], K, n & 1, (n >> 1) & 1, n % 9, n % 7 == 3);
+            run_case(&c, n % 3 == 0 ? 2 : 1);
+            n++;
+        }
+    /* Each edge value as K with a tile-sized and an odd M, N. */
+    for (int i = 0; i < ne; i++)
+        for (int t = 0; t < 4; t++) {
+            gemm_case c = make_case(t & 1 ? 13 : 12, t & 2 ? 33 : 32, edges[i], t & 1, t >> 1, i + t, 0);
+            run_case(&c, 1);
+        }
+    /* Random shapes. */
+    for (int r = 0; r < 120; r++) {
+        int64_t M = rnd_range(1, 300), N = rnd_range(1, 300), K = rnd_range(1, 300);
+        gemm_case c = make_case(M, N, K, (int)(rnd() & 1), (int)(rnd() & 1), (int)rnd_range(0, 8),
+                                (int)rnd_range(0, 2) == 1 ? 1 : (r % 10 == 0 ? 2 : 0));
+        run_case(&c, r % 2 ? 3 : 1);
+    }
+    /* Several cache blocks in every dimension (K > kc, M > mc, N > nc). */
+    {
+        gemm_case c = make_case(250, 2100, 530, 0, 0, 4, 1);
+        run_case(&c, 2);
+        c = make_case(500, 70, 300, 1, 1, 3, 0);
+        run_case(&c, 3);
+        c = make_case(1, 3000, 40, 0, 1, 0, 0);
+        run_case(&c, 2);
+        c = make_case(3000, 1, 40, 1, 0, 0, 0);
+        run_case(&c, 2);
+    }
+    /* Scratch allocation fails: the packed paths fall back to the reference. */
+    {
+        gemm_case c = make_case(40, 50, 60, 0, 0, 3, 0);
+        gemm_data d;
+        make_data(&c, &d);
+        for (int p = 0; p < g_n_paths; p++) {
+            spd_sgemm_set_isa(g_paths[p]);
+            spd_set_num_threads(1);
+            spd_alloc_fail_after(1);
+            check_run(&c, &d, spd_sgemm_isa_name(g_paths[p]), 1);
+            spd_alloc_fail_after(0);
+        }
+        free_data(&d);
+    }
+    g_checks++;
+    if (spd_alloc_current() != 0) {
+        printf("FAIL %zu bytes of scratch still allocated\n", spd_alloc_current());
+        g_failed++;
+    }
+    printf("%d checks, %d failed\n", g_checks, g_failed);
+    return g_failed ? 1 : 0;
+}
