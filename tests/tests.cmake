@@ -31,6 +31,7 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_passes.c)
   add_test(NAME passes_conformance_sweep COMMAND test_passes --sweep ${SPD_WORK}/conformance/node)
   set_tests_properties(passes_conformance_sweep PROPERTIES FIXTURES_REQUIRED conformance LABELS "asan")
 endif()
+spd_unit_test(test_gemm)
 
 # The ONNX operator conformance suite, generated at test time.
 add_test(NAME conformance_generate

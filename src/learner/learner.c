@@ -4,6 +4,7 @@
 
 #include "ir/tensor.h"
 #include "runtime/program.h"
+#include "util/threadpool.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
@@ -45,6 +46,9 @@ spd_status spd_learner_run(spd_learner *l, const spd_tensor *inputs, int n_input
     if (n_inputs != spd_model_num_inputs(l->model))
         return spd_errorf(SPD_ERR_INVALID, "the learner takes %d inputs, %d given", spd_model_num_inputs(l->model),
                           n_inputs);
+    /* The thread count it was optimized with, unless the caller or
+     * NEBULLVM_THREADS_PER_MODEL says otherwise. */
+    spd_set_default_threads(l->copts.threads);
     if (l->has_dyn)
         for (int i = 0; i < n_inputs; i++)
             SPD_TRY(spd_dynamic_info_check(&l->dyn, i, spd_model_input_name(l->model, i), &inputs[i]));

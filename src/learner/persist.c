@@ -136,6 +136,17 @@ static double json_num(const spd_json *root, const char *key, double dflt)
     return j && j->type == SPD_JSON_NUMBER ? j->num : dflt;
 }
 
+/* A whole number from metadata.json, clamped so a hostile file cannot make
+ * the conversion undefined; out-of-range values are then refused by checks. */
+static int64_t json_int(const spd_json *root, const char *key, int64_t dflt)
+{
+    double v = json_num(root, key, (double)dflt);
+    if (!(v == v)) return dflt;
+    if (v > 1e15) return (int64_t)1e15;
+    if (v < -1e15) return -(int64_t)1e15;
+    return (int64_t)v;
+}
+
 static spd_status load_dyn(const spd_json *dj, spd_dynamic_info *d)
 {
     const spd_json *ins = spd_json_get(dj, "inputs");
@@ -145,13 +156,16 @@ static spd_status load_dyn(const spd_json *dj, spd_dynamic_info *d)
     for (int i = 0; i < ins->n; i++) {
         const spd_json *a = &ins->items[i];
         spd_dyn_axis *x = &d->axes[d->n_axes++];
-        x->input = (int)json_num(a, "input", 0);
-        x->axis = (int)json_num(a, "axis", 0);
+        int64_t in = json_int(a, "input", 0), ax = json_int(a, "axis", 0);
+        if (in < 0 || in > 4096 || ax < 0 || ax >= SPD_MAX_DIMS)
+            return spd_errorf(SPD_ERR_INVALID, "dynamic_info entry %d is out of range", i);
+        x->input = (int)in;
+        x->axis = (int)ax;
         x->name = spd_strdup(json_str(a, "name") ? json_str(a, "name") : "");
-        x->min = (int64_t)json_num(a, "min_val", 1);
-        x->opt = (int64_t)json_num(a, "opt_val", -1);
-        double mx = json_num(a, "max_val", -1);
-        x->max = mx < 0 ? INT64_MAX : (int64_t)mx;
+        x->min = json_int(a, "min_val", 1);
+        x->opt = json_int(a, "opt_val", -1);
+        int64_t mx = json_int(a, "max_val", -1);
+        x->max = mx < 0 ? INT64_MAX : mx;
         if (x->axis < 0 || x->axis >= SPD_MAX_DIMS || x->input < 0)
             return spd_errorf(SPD_ERR_INVALID, "dynamic_info entry %d is out of range", i);
     }
@@ -175,7 +189,7 @@ spd_status spd_learner_load(const char *dir, spd_learner **out)
     spd_learner *l = NULL;
     const spd_backend *b = NULL;
     const char *bname = json_str(&meta, "backend"), *tech = json_str(&meta, "technique");
-    int version = (int)json_num(&meta, "format_version", -1);
+    int version = (int)(json_int(&meta, "format_version", -1) > 1000000 ? -1 : json_int(&meta, "format_version", -1));
     const spd_json *mf = spd_json_get(&meta, "model_file");
     if (version != SPD_LEARNER_FORMAT) {
         st = spd_errorf(SPD_ERR_INVALID, "learner %s: metadata.json has format_version %d, this build reads %d", dir,
@@ -191,7 +205,8 @@ spd_status spd_learner_load(const char *dir, spd_learner **out)
         st = spd_errorf(SPD_ERR_UNSUPPORTED, "learner %s needs the '%s' backend, which this build does not have", dir, bname);
         goto fail;
     }
-    spd_compile_opts o = {SPD_TECH_FP32, (int)json_num(&meta, "threads", 0), {false, 0}};
+    int64_t threads = json_int(&meta, "threads", 0);
+    spd_compile_opts o = {SPD_TECH_FP32, threads < 0 || threads > 1024 ? 0 : (int)threads, {false, 0}};
     int t = 0;
     for (; t < SPD_TECH_COUNT && strcmp(spd_technique_name((spd_technique)t), tech); t++) {
     }

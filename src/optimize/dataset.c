@@ -107,6 +107,12 @@ spd_status spd_dataset_load_dir(const char *dir, spd_dataset **out)
         for (int k = 0; k < 64; k++) spd_tensor_release(&in[k]);
         spd_tensor_release(&label);
     }
+    /* A gap (test_data_set_0, 1, 3) would silently drop samples. */
+    for (int s = d->n + 1; st == SPD_OK && s < d->n + 64; s++) {
+        snprintf(set, sizeof set, "%s/test_data_set_%d", dir, s);
+        if (is_dir(set))
+            st = spd_errorf(SPD_ERR_INVALID, "%s: test_data_set_%d is missing but test_data_set_%d exists", dir, d->n, s);
+    }
     if (st == SPD_OK && d->n == 0)
         st = spd_errorf(SPD_ERR_INVALID, "%s: no samples (expected test_data_set_0/input_0.pb or .npy)", dir);
     if (st != SPD_OK) {

@@ -39,7 +39,7 @@ __attribute__((format(printf, 2, 3))) static void put(sbuf *b, const char *fmt, 
 
 static void row(sbuf *b, const char *metric, const char *orig, const char *opt, const char *impr)
 {
-    put(b, "| %-12s | %-22s | %-22s | %-11s |\n", metric, orig, opt, impr);
+    put(b, "| %-12s | %-24s | %-32s | %-11s |\n", metric, orig, opt, impr);
 }
 
 char *spd_report_table(const spd_candidate *o, const spd_candidate *w, const spd_resolved_options *r,
@@ -52,7 +52,7 @@ char *spd_report_table(const spd_candidate *o, const spd_candidate *w, const spd
     double speedup = w->lat.median_s > 0 ? o->lat.median_s / w->lat.median_s : 0;
     put(&b, "[Speedster results on %s]\n", r->device.gpu ? "GPU" : spd_cpu_name());
     row(&b, "Metric", "Original Model", "Optimized Model", "Improvement");
-    put(&b, "|--------------|------------------------|------------------------|-------------|\n");
+    put(&b, "|--------------|--------------------------|----------------------------------|-------------|\n");
     row(&b, "backend", "ONNX (interpreted)", w->backend->name, "");
     snprintf(x, sizeof x, "%.6f sec/batch", o->lat.median_s);
     snprintf(y, sizeof y, "%.6f sec/batch", w->lat.median_s);
@@ -117,14 +117,19 @@ spd_status spd_write_latencies(const char *dir, const char *model_path, const sp
         const spd_candidate *x = &c[i];
         int is_orig = x->backend == NULL;
         int ok = is_orig || x->state == CAND_OK;
+        int timed = ok || (x->state == CAND_SKIPPED && x->lat.median_s > 0);
         fputs("  {\"compiler\": ", f);
         spd_json_write_string(f, is_orig ? "original" : x->backend->name);
         fputs(", \"technique\": ", f);
         spd_json_write_string(f, is_orig ? "original" : spd_technique_name(x->technique));
-        if (!is_orig) fprintf(f, ", \"graph\": \"%s\"", x->optimized_graph ? "optimized" : "original");
-        fprintf(f, ", \"latency\": %.9g", ok ? x->lat.median_s : -1.0);
-        if (ok) fprintf(f, ", \"p90\": %.9g, \"throughput\": %.9g", x->lat.p90_s, x->lat.throughput);
-        fprintf(f, ", \"metric_loss\": %.9g, \"metric\": ", is_orig ? 0.0 : x->metric_drop);
+        /* A technique no backend has was never compiled: no graph to name. */
+        int compiled = !is_orig && !(x->state == CAND_SKIPPED && x->lat.median_s <= 0);
+        if (compiled) fprintf(f, ", \"graph\": \"%s\"", x->optimized_graph ? "optimized" : "original");
+        fprintf(f, ", \"latency\": %.9g", timed ? x->lat.median_s : -1.0);
+        if (timed) fprintf(f, ", \"p90\": %.9g, \"throughput\": %.9g", x->lat.p90_s, x->lat.throughput);
+        if (ok) fprintf(f, ", \"metric_loss\": %.9g", is_orig ? 0.0 : x->metric_drop);
+        else fputs(", \"metric_loss\": null", f);
+        fputs(", \"metric\": ", f);
         spd_json_write_string(f, metric_name);
         if (!ok) {
             fputs(", \"reason\": ", f);

@@ -19,8 +19,6 @@
 
 /* fp32 candidates must match the original this closely whatever the metric. */
 #define FP32_NUMERIC_LIMIT 1e-4
-/* Time the checks may take per candidate before samples are subsampled. */
-#define VALIDATION_BUDGET_S 30.0
 #define LATENCY_BUDGET_S 10.0
 
 typedef struct search {
@@ -202,10 +200,24 @@ static spd_status evaluate(search *s, spd_candidate *c)
     return SPD_OK;
 }
 
-static void try_candidate(search *s, spd_candidate *c)
+static void log_candidate(const search *s, const spd_candidate *c)
+{
+    const char *graph = c->optimized_graph ? "optimized graph" : "original graph";
+    if (c->state == CAND_OK)
+        logf_(s, "[speedster] %-8s %-12s %-15s latency %.6f s (p90 %.6f s), metric drop %.3g", c->backend->name,
+              spd_technique_name(c->technique), graph, c->lat.median_s, c->lat.p90_s, c->metric_drop);
+    else
+        logf_(s, "[speedster] %-8s %-12s %-15s %s: %s", c->backend->name, spd_technique_name(c->technique), graph,
+              c->state == CAND_REJECTED ? "rejected" : c->state == CAND_SKIPPED ? "skipped" : "failed", c->reason);
+}
+
+/* Compiles, times, then checks c on the validation samples. Timing comes
+ * first: a candidate slower than the fastest one already known to pass
+ * cannot win, so its (costly) validation is skipped and said so. */
+static void try_candidate(search *s, spd_candidate *c, double best_valid_s)
 {
     spd_compile_opts o = {c->technique, s->r.threads, s->r.device};
-    const char *graph = c->optimized_graph ? "optimized graph" : "original graph";
+    const spd_sample *smp = &s->data->samples[s->vb];
     spd_status st = c->backend->compile(c->model, &o, &c->plan);
     /* native fp32 on the original graph is exactly how the original was run
      * and timed: its outputs are the reference and its latency is known. */
@@ -217,6 +229,14 @@ static void try_candidate(search *s, spd_candidate *c)
     } else if (st != SPD_OK) {
         c->state = CAND_FAILED;
         snprintf(c->reason, sizeof c->reason, "compile failed: %s", spd_last_error());
+    } else if ((st = spd_measure_latency(run_candidate, c, smp->inputs, smp->n_inputs, s->n_out, LATENCY_BUDGET_S,
+                                         &c->lat)) != SPD_OK) {
+        c->state = CAND_FAILED;
+        snprintf(c->reason, sizeof c->reason, "run failed: %s", spd_last_error());
+    } else if (best_valid_s > 0 && c->lat.median_s >= best_valid_s) {
+        c->state = CAND_SKIPPED;
+        snprintf(c->reason, sizeof c->reason, "latency %.6f s is not below the best valid candidate's %.6f s, so it "
+                 "cannot win: not validated", c->lat.median_s, best_valid_s);
     } else if ((st = evaluate(s, c)) != SPD_OK) {
         c->state = CAND_FAILED;
         snprintf(c->reason, sizeof c->reason, "run failed: %s", spd_last_error());
@@ -232,21 +252,29 @@ static void try_candidate(search *s, spd_candidate *c)
         c->state = CAND_REJECTED;
         snprintf(c->reason, sizeof c->reason, "metric drop %.4g exceeds metric_drop_ths %g", c->metric_drop, s->r.threshold);
     } else {
-        const spd_sample *smp = &s->data->samples[s->vb];
-        st = spd_measure_latency(run_candidate, c, smp->inputs, smp->n_inputs, s->n_out, LATENCY_BUDGET_S, &c->lat);
-        if (st != SPD_OK) {
-            c->state = CAND_FAILED;
-            snprintf(c->reason, sizeof c->reason, "run failed: %s", spd_last_error());
-        } else {
-            c->state = CAND_OK;
-        }
+        c->state = CAND_OK;
     }
-    if (c->state == CAND_OK)
-        logf_(s, "[speedster] %-8s %-12s %-15s latency %.6f s (p90 %.6f s), metric drop %.3g", c->backend->name,
-              spd_technique_name(c->technique), graph, c->lat.median_s, c->lat.p90_s, c->metric_drop);
-    else
-        logf_(s, "[speedster] %-8s %-12s %-15s %s: %s", c->backend->name, spd_technique_name(c->technique), graph,
-              c->state == CAND_REJECTED ? "rejected" : "failed", c->reason);
+    log_candidate(s, c);
+}
+
+/* A technique no backend can try still gets a row in the latencies file. */
+static void record_unavailable(search *s, spd_candidate *c, const spd_backend *b, spd_technique t, const char *why)
+{
+    c->backend = b;
+    c->technique = t;
+    c->state = CAND_SKIPPED;
+    snprintf(c->reason, sizeof c->reason, "%s", why);
+    logf_(s, "[speedster] %-8s %-12s %s", b->name, spd_technique_name(t), why);
+}
+
+static bool same_shapes(const spd_dataset *d)
+{
+    for (int i = 1; i < d->n; i++)
+        for (int k = 0; k < d->samples[0].n_inputs; k++)
+            if (d->samples[i].inputs[k].dtype != d->samples[0].inputs[k].dtype ||
+                !spd_tensor_same_shape(&d->samples[i].inputs[k], &d->samples[0].inputs[k]))
+                return false;
+    return true;
 }
 
 static void free_candidate(spd_candidate *c)
@@ -322,10 +350,11 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
     s.original_lat = original.lat;
     logf_(&s, "[speedster] original model: latency %.6f s (p90 %.6f s)", original.lat.median_s, original.lat.p90_s);
 
-    /* The optimized graph, specialised to the sample shapes unless
-     * dynamic_info keeps them open. */
+    /* The optimized graph, specialised to the sample shapes when every
+     * sample has the same ones and dynamic_info does not keep them open. */
+    bool fix_shapes = !s.r.has_dyn && same_shapes(s.data);
     if ((st = spd_model_clone(s.orig, &optimized)) == SPD_OK)
-        st = spd_optimize_graph(optimized, s.r.has_dyn ? NULL : first->inputs, s.r.has_dyn ? 0 : first->n_inputs, &prep);
+        st = spd_optimize_graph(optimized, fix_shapes ? first->inputs : NULL, fix_shapes ? first->n_inputs : 0, &prep);
     if (st != SPD_OK) {
         logf_(&s, "[speedster] graph optimization failed, only the original graph competes: %s", spd_last_error());
         spd_model_free(optimized);
@@ -353,14 +382,16 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
         usable++;
         for (int t = 0; t < SPD_TECH_COUNT; t++) {
             spd_technique tech = (spd_technique)t;
+            char why[160];
             if (!b->supports(tech)) {
-                logf_(&s, "[speedster] %-8s %-12s not available: this backend has no %s kernels", b->name,
-                      spd_technique_name(tech), spd_technique_name(tech));
+                snprintf(why, sizeof why, "not available: this backend has no %s kernels on this machine",
+                         spd_technique_name(tech));
+                record_unavailable(&s, &cands[n_cands++], b, tech, why);
                 continue;
             }
             if (spd_technique_is_lossy(tech) && s.r.threshold <= 0) {
-                logf_(&s, "[speedster] %-8s %-12s skipped: metric_drop_ths 0 allows only lossless techniques", b->name,
-                      spd_technique_name(tech));
+                record_unavailable(&s, &cands[n_cands++], b, tech,
+                                   "skipped: metric_drop_ths 0 allows only lossless techniques");
                 continue;
             }
             for (int g = 0; g < 2; g++) {
@@ -374,9 +405,14 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
                     c->optimized_graph = false;
                     c->state = CAND_FAILED;
                     snprintf(c->reason, sizeof c->reason, "%s", spd_last_error());
+                    st = SPD_OK;
                     continue;
                 }
-                try_candidate(&s, c);
+                double best_s = 0;
+                for (int i = 0; i < n_cands - 1; i++)
+                    if (cands[i].state == CAND_OK && (best_s == 0 || cands[i].lat.median_s < best_s))
+                        best_s = cands[i].lat.median_s;
+                try_candidate(&s, c, best_s);
                 /* Keep plans only while they may win. */
                 if (c->state != CAND_OK) free_candidate(c);
             }
@@ -407,9 +443,12 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
             st = spd_write_latencies(opts->latencies_dir, model_path, all, n_cands + 1, s.metric_name, &path);
             spd_free(all);
             if (st == SPD_OK) logf_(&s, "[speedster] latencies written to %s", path);
+            else logf_(&s, "[speedster] warning: %s", spd_last_error());
             spd_free(path);
+            st = SPD_OK; /* the learner is still good: a warning, not a lost search */
+        } else {
+            logf_(&s, "[speedster] warning: out of memory writing the latencies file");
         }
-        if (st != SPD_OK) { spd_free(table); goto done; }
     }
     if (table) logf_(&s, "%s", table);
 

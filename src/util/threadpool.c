@@ -27,6 +27,7 @@ typedef struct pool {
 static pool g_pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
 static pthread_mutex_t g_run_mu = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
 static int g_wanted;                                         /* 0: from the environment */
+static int g_default;                                        /* a learner's recorded count */
 static _Thread_local int t_in_task;
 
 static int default_threads(void)
@@ -37,9 +38,12 @@ static int default_threads(void)
         long v = strtol(env, &end, 10);
         if (!*end && v >= 1) return v > MAX_THREADS ? MAX_THREADS : (int)v;
     }
+    if (g_default > 0) return g_default;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
+
+void spd_set_default_threads(int n) { g_default = n > 0 ? (n > MAX_THREADS ? MAX_THREADS : n) : 0; }
 
 void spd_set_num_threads(int n) { g_wanted = n > 0 ? (n > MAX_THREADS ? MAX_THREADS : n) : 0; }
 

@@ -12,7 +12,10 @@ typedef void (*spd_task_fn)(void *ctx, int64_t task);
  * caller included, and returns when all are done. Called from inside a
  * task, it runs the tasks inline (no nested parallelism). */
 void spd_parallel_for(int64_t n_tasks, spd_task_fn fn, void *ctx);
-/* The number of threads a parallel_for may use (>= 1). */
+/* The number of threads a parallel_for may use (>= 1): spd_set_num_threads()
+ * if called, else NEBULLVM_THREADS_PER_MODEL, else the default a learner
+ * recorded (spd_set_default_threads), else the online cores. */
 int spd_thread_count(void);
+void spd_set_default_threads(int n);
 
 #endif

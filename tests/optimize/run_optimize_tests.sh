@@ -196,8 +196,8 @@ for e in opts:
         assert k in e, "entry without %s: %s" % (k, e)
     if e["latency"] == -1:
         assert e.get("reason"), "a failure without a reason: %s" % e
-    else:
-        assert e["latency"] > 0 and "reason" not in e, "entry %s" % e
+    else:  # timed: either a valid candidate, or one too slow to win (skipped, with its reason)
+        assert e["latency"] > 0 and ("reason" not in e or "not validated" in e["reason"]), "entry %s" % e
 tried = {}
 for line in open(log):
     m = re.match(r"\[speedster\] (\S+) +(\S+) +(original|optimized) graph +(.*)", line.rstrip("\n"))
@@ -205,7 +205,11 @@ for line in open(log):
         key = (m.group(1), m.group(2), m.group(3))
         assert key not in tried, "two progress lines for %s" % (key,)
         tried[key] = m.group(4)
-listed = {(e["compiler"], e["technique"], e.get("graph")): e for e in opts[1:]}
+listed = {(e["compiler"], e["technique"], e.get("graph")): e for e in opts[1:] if e.get("graph")}
+# techniques no backend could try are listed without a graph, with latency -1 and why
+for e in opts[1:]:
+    if not e.get("graph"):
+        assert e["latency"] == -1 and e.get("reason"), "untried entry %s" % e
 assert sorted(tried) == sorted(listed), "progress lines %s vs file %s" % (sorted(tried), sorted(listed))
 failures = 0
 for key, rest in tried.items():
@@ -214,7 +218,8 @@ for key, rest in tried.items():
         assert e["latency"] > 0, "%s ran but is listed as %s" % (key, e)
     else:
         failures += 1
-        assert e["latency"] == -1 and e["reason"] in rest, "%s: line '%s', entry %s" % (key, rest, e)
+        assert (e["latency"] == -1 or rest.startswith("skipped")) and e["reason"] in rest, \
+            "%s: line '%s', entry %s" % (key, rest, e)
 assert "latencies written to" in open(log).read(), "the log does not say where the file is"
 print("%d entries, %d failures" % (len(opts), failures))
 EOF
@@ -312,8 +317,12 @@ fi
 other_shape() { # NAME LEARNER ORIGINAL IN_DIR
     run_model "$1_o" "$3" "$4"
     run_model "$1_l" "$2" "$4"
+    # fp32 learners follow the fp32 rule; reduced-precision ones were accepted
+    # for a metric drop, so only a gross difference counts as a wrong answer.
+    tol=1e-4
+    grep -q '"technique": "fp32"' "$2/metadata.json" || tol=0.1
     if [ "$RC" -eq 0 ]; then
-        np=$(precision "$WORK/$1_o.res" "$WORK/$1_l.res" 1e-4)
+        np=$(precision "$WORK/$1_o.res" "$WORK/$1_l.res" $tol)
         if [ $? -eq 0 ]; then pass "$1 (runs, matches the original: $np)"; else fail "$1" "runs and gives another answer: $np"; fi
     elif [ "$RC" -eq 1 ] && [ "$(wc -l <"$WORK/$1_l.run.err")" -eq 1 ] && grep -qi 'shape\|batch\|expects' "$WORK/$1_l.run.err"; then
         pass "$1 (refused: $(cat "$WORK/$1_l.run.err"))"
