@@ -450,7 +450,7 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
             logf_(&s, "[speedster] warning: out of memory writing the latencies file");
         }
     }
-    if (table) logf_(&s, "%s", table);
+    if (table && opts->log) opts->log(table, opts->log_user); /* whole: longer than a progress line */
 
     /* The learner takes the winner's model and plan. */
     spd_model *lm = w->model;
