@@ -48,6 +48,9 @@ typedef struct spd_backend {
     spd_status (*save)(const spd_plan *plan, const char *dir);
     spd_status (*load)(const char *dir, const spd_model *m, const spd_compile_opts *o, spd_plan **out);
     void (*destroy)(spd_plan *plan);
+    /* Which backend runs how many nodes, and which operators fell back to
+     * native (may be NULL: the backend runs every node itself). */
+    void (*placement)(const spd_plan *plan, char *buf, size_t n);
 } spd_backend;
 
 int spd_backend_count(void);

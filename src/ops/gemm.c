@@ -38,7 +38,10 @@ void spd_sgemm_packed(const spd_sgemm_kernel *kern, int transA, int transB, int6
     const int64_t mr = kern->mr, nr = kern->nr;
     const int64_t kc = min64(K, kern->kc);
     const int64_t mc = min64(round_up(M, mr), kern->mc);
-    const int64_t nc = min64(round_up(N, nr), kern->nc);
+    /* With a single row block of A, a packed B panel is used once, right
+     * after packing: keep it small enough to still be in L2 then. */
+    const int64_t nc_max = M <= kern->mc ? 512 : kern->nc;
+    const int64_t nc = min64(round_up(N, nr), nc_max);
     /* Both panels in one block; the B part starts on a 64-byte boundary
      * because mc*kc floats is a multiple of 16 floats when mr or kc is even,
      * and is rounded up otherwise. */

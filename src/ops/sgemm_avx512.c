@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 #define MR 12
@@ -87,17 +87,24 @@ TARGET static void pack_a(int trans, int64_t m, int64_t k, const float *A, int64
 
 TARGET static void pack_b(int trans, int64_t k, int64_t n, const float *B, int64_t ldb, float *dst)
 {
-    for (int64_t j = 0; j < n; j += NR) {
-        int w = n - j < NR ? (int)(n - j) : NR;
-        if (trans)
-            pack_rows(NR, w, k, B + j * ldb, ldb, dst);
-        else if (w == NR) {
-            for (int64_t p = 0; p < k; p++) {
-                _mm512_store_ps(dst + p * NR, _mm512_loadu_ps(B + p * ldb + j));
-                _mm512_store_ps(dst + p * NR + 16, _mm512_loadu_ps(B + p * ldb + j + 16));
+    if (!trans) {
+        /* Row by row, so that B (often cold, with rows far apart) is read
+         * sequentially; the writes go to the packed buffer, which is hot. */
+        const int64_t full = n / NR * NR;
+        for (int64_t p = 0; p < k; p++) {
+            const float *s = B + p * ldb;
+            float *d = dst;
+            for (int64_t j = 0; j < full; j += NR) {
+                _mm512_store_ps(d + p * NR, _mm512_loadu_ps(s + j));
+                _mm512_store_ps(d + p * NR + 16, _mm512_loadu_ps(s + j + 16));
+                d += k * NR;
             }
-        } else
-            pack_cols(NR, w, k, B + j, ldb, dst);
+        }
+        if (full < n) pack_cols(NR, (int)(n - full), k, B + full, ldb, dst + full * k);
+        return;
+    }
+    for (int64_t j = 0; j < n; j += NR) {
+        pack_rows(NR, n - j < NR ? (int)(n - j) : NR, k, B + j * ldb, ldb, dst);
         dst += k * NR;
     }
 }
@@ -134,13 +141,13 @@ TARGET static void kernel_12x32(int64_t k, const float *a, const float *b, float
         a += MR;                                                                                                  \
         b += NR;                                                                                                  \
     }
-    int64_t p = 0;
-    for (; p + 4 <= k; p += 4) {
+    /* Not unrolled: with an unrolled body gcc 12 spills accumulators; one
+     * step per iteration it keeps all 24 in registers. */
+    for (int64_t p = 0; p < k; p++) {
         _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
         _mm_prefetch((const char *)(b + 8 * NR + 16), _MM_HINT_T0);
-        STEP STEP STEP STEP
+        STEP
     }
-    for (; p < k; p++) STEP
 #undef STEP
 #undef ROW
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);

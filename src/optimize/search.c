@@ -203,9 +203,14 @@ static spd_status evaluate(search *s, spd_candidate *c)
 static void log_candidate(const search *s, const spd_candidate *c)
 {
     const char *graph = c->optimized_graph ? "optimized graph" : "original graph";
+    char where[400] = "";
+    if (c->plan && c->backend->placement) {
+        where[0] = ';', where[1] = ' ';
+        c->backend->placement(c->plan, where + 2, sizeof where - 2);
+    }
     if (c->state == CAND_OK)
-        logf_(s, "[speedster] %-8s %-12s %-15s latency %.6f s (p90 %.6f s), metric drop %.3g", c->backend->name,
-              spd_technique_name(c->technique), graph, c->lat.median_s, c->lat.p90_s, c->metric_drop);
+        logf_(s, "[speedster] %-8s %-12s %-15s latency %.6f s (p90 %.6f s), metric drop %.3g%s", c->backend->name,
+              spd_technique_name(c->technique), graph, c->lat.median_s, c->lat.p90_s, c->metric_drop, where);
     else
         logf_(s, "[speedster] %-8s %-12s %-15s %s: %s", c->backend->name, spd_technique_name(c->technique), graph,
               c->state == CAND_REJECTED ? "rejected" : c->state == CAND_SKIPPED ? "skipped" : "failed", c->reason);

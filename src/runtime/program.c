@@ -351,3 +351,46 @@ const spd_program *spd_program_sub(const spd_program *p, const spd_graph *g)
         if (p->subs[i].graph == g) return p->subs[i].prog;
     return NULL;
 }
+
+void spd_program_placement(const spd_program *p, char *buf, size_t n)
+{
+    const char *other = NULL;
+    int n_other = 0;
+    for (int i = 0; i < p->n_nodes; i++)
+        if (strcmp(p->nodes[i].placed_on, "native")) {
+            other = p->nodes[i].placed_on;
+            n_other++;
+        }
+    size_t k = 0;
+    if (!other) {
+        snprintf(buf, n, "native runs all %d nodes", p->n_nodes);
+        return;
+    }
+    k += (size_t)snprintf(buf, n, "%s %d of %d nodes; native %d", other, n_other, p->n_nodes, p->n_nodes - n_other);
+    /* The operators left on native, most frequent first (at most 6). */
+    const char *seen[64];
+    int counts[64], n_seen = 0;
+    for (int i = 0; i < p->n_nodes; i++) {
+        if (strcmp(p->nodes[i].placed_on, "native")) continue;
+        const char *op = p->nodes[i].node->op_type;
+        int j = 0;
+        while (j < n_seen && strcmp(seen[j], op)) j++;
+        if (j == n_seen) {
+            if (n_seen == 64) continue;
+            seen[n_seen] = op;
+            counts[n_seen++] = 0;
+        }
+        counts[j]++;
+    }
+    for (int shown = 0; shown < 6 && shown < n_seen && k < n; shown++) {
+        int best = shown;
+        for (int j = shown + 1; j < n_seen; j++)
+            if (counts[j] > counts[best]) best = j;
+        const char *so = seen[shown];
+        int sc = counts[shown];
+        seen[shown] = seen[best], counts[shown] = counts[best];
+        seen[best] = so, counts[best] = sc;
+        k += (size_t)snprintf(buf + k, n - k, "%s%s x%d", shown ? ", " : " (", seen[shown], counts[shown]);
+    }
+    if (n_seen > 0 && k < n) snprintf(buf + k, n - k, "%s: not claimed)", n_seen > 6 ? ", ..." : "");
+}

@@ -74,6 +74,9 @@ spd_status spd_program_build(const spd_model *m, const spd_graph *g, const spd_p
 void spd_program_free(spd_program *p);
 /* The prepared program of subgraph g of one of p's nodes. */
 const spd_program *spd_program_sub(const spd_program *p, const spd_graph *g);
+/* "onednn 53 of 89 nodes; native 36 (Relu x16, Add x16, ...)" into buf:
+ * where the nodes run, the operators left on native first by count. */
+void spd_program_placement(const spd_program *p, char *buf, size_t n);
 /* "node 'name' (Op)" or "node #i (Op)" into buf, for messages. */
 const char *spd_pnode_label(const spd_program *p, int i, char *buf, size_t n);
 

@@ -105,6 +105,17 @@ void spd_parallel_for(int64_t n_tasks, spd_task_fn fn, void *ctx)
         for (int64_t t = 0; t < n_tasks; t++) fn(ctx, t);
         return;
     }
+#ifdef SPD_USE_OPENMP
+    if ((int64_t)threads > n_tasks) threads = (int)n_tasks;
+#pragma omp parallel num_threads(threads)
+    {
+        t_in_task = 1;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < n_tasks; t++) fn(ctx, t);
+        t_in_task = 0;
+    }
+    return;
+#endif
     pthread_mutex_lock(&g_run_mu);
     pool *p = &g_pool;
     static int registered;

@@ -56,6 +56,11 @@ static spd_status native_load(const char *dir, const spd_model *m, const spd_com
     return native_compile(m, o, out);
 }
 
+static void native_placement(const spd_plan *plan, char *buf, size_t n)
+{
+    spd_program_placement(plan->prog, buf, n);
+}
+
 const spd_backend spd_backend_native = {
     .name = "native",
     .description = "speedster's own kernels",
@@ -67,4 +72,5 @@ const spd_backend spd_backend_native = {
     .save = NULL,
     .load = native_load,
     .destroy = native_destroy,
+    .placement = native_placement,
 };

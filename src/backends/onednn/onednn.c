@@ -920,6 +920,11 @@ static spd_status onednn_load(const char *dir, const spd_model *m, const spd_com
     return onednn_compile(m, o, out);
 }
 
+static void onednn_placement(const spd_plan *plan, char *buf, size_t n)
+{
+    spd_program_placement(plan->prog, buf, n);
+}
+
 const spd_backend spd_backend_onednn = {
     .name = "onednn",
     .description = "Intel oneDNN (Conv, MatMul/Gemm, pooling; the rest on speedster's kernels)",
@@ -931,6 +936,7 @@ const spd_backend spd_backend_onednn = {
     .save = NULL,
     .load = onednn_load,
     .destroy = onednn_destroy,
+    .placement = onednn_placement,
 };
 
 #else
