@@ -114,10 +114,19 @@ def transformer_keywords():
         assert "attention_mask" in str(e), e
 
 
+def conv_net():
+    """Big enough that compiled candidates beat the interpreted original, so
+    the search validates them (a candidate that cannot win is not validated)."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(),
+                               torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.ReLU(),
+                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(32, 4)).eval()
+
+
 def custom_metric():
     from speedster import optimize_model
-    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4)).eval()
-    input_data = [((torch.randn(3, 16),), torch.tensor([0, 1, 2])) for _ in range(4)]
+    model = conv_net()
+    input_data = [((torch.randn(3, 3, 48, 48),), torch.tensor([0, 1, 2])) for _ in range(4)]
     seen = []
 
     def metric(original, optimized, label):
@@ -129,9 +138,11 @@ def custom_metric():
     assert seen, "the metric was never called"
     assert all(isinstance(l, torch.Tensor) and l.tolist() == [0, 1, 2] for l in seen), seen
     assert learner.metric_drop <= 0.01, learner.metric_drop
-    x = torch.randn(3, 16)
+    x = torch.randn(3, 3, 48, 48)
     with torch.no_grad():
-        assert_fp32_close(learner(x), model(x))
+        # the threshold allows reduced precision: the user's metric is the rule
+        diff = float((learner(x) - model(x)).abs().max())
+    assert diff <= 0.02, "learner differs by %g on a fresh input (metric allowed 0.01 on the samples)" % diff
     return "called %d times, metric drop %.3g" % (len(seen), learner.metric_drop)
 
 
@@ -140,8 +151,8 @@ def custom_metric_threshold_respected():
     0.1: the spec says such candidates are discarded, so the learner must
     report a drop within the threshold (the original itself, drop 0)."""
     from speedster import optimize_model
-    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4)).eval()
-    input_data = [((torch.randn(3, 16),), None) for _ in range(4)]
+    model = conv_net()
+    input_data = [((torch.randn(3, 3, 48, 48),), None) for _ in range(4)]
     calls = []
 
     def pessimist(original, optimized, label):
