@@ -25,10 +25,19 @@ typedef struct spd_device {
     int index;
 } spd_device;
 
+typedef struct spd_sample_view {
+    const spd_tensor *inputs; /* one per user input of the model */
+    int n_inputs;
+} spd_sample_view;
+
 typedef struct spd_compile_opts {
     spd_technique technique;
     int threads;
     spd_device device;
+    /* The calibration split of the user's samples (static int8 needs it);
+     * NULL/0 when compiling a saved learner. Valid during compile only. */
+    const spd_sample_view *calib;
+    int n_calib;
 } spd_compile_opts;
 
 typedef struct spd_plan spd_plan; /* each backend defines its own */

@@ -206,7 +206,7 @@ spd_status spd_learner_load(const char *dir, spd_learner **out)
         goto fail;
     }
     int64_t threads = json_int(&meta, "threads", 0);
-    spd_compile_opts o = {SPD_TECH_FP32, threads < 0 || threads > 1024 ? 0 : (int)threads, {false, 0}};
+    spd_compile_opts o = {SPD_TECH_FP32, threads < 0 || threads > 1024 ? 0 : (int)threads, {false, 0}, NULL, 0};
     int t = 0;
     for (; t < SPD_TECH_COUNT && strcmp(spd_technique_name((spd_technique)t), tech); t++) {
     }

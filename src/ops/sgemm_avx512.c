@@ -88,15 +88,21 @@ TARGET static void pack_a(int trans, int64_t m, int64_t k, const float *A, int64
 TARGET static void pack_b(int trans, int64_t k, int64_t n, const float *B, int64_t ldb, float *dst)
 {
     if (!trans) {
-        /* Row by row, so that B (often cold, with rows far apart) is read
-         * sequentially; the writes go to the packed buffer, which is hot. */
+        /* Eight rows at a time across all panels: B (often cold, its rows
+         * far apart) is read as eight sequential streams, and each panel
+         * gets 8*NR contiguous floats per visit. Panel by panel would read
+         * B with a page-sized stride; row by row would write with a stride
+         * that maps every panel to the same L1 set. */
         const int64_t full = n / NR * NR;
-        for (int64_t p = 0; p < k; p++) {
-            const float *s = B + p * ldb;
+        for (int64_t p0 = 0; p0 < k; p0 += 8) {
+            const int64_t p1 = p0 + 8 < k ? p0 + 8 : k;
             float *d = dst;
             for (int64_t j = 0; j < full; j += NR) {
-                _mm512_store_ps(d + p * NR, _mm512_loadu_ps(s + j));
-                _mm512_store_ps(d + p * NR + 16, _mm512_loadu_ps(s + j + 16));
+                for (int64_t p = p0; p < p1; p++) {
+                    const float *s = B + p * ldb;
+                    _mm512_store_ps(d + p * NR, _mm512_loadu_ps(s + j));
+                    _mm512_store_ps(d + p * NR + 16, _mm512_loadu_ps(s + j + 16));
+                }
                 d += k * NR;
             }
         }

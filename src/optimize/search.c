@@ -33,6 +33,7 @@ typedef struct search {
     double ref_accuracy;
     const char *metric_name;
     spd_latency original_lat;
+    spd_sample_view *calib;       /* the calibration split, for compile */
 } search;
 
 __attribute__((format(printf, 2, 3))) static void logf_(const search *s, const char *fmt, ...)
@@ -221,7 +222,7 @@ static void log_candidate(const search *s, const spd_candidate *c)
  * cannot win, so its (costly) validation is skipped and said so. */
 static void try_candidate(search *s, spd_candidate *c, double best_valid_s)
 {
-    spd_compile_opts o = {c->technique, s->r.threads, s->r.device};
+    spd_compile_opts o = {c->technique, s->r.threads, s->r.device, s->calib, s->ce - s->cb};
     const spd_sample *smp = &s->data->samples[s->vb];
     spd_status st = c->backend->compile(c->model, &o, &c->plan);
     /* native fp32 on the original graph is exactly how the original was run
@@ -343,6 +344,10 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
     else
         logf_(&s, "[speedster] %d samples (fewer than 100): every sample both calibrates and validates", s.data->n);
     if ((st = reference_outputs(&s)) != SPD_OK) goto done;
+    s.calib = spd_calloc((size_t)(s.ce - s.cb) + 1, sizeof *s.calib);
+    if (!s.calib) { st = spd_errorf(SPD_ERR_NOMEM, "out of memory"); goto done; }
+    for (int i = s.cb; i < s.ce; i++)
+        s.calib[i - s.cb] = (spd_sample_view){s.data->samples[i].inputs, s.data->samples[i].n_inputs};
 
     /* The original, timed like every candidate. */
     spd_candidate original;
@@ -466,7 +471,7 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
             if (!cands[i].optimized_graph) cands[i].model = NULL;
     }
     spd_learner *l = NULL;
-    st = spd_learner_new(lm, w->backend, w->plan, &(spd_compile_opts){w->technique, s.r.threads, s.r.device}, &l);
+    st = spd_learner_new(lm, w->backend, w->plan, &(spd_compile_opts){w->technique, s.r.threads, s.r.device, NULL, 0}, &l);
     if (st != SPD_OK) { spd_free(table); goto done; }
     l->graph_optimized = w->optimized_graph;
     w->model = NULL;
@@ -494,6 +499,7 @@ done:
         spd_free(s.ref);
     }
     spd_model_free(s.orig);
+    spd_free(s.calib);
     spd_dataset_free(s.owned_data);
     spd_options_clear(&s.r);
     return st;

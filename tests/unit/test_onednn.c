@@ -80,7 +80,7 @@ static bool close_enough(const spd_tensor *a, const spd_tensor *b, double rtol, 
 static spd_status run_backend(const spd_backend *b, const spd_model *m, spd_technique t, const spd_tensor *in, int n_in,
                               spd_tensor *out, int n_out, int repeat)
 {
-    spd_compile_opts o = {t, 0, {false, 0}};
+    spd_compile_opts o = {t, 0, {false, 0}, NULL, 0};
     spd_plan *plan = NULL;
     spd_status st = b->compile(m, &o, &plan);
     for (int r = 0; st == SPD_OK && r < repeat; r++) {
