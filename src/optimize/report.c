@@ -1,6 +1,5 @@
 /* The results table, the acceleration suggestions, and the latencies file. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -8,51 +7,28 @@
 
 #include "optimize/search.h"
 #include "util/alloc.h"
+#include "util/strbuf.h"
 #include "util/cpu.h"
 #include "util/json.h"
 #include "util/status.h"
 
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-} sbuf;
 
-__attribute__((format(printf, 2, 3))) static void put(sbuf *b, const char *fmt, ...)
+static void row(spd_strbuf *b, const char *metric, const char *orig, const char *opt, const char *impr)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || !b->s) return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t nc = (b->len + (size_t)n + 1) * 2;
-        char *ns = spd_realloc(b->s, nc);
-        if (!ns) { spd_free(b->s); b->s = NULL; return; }
-        b->s = ns;
-        b->cap = nc;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static void row(sbuf *b, const char *metric, const char *orig, const char *opt, const char *impr)
-{
-    put(b, "| %-12s | %-24s | %-32s | %-11s |\n", metric, orig, opt, impr);
+    spd_strbuf_printf(b, "| %-12s | %-24s | %-32s | %-11s |\n", metric, orig, opt, impr);
 }
 
 char *spd_report_table(const spd_candidate *o, const spd_candidate *w, const spd_resolved_options *r,
                        const char *metric_name, double size_o, double size_w, const char *passes_summary)
 {
-    sbuf b = {spd_malloc(1024), 0, 1024};
+    spd_strbuf b;
+    spd_strbuf_init(&b);
     if (!b.s) return NULL;
-    b.s[0] = '\0';
     char x[64], y[64], z[64];
     double speedup = w->lat.median_s > 0 ? o->lat.median_s / w->lat.median_s : 0;
-    put(&b, "[Speedster results on %s]\n", r->device.gpu ? "GPU" : spd_cpu_name());
+    spd_strbuf_printf(&b, "[Speedster results on %s]\n", r->device.gpu ? "GPU" : spd_cpu_name());
     row(&b, "Metric", "Original Model", "Optimized Model", "Improvement");
-    put(&b, "|--------------|--------------------------|----------------------------------|-------------|\n");
+    spd_strbuf_printf(&b, "|--------------|--------------------------|----------------------------------|-------------|\n");
     row(&b, "backend", "ONNX (interpreted)", w->backend->name, "");
     snprintf(x, sizeof x, "%.6f sec/batch", o->lat.median_s);
     snprintf(y, sizeof y, "%.6f sec/batch", w->lat.median_s);
@@ -70,19 +46,19 @@ char *spd_report_table(const spd_candidate *o, const spd_candidate *w, const spd
     row(&b, "metric drop", "", y, "");
     snprintf(y, sizeof y, "%s%s", spd_technique_name(w->technique), w->optimized_graph ? ", graph passes" : "");
     row(&b, "techniques", "", y, "");
-    if (passes_summary && *passes_summary) put(&b, "graph passes: %s\n", passes_summary);
+    if (passes_summary && *passes_summary) spd_strbuf_printf(&b, "graph passes: %s\n", passes_summary);
     if (speedup < 2.0) {
-        put(&b, "\nThe speed-up is below 2x. You could:\n");
+        spd_strbuf_printf(&b, "\nThe speed-up is below 2x. You could:\n");
         if (r->threshold <= 0)
-            put(&b, "- allow reduced precision: raise metric_drop_ths (e.g. to 0.05) so that bf16/int8 candidates are tried\n");
+            spd_strbuf_printf(&b, "- allow reduced precision: raise metric_drop_ths (e.g. to 0.05) so that bf16/int8 candidates are tried\n");
         else
-            put(&b, "- raise metric_drop_ths further (e.g. by 0.05), if your application allows it\n");
-        if (r->threads < 2) put(&b, "- give the model more threads (NEBULLVM_THREADS_PER_MODEL or --threads)\n");
+            spd_strbuf_printf(&b, "- raise metric_drop_ths further (e.g. by 0.05), if your application allows it\n");
+        if (r->threads < 2) spd_strbuf_printf(&b, "- give the model more threads (NEBULLVM_THREADS_PER_MODEL or --threads)\n");
         const spd_cpu_features *f = spd_cpu();
         if ((f->amx_bf16 || f->avx512_vnni) && !spd_backend_find("onednn"))
-            put(&b, "- this CPU has %s%s, which a oneDNN-based backend (libdnnl-dev) would use for bf16/int8\n",
+            spd_strbuf_printf(&b, "- this CPU has %s%s, which a oneDNN-based backend (libdnnl-dev) would use for bf16/int8\n",
                 f->amx_bf16 ? "AMX tiles" : "", f->avx512_vnni ? (f->amx_bf16 ? " and AVX512-VNNI" : "AVX512-VNNI") : "");
-        put(&b, "- try the model on other hardware, e.g. a GPU machine\n");
+        spd_strbuf_printf(&b, "- try the model on other hardware, e.g. a GPU machine\n");
     }
     return b.s;
 }

@@ -1,10 +1,10 @@
 /* What `speedster info` shows: the model's signature and contents. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "runtime/program.h"
 #include "util/alloc.h"
+#include "util/strbuf.h"
 #include "util/status.h"
 
 static spd_status value_info(const spd_value_info *vi, spd_dtype *dtype, int *ndim, int64_t *dims)
@@ -29,67 +29,43 @@ spd_status spd_model_output_info(const spd_model *m, int i, spd_dtype *dtype, in
     return value_info(&m->graph->outputs[i], dtype, ndim, dims);
 }
 
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-} sbuf;
 
-__attribute__((format(printf, 2, 3))) static void put(sbuf *b, const char *fmt, ...)
+static void put_value(spd_strbuf *b, const spd_value_info *vi)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || !b->s) return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t nc = (b->cap + (size_t)n + 1) * 2;
-        char *ns = spd_realloc(b->s, nc);
-        if (!ns) { spd_free(b->s); b->s = NULL; return; }
-        b->s = ns;
-        b->cap = nc;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static void put_value(sbuf *b, const spd_value_info *vi)
-{
-    put(b, "  %s: %s", vi->name, spd_dtype_name(vi->dtype));
-    if (vi->ndim < 0) { put(b, "[?]\n"); return; }
-    put(b, "[");
+    spd_strbuf_printf(b, "  %s: %s", vi->name, spd_dtype_name(vi->dtype));
+    if (vi->ndim < 0) { spd_strbuf_printf(b, "[?]\n"); return; }
+    spd_strbuf_printf(b, "[");
     for (int d = 0; d < vi->ndim; d++) {
-        if (vi->dims[d].value >= 0) put(b, d ? ",%lld" : "%lld", (long long)vi->dims[d].value);
-        else put(b, d ? ",%s" : "%s", vi->dims[d].param && *vi->dims[d].param ? vi->dims[d].param : "?");
+        if (vi->dims[d].value >= 0) spd_strbuf_printf(b, d ? ",%lld" : "%lld", (long long)vi->dims[d].value);
+        else spd_strbuf_printf(b, d ? ",%s" : "%s", vi->dims[d].param && *vi->dims[d].param ? vi->dims[d].param : "?");
     }
-    put(b, "]\n");
+    spd_strbuf_printf(b, "]\n");
 }
 
 char *spd_model_summary(const spd_model *m)
 {
     const spd_program *p = m->runtime;
     const spd_graph *g = m->graph;
-    sbuf b = {spd_malloc(256), 0, 256};
+    spd_strbuf b;
+    spd_strbuf_init(&b);
     if (!b.s) return NULL;
-    b.s[0] = '\0';
-    put(&b, "model: %s\n", m->path ? m->path : "");
-    put(&b, "ir_version: %lld\n", (long long)m->ir_version);
-    put(&b, "producer: %s %s\n", m->producer_name ? m->producer_name : "", m->producer_version ? m->producer_version : "");
-    put(&b, "opsets:");
+    spd_strbuf_printf(&b, "model: %s\n", m->path ? m->path : "");
+    spd_strbuf_printf(&b, "ir_version: %lld\n", (long long)m->ir_version);
+    spd_strbuf_printf(&b, "producer: %s %s\n", m->producer_name ? m->producer_name : "", m->producer_version ? m->producer_version : "");
+    spd_strbuf_printf(&b, "opsets:");
     for (int i = 0; i < m->n_opsets; i++)
-        put(&b, " %s=%lld", m->opsets[i].domain && *m->opsets[i].domain ? m->opsets[i].domain : "ai.onnx",
+        spd_strbuf_printf(&b, " %s=%lld", m->opsets[i].domain && *m->opsets[i].domain ? m->opsets[i].domain : "ai.onnx",
             (long long)m->opsets[i].version);
-    put(&b, "\ninputs (%d):\n", p->n_required);
+    spd_strbuf_printf(&b, "\ninputs (%d):\n", p->n_required);
     for (int k = 0; k < p->n_inputs; k++)
         if (!p->values[p->inputs[k]].init) put_value(&b, &g->inputs[k]);
-    put(&b, "outputs (%d):\n", g->n_outputs);
+    spd_strbuf_printf(&b, "outputs (%d):\n", g->n_outputs);
     for (int k = 0; k < g->n_outputs; k++) put_value(&b, &g->outputs[k]);
 
     size_t wbytes = 0;
     for (int i = 0; i < g->n_initializers; i++) wbytes += spd_tensor_nbytes(&g->initializers[i].tensor);
-    put(&b, "initializers: %d (%.2f MB)\n", g->n_initializers, (double)wbytes / 1e6);
-    put(&b, "nodes: %d\n", g->n_nodes);
+    spd_strbuf_printf(&b, "initializers: %d (%.2f MB)\n", g->n_initializers, (double)wbytes / 1e6);
+    spd_strbuf_printf(&b, "nodes: %d\n", g->n_nodes);
     /* Operator histogram, in order of first appearance. */
     for (int i = 0; i < g->n_nodes; i++) {
         const char *op = g->nodes[i].op_type;
@@ -97,7 +73,7 @@ char *spd_model_summary(const spd_model *m)
         for (int j = 0; j < i && !seen; j++) seen = !strcmp(g->nodes[j].op_type, op);
         if (seen) continue;
         for (int j = i; j < g->n_nodes; j++) count += !strcmp(g->nodes[j].op_type, op);
-        put(&b, "  %-24s %d\n", op, count);
+        spd_strbuf_printf(&b, "  %-24s %d\n", op, count);
     }
     return b.s;
 }
