@@ -8,45 +8,16 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "ops/ops_util.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
 /* ---------------------------------------------------------------- helpers */
 
-static const spd_tensor *input(const spd_op_ctx *ctx, int i)
-{
-    return i < ctx->n_inputs ? ctx->in[i] : NULL;
-}
-
-static spd_status need_input(const spd_op_ctx *ctx, int i, const spd_tensor **t)
-{
-    *t = input(ctx, i);
-    if (!*t) return spd_errorf(SPD_ERR_INVALID, "required input %d is missing", i);
-    return SPD_OK;
-}
-
-static spd_status check_dtype(const spd_tensor *t)
-{
-    if (spd_dtype_size(t->dtype) == 0)
-        return spd_errorf(SPD_ERR_UNSUPPORTED, "tensors of type %s are not supported",
-                          spd_dtype_name(t->dtype));
-    return SPD_OK;
-}
-
 static spd_status check_index_dtype(const spd_tensor *t, const char *what)
 {
     if (t->dtype != SPD_INT64 && t->dtype != SPD_INT32)
         return spd_errorf(SPD_ERR_INVALID, "%s must be int32 or int64, got %s", what, spd_dtype_name(t->dtype));
-    return SPD_OK;
-}
-
-static spd_status norm_axis(int64_t axis, int rank, int *out)
-{
-    *out = 0;
-    if (axis < -rank || axis >= rank)
-        return spd_errorf(SPD_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)axis,
-                          rank);
-    *out = (int)(axis < 0 ? axis + rank : axis);
     return SPD_OK;
 }
 
@@ -70,64 +41,6 @@ static void contiguous_strides(int nd, const int64_t *dims, int64_t *st)
     }
 }
 
-/* Reads an int32/int64 1-D tensor of any length into a new array. */
-static spd_status read_i64s(const spd_tensor *t, int64_t **vals, int64_t *n)
-{
-    SPD_TRY(check_index_dtype(t, "the input"));
-    if (t->ndim > 1) return spd_errorf(SPD_ERR_INVALID, "expected a 1-D tensor, got rank %d", t->ndim);
-    int64_t k = spd_tensor_numel(t);
-    int64_t *v = spd_malloc((size_t)(k ? k : 1) * sizeof *v);
-    if (!v) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < k; i++) v[i] = spd_tensor_get_i64(t, i);
-    *vals = v;
-    *n = k;
-    return SPD_OK;
-}
-
-static void copy_run(char *dst, const char *src, int64_t n, int64_t s, size_t esz)
-{
-    if (s == 1) {
-        memcpy(dst, src, (size_t)n * esz);
-        return;
-    }
-    switch (esz) {
-    case 1: for (int64_t j = 0; j < n; j++) dst[j] = src[j * s]; break;
-    case 2: for (int64_t j = 0; j < n; j++) memcpy(dst + j * 2, src + j * s * 2, 2); break;
-    case 4: for (int64_t j = 0; j < n; j++) memcpy(dst + j * 4, src + j * s * 4, 4); break;
-    case 8: for (int64_t j = 0; j < n; j++) memcpy(dst + j * 8, src + j * s * 8, 8); break;
-    default:
-        for (int64_t j = 0; j < n; j++) memcpy(dst + (size_t)j * esz, src + j * s * (int64_t)esz, esz);
-        break;
-    }
-}
-
-/* Writes the view of src with shape dims and element strides st
- * (negative for reversed axes) contiguously into dst. */
-static void strided_copy(void *dst, const void *src, int nd, const int64_t *dims, const int64_t *st,
-                         size_t esz)
-{
-    int64_t total = spd_dims_prod(dims, 0, nd);
-    if (total == 0) return;
-    if (nd == 0) {
-        memcpy(dst, src, esz);
-        return;
-    }
-    int64_t idx[SPD_MAX_DIMS] = {0};
-    int64_t inner = dims[nd - 1], off = 0;
-    char *d = dst;
-    const char *s = src;
-    for (int64_t done = 0; done < total; done += inner) {
-        copy_run(d, s + off * (int64_t)esz, inner, st[nd - 1], esz);
-        d += (size_t)inner * esz;
-        for (int k = nd - 2; k >= 0; k--) {
-            off += st[k];
-            if (++idx[k] < dims[k]) break;
-            off -= st[k] * dims[k];
-            idx[k] = 0;
-        }
-    }
-}
-
 /* Advances a row-major multi-index over dims; returns 0 after the last. */
 static int next_index(int64_t *idx, const int64_t *dims, int nd)
 {
@@ -143,8 +56,8 @@ static int next_index(int64_t *idx, const int64_t *dims, int nd)
 static spd_status op_slice(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     int r = x->ndim;
     int64_t *starts = NULL, *ends = NULL, *axes = NULL, *steps = NULL;
     int64_t ns = 0, ne = 0, na = -1, nst = -1;
@@ -169,11 +82,11 @@ static spd_status op_slice(spd_op_ctx *ctx)
         }
     } else {
         const spd_tensor *ts, *te;
-        if ((st = need_input(ctx, 1, &ts)) != SPD_OK || (st = need_input(ctx, 2, &te)) != SPD_OK) return st;
-        if ((st = read_i64s(ts, &starts, &ns)) != SPD_OK) goto done;
-        if ((st = read_i64s(te, &ends, &ne)) != SPD_OK) goto done;
-        if (input(ctx, 3) && (st = read_i64s(input(ctx, 3), &axes, &na)) != SPD_OK) goto done;
-        if (input(ctx, 4) && (st = read_i64s(input(ctx, 4), &steps, &nst)) != SPD_OK) goto done;
+        if ((st = spd_op_need(ctx, 1, &ts)) != SPD_OK || (st = spd_op_need(ctx, 2, &te)) != SPD_OK) return st;
+        if ((st = spd_read_i64s(ts, &starts, &ns)) != SPD_OK) goto done;
+        if ((st = spd_read_i64s(te, &ends, &ne)) != SPD_OK) goto done;
+        if (spd_op_in(ctx, 3) && (st = spd_read_i64s(spd_op_in(ctx, 3), &axes, &na)) != SPD_OK) goto done;
+        if (spd_op_in(ctx, 4) && (st = spd_read_i64s(spd_op_in(ctx, 4), &steps, &nst)) != SPD_OK) goto done;
     }
     if (ns != ne || (na >= 0 && na != ns) || (nst >= 0 && nst != ns)) {
         st = spd_errorf(SPD_ERR_INVALID, "starts, ends, axes and steps differ in length");
@@ -193,7 +106,7 @@ static spd_status op_slice(spd_op_ctx *ctx)
         }
         for (int64_t i = 0; i < ns; i++) {
             int a = (int)i;
-            if (na >= 0 && (st = norm_axis(axes[i], r, &a)) != SPD_OK) goto done;
+            if (na >= 0 && (st = spd_norm_axis(axes[i], r, &a)) != SPD_OK) goto done;
             if (seen[a]) {
                 st = spd_errorf(SPD_ERR_INVALID, "axis %d is sliced twice", a);
                 goto done;
@@ -231,7 +144,7 @@ static spd_status op_slice(spd_op_ctx *ctx)
         if ((st = spd_tensor_alloc(&ctx->out[0], x->dtype, r, dims)) != SPD_OK) goto done;
         size_t esz = spd_dtype_size(x->dtype);
         if (spd_tensor_numel(&ctx->out[0]))
-            strided_copy(ctx->out[0].data, (const char *)x->data + off * (int64_t)esz, r, dims, vst, esz);
+            spd_strided_copy(ctx->out[0].data, (const char *)x->data + off * (int64_t)esz, r, dims, vst, esz);
     }
 done:
     if (ctx->opset < 10) {
@@ -250,13 +163,13 @@ done:
 static spd_status op_gather(spd_op_ctx *ctx)
 {
     const spd_tensor *x, *ind;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(need_input(ctx, 1, &ind));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_op_need(ctx, 1, &ind));
+    SPD_TRY(spd_check_fixed_size(x));
     SPD_TRY(check_index_dtype(ind, "indices"));
     int r = x->ndim, q = ind->ndim, axis;
     if (r < 1) return spd_errorf(SPD_ERR_INVALID, "data must have rank >= 1");
-    SPD_TRY(norm_axis(spd_attr_int(ctx->node, "axis", 0), r, &axis));
+    SPD_TRY(spd_norm_axis(spd_attr_int(ctx->node, "axis", 0), r, &axis));
     if (r - 1 + q > SPD_MAX_DIMS) return spd_errorf(SPD_ERR_UNSUPPORTED, "output rank %d", r - 1 + q);
     int64_t dims[SPD_MAX_DIMS];
     int k = 0;
@@ -317,13 +230,13 @@ static spd_status element_offsets(const spd_tensor *x, const spd_tensor *ind, in
 static spd_status op_gather_elements(spd_op_ctx *ctx)
 {
     const spd_tensor *x, *ind;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(need_input(ctx, 1, &ind));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_op_need(ctx, 1, &ind));
+    SPD_TRY(spd_check_fixed_size(x));
     SPD_TRY(check_index_dtype(ind, "indices"));
     int axis;
     if (x->ndim < 1) return spd_errorf(SPD_ERR_INVALID, "data must have rank >= 1");
-    SPD_TRY(norm_axis(spd_attr_int(ctx->node, "axis", 0), x->ndim, &axis));
+    SPD_TRY(spd_norm_axis(spd_attr_int(ctx->node, "axis", 0), x->ndim, &axis));
     int64_t *offs;
     SPD_TRY(element_offsets(x, ind, axis, &offs));
     spd_status st = spd_tensor_alloc(&ctx->out[0], x->dtype, ind->ndim, ind->dims);
@@ -356,9 +269,9 @@ static spd_status nd_offset(const spd_tensor *x, const spd_tensor *ind, int b, i
 static spd_status op_gather_nd(spd_op_ctx *ctx)
 {
     const spd_tensor *x, *ind;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(need_input(ctx, 1, &ind));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_op_need(ctx, 1, &ind));
+    SPD_TRY(spd_check_fixed_size(x));
     SPD_TRY(check_index_dtype(ind, "indices"));
     int r = x->ndim, q = ind->ndim;
     int64_t b = ctx->opset >= 12 ? spd_attr_int(ctx->node, "batch_dims", 0) : 0;
@@ -480,10 +393,10 @@ static void combine(spd_dtype dt, size_t esz, void *dst, const void *src, int re
 static spd_status op_scatter_nd(spd_op_ctx *ctx)
 {
     const spd_tensor *x, *ind, *upd;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(need_input(ctx, 1, &ind));
-    SPD_TRY(need_input(ctx, 2, &upd));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_op_need(ctx, 1, &ind));
+    SPD_TRY(spd_op_need(ctx, 2, &upd));
+    SPD_TRY(spd_check_fixed_size(x));
     SPD_TRY(check_index_dtype(ind, "indices"));
     int red;
     SPD_TRY(get_reduction(ctx, x, &red));
@@ -521,15 +434,15 @@ static spd_status op_scatter_nd(spd_op_ctx *ctx)
 static spd_status op_scatter_elements(spd_op_ctx *ctx)
 {
     const spd_tensor *x, *ind, *upd;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(need_input(ctx, 1, &ind));
-    SPD_TRY(need_input(ctx, 2, &upd));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_op_need(ctx, 1, &ind));
+    SPD_TRY(spd_op_need(ctx, 2, &upd));
+    SPD_TRY(spd_check_fixed_size(x));
     SPD_TRY(check_index_dtype(ind, "indices"));
     int red = RED_NONE, axis;
     if (strcmp(ctx->node->op_type, "Scatter")) SPD_TRY(get_reduction(ctx, x, &red));
     if (x->ndim < 1) return spd_errorf(SPD_ERR_INVALID, "data must have rank >= 1");
-    SPD_TRY(norm_axis(spd_attr_int(ctx->node, "axis", 0), x->ndim, &axis));
+    SPD_TRY(spd_norm_axis(spd_attr_int(ctx->node, "axis", 0), x->ndim, &axis));
     if (upd->dtype != x->dtype || !spd_tensor_same_shape(upd, ind))
         return spd_errorf(SPD_ERR_INVALID, "updates must have the type of data and the shape of indices");
     int64_t *offs;
@@ -551,10 +464,10 @@ static spd_status op_scatter_elements(spd_op_ctx *ctx)
 static spd_status op_one_hot(spd_op_ctx *ctx)
 {
     const spd_tensor *ind, *dep, *vals;
-    SPD_TRY(need_input(ctx, 0, &ind));
-    SPD_TRY(need_input(ctx, 1, &dep));
-    SPD_TRY(need_input(ctx, 2, &vals));
-    SPD_TRY(check_dtype(vals));
+    SPD_TRY(spd_op_need(ctx, 0, &ind));
+    SPD_TRY(spd_op_need(ctx, 1, &dep));
+    SPD_TRY(spd_op_need(ctx, 2, &vals));
+    SPD_TRY(spd_check_fixed_size(vals));
     if (spd_tensor_numel(dep) != 1) return spd_errorf(SPD_ERR_INVALID, "depth must hold one value");
     if (spd_tensor_numel(vals) != 2) return spd_errorf(SPD_ERR_INVALID, "values must hold two values");
     if (ind->dtype == SPD_STRING || spd_dtype_size(ind->dtype) == 0 || ind->dtype == SPD_COMPLEX64 ||
@@ -566,7 +479,7 @@ static spd_status op_one_hot(spd_op_ctx *ctx)
     int64_t depth = (int64_t)dd;
     int r = ind->ndim + 1, axis;
     if (r > SPD_MAX_DIMS) return spd_errorf(SPD_ERR_UNSUPPORTED, "output rank %d", r);
-    SPD_TRY(norm_axis(spd_attr_int(ctx->node, "axis", -1), r, &axis));
+    SPD_TRY(spd_norm_axis(spd_attr_int(ctx->node, "axis", -1), r, &axis));
     int64_t dims[SPD_MAX_DIMS];
     for (int i = 0, k = 0; i < r; i++) dims[i] = i == axis ? depth : ind->dims[k++];
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], vals->dtype, r, dims));
@@ -599,8 +512,8 @@ static spd_status op_one_hot(spd_op_ctx *ctx)
 static spd_status op_nonzero(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     if (x->dtype == SPD_COMPLEX64 || x->dtype == SPD_COMPLEX128)
         return spd_errorf(SPD_ERR_UNSUPPORTED, "NonZero over %s", spd_dtype_name(x->dtype));
     int64_t n = spd_tensor_numel(x), nnz = 0;
@@ -625,9 +538,9 @@ static spd_status op_nonzero(spd_op_ctx *ctx)
 
 static spd_status op_trilu(spd_op_ctx *ctx)
 {
-    const spd_tensor *x, *kt = input(ctx, 1);
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    const spd_tensor *x, *kt = spd_op_in(ctx, 1);
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     if (x->ndim < 2) return spd_errorf(SPD_ERR_INVALID, "input must have rank >= 2");
     int64_t k = 0;
     if (kt) {
@@ -673,8 +586,8 @@ static int64_t pad_source(int64_t s, int64_t n, int mode)
 static spd_status op_pad(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     int r = x->ndim;
     size_t esz = spd_dtype_size(x->dtype);
     const char *ms = spd_attr_string(ctx->node, "mode", "constant");
@@ -701,10 +614,10 @@ static spd_status op_pad(spd_op_ctx *ctx)
         tmp.data = cval;
         if (esz <= sizeof cval) spd_tensor_set(&tmp, 0, spd_attr_float(ctx->node, "value", 0.0f));
     } else {
-        const spd_tensor *pt, *cv = input(ctx, 2), *at = ctx->opset >= 18 ? input(ctx, 3) : NULL;
+        const spd_tensor *pt, *cv = spd_op_in(ctx, 2), *at = ctx->opset >= 18 ? spd_op_in(ctx, 3) : NULL;
         int64_t p[2 * SPD_MAX_DIMS], ax[SPD_MAX_DIMS];
         int np, na = r;
-        SPD_TRY(need_input(ctx, 1, &pt));
+        SPD_TRY(spd_op_need(ctx, 1, &pt));
         SPD_TRY(check_index_dtype(pt, "pads"));
         if (at) SPD_TRY(spd_tensor_to_i64s(at, ax, SPD_MAX_DIMS, &na));
         else
@@ -714,7 +627,7 @@ static spd_status op_pad(spd_op_ctx *ctx)
         int seen[SPD_MAX_DIMS] = {0};
         for (int i = 0; i < na; i++) {
             int a;
-            SPD_TRY(norm_axis(ax[i], r, &a));
+            SPD_TRY(spd_norm_axis(ax[i], r, &a));
             if (seen[a]) return spd_errorf(SPD_ERR_INVALID, "axes repeat axis %d", a);
             seen[a] = 1;
             pb[a] = p[i];
@@ -834,8 +747,8 @@ static void merge_sort(const uniq_ctx *u, int64_t *v, int64_t *tmp, int64_t n)
 static spd_status op_unique(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     if (x->dtype == SPD_COMPLEX64 || x->dtype == SPD_COMPLEX128)
         return spd_errorf(SPD_ERR_UNSUPPORTED, "Unique over %s", spd_dtype_name(x->dtype));
     int sorted = spd_attr_int(ctx->node, "sorted", 1) != 0;
@@ -843,7 +756,7 @@ static spd_status op_unique(spd_op_ctx *ctx)
     uniq_ctx u = {x, 1, spd_tensor_numel(x), 1};
     int axis = -1;
     if (aa) {
-        SPD_TRY(norm_axis(aa->i, x->ndim, &axis));
+        SPD_TRY(spd_norm_axis(aa->i, x->ndim, &axis));
         u.outer = spd_dims_prod(x->dims, 0, axis);
         u.n = x->dims[axis];
         u.inner = spd_dims_prod(x->dims, axis + 1, x->ndim);

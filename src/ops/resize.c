@@ -11,15 +11,11 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "ops/ops_util.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
-static const spd_tensor *input(const spd_op_ctx *ctx, int i)
-{
-    return i < ctx->n_inputs ? ctx->in[i] : NULL;
-}
-
-static spd_status check_dtype(const spd_tensor *t)
+static spd_status check_real_dtype(const spd_tensor *t)
 {
     if (spd_dtype_size(t->dtype) == 0 || t->dtype == SPD_COMPLEX64 || t->dtype == SPD_COMPLEX128)
         return spd_errorf(SPD_ERR_UNSUPPORTED, "tensors of type %s are not supported",
@@ -296,9 +292,9 @@ static spd_status op_resize(spd_op_ctx *ctx)
     static const char *const nearests[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     const spd_node *nd = ctx->node;
     int is_upsample = !strcmp(nd->op_type, "Upsample");
-    const spd_tensor *x = input(ctx, 0);
+    const spd_tensor *x = spd_op_in(ctx, 0);
     if (!x) return spd_errorf(SPD_ERR_INVALID, "input X is missing");
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(check_real_dtype(x));
     int r = x->ndim;
 
     resize_params p = {0};
@@ -355,12 +351,12 @@ static spd_status op_resize(spd_op_ctx *ctx)
         if (!f || (int)cnt != r) return spd_errorf(SPD_ERR_INVALID, "attribute scales must have %d values", r);
         memcpy(attr_scales, f, cnt * sizeof *f);
     } else if (old) {
-        sc_t = input(ctx, 1);
+        sc_t = spd_op_in(ctx, 1);
         if (!sc_t) return spd_errorf(SPD_ERR_INVALID, "input scales is missing");
     } else {
-        roi_t = input(ctx, 1);
-        sc_t = input(ctx, 2);
-        sz_t = input(ctx, 3);
+        roi_t = spd_op_in(ctx, 1);
+        sc_t = spd_op_in(ctx, 2);
+        sz_t = spd_op_in(ctx, 3);
         if (sc_t && spd_tensor_numel(sc_t) == 0) sc_t = NULL; /* opset 11 passes an empty one */
         if (sz_t && spd_tensor_numel(sz_t) == 0) sz_t = NULL;
         if (!!sc_t == !!sz_t) return spd_errorf(SPD_ERR_INVALID, "exactly one of scales and sizes must be given");
@@ -456,7 +452,7 @@ static double cubic_conv2(double x, double A) { return ((A * x - 5 * A) * x + 8 
 
 static spd_status op_grid_sample(spd_op_ctx *ctx)
 {
-    const spd_tensor *x = input(ctx, 0), *g = input(ctx, 1);
+    const spd_tensor *x = spd_op_in(ctx, 0), *g = spd_op_in(ctx, 1);
     if (!x || !g) return spd_errorf(SPD_ERR_INVALID, "inputs X and grid are required");
     if (!spd_dtype_is_float(x->dtype) || !spd_dtype_is_float(g->dtype))
         return spd_errorf(SPD_ERR_UNSUPPORTED, "GridSample of %s with a %s grid", spd_dtype_name(x->dtype),

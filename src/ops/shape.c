@@ -10,106 +10,11 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "ops/ops_util.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
 /* ---------------------------------------------------------------- helpers */
-
-static const spd_tensor *input(const spd_op_ctx *ctx, int i)
-{
-    return i < ctx->n_inputs ? ctx->in[i] : NULL;
-}
-
-static spd_status need_input(const spd_op_ctx *ctx, int i, const spd_tensor **t)
-{
-    *t = input(ctx, i);
-    if (!*t) return spd_errorf(SPD_ERR_INVALID, "required input %d is missing", i);
-    return SPD_OK;
-}
-
-static spd_status check_dtype(const spd_tensor *t)
-{
-    if (spd_dtype_size(t->dtype) == 0)
-        return spd_errorf(SPD_ERR_UNSUPPORTED, "tensors of type %s are not supported",
-                          spd_dtype_name(t->dtype));
-    return SPD_OK;
-}
-
-/* Maps a possibly negative axis into [0, rank). */
-static spd_status norm_axis(int64_t axis, int rank, int *out)
-{
-    *out = 0;
-    if (axis < -rank || axis >= rank)
-        return spd_errorf(SPD_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)axis,
-                          rank);
-    *out = (int)(axis < 0 ? axis + rank : axis);
-    return SPD_OK;
-}
-
-/* Reads an int32/int64 tensor of any length into a new array. */
-static spd_status read_i64s(const spd_tensor *t, int64_t **vals, int64_t *n)
-{
-    if (t->dtype != SPD_INT64 && t->dtype != SPD_INT32)
-        return spd_errorf(SPD_ERR_INVALID, "expected an int64 tensor, got %s", spd_dtype_name(t->dtype));
-    if (t->ndim > 1) return spd_errorf(SPD_ERR_INVALID, "expected a 1-D tensor, got rank %d", t->ndim);
-    int64_t k = spd_tensor_numel(t);
-    int64_t *v = spd_malloc((size_t)(k ? k : 1) * sizeof *v);
-    if (!v) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < k; i++) v[i] = spd_tensor_get_i64(t, i);
-    *vals = v;
-    *n = k;
-    return SPD_OK;
-}
-
-/* Copies the n elements of size esz from src with stride s into contiguous
- * dst. A constant-size memcpy per element compiles to a plain move and
- * is safe for the unaligned data of memory-mapped initializers. */
-static void copy_run(char *dst, const char *src, int64_t n, int64_t s, size_t esz)
-{
-    if (s == 1) {
-        memcpy(dst, src, (size_t)n * esz);
-        return;
-    }
-    switch (esz) {
-    case 1: for (int64_t j = 0; j < n; j++) dst[j] = src[j * s]; break;
-    case 2: for (int64_t j = 0; j < n; j++) memcpy(dst + j * 2, src + j * s * 2, 2); break;
-    case 4: for (int64_t j = 0; j < n; j++) memcpy(dst + j * 4, src + j * s * 4, 4); break;
-    case 8: for (int64_t j = 0; j < n; j++) memcpy(dst + j * 8, src + j * s * 8, 8); break;
-    default:
-        for (int64_t j = 0; j < n; j++) memcpy(dst + (size_t)j * esz, src + j * s * (int64_t)esz, esz);
-        break;
-    }
-}
-
-/* The workhorse of this file: writes the nd-dimensional view of src with
- * shape dims and element strides st (zero for broadcast axes, negative for
- * reversed ones) contiguously into dst. Transpose, Expand, Tile and the
- * depth/space shuffles are all such views. */
-#define MAX_VIEW_DIMS (2 * SPD_MAX_DIMS + 2)
-static void strided_copy(void *dst, const void *src, int nd, const int64_t *dims, const int64_t *st,
-                         size_t esz)
-{
-    int64_t total = spd_dims_prod(dims, 0, nd);
-    if (total == 0) return;
-    if (nd == 0) {
-        memcpy(dst, src, esz);
-        return;
-    }
-    int64_t idx[MAX_VIEW_DIMS] = {0};
-    int64_t inner = dims[nd - 1], off = 0;
-    char *d = dst;
-    const char *s = src;
-    for (int64_t done = 0; done < total; done += inner) {
-        copy_run(d, s + off * (int64_t)esz, inner, st[nd - 1], esz);
-        d += (size_t)inner * esz;
-        for (int k = nd - 2; k >= 0; k--) {
-            off += st[k];
-            if (++idx[k] < dims[k]) break;
-            off -= st[k] * dims[k];
-            idx[k] = 0;
-        }
-    }
-}
 
 static void contiguous_strides(int nd, const int64_t *dims, int64_t *st)
 {
@@ -136,8 +41,8 @@ static spd_status copy_as(spd_op_ctx *ctx, int k, const spd_tensor *in, int ndim
 static spd_status op_reshape(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     int64_t req[SPD_MAX_DIMS];
     int n = 0;
     if (ctx->opset < 5) {
@@ -150,7 +55,7 @@ static spd_status op_reshape(spd_op_ctx *ctx)
         n = (int)cnt;
     } else {
         const spd_tensor *sh;
-        SPD_TRY(need_input(ctx, 1, &sh));
+        SPD_TRY(spd_op_need(ctx, 1, &sh));
         SPD_TRY(spd_tensor_to_i64s(sh, req, SPD_MAX_DIMS, &n));
     }
     int allowzero = ctx->opset >= 14 && spd_attr_int(ctx->node, "allowzero", 0) != 0;
@@ -191,8 +96,8 @@ static spd_status op_reshape(spd_op_ctx *ctx)
 static spd_status op_flatten(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     int64_t axis = spd_attr_int(ctx->node, "axis", 1);
     int r = x->ndim;
     if (axis < 0 && ctx->opset >= 11) axis += r;
@@ -215,15 +120,15 @@ static spd_status transpose_to(spd_tensor *out, const spd_tensor *x, const int *
         st[i] = in_st[perm[i]];
     }
     SPD_TRY(spd_tensor_alloc(out, x->dtype, r, dims));
-    strided_copy(out->data, x->data, r, dims, st, spd_dtype_size(x->dtype));
+    spd_strided_copy(out->data, x->data, r, dims, st, spd_dtype_size(x->dtype));
     return SPD_OK;
 }
 
 static spd_status op_transpose(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     int r = x->ndim, perm[SPD_MAX_DIMS];
     size_t cnt;
     const int64_t *p = spd_attr_ints(ctx->node, "perm", &cnt);
@@ -235,7 +140,7 @@ static spd_status op_transpose(spd_op_ctx *ctx)
         int seen[SPD_MAX_DIMS] = {0};
         for (int i = 0; i < r; i++) {
             int a;
-            SPD_TRY(norm_axis(p[i], r, &a));
+            SPD_TRY(spd_norm_axis(p[i], r, &a));
             if (seen[a]) return spd_errorf(SPD_ERR_INVALID, "perm repeats axis %d", a);
             seen[a] = 1;
             perm[i] = a;
@@ -262,7 +167,7 @@ static spd_status get_axes(spd_op_ctx *ctx, int64_t *axes, int *n, int *present)
         *present = 1;
         return SPD_OK;
     }
-    const spd_tensor *t = input(ctx, 1);
+    const spd_tensor *t = spd_op_in(ctx, 1);
     if (!t) return SPD_OK;
     SPD_TRY(spd_tensor_to_i64s(t, axes, 2 * SPD_MAX_DIMS, n));
     *present = 1;
@@ -272,8 +177,8 @@ static spd_status get_axes(spd_op_ctx *ctx, int64_t *axes, int *n, int *present)
 static spd_status op_squeeze(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     int64_t axes[2 * SPD_MAX_DIMS];
     int n, present, r = x->ndim;
     SPD_TRY(get_axes(ctx, axes, &n, &present));
@@ -283,7 +188,7 @@ static spd_status op_squeeze(spd_op_ctx *ctx)
     } else {
         for (int i = 0; i < n; i++) {
             int a;
-            SPD_TRY(norm_axis(axes[i], r, &a));
+            SPD_TRY(spd_norm_axis(axes[i], r, &a));
             if (x->dims[a] != 1)
                 return spd_errorf(SPD_ERR_INVALID, "cannot squeeze axis %d of size %lld", a,
                                   (long long)x->dims[a]);
@@ -300,8 +205,8 @@ static spd_status op_squeeze(spd_op_ctx *ctx)
 static spd_status op_unsqueeze(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     int64_t axes[2 * SPD_MAX_DIMS];
     int n, present;
     SPD_TRY(get_axes(ctx, axes, &n, &present));
@@ -312,7 +217,7 @@ static spd_status op_unsqueeze(spd_op_ctx *ctx)
     int ins[SPD_MAX_DIMS] = {0};
     for (int i = 0; i < n; i++) {
         int a;
-        SPD_TRY(norm_axis(axes[i], r, &a));
+        SPD_TRY(spd_norm_axis(axes[i], r, &a));
         if (ins[a]) return spd_errorf(SPD_ERR_INVALID, "axes repeat axis %d", a);
         ins[a] = 1;
     }
@@ -327,19 +232,19 @@ static spd_status op_concat(spd_op_ctx *ctx)
 {
     if (ctx->n_inputs < 1) return spd_errorf(SPD_ERR_INVALID, "no inputs");
     const spd_tensor *x0;
-    SPD_TRY(need_input(ctx, 0, &x0));
-    SPD_TRY(check_dtype(x0));
+    SPD_TRY(spd_op_need(ctx, 0, &x0));
+    SPD_TRY(spd_check_fixed_size(x0));
     const spd_attr *aa = spd_node_attr(ctx->node, "axis");
     if (!aa && ctx->opset >= 4) return spd_errorf(SPD_ERR_INVALID, "attribute axis is missing");
     int r = x0->ndim, axis;
     if (r == 0) return spd_errorf(SPD_ERR_INVALID, "cannot concatenate scalars");
-    SPD_TRY(norm_axis(aa ? aa->i : 1, r, &axis));
+    SPD_TRY(spd_norm_axis(aa ? aa->i : 1, r, &axis));
     int64_t dims[SPD_MAX_DIMS];
     for (int i = 0; i < r; i++) dims[i] = x0->dims[i];
     dims[axis] = 0;
     for (int k = 0; k < ctx->n_inputs; k++) {
         const spd_tensor *x;
-        SPD_TRY(need_input(ctx, k, &x));
+        SPD_TRY(spd_op_need(ctx, k, &x));
         if (x->dtype != x0->dtype || x->ndim != r)
             return spd_errorf(SPD_ERR_INVALID, "input %d differs in type or rank from input 0", k);
         for (int i = 0; i < r; i++)
@@ -368,19 +273,19 @@ static spd_status op_concat(spd_op_ctx *ctx)
 static spd_status op_split(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     int r = x->ndim, axis, nout = ctx->n_outputs;
     if (nout < 1) return spd_errorf(SPD_ERR_INVALID, "no outputs");
-    SPD_TRY(norm_axis(spd_attr_int(ctx->node, "axis", 0), r, &axis));
+    SPD_TRY(spd_norm_axis(spd_attr_int(ctx->node, "axis", 0), r, &axis));
     int64_t dim = x->dims[axis];
     int64_t *sizes = spd_malloc((size_t)nout * sizeof *sizes);
     if (!sizes) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
     spd_status st = SPD_OK;
     int64_t *given = NULL, ngiven = -1;
-    const spd_tensor *sp = ctx->opset >= 13 || ctx->opset == 1 ? input(ctx, 1) : NULL;
+    const spd_tensor *sp = ctx->opset >= 13 || ctx->opset == 1 ? spd_op_in(ctx, 1) : NULL;
     if (sp) {
-        st = read_i64s(sp, &given, &ngiven);
+        st = spd_read_i64s(sp, &given, &ngiven);
     } else if (ctx->opset < 13) {
         size_t cnt;
         const int64_t *a = spd_attr_ints(ctx->node, "split", &cnt);
@@ -465,9 +370,9 @@ done:
 static spd_status op_expand(spd_op_ctx *ctx)
 {
     const spd_tensor *x, *sh;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(need_input(ctx, 1, &sh));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_op_need(ctx, 1, &sh));
+    SPD_TRY(spd_check_fixed_size(x));
     spd_tensor shape = {0};
     SPD_TRY(spd_tensor_to_i64s(sh, shape.dims, SPD_MAX_DIMS, &shape.ndim));
     for (int i = 0; i < shape.ndim; i++)
@@ -480,38 +385,38 @@ static spd_status op_expand(spd_op_ctx *ctx)
     SPD_TRY(spd_broadcast_shapes(2, both, &r, dims));
     spd_broadcast_strides(x, r, dims, st);
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], x->dtype, r, dims));
-    strided_copy(ctx->out[0].data, x->data, r, dims, st, spd_dtype_size(x->dtype));
+    spd_strided_copy(ctx->out[0].data, x->data, r, dims, st, spd_dtype_size(x->dtype));
     return SPD_OK;
 }
 
 static spd_status op_tile(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     int r = x->ndim;
     int64_t reps[SPD_MAX_DIMS];
     if (ctx->opset < 6) {
         /* Tile-1: a scalar count of copies along one axis */
         const spd_tensor *tiles, *ax;
-        SPD_TRY(need_input(ctx, 1, &tiles));
-        SPD_TRY(need_input(ctx, 2, &ax));
+        SPD_TRY(spd_op_need(ctx, 1, &tiles));
+        SPD_TRY(spd_op_need(ctx, 2, &ax));
         if (spd_tensor_numel(tiles) != 1 || spd_tensor_numel(ax) != 1)
             return spd_errorf(SPD_ERR_INVALID, "tiles and axis must be scalars");
         int a;
-        SPD_TRY(norm_axis(spd_tensor_get_i64(ax, 0), r, &a));
+        SPD_TRY(spd_norm_axis(spd_tensor_get_i64(ax, 0), r, &a));
         for (int i = 0; i < r; i++) reps[i] = 1;
         reps[a] = spd_tensor_get_i64(tiles, 0);
     } else {
         const spd_tensor *rp;
         int n;
-        SPD_TRY(need_input(ctx, 1, &rp));
+        SPD_TRY(spd_op_need(ctx, 1, &rp));
         SPD_TRY(spd_tensor_to_i64s(rp, reps, SPD_MAX_DIMS, &n));
         if (n != r) return spd_errorf(SPD_ERR_INVALID, "repeats has %d values for a rank-%d input", n, r);
     }
     /* Seen as a 2r-dimensional view (rep_0, d_0, rep_1, d_1, ...) in which
      * the repetition axes have stride 0. */
-    int64_t in_st[SPD_MAX_DIMS], vdims[MAX_VIEW_DIMS], vst[MAX_VIEW_DIMS], dims[SPD_MAX_DIMS];
+    int64_t in_st[SPD_MAX_DIMS], vdims[SPD_VIEW_MAX_DIMS], vst[SPD_VIEW_MAX_DIMS], dims[SPD_MAX_DIMS];
     contiguous_strides(r, x->dims, in_st);
     for (int i = 0; i < r; i++) {
         if (reps[i] < 0) return spd_errorf(SPD_ERR_INVALID, "repeats has a negative value");
@@ -524,7 +429,7 @@ static spd_status op_tile(spd_op_ctx *ctx)
         dims[i] = reps[i] * x->dims[i];
     }
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], x->dtype, r, dims));
-    strided_copy(ctx->out[0].data, x->data, 2 * r, vdims, vst, spd_dtype_size(x->dtype));
+    spd_strided_copy(ctx->out[0].data, x->data, 2 * r, vdims, vst, spd_dtype_size(x->dtype));
     return SPD_OK;
 }
 
@@ -533,7 +438,7 @@ static spd_status op_tile(spd_op_ctx *ctx)
 static spd_status op_shape(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
     int64_t r = x->ndim, start = 0, end = r;
     if (ctx->opset >= 15) {
         start = spd_attr_int(ctx->node, "start", 0);
@@ -553,7 +458,7 @@ static spd_status op_shape(spd_op_ctx *ctx)
 static spd_status op_size(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], SPD_INT64, 0, NULL));
     *(int64_t *)ctx->out[0].data = spd_tensor_numel(x);
     return SPD_OK;
@@ -564,7 +469,7 @@ static spd_status op_size(spd_op_ctx *ctx)
 static spd_status op_constant_of_shape(spd_op_ctx *ctx)
 {
     const spd_tensor *sh;
-    SPD_TRY(need_input(ctx, 0, &sh));
+    SPD_TRY(spd_op_need(ctx, 0, &sh));
     int64_t dims[SPD_MAX_DIMS];
     int n;
     SPD_TRY(spd_tensor_to_i64s(sh, dims, SPD_MAX_DIMS, &n));
@@ -575,7 +480,7 @@ static spd_status op_constant_of_shape(spd_op_ctx *ctx)
         /* default: float32 zeros, which is what alloc gives */
         return spd_tensor_alloc(&ctx->out[0], SPD_FLOAT, n, dims);
     }
-    SPD_TRY(check_dtype(v));
+    SPD_TRY(spd_check_fixed_size(v));
     if (spd_tensor_numel(v) != 1) return spd_errorf(SPD_ERR_INVALID, "value must hold exactly one element");
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], v->dtype, n, dims));
     size_t esz = spd_dtype_size(v->dtype);
@@ -590,7 +495,7 @@ static spd_status op_constant(spd_op_ctx *ctx)
     const spd_node *nd = ctx->node;
     const spd_tensor *v = spd_attr_tensor(nd, "value");
     if (v) {
-        SPD_TRY(check_dtype(v));
+        SPD_TRY(spd_check_fixed_size(v));
         return spd_tensor_copy(&ctx->out[0], v);
     }
     const spd_attr *a;
@@ -629,14 +534,14 @@ static spd_status op_range(spd_op_ctx *ctx)
 {
     const spd_tensor *ts[3];
     for (int i = 0; i < 3; i++) {
-        SPD_TRY(need_input(ctx, i, &ts[i]));
+        SPD_TRY(spd_op_need(ctx, i, &ts[i]));
         if (spd_tensor_numel(ts[i]) != 1)
             return spd_errorf(SPD_ERR_INVALID, "input %d must be a scalar", i);
         if (ts[i]->dtype != ts[0]->dtype)
             return spd_errorf(SPD_ERR_INVALID, "inputs differ in type");
     }
     spd_dtype dt = ts[0]->dtype;
-    SPD_TRY(check_dtype(ts[0]));
+    SPD_TRY(spd_check_fixed_size(ts[0]));
     if (dt == SPD_BOOL || dt == SPD_COMPLEX64 || dt == SPD_COMPLEX128)
         return spd_errorf(SPD_ERR_UNSUPPORTED, "Range over %s", spd_dtype_name(dt));
     int64_t n;
@@ -682,18 +587,18 @@ static spd_status op_range(spd_op_ctx *ctx)
 static spd_status op_identity(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     return spd_tensor_copy(&ctx->out[0], x);
 }
 
 static spd_status op_dropout(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     if (ctx->opset >= 12) {
-        const spd_tensor *ratio = input(ctx, 1), *train = input(ctx, 2);
+        const spd_tensor *ratio = spd_op_in(ctx, 1), *train = spd_op_in(ctx, 2);
         double r = 0.5;
         if (ratio) {
             if (spd_tensor_numel(ratio) != 1) return spd_errorf(SPD_ERR_INVALID, "ratio must be a scalar");
@@ -744,7 +649,7 @@ static spd_status shuffle6(spd_op_ctx *ctx, const spd_tensor *x, const int64_t *
         vs[i] = in_st[perm[i]];
     }
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], x->dtype, 4, odims));
-    strided_copy(ctx->out[0].data, x->data, 6, vd, vs, spd_dtype_size(x->dtype));
+    spd_strided_copy(ctx->out[0].data, x->data, 6, vd, vs, spd_dtype_size(x->dtype));
     return SPD_OK;
 }
 
@@ -752,8 +657,8 @@ static spd_status op_depth_to_space(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
     int64_t bs = 1;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     SPD_TRY(get_blocksize(ctx, x, &bs));
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
     if (C % (bs * bs)) return spd_errorf(SPD_ERR_INVALID, "channels %lld not divisible by blocksize^2", (long long)C);
@@ -776,8 +681,8 @@ static spd_status op_space_to_depth(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
     int64_t bs = 1;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_check_fixed_size(x));
     SPD_TRY(get_blocksize(ctx, x, &bs));
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
     if (H % bs || W % bs) return spd_errorf(SPD_ERR_INVALID, "spatial size not divisible by blocksize");
@@ -792,7 +697,7 @@ static spd_status op_space_to_depth(spd_op_ctx *ctx)
 static spd_status op_eye_like(spd_op_ctx *ctx)
 {
     const spd_tensor *x;
-    SPD_TRY(need_input(ctx, 0, &x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
     if (x->ndim != 2) return spd_errorf(SPD_ERR_INVALID, "input must be 2-D, got rank %d", x->ndim);
     spd_dtype dt = (spd_dtype)spd_attr_int(ctx->node, "dtype", x->dtype);
     if (spd_dtype_size(dt) == 0 || dt == SPD_COMPLEX64 || dt == SPD_COMPLEX128)
@@ -812,15 +717,15 @@ static spd_status op_eye_like(spd_op_ctx *ctx)
 static spd_status op_compress(spd_op_ctx *ctx)
 {
     const spd_tensor *x, *cond;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(need_input(ctx, 1, &cond));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_op_need(ctx, 1, &cond));
+    SPD_TRY(spd_check_fixed_size(x));
     if (cond->ndim != 1) return spd_errorf(SPD_ERR_INVALID, "condition must be 1-D");
     const spd_attr *aa = spd_node_attr(ctx->node, "axis");
     int64_t outer, dim, inner;
     int axis = -1;
     if (aa) {
-        SPD_TRY(norm_axis(aa->i, x->ndim, &axis));
+        SPD_TRY(spd_norm_axis(aa->i, x->ndim, &axis));
         outer = spd_dims_prod(x->dims, 0, axis);
         dim = x->dims[axis];
         inner = spd_dims_prod(x->dims, axis + 1, x->ndim);
@@ -865,9 +770,9 @@ static spd_status op_compress(spd_op_ctx *ctx)
 static spd_status op_reverse_sequence(spd_op_ctx *ctx)
 {
     const spd_tensor *x, *lens;
-    SPD_TRY(need_input(ctx, 0, &x));
-    SPD_TRY(need_input(ctx, 1, &lens));
-    SPD_TRY(check_dtype(x));
+    SPD_TRY(spd_op_need(ctx, 0, &x));
+    SPD_TRY(spd_op_need(ctx, 1, &lens));
+    SPD_TRY(spd_check_fixed_size(x));
     if (x->ndim < 2) return spd_errorf(SPD_ERR_INVALID, "input must have rank >= 2");
     int64_t ta = spd_attr_int(ctx->node, "time_axis", 0), ba = spd_attr_int(ctx->node, "batch_axis", 1);
     if (!((ta == 0 && ba == 1) || (ta == 1 && ba == 0)))

@@ -1,0 +1,99 @@
+/* Helpers shared by the data-movement kernels (shape.c, index.c, resize.c). */
+#include "ops/ops_util.h"
+
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/status.h"
+
+const spd_tensor *spd_op_in(const spd_op_ctx *ctx, int i)
+{
+    return i < ctx->n_inputs ? ctx->in[i] : NULL;
+}
+
+spd_status spd_op_need(const spd_op_ctx *ctx, int i, const spd_tensor **t)
+{
+    *t = spd_op_in(ctx, i);
+    if (!*t) return spd_errorf(SPD_ERR_INVALID, "required input %d is missing", i);
+    return SPD_OK;
+}
+
+spd_status spd_check_fixed_size(const spd_tensor *t)
+{
+    if (spd_dtype_size(t->dtype) == 0)
+        return spd_errorf(SPD_ERR_UNSUPPORTED, "tensors of type %s are not supported",
+                          spd_dtype_name(t->dtype));
+    return SPD_OK;
+}
+
+/* Maps a possibly negative axis into [0, rank). */
+spd_status spd_norm_axis(int64_t axis, int rank, int *out)
+{
+    *out = 0;
+    if (axis < -rank || axis >= rank)
+        return spd_errorf(SPD_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)axis,
+                          rank);
+    *out = (int)(axis < 0 ? axis + rank : axis);
+    return SPD_OK;
+}
+
+/* Reads an int32/int64 tensor of any length into a new array. */
+spd_status spd_read_i64s(const spd_tensor *t, int64_t **vals, int64_t *n)
+{
+    if (t->dtype != SPD_INT64 && t->dtype != SPD_INT32)
+        return spd_errorf(SPD_ERR_INVALID, "expected an int64 tensor, got %s", spd_dtype_name(t->dtype));
+    if (t->ndim > 1) return spd_errorf(SPD_ERR_INVALID, "expected a 1-D tensor, got rank %d", t->ndim);
+    int64_t k = spd_tensor_numel(t);
+    int64_t *v = spd_malloc((size_t)(k ? k : 1) * sizeof *v);
+    if (!v) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < k; i++) v[i] = spd_tensor_get_i64(t, i);
+    *vals = v;
+    *n = k;
+    return SPD_OK;
+}
+
+/* Copies the n elements of size esz from src with stride s into contiguous
+ * dst. A constant-size memcpy per element compiles to a plain move and
+ * is safe for the unaligned data of memory-mapped initializers. */
+static void copy_run(char *dst, const char *src, int64_t n, int64_t s, size_t esz)
+{
+    if (s == 1) {
+        memcpy(dst, src, (size_t)n * esz);
+        return;
+    }
+    switch (esz) {
+    case 1: for (int64_t j = 0; j < n; j++) dst[j] = src[j * s]; break;
+    case 2: for (int64_t j = 0; j < n; j++) memcpy(dst + j * 2, src + j * s * 2, 2); break;
+    case 4: for (int64_t j = 0; j < n; j++) memcpy(dst + j * 4, src + j * s * 4, 4); break;
+    case 8: for (int64_t j = 0; j < n; j++) memcpy(dst + j * 8, src + j * s * 8, 8); break;
+    default:
+        for (int64_t j = 0; j < n; j++) memcpy(dst + (size_t)j * esz, src + j * s * (int64_t)esz, esz);
+        break;
+    }
+}
+
+#define MAX_VIEW_DIMS SPD_VIEW_MAX_DIMS
+void spd_strided_copy(void *dst, const void *src, int nd, const int64_t *dims, const int64_t *st,
+                         size_t esz)
+{
+    int64_t total = spd_dims_prod(dims, 0, nd);
+    if (total == 0) return;
+    if (nd == 0) {
+        memcpy(dst, src, esz);
+        return;
+    }
+    int64_t idx[MAX_VIEW_DIMS] = {0};
+    int64_t inner = dims[nd - 1], off = 0;
+    char *d = dst;
+    const char *s = src;
+    for (int64_t done = 0; done < total; done += inner) {
+        copy_run(d, s + off * (int64_t)esz, inner, st[nd - 1], esz);
+        d += (size_t)inner * esz;
+        for (int k = nd - 2; k >= 0; k--) {
+            off += st[k];
+            if (++idx[k] < dims[k]) break;
+            off -= st[k] * dims[k];
+            idx[k] = 0;
+        }
+    }
+}
