@@ -10,11 +10,16 @@
  * Gemm's C stays a run-time input). Each variant runs twice, so the cached
  * primitives are used too. The int8_dynamic technique is checked loosely
  * (its error is the search's metric to judge), bf16 where the CPU has it.
+ * Static int8 is calibrated on the test inputs and scaled/noisy copies of
+ * them; its outputs must stay within a relative L2 error of 5% of native
+ * fp32, a learner saved and loaded without samples must give the same
+ * outputs, and compiling it without calibration samples must fail cleanly.
  * Exits 0 when all agree, 1 otherwise, 77 when built without oneDNN. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backends/backend.h"
@@ -92,6 +97,115 @@ static spd_status run_backend(const spd_backend *b, const spd_model *m, spd_tech
     return st;
 }
 
+#define N_CALIB 8
+
+/* Relative L2 error of got against ref over all float outputs. */
+static double rel_l2(const spd_tensor *got, const spd_tensor *ref, int n_out)
+{
+    double d = 0, r = 0;
+    for (int k = 0; k < n_out; k++) {
+        if (!spd_tensor_same_shape(&got[k], &ref[k]) || got[k].dtype != ref[k].dtype) return INFINITY;
+        for (int64_t i = 0; i < spd_tensor_numel(&ref[k]); i++) {
+            double x = spd_tensor_get(&got[k], i), y = spd_tensor_get(&ref[k], i);
+            d += (x - y) * (x - y);
+            r += y * y;
+        }
+    }
+    return r > 0 ? sqrt(d / r) : d > 0 ? INFINITY : 0;
+}
+
+static void remove_dir(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/onednn_int8.txt", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* Static int8: calibrated on the inputs and N_CALIB-1 scaled, noisy copies
+ * of them (only float inputs change), checked against ref; then saved and
+ * loaded without samples, which must reproduce the outputs exactly. Also
+ * checks that compiling without samples fails with a message. */
+static void check_int8_static(const char *dir, const spd_backend *dn, const spd_model *m, const spd_tensor *in,
+                              int n_in, const spd_tensor *ref, int n_out, int frozen)
+{
+    spd_tensor copies[N_CALIB][MAX_IO], got[MAX_IO], again[MAX_IO];
+    spd_sample_view views[N_CALIB];
+    memset(copies, 0, sizeof copies);
+    memset(got, 0, sizeof got);
+    memset(again, 0, sizeof again);
+    uint32_t rng = 12345;
+    bool ok = true;
+    spd_plan *plan = NULL, *loaded = NULL;
+    char tmpl[] = "/tmp/spd_int8_XXXXXX", *tdir = NULL;
+    views[0] = (spd_sample_view){in, n_in};
+    for (int c = 1; c < N_CALIB; c++) {
+        float gain = 0.6f + 0.1f * (float)c;
+        for (int k = 0; k < n_in; k++) {
+            if (spd_tensor_copy(&copies[c][k], &in[k]) != SPD_OK) goto out;
+            if (copies[c][k].dtype != SPD_FLOAT) continue;
+            float *x = copies[c][k].data;
+            for (int64_t i = 0; i < spd_tensor_numel(&in[k]); i++) {
+                rng = rng * 1664525u + 1013904223u;
+                x[i] = x[i] * gain + 0.05f * ((float)(rng >> 8) / (float)(1u << 24) - 0.5f);
+            }
+        }
+        views[c] = (spd_sample_view){copies[c], n_in};
+    }
+    /* no samples: a clean error, no plan */
+    spd_compile_opts none = {SPD_TECH_INT8, 0, {false, 0}, NULL, 0};
+    if (dn->compile(m, &none, &plan) == SPD_OK || plan || !strstr(spd_last_error(), "calibration")) {
+        printf("FAIL %s (frozen %d, int8): compile without calibration samples did not fail cleanly (%s)\n", dir,
+               frozen, spd_last_error());
+        ok = false;
+        if (plan) dn->destroy(plan);
+        plan = NULL;
+    }
+    spd_compile_opts o = {SPD_TECH_INT8, 0, {false, 0}, views, N_CALIB};
+    if (dn->compile(m, &o, &plan) != SPD_OK) {
+        printf("FAIL %s (frozen %d, int8): compile: %s\n", dir, frozen, spd_last_error());
+        g_failed++;
+        goto out;
+    }
+    for (int r = 0; r < 2 && ok; r++) {
+        for (int k = 0; k < n_out; k++) spd_tensor_release(&got[k]);
+        if (dn->run(plan, in, n_in, got, n_out) != SPD_OK) {
+            printf("FAIL %s (frozen %d, int8): run: %s\n", dir, frozen, spd_last_error());
+            ok = false;
+        }
+    }
+    double err = ok ? rel_l2(got, ref, n_out) : INFINITY;
+    char where[512] = "";
+    if (dn->placement) dn->placement(plan, where, sizeof where);
+    if (!(err < 0.05)) ok = false;
+    /* saved and loaded without samples: the same scales, the same outputs */
+    tdir = mkdtemp(tmpl);
+    if (ok && tdir) {
+        spd_compile_opts lo = {SPD_TECH_INT8, 0, {false, 0}, NULL, 0};
+        if (dn->save(plan, tdir) != SPD_OK || dn->load(tdir, m, &lo, &loaded) != SPD_OK ||
+            dn->run(loaded, in, n_in, again, n_out) != SPD_OK) {
+            printf("FAIL %s (frozen %d, int8): save/load: %s\n", dir, frozen, spd_last_error());
+            ok = false;
+        } else if (rel_l2(again, got, n_out) != 0) {
+            printf("FAIL %s (frozen %d, int8): the loaded learner differs (rel err %.3g)\n", dir, frozen,
+                   rel_l2(again, got, n_out));
+            ok = false;
+        }
+    }
+    printf("%s %s (frozen %d, int8): rel L2 err %.3g; %s\n", ok ? "ok  " : "FAIL", dir, frozen, err, where);
+    if (ok) g_passed++;
+    else g_failed++;
+out:
+    if (tdir) remove_dir(tdir);
+    if (plan) dn->destroy(plan);
+    if (loaded) dn->destroy(loaded);
+    for (int k = 0; k < MAX_IO; k++) {
+        spd_tensor_release(&got[k]);
+        spd_tensor_release(&again[k]);
+        for (int c = 0; c < N_CALIB; c++) spd_tensor_release(&copies[c][k]);
+    }
+}
+
 /* One variant: inputs [1, n_frozen] become initializers. */
 static void check_variant(const char *dir, const spd_backend *dn, int n_frozen, const spd_tensor *in, int n_in, int n_out)
 {
@@ -154,6 +268,7 @@ static void check_variant(const char *dir, const spd_backend *dn, int n_frozen, 
         else g_failed++;
         for (int k = 0; k < n_out; k++) spd_tensor_release(&got[k]);
     }
+    if (dn->supports(SPD_TECH_INT8)) check_int8_static(dir, dn, m, run_in, n_run, ref, n_out, frozen);
 out:
     for (int k = 0; k < n_out; k++) {
         spd_tensor_release(&ref[k]);

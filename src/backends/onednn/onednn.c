@@ -14,11 +14,13 @@
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <oneapi/dnnl/dnnl.h>
 
 #include "backends/backend.h"
+#include "backends/onednn/calib.h"
 #include "runtime/exec.h"
 #include "util/alloc.h"
 #include "util/cpu.h"
@@ -31,6 +33,11 @@ struct spd_plan {
     dnnl_stream_t strm;
     int threads;
     spd_technique tech;
+    /* static int8: the candidates, their scales and the calibration outcome */
+    spd_q8_cand *q8;
+    int n_q8;
+    spd_q8_report q8rep;
+    bool q8_loaded;        /* scales read from a saved learner */
 };
 
 typedef enum kkind { K_CONV, K_GEMM, K_POOL } kkind;
@@ -56,6 +63,10 @@ typedef struct nstate {
     kkind kind;
     bool lowp;            /* bf16 inside the node */
     bool int8;            /* dynamic int8 (Gemm/MatMul) */
+    bool q8;              /* static int8 (Conv, Gemm/MatMul): calibrated activation scale */
+    bool q8_u8;           /* u8 activations (a non-negative input), else s8 */
+    float q8_scale;
+    float *qbias;         /* static int8 Conv: the bias over the output scales */
     act act;
     /* Conv */
     const spd_tensor *w, *b; /* constant weights, constant bias (or NULL) */
@@ -137,6 +148,7 @@ static void nstate_free(void *p)
     spd_free(s->wscale);
     spd_free(s->oscale);
     spd_free(s->aq);
+    spd_free(s->qbias);
     spd_free(s);
 }
 
@@ -178,6 +190,25 @@ static dnnl_status_t operand_init(const spd_plan *p, operand *o, const dnnl_memo
     if (e != dnnl_success) return e;
     e = dnnl_primitive_create(&o->reorder, pd);
     dnnl_primitive_desc_destroy(pd);
+    return e;
+}
+
+/* An input operand quantized on the way in: the f32 user data times `mul`,
+ * rounded and saturated into the primitive's u8/s8 layout. */
+static dnnl_status_t operand_init_q(const spd_plan *p, operand *o, const dnnl_memory_desc_t *user_md,
+                                    const dnnl_memory_desc_t *want, float mul)
+{
+    dnnl_status_t e;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    if ((e = dnnl_memory_create(&o->user, user_md, p->eng, DNNL_MEMORY_NONE)) != dnnl_success) return e;
+    if ((e = dnnl_memory_create(&o->inner, want, p->eng, DNNL_MEMORY_ALLOCATE)) != dnnl_success) return e;
+    if ((e = dnnl_primitive_attr_create(&attr)) != dnnl_success) return e;
+    if ((e = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &mul)) == dnnl_success &&
+        (e = dnnl_reorder_primitive_desc_create(&pd, user_md, p->eng, want, p->eng, attr)) == dnnl_success)
+        e = dnnl_primitive_create(&o->reorder, pd);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
     return e;
 }
 
@@ -349,36 +380,46 @@ static bool conv_build(nstate *s, const spd_node *n, const spd_tensor *X, const 
             pr[i] = (out[i] - 1) * st[i] + ek - in - pl[i];
         }
     }
+    /* static int8: u8/s8 activations, s8 weights, f32 out with per-channel
+     * output scales (src scale x weight scale); the bias is pre-divided by
+     * them, since oneDNN 2.x adds it to the int32 sum before scaling */
+    const bool q8 = s->q8;
     dnnl_data_type_t lt = s->lowp ? dnnl_bf16 : dnnl_f32;
+    dnnl_data_type_t xt = q8 ? (s->q8_u8 ? dnnl_u8 : dnnl_s8) : lt, wt = q8 ? dnnl_s8 : lt, wut = q8 ? dnnl_s8 : dnnl_f32;
     dnnl_memory_desc_t src_u, dst_u, w_u, b_md, src_a, w_a, dst_a;
     dnnl_dims_t xd = {N, C, X->dims[2], X->dims[3]}, yd = {N, M, out[0], out[1]};
     dnnl_dims_t wd5 = {G, M / G, C / G, k[0], k[1]}, wd4 = {M, C / G, k[0], k[1]}, bd = {M};
     dnnl_dims_t sd = {st[0], st[1]}, dd = {dil[0] - 1, dil[1] - 1}, pld = {pl[0], pl[1]}, prd = {pr[0], pr[1]};
     DN(dnnl_memory_desc_init_by_tag(&src_u, 4, xd, dnnl_f32, dnnl_nchw));
     DN(dnnl_memory_desc_init_by_tag(&dst_u, 4, yd, dnnl_f32, dnnl_nchw));
-    if (G == 1) DN(dnnl_memory_desc_init_by_tag(&w_u, 4, wd4, dnnl_f32, dnnl_oihw));
-    else DN(dnnl_memory_desc_init_by_tag(&w_u, 5, wd5, dnnl_f32, dnnl_goihw));
+    if (G == 1) DN(dnnl_memory_desc_init_by_tag(&w_u, 4, wd4, wut, dnnl_oihw));
+    else DN(dnnl_memory_desc_init_by_tag(&w_u, 5, wd5, wut, dnnl_goihw));
     DN(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
-    DN(dnnl_memory_desc_init_by_tag(&src_a, 4, xd, lt, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&src_a, 4, xd, xt, dnnl_format_tag_any));
     DN(dnnl_memory_desc_init_by_tag(&dst_a, 4, yd, dnnl_f32, dnnl_format_tag_any));
-    if (G == 1) DN(dnnl_memory_desc_init_by_tag(&w_a, 4, wd4, lt, dnnl_format_tag_any));
-    else DN(dnnl_memory_desc_init_by_tag(&w_a, 5, wd5, lt, dnnl_format_tag_any));
+    if (G == 1) DN(dnnl_memory_desc_init_by_tag(&w_a, 4, wd4, wt, dnnl_format_tag_any));
+    else DN(dnnl_memory_desc_init_by_tag(&w_a, 5, wd5, wt, dnnl_format_tag_any));
     dnnl_convolution_desc_t cd;
     DN(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_a, &w_a,
                                                    B ? &b_md : NULL, &dst_a, sd, dd, pld, prd));
     DN(dnnl_primitive_attr_create(&attr));
     DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    if (q8) DN(dnnl_primitive_attr_set_output_scales(attr, M, 1 << 1, s->oscale));
     DN(dnnl_post_ops_create(&po));
     DN(append_act(po, &s->act));
     DN(dnnl_primitive_attr_set_post_ops(attr, po));
     DN(dnnl_primitive_desc_create(&pd, &cd, attr, p->eng, NULL));
     DN(dnnl_primitive_create(&s->prim, pd));
-    DN(operand_init(p, &s->src, &src_u, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), true));
+    if (q8)
+        DN(operand_init_q(p, &s->src, &src_u, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+                          1.f / s->q8_scale));
+    else
+        DN(operand_init(p, &s->src, &src_u, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), true));
     DN(operand_init(p, &s->dst, &dst_u, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), false));
     DN(dnnl_memory_create(&s->wmem, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), p->eng,
                           DNNL_MEMORY_ALLOCATE));
-    DN(reorder_once(p, &w_u, W->data, s->wmem));
-    if (B) DN(dnnl_memory_create(&s->bmem, &b_md, p->eng, B->data));
+    DN(reorder_once(p, &w_u, q8 ? (void *)s->wq : W->data, s->wmem));
+    if (B) DN(dnnl_memory_create(&s->bmem, &b_md, p->eng, q8 ? (void *)s->qbias : B->data));
     DN(make_scratch(p, s, pd));
     s->out_nd = 4;
     memcpy(s->out_dims, yd, 4 * sizeof(int64_t));
@@ -442,7 +483,10 @@ static spd_status k_conv(spd_op_ctx *ctx)
     }
     if (s->declined) return s->ref(ctx);
     if (s->b_rt) {
-        dnnl_status_t e = dnnl_memory_set_data_handle(s->bmem, B->data);
+        const float *b = B->data;
+        if (s->q8)
+            for (int64_t oc = 0; oc < B->dims[0]; oc++) s->qbias[oc] = b[oc] / s->oscale[oc];
+        dnnl_status_t e = dnnl_memory_set_data_handle(s->bmem, s->q8 ? (void *)s->qbias : B->data);
         if (e != dnnl_success) return dnnl_fail(e, "bias");
     }
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], SPD_FLOAT, s->out_nd, s->out_dims));
@@ -451,14 +495,46 @@ static spd_status k_conv(spd_op_ctx *ctx)
 
 /* ---- Gemm / MatMul ------------------------------------------------------- */
 
+/* The largest |weight| in int8. Without VNNI oneDNN multiplies bytes with
+ * vpmaddubsw, whose int16 pair sums saturate on full-range weights: keep
+ * them to 7 bits there. */
+static float weight_limit(void)
+{
+    const spd_cpu_features *f = spd_cpu();
+    return f->avx512_vnni || f->amx_int8 ? 127.f : 63.f;
+}
+
+/* static int8 Conv: per-output-channel symmetric s8 weights, in W's layout. */
+static spd_status quantize_conv_weights(nstate *s)
+{
+    const spd_tensor *W = s->w;
+    const int64_t M = W->dims[0], per = M > 0 ? spd_tensor_numel(W) / M : 0;
+    const float lim = weight_limit(), *w = W->data;
+    if (M < 1 || per < 1) return spd_errorf(SPD_ERR_UNSUPPORTED, "empty Conv weights");
+    s->wq = spd_malloc((size_t)(M * per) + 1);
+    s->wscale = spd_malloc((size_t)M * sizeof(float) + 1);
+    s->oscale = spd_malloc((size_t)M * sizeof(float) + 1);
+    s->qbias = spd_malloc((size_t)M * sizeof(float) + 1);
+    if (!s->wq || !s->wscale || !s->oscale || !s->qbias) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    for (int64_t oc = 0; oc < M; oc++) {
+        const float *r = w + oc * per;
+        float mx = 0;
+        for (int64_t i = 0; i < per; i++) mx = fmaxf(mx, fabsf(r[i]));
+        s->wscale[oc] = mx > 0 ? mx / lim : 1.f;
+        const float inv = 1.f / s->wscale[oc];
+        for (int64_t i = 0; i < per; i++) {
+            float q = nearbyintf(r[i] * inv);
+            s->wq[oc * per + i] = (int8_t)(q > lim ? lim : q < -lim ? -lim : q);
+        }
+    }
+    return SPD_OK;
+}
+
 /* int8: per-column symmetric quantization of the [K, N] weights. */
 static spd_status quantize_weights(nstate *s)
 {
     const int64_t K = s->K, N = s->N;
-    /* Without VNNI oneDNN multiplies bytes with vpmaddubsw, whose int16 pair
-     * sums saturate on full-range weights: keep them to 7 bits there. */
-    const spd_cpu_features *f = spd_cpu();
-    const float lim = f->avx512_vnni || f->amx_int8 ? 127.f : 63.f;
+    const float lim = weight_limit();
     s->wq = spd_malloc((size_t)(K * N) + 1);
     s->wscale = spd_malloc((size_t)N * sizeof(float) + 1);
     s->oscale = spd_malloc((size_t)N * sizeof(float) + 1);
@@ -501,10 +577,14 @@ static bool gemm_build(nstate *s, const spd_tensor *C, int64_t M)
     bool has_bias = s->bias || C;
     if (C && !bias_dims2(C, M, N, bd)) return false;
     if (s->bias) { bd[0] = s->bias_dims[0]; bd[1] = s->bias_dims[1]; if (bd[0] != 1 && bd[0] != M) return false; }
-    dnnl_data_type_t at = s->int8 ? dnnl_s8 : s->lowp ? dnnl_bf16 : dnnl_f32;
-    DN(dnnl_memory_desc_init_by_strides(&src_u, 2, ad, s->int8 ? dnnl_s8 : dnnl_f32, a_strides));
+    /* dynamic and static int8 share the primitive: only the source type
+     * (u8 for a static non-negative input) and where its scale comes from differ */
+    const bool i8 = s->int8 || s->q8;
+    dnnl_data_type_t xt = s->q8 && s->q8_u8 ? dnnl_u8 : dnnl_s8;
+    dnnl_data_type_t at = i8 ? dnnl_s8 : s->lowp ? dnnl_bf16 : dnnl_f32;
+    DN(dnnl_memory_desc_init_by_strides(&src_u, 2, ad, i8 ? xt : dnnl_f32, a_strides));
     DN(dnnl_memory_desc_init_by_tag(&dst_u, 2, yd, dnnl_f32, dnnl_ab));
-    DN(dnnl_memory_desc_init_by_tag(&w_u, 2, wd, s->int8 ? dnnl_s8 : dnnl_f32, dnnl_ab));
+    DN(dnnl_memory_desc_init_by_tag(&w_u, 2, wd, i8 ? dnnl_s8 : dnnl_f32, dnnl_ab));
     DN(dnnl_memory_desc_init_by_tag(&w_a, 2, wd, at, dnnl_format_tag_any));
     DN(dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dnnl_f32, dnnl_ab));
     dnnl_memory_desc_t src_p = src_u;
@@ -513,7 +593,7 @@ static bool gemm_build(nstate *s, const spd_tensor *C, int64_t M)
     DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
     DN(dnnl_post_ops_create(&po));
     dnnl_matmul_desc_t md;
-    if (s->int8) {
+    if (i8) {
         /* scales and bias go after the int32 sum: runtime per-column output
          * scales, then the bias as a binary add, then the activation */
         const float rts[1] = {DNNL_RUNTIME_F32_VAL};
@@ -531,9 +611,9 @@ static bool gemm_build(nstate *s, const spd_tensor *C, int64_t M)
     DN(operand_init(p, &s->dst, &dst_u, &dst_u, false));
     DN(dnnl_memory_create(&s->wmem, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), p->eng,
                           DNNL_MEMORY_ALLOCATE));
-    DN(reorder_once(p, &w_u, s->int8 ? (void *)s->wq : (void *)s->wkn, s->wmem));
+    DN(reorder_once(p, &w_u, i8 ? (void *)s->wq : (void *)s->wkn, s->wmem));
     if (has_bias) DN(dnnl_memory_create(&s->bmem, &b_md, p->eng, s->bias ? s->bias : C->data));
-    if (s->int8) {
+    if (i8) {
         dnnl_memory_desc_t sc_md;
         dnnl_dims_t scd = {N};
         DN(dnnl_memory_desc_init_by_tag(&sc_md, 1, scd, dnnl_f32, dnnl_x));
@@ -561,6 +641,20 @@ static float quantize_act(const float *a, int64_t n, int8_t *q)
     float sc = mx > 0 ? mx / 127.f : 1.f, inv = 1.f / sc;
     for (int64_t i = 0; i < n; i++) q[i] = (int8_t)lrintf(a[i] * inv);
     return sc;
+}
+
+/* Static: the calibrated scale, saturated (inputs may exceed the
+ * calibration range). */
+static void quantize_act_static(const float *a, int64_t n, float scale, bool u8, void *q)
+{
+    const float inv = 1.f / scale;
+    if (u8) {
+        uint8_t *d = q;
+        for (int64_t i = 0; i < n; i++) d[i] = (uint8_t)fminf(fmaxf(nearbyintf(a[i] * inv), 0.f), 255.f);
+    } else {
+        int8_t *d = q;
+        for (int64_t i = 0; i < n; i++) d[i] = (int8_t)fminf(fmaxf(nearbyintf(a[i] * inv), -127.f), 127.f);
+    }
 }
 
 static spd_status k_gemm(spd_op_ctx *ctx)
@@ -611,7 +705,7 @@ static spd_status k_gemm(spd_op_ctx *ctx)
         if (e != dnnl_success) return dnnl_fail(e, "bias");
     }
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], SPD_FLOAT, ynd, yd));
-    if (!s->int8) return exec_prim(s, A->data, ctx->out[0].data, 0, NULL);
+    if (!s->int8 && !s->q8) return exec_prim(s, A->data, ctx->out[0].data, 0, NULL);
     size_t need = (size_t)(M * K);
     if (need > s->aq_cap) {
         spd_free(s->aq);
@@ -620,8 +714,13 @@ static spd_status k_gemm(spd_op_ctx *ctx)
         if (!s->aq) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
     }
     /* a transposed A quantizes the same: it is one tensor, one scale */
-    float sa = quantize_act(A->data, M * K, s->aq);
-    for (int64_t j = 0; j < s->N; j++) s->oscale[j] = sa * s->wscale[j];
+    if (s->q8) {
+        /* the output scales were set with the calibrated scale */
+        quantize_act_static(A->data, M * K, s->q8_scale, s->q8_u8, s->aq);
+    } else {
+        float sa = quantize_act(A->data, M * K, s->aq);
+        for (int64_t j = 0; j < s->N; j++) s->oscale[j] = sa * s->wscale[j];
+    }
     dnnl_exec_arg_t extra[2];
     int ne = 0;
     extra[ne++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_OUTPUT_SCALES, s->scales_mem};
@@ -768,7 +867,7 @@ static bool is_op(const spd_node *n, const char *domain, const char *op)
 
 static bool tech_ok(spd_technique t)
 {
-    return t == SPD_TECH_FP32 || t == SPD_TECH_BF16 || t == SPD_TECH_INT8_DYNAMIC;
+    return t == SPD_TECH_FP32 || t == SPD_TECH_BF16 || t == SPD_TECH_INT8 || t == SPD_TECH_INT8_DYNAMIC;
 }
 
 static bool onednn_claims(const spd_node *n, spd_technique t)
@@ -793,6 +892,37 @@ static const spd_tensor *const_input(const spd_program *p, const spd_pnode *pn, 
     return v->kind == SPD_VAL_INIT ? v->init : NULL;
 }
 
+/* Static int8: node pn (placed, in fp32 for now) becomes a calibration candidate. */
+static spd_status add_q8_cand(spd_plan *plan, const spd_pnode *pn)
+{
+    if (pn->n_in < 1 || pn->in[0] < 0 || pn->n_out < 1) return SPD_OK;
+    spd_q8_cand *c = spd_realloc(plan->q8, (size_t)(plan->n_q8 + 1) * sizeof *c);
+    if (!c) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    plan->q8 = c;
+    c[plan->n_q8++] = (spd_q8_cand){(int)(pn - plan->prog->nodes), pn->in[0], pn->out[0], 1.f, false, false, false};
+    return SPD_OK;
+}
+
+/* Switches a candidate between fp32 and static int8 (calib.h). */
+static spd_status q8_set(void *state, bool on, float scale, bool is_u8)
+{
+    nstate *s = state;
+    if (on && !s->wq) SPD_TRY(s->kind == K_CONV ? quantize_conv_weights(s) : quantize_weights(s));
+    s->q8 = on;
+    s->q8_scale = scale;
+    s->q8_u8 = is_u8;
+    if (on) {
+        const int64_t n = s->kind == K_CONV ? s->w->dims[0] : s->N;
+        for (int64_t j = 0; j < n; j++) s->oscale[j] = scale * s->wscale[j];
+        if (s->kind == K_CONV && s->b) {
+            const float *b = s->b->data;
+            for (int64_t j = 0; j < n; j++) s->qbias[j] = b[j] / s->oscale[j];
+        }
+    }
+    destroy_prim(s); /* rebuilt for the new types and scales on the next run */
+    return SPD_OK;
+}
+
 /* Sets up node pn for our kernels, or leaves it to the reference one. */
 static spd_status place(spd_plan *plan, spd_pnode *pn)
 {
@@ -813,6 +943,7 @@ static spd_status place(spd_plan *plan, spd_pnode *pn)
     if (conv) {
         const spd_tensor *W = const_input(p, pn, 1), *B = const_input(p, pn, 2);
         if (!W || W->dtype != SPD_FLOAT || W->ndim != 4) goto skip;
+        if (plan->tech == SPD_TECH_INT8 && spd_tensor_numel(W) == 0) goto skip;
         if (B && (B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != W->dims[0])) goto skip;
         /* a bias some node computes (an Identity of a constant, often) is
          * read at run time */
@@ -851,6 +982,7 @@ static spd_status place(spd_plan *plan, spd_pnode *pn)
     pn->state = s;
     pn->state_free = nstate_free;
     pn->placed_on = "onednn";
+    if (plan->tech == SPD_TECH_INT8 && s->kind != K_POOL) return add_q8_cand(plan, pn);
     return SPD_OK;
 skip:
     nstate_free(s);
@@ -869,7 +1001,8 @@ static spd_status onednn_probe(const spd_device *dev)
 static bool onednn_supports(spd_technique t)
 {
     const spd_cpu_features *f = spd_cpu();
-    if (t == SPD_TECH_FP32 || t == SPD_TECH_INT8_DYNAMIC) return true;
+    /* oneDNN has int8 kernels from SSE4.1 on (AVX2 here, VNNI, AMX) */
+    if (t == SPD_TECH_FP32 || t == SPD_TECH_INT8_DYNAMIC || t == SPD_TECH_INT8) return true;
     if (t == SPD_TECH_BF16) return f->avx512_bf16 || f->amx_bf16;
     return false;
 }
@@ -881,14 +1014,90 @@ static void onednn_destroy(spd_plan *plan)
     spd_program_free(plan->prog);
     if (plan->strm) dnnl_stream_destroy(plan->strm);
     if (plan->eng) dnnl_engine_destroy(plan->eng);
+    spd_free(plan->q8);
     spd_free(plan);
 }
 
-static spd_status onednn_compile(const spd_model *m, const spd_compile_opts *o, spd_plan **out)
+#define Q8_FILE "onednn_int8.txt"
+#define Q8_MAGIC "speedster-onednn-int8 1"
+
+/* Applies the scales a saved learner recorded (see onednn_save). */
+static spd_status q8_read(spd_plan *plan, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return spd_errorf(SPD_ERR_INVALID, "%s: cannot read the int8 scales", path);
+    char line[512], method[32] = "";
+    spd_status st = SPD_OK;
+    int n_lines = 0;
+    if (!fgets(line, sizeof line, f) || strncmp(line, Q8_MAGIC, strlen(Q8_MAGIC)) ||
+        !fgets(line, sizeof line, f) || sscanf(line, "method %31s", method) != 1) {
+        st = spd_errorf(SPD_ERR_INVALID, "%s: not an int8 scales file", path);
+        goto out;
+    }
+    plan->q8rep.method = !strcmp(method, "percentile") ? "percentile" : "minmax";
+    while (fgets(line, sizeof line, f)) {
+        int node, on, u8;
+        char op[128];
+        float scale;
+        if (sscanf(line, "%d %127s %d %d %a", &node, op, &on, &u8, &scale) != 5) {
+            st = spd_errorf(SPD_ERR_INVALID, "%s: bad line '%.60s'", path, line);
+            goto out;
+        }
+        int i = 0;
+        while (i < plan->n_q8 && plan->q8[i].node != node) i++;
+        if (i == plan->n_q8 || strcmp(plan->prog->nodes[node].node->op_type, op) || !(scale > 0) || !isfinite(scale)) {
+            st = spd_errorf(SPD_ERR_INVALID, "%s: the scales do not match the model (node #%d %s)", path, node, op);
+            goto out;
+        }
+        spd_q8_cand *c = &plan->q8[i];
+        c->on = on != 0;
+        c->is_u8 = u8 != 0;
+        c->scale = scale;
+        c->seen = true;
+        if ((st = q8_set(plan->prog->nodes[node].state, c->on, scale, c->is_u8)) != SPD_OK) goto out;
+        n_lines++;
+    }
+    for (int i = 0; i < plan->n_q8; i++) plan->q8rep.n_fallback += plan->q8[i].seen && !plan->q8[i].on;
+    (void)n_lines;
+out:
+    fclose(f);
+    return st;
+}
+
+static spd_status onednn_save(const spd_plan *plan, const char *dir)
+{
+    if (plan->tech != SPD_TECH_INT8) return SPD_OK;
+    char path[4200], tmp[4210];
+    snprintf(path, sizeof path, "%s/%s", dir, Q8_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return spd_errorf(SPD_ERR_IO, "%s: cannot write", tmp);
+    fprintf(f, "%s\nmethod %s\n", Q8_MAGIC, plan->q8rep.method ? plan->q8rep.method : "minmax");
+    /* node index (topological order of the saved model), operator, int8 or
+     * fp32, u8 or s8 activations, activation scale (hex: exact) */
+    for (int i = 0; i < plan->n_q8; i++) {
+        const spd_q8_cand *c = &plan->q8[i];
+        if (!c->seen) continue;
+        fprintf(f, "%d %s %d %d %a\n", c->node, plan->prog->nodes[c->node].node->op_type, c->on ? 1 : 0,
+                c->is_u8 ? 1 : 0, (double)c->scale);
+    }
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+        remove(tmp);
+        return spd_errorf(SPD_ERR_IO, "%s: cannot write", path);
+    }
+    return SPD_OK;
+}
+
+/* q8_path: the scales of a saved learner (static int8), or NULL to calibrate. */
+static spd_status compile_impl(const spd_model *m, const spd_compile_opts *o, const char *q8_path, spd_plan **out)
 {
     *out = NULL;
     if (!onednn_supports(o->technique))
         return spd_errorf(SPD_ERR_UNSUPPORTED, "onednn has no %s kernels on this CPU", spd_technique_name(o->technique));
+    if (o->technique == SPD_TECH_INT8 && !q8_path && (o->n_calib <= 0 || !o->calib))
+        return spd_errorf(SPD_ERR_UNSUPPORTED,
+                          "onednn int8 (static) needs calibration samples to set its activation scales: none were given");
     spd_plan *plan = spd_calloc(1, sizeof *plan);
     if (!plan) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
     plan->tech = o->technique;
@@ -902,11 +1111,25 @@ static spd_status onednn_compile(const spd_model *m, const spd_compile_opts *o, 
     if ((st = spd_program_build(m, m->graph, NULL, &plan->prog)) != SPD_OK) goto fail;
     for (int i = 0; i < plan->prog->n_nodes; i++)
         if ((st = place(plan, &plan->prog->nodes[i])) != SPD_OK) goto fail;
+    if (o->technique == SPD_TECH_INT8) {
+        if (q8_path) st = q8_read(plan, q8_path);
+        else st = spd_onednn_calibrate(plan->prog, plan->q8, plan->n_q8, q8_set, o->calib, o->n_calib, &plan->q8rep);
+        if (st != SPD_OK) {
+            spd_error_prefix(st, "int8 calibration");
+            goto fail;
+        }
+        plan->q8_loaded = q8_path != NULL;
+    }
     *out = plan;
     return SPD_OK;
 fail:
     onednn_destroy(plan);
     return st;
+}
+
+static spd_status onednn_compile(const spd_model *m, const spd_compile_opts *o, spd_plan **out)
+{
+    return compile_impl(m, o, NULL, out);
 }
 
 static spd_status onednn_run(spd_plan *plan, const spd_tensor *in, int n_in, spd_tensor *out, int n_out)
@@ -916,13 +1139,41 @@ static spd_status onednn_run(spd_plan *plan, const spd_tensor *in, int n_in, spd
 
 static spd_status onednn_load(const char *dir, const spd_model *m, const spd_compile_opts *o, spd_plan **out)
 {
-    (void)dir;
-    return onednn_compile(m, o, out);
+    if (o->technique != SPD_TECH_INT8) return compile_impl(m, o, NULL, out);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, Q8_FILE);
+    FILE *f = fopen(path, "r");
+    if (!f) return compile_impl(m, o, NULL, out); /* calibrates when given samples, else says why not */
+    fclose(f);
+    return compile_impl(m, o, path, out);
 }
 
 static void onednn_placement(const spd_plan *plan, char *buf, size_t n)
 {
     spd_program_placement(plan->prog, buf, n);
+    if (plan->tech != SPD_TECH_INT8) return;
+    int on = 0, declined = 0;
+    for (int i = 0; i < plan->n_q8; i++) {
+        const nstate *s = plan->prog->nodes[plan->q8[i].node].state;
+        if (!plan->q8[i].on) continue;
+        on++;
+        declined += s->built && s->declined;
+    }
+    size_t k = strlen(buf);
+    if (k >= n) return;
+    if (plan->n_q8 == 0) {
+        snprintf(buf + k, n - k, "; int8 static: no Conv/Gemm node with constant weights to quantize");
+        return;
+    }
+    k += (size_t)snprintf(buf + k, n - k, "; int8 static (%s calibration%s): %d of %d Conv/Gemm nodes int8, %d kept fp32",
+                          plan->q8rep.method ? plan->q8rep.method : "minmax", plan->q8_loaded ? ", saved" : "", on,
+                          plan->n_q8, plan->n_q8 - on);
+    if (k < n && plan->q8rep.n_fallback > 0)
+        k += (size_t)snprintf(buf + k, n - k, " (%d by the accuracy fallback)", plan->q8rep.n_fallback);
+    if (k < n && declined > 0)
+        k += (size_t)snprintf(buf + k, n - k, ", %d of them declined by oneDNN (fp32 reference)", declined);
+    if (k < n && !plan->q8_loaded)
+        snprintf(buf + k, n - k, "; output rel L2 err on calibration %.3g", plan->q8rep.err_final);
 }
 
 const spd_backend spd_backend_onednn = {
@@ -933,7 +1184,7 @@ const spd_backend spd_backend_onednn = {
     .claims = onednn_claims,
     .compile = onednn_compile,
     .run = onednn_run,
-    .save = NULL,
+    .save = onednn_save,
     .load = onednn_load,
     .destroy = onednn_destroy,
     .placement = onednn_placement,
