@@ -32,6 +32,7 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_passes.c)
   set_tests_properties(passes_conformance_sweep PROPERTIES FIXTURES_REQUIRED conformance LABELS "asan")
 endif()
 spd_unit_test(test_gemm)
+spd_unit_test(test_kernels)
 
 # The ONNX operator conformance suite, generated at test time.
 add_test(NAME conformance_generate

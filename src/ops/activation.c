@@ -1,12 +1,63 @@
 /* Activation functions, Clip, and the Softmax family. Float16 and bfloat16
  * are computed in float32; the exponential-based functions are written in
- * their numerically stable forms. */
+ * their numerically stable forms. The float32 Sigmoid, erf Gelu and
+ * last-axis Softmax/LogSoftmax run on ops/vmath.h's vectorised exp/erf,
+ * split over the thread pool. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
 #include "ops/elementwise.h"
+#include "ops/vmath.h"
 #include "util/status.h"
+#include "util/threadpool.h"
+
+/* ------------------------------------------------------------------------ */
+/* float32 fast paths                                                        */
+
+#define VEC_CHUNK 16384 /* elements per task */
+
+typedef struct vec_job {
+    void (*fn)(float *y, const float *x, int64_t n);
+    const float *x;
+    float *y;
+    int64_t n;
+} vec_job;
+
+static void vec_task(void *ctx, int64_t t)
+{
+    const vec_job *j = ctx;
+    const int64_t lo = t * VEC_CHUNK, n = j->n - lo < VEC_CHUNK ? j->n - lo : VEC_CHUNK;
+    j->fn(j->y + lo, j->x + lo, n);
+}
+
+typedef struct clip_job {
+    spd_act ac;
+    const float *x;
+    float *y;
+    int64_t n;
+} clip_job;
+
+static void clip_task(void *ctx, int64_t t)
+{
+    const clip_job *j = ctx;
+    const int64_t lo = t * VEC_CHUNK, n = j->n - lo < VEC_CHUNK ? j->n - lo : VEC_CHUNK;
+    memcpy(j->y + lo, j->x + lo, (size_t)n * sizeof(float));
+    spd_vact_bias_f32(&j->ac, j->y + lo, n, 0.0f, NULL);
+}
+
+/* y = fn(x) elementwise when the input is float32; false (nothing done)
+ * for other types, which take the generic path. */
+static bool vec_unary(spd_op_ctx *ctx, void (*fn)(float *, const float *, int64_t), spd_status *st)
+{
+    const spd_tensor *in = spd_ew_input(ctx, 0);
+    if (!in || in->dtype != SPD_FLOAT) return false;
+    *st = spd_tensor_alloc(&ctx->out[0], in->dtype, in->ndim, in->dims);
+    if (*st != SPD_OK) return true;
+    vec_job j = {fn, in->data, ctx->out[0].data, spd_tensor_numel(in)};
+    spd_parallel_for((j.n + VEC_CHUNK - 1) / VEC_CHUNK, vec_task, &j);
+    return true;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Pointwise activations                                                     */
@@ -62,6 +113,8 @@ static spd_status k_leakyrelu(spd_op_ctx *ctx)
 
 static spd_status k_sigmoid(spd_op_ctx *ctx)
 {
+    spd_status st;
+    if (vec_unary(ctx, spd_vsigmoid_f32, &st)) return st;
     SPD_EW_UNARY_FLOAT(ctx, sigmoidf_(x), sigmoid_(x));
 }
 
@@ -112,6 +165,8 @@ static spd_status k_gelu(spd_op_ctx *ctx)
     }
     if (strcmp(approx, "none"))
         return spd_errorf(SPD_ERR_INVALID, "approximate must be \"none\" or \"tanh\", got \"%s\"", approx);
+    spd_status st;
+    if (vec_unary(ctx, spd_vgelu_f32, &st)) return st;
     SPD_EW_UNARY_FLOAT(ctx, 0.5f * x * (1 + erff(x * 0.70710678118654752f)),
                        0.5 * x * (1 + erf(x * 0.70710678118654752)));
 }
@@ -201,6 +256,12 @@ static spd_status k_clip(spd_op_ctx *ctx)
         }
     }
     const float flo = (float)lo, fhi = (float)hi;
+    if (in->dtype == SPD_FLOAT) { /* branch-free and vectorised, same clampf_ semantics */
+        SPD_TRY(spd_tensor_alloc(&ctx->out[0], in->dtype, in->ndim, in->dims));
+        clip_job j = {{SPD_ACT_CLIP, flo, fhi}, in->data, ctx->out[0].data, spd_tensor_numel(in)};
+        spd_parallel_for((j.n + VEC_CHUNK - 1) / VEC_CHUNK, clip_task, &j);
+        return SPD_OK;
+    }
     /* max wins when min > max, as the spec says */
     SPD_EW_UNARY_NUM(ctx, clampf_(x, flo, fhi), clamp_(x, lo, hi), clamp_i64(x, ilo, ihi),
                      clamp_u64(x, ulo, uhi));
@@ -358,8 +419,48 @@ static spd_status softmax_layout(const spd_op_ctx *ctx, const spd_tensor *in, in
         }                                                                      \
     }
 
-SOFTMAX_IMPL(softmax_f32, float, expf, logf)
+SOFTMAX_IMPL(softmax_f32_ref, float, expf, logf)
 SOFTMAX_IMPL(softmax_f64, double, exp, log)
+
+/* Contiguous rows (inner == 1): vectorised max, exp-and-sum and scale, rows
+ * split over the pool. Same NaN/inf outcome as the reference: any NaN or
+ * +inf in a row makes the whole row NaN. */
+typedef struct softmax_job {
+    const float *x;
+    float *y;
+    int64_t rows, len, rows_per_task;
+    bool log_;
+} softmax_job;
+
+static void softmax_rows_task(void *ctx, int64_t t)
+{
+    const softmax_job *j = ctx;
+    const int64_t r0 = t * j->rows_per_task, r1 = r0 + j->rows_per_task < j->rows ? r0 + j->rows_per_task : j->rows;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = j->x + r * j->len;
+        float *y = j->y + r * j->len;
+        const float m = spd_vmax_f32(x, j->len);
+        const float sum = spd_vexp_sub_sum_f32(y, x, j->len, m);
+        if (j->log_) {
+            const float ls = logf(sum);
+            for (int64_t k = 0; k < j->len; k++) y[k] = x[k] - m - ls;
+        } else {
+            const float inv = 1 / sum;
+            for (int64_t k = 0; k < j->len; k++) y[k] *= inv;
+        }
+    }
+}
+
+static void softmax_f32(const float *x, float *y, int64_t outer, int64_t len, int64_t inner, bool log_)
+{
+    if (inner != 1) {
+        softmax_f32_ref(x, y, outer, len, inner, log_);
+        return;
+    }
+    softmax_job j = {x, y, outer, len, 1, log_};
+    j.rows_per_task = len >= 4096 ? 1 : 4096 / len;
+    spd_parallel_for((outer + j.rows_per_task - 1) / j.rows_per_task, softmax_rows_task, &j);
+}
 
 static spd_status softmax_common(spd_op_ctx *ctx, bool log_)
 {

@@ -11,13 +11,22 @@
  * row would waste the im2col copy).
  *
  * float32 is computed directly; float16, bfloat16 and double are converted to
- * float32 and back. The GEMMs run on the thread pool (spd_sgemm), and so do
- * im2col, col2im and the depthwise loop, split by channel. */
+ * float32 and back.
+ *
+ * Conv's GEMM is tiled here rather than in spd_sgemm: each task computes one
+ * block of output rows x columns with the single-threaded packed GEMM and
+ * then, while that block is still in cache, adds the bias, the residual Z
+ * and applies the activation (FusedConv's epilogue; plain Conv has only the
+ * bias). ConvTranspose's GEMMs run on spd_sgemm; im2col, col2im and the
+ * depthwise loop run on the thread pool split by channel. */
 #include <stdbool.h>
 #include <string.h>
 
 #include "ir/op.h"
+#include "ops/conv.h"
 #include "ops/gemm.h"
+#include "ops/sgemm_fast.h"
+#include "ops/vmath.h"
 #include "util/threadpool.h"
 #include "util/alloc.h"
 #include "util/status.h"
@@ -33,6 +42,13 @@ typedef struct geom {
     int64_t pe[SPD_MAX_DIMS];    /* and at its end */
     int64_t big_n, small_n, k_n; /* element counts of one channel */
 } geom;
+
+/* What FusedConv adds to the convolution: act(Conv(X, W, B) + Z); z is
+ * float32 with the output's shape, or NULL. */
+typedef struct conv_epi {
+    spd_act ac;
+    const float *z;
+} conv_epi;
 
 /* ---- float32 views of tensors of other float types ---------------------- */
 
@@ -259,6 +275,8 @@ typedef struct chan_job {
     const float *w;
     float *out;
     int64_t channels; /* per image, for the depthwise planes */
+    const float *bias; /* depthwise: per channel, or NULL */
+    const conv_epi *epi;
 } chan_job;
 
 /* Below this many floats moved, waking the pool costs more than it saves. */
@@ -278,14 +296,14 @@ static void col2im_task(void *ctx, int64_t c)
 
 static void im2col_par(const geom *g, const float *x, int64_t channels, float *col)
 {
-    chan_job j = {g, x, NULL, col, channels};
+    chan_job j = {g, x, NULL, col, channels, NULL, NULL};
     if (channels * g->k_n * g->small_n < PARALLEL_MIN) im2col(g, x, channels, col);
     else spd_parallel_for(channels, im2col_task, &j);
 }
 
 static void col2im_par(const geom *g, const float *col, int64_t channels, float *y)
 {
-    chan_job j = {g, col, NULL, y, channels};
+    chan_job j = {g, col, NULL, y, channels, NULL, NULL};
     if (channels * g->k_n * g->small_n < PARALLEL_MIN) col2im(g, col, channels, y);
     else spd_parallel_for(channels, col2im_task, &j);
 }
@@ -325,12 +343,25 @@ static void depthwise2d(const geom *g, const float *x, const float *w, float *y,
     }
 }
 
-/* Plane p = n*C + c of a depthwise conv. */
+/* Plane p = n*C + c of a depthwise conv, with its bias and epilogue. */
 static void depthwise_task(void *ctx, int64_t p)
 {
     const chan_job *j = ctx;
     const geom *g = j->g;
-    depthwise2d(g, j->in + p * g->big_n, j->w + (p % j->channels) * g->k_n, j->out + p * g->small_n, 1);
+    const int64_t c = p % j->channels;
+    const float bias = j->bias ? j->bias[c] : 0.0f;
+    const float *x = j->in + p * g->big_n, *w = j->w + c * g->k_n;
+    const float *z = j->epi->z ? j->epi->z + p * g->small_n : NULL;
+    float *y = j->out + p * g->small_n;
+    if (g->d[0] == 1 && g->d[1] == 1 && g->s[0] <= 2 && g->s[1] <= 2 && g->k[0] <= 64 && spd_vmath_avx2()) {
+        const spd_dw_params dp = {g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1],
+                                  g->s[0],   g->s[1],   g->pb[0],    g->pb[1]};
+        spd_depthwise_plane_avx2(&dp, x, w, bias, &j->epi->ac, z, y);
+        return;
+    }
+    for (int64_t i = 0; i < g->small_n; i++) y[i] = bias;
+    depthwise2d(g, x, w, y, 1);
+    spd_vact_bias_f32(&j->epi->ac, y, g->small_n, 0.0f, z);
 }
 
 static void fill_bias(float *y, const float *bias, int64_t channels, int64_t n)
@@ -340,16 +371,126 @@ static void fill_bias(float *y, const float *bias, int64_t channels, int64_t n)
         for (int64_t i = 0; i < n; i++) y[c * n + i] = bias[c];
 }
 
+/* The packed-GEMM kernel spd_sgemm would use, or NULL for the reference. */
+static const spd_sgemm_kernel *gemm_kernel(void)
+{
+    switch (spd_sgemm_isa_current()) {
+    case SPD_SGEMM_AVX512: return spd_sgemm_kernel_avx512();
+    case SPD_SGEMM_AVX2: return spd_sgemm_kernel_avx2();
+    default: return NULL;
+    }
+}
+
+/* Y[M x N] = epilogue(W[M x K] * B[K x N]) in row x column blocks.
+ *
+ * With a packed-GEMM kernel, W is packed once per call (all of its kc-deep
+ * slices, mr-row panels) and shared by the tasks; each task packs its own
+ * kc x nb slices of B (L2-sized), runs the micro-kernel over them, and then
+ * applies the epilogue to its block while it is still in cache. */
+typedef struct gemm_epi_job {
+    const spd_sgemm_kernel *kern;
+    int64_t M, N, K, mb, nb, ncols, kc, mpad;
+    const float *w, *b, *bias, *z;
+    const spd_act *ac;
+    float *y;
+    float *apack; /* slice s (depth kc, last one shorter) at s*kc*mpad */
+} gemm_epi_job;
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Packs W's rows [mc*i, ...) of every slice; task = slice * blocks + block. */
+static void pack_w_task(void *ctx, int64_t t)
+{
+    const gemm_epi_job *j = ctx;
+    const int64_t mc = j->kern->mc, blocks = (j->M + mc - 1) / mc;
+    const int64_t pc = (t / blocks) * j->kc, ic = (t % blocks) * mc;
+    const int64_t k = min64(j->kc, j->K - pc);
+    j->kern->pack_a(0, min64(mc, j->M - ic), k, j->w + ic * j->K + pc, j->K, j->apack + pc * j->mpad + ic * k);
+}
+
+static void gemm_epi_task(void *ctx, int64_t t)
+{
+    gemm_epi_job *j = ctx;
+    const int64_t r0 = (t / j->ncols) * j->mb, c0 = (t % j->ncols) * j->nb;
+    const int64_t m = min64(j->M - r0, j->mb), n = min64(j->N - c0, j->nb);
+    float *y = j->y + r0 * j->N + c0;
+    const spd_sgemm_kernel *kern = j->kern;
+    float *bp = kern ? spd_malloc((size_t)(j->kc * ((n + kern->nr - 1) / kern->nr * kern->nr)) * sizeof(float)) : NULL;
+    if (!kern || !bp || j->K == 0) { /* the reference needs no scratch */
+        spd_sgemm_ref(0, 0, m, n, j->K, 1.0f, j->w + r0 * j->K, j->K, j->b + c0, j->N, 0.0f, y, j->N);
+    } else {
+        const int64_t mr = kern->mr, nr = kern->nr;
+        for (int64_t pc = 0; pc < j->K; pc += j->kc) {
+            const int64_t k = min64(j->kc, j->K - pc);
+            const float beta = pc == 0 ? 0.0f : 1.0f;
+            kern->pack_b(0, k, n, j->b + pc * j->N + c0, j->N, bp);
+            const float *as = j->apack + pc * j->mpad;
+            for (int64_t ir = 0; ir < m; ir += mr) {
+                const float *a = as + (r0 + ir) * k;
+                for (int64_t jr = 0; jr < n; jr += nr)
+                    kern->kernel(k, a, bp + jr * k, y + ir * j->N + jr, j->N, (int)min64(mr, m - ir),
+                                 (int)min64(nr, n - jr), 1.0f, beta);
+            }
+        }
+    }
+    spd_free(bp);
+    for (int64_t r = 0; r < m; r++)
+        spd_vact_bias_f32(j->ac, y + r * j->N, n, j->bias ? j->bias[r0 + r] : 0.0f,
+                          j->z ? j->z + (r0 + r) * j->N + c0 : NULL);
+}
+
+/* Below this many multiply-adds the pool costs more than it saves. */
+#define GEMM_PARALLEL_MIN (1 << 18)
+
+static spd_status gemm_epi(int64_t M, int64_t N, int64_t K, const float *w, const float *b, const float *bias,
+                           const float *z, const spd_act *ac, float *y)
+{
+    gemm_epi_job j = {gemm_kernel(), M, N, K, M, N, 1, 1, 0, w, b, bias, z, ac, y, NULL};
+    const int64_t mr = j.kern ? j.kern->mr : 4, nr = j.kern ? j.kern->nr : 16;
+    const int threads = spd_thread_count();
+    const bool parallel = threads > 1 && M * N * K >= GEMM_PARALLEL_MIN;
+    if (j.kern && K > 0) {
+        j.kc = min64(K, j.kern->kc);
+        j.mpad = (M + mr - 1) / mr * mr;
+        j.apack = spd_malloc((size_t)(j.mpad * K) * sizeof(float));
+        if (!j.apack) return spd_errorf(SPD_ERR_NOMEM, "out of memory packing a %lld x %lld weight", (long long)M, (long long)K);
+        const int64_t packs = (K + j.kc - 1) / j.kc * ((M + j.kern->mc - 1) / j.kern->mc);
+        if (parallel && M * K >= 65536) spd_parallel_for(packs, pack_w_task, &j);
+        else for (int64_t t = 0; t < packs; t++) pack_w_task(&j, t);
+    }
+    /* column blocks of about 256 (whole micro-tiles) keep a packed B slice
+     * in L2; rows are split too when that leaves too few tasks to balance
+     * the threads */
+    int64_t ncols = (N + 255) / 256;
+    j.nb = (N + ncols - 1) / ncols;
+    j.nb = (j.nb + nr - 1) / nr * nr;
+    ncols = (N + j.nb - 1) / j.nb;
+    int64_t nrows = 1;
+    if (parallel && ncols < 4 * threads) {
+        nrows = (4 * threads + ncols - 1) / ncols;
+        const int64_t most = (M + 4 * mr - 1) / (4 * mr);
+        if (nrows > most) nrows = most;
+        if (nrows < 1) nrows = 1;
+    }
+    j.mb = (M + nrows - 1) / nrows;
+    j.mb = (j.mb + mr - 1) / mr * mr;
+    nrows = (M + j.mb - 1) / j.mb;
+    j.ncols = ncols;
+    if (parallel) spd_parallel_for(nrows * ncols, gemm_epi_task, &j);
+    else for (int64_t t = 0; t < nrows * ncols; t++) gemm_epi_task(&j, t);
+    spd_free(j.apack);
+    return SPD_OK;
+}
+
 static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64_t group,
-                           const float *x, const float *w, const float *bias, float *y)
+                           const float *x, const float *w, const float *bias, float *y, const conv_epi *e)
 {
     const int64_t Cg = C / group, Mg = M / group, kdim = Cg * g->k_n;
-    for (int64_t n = 0; n < N; n++) fill_bias(y + n * M * g->small_n, bias, M, g->small_n);
     if (g->small_n == 0 || N == 0) return SPD_OK;
 
     if (group == C && group == M && g->nd == 2) {
         /* one task per (image, channel) plane */
-        chan_job j = {g, x, w, y, C};
+        chan_job j = {g, x, w, y, C, bias, e};
         if (N * C * g->small_n * g->k_n < PARALLEL_MIN)
             for (int64_t p = 0; p < N * C; p++) depthwise_task(&j, p);
         else
@@ -376,8 +517,13 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
                 im2col_par(g, xg, Cg, col);
                 B = col;
             }
-            spd_sgemm(0, 0, Mg, g->small_n, kdim, 1.0f, w + gi * Mg * kdim, kdim, B, g->small_n,
-                          1.0f, y + (n * M + gi * Mg) * g->small_n, g->small_n);
+            const int64_t off = (n * M + gi * Mg) * g->small_n;
+            const spd_status st = gemm_epi(Mg, g->small_n, kdim, w + gi * Mg * kdim, B, bias ? bias + gi * Mg : NULL,
+                                           e->z ? e->z + off : NULL, &e->ac, y + off);
+            if (st != SPD_OK) {
+                spd_free(col);
+                return st;
+            }
         }
     }
     spd_free(col);
@@ -417,11 +563,14 @@ static spd_status check_bias(const spd_tensor *B, int64_t M)
 /* Converts inputs to float32 if needed, runs `fn`, and stores the result in
  * ctx->out[0], whose dtype and shape are already set. */
 typedef spd_status (*f32_kernel)(const geom *g, int64_t N, int64_t C, int64_t M, int64_t group,
-                                 const float *x, const float *w, const float *bias, float *y);
+                                 const float *x, const float *w, const float *bias, float *y, const conv_epi *e);
 
 static spd_status run_f32(spd_op_ctx *ctx, const geom *g, int64_t N, int64_t C, int64_t M,
-                          int64_t group, f32_kernel fn)
+                          int64_t group, f32_kernel fn, const spd_act *ac, const spd_tensor *Z)
 {
+    conv_epi e = {{SPD_ACT_NONE, 0, 0}, NULL};
+    float *oz = NULL;
+    if (ac) e.ac = *ac;
     const spd_tensor *B = ctx->n_inputs > 2 ? ctx->in[2] : NULL;
     const float *x, *w, *b = NULL;
     float *ox = NULL, *ow = NULL, *ob = NULL, *oy = NULL;
@@ -430,13 +579,15 @@ static spd_status run_f32(spd_op_ctx *ctx, const geom *g, int64_t N, int64_t C, 
     spd_status st = as_f32(ctx->in[0], &x, &ox);
     if (st == SPD_OK) st = as_f32(ctx->in[1], &w, &ow);
     if (st == SPD_OK && B) st = as_f32(B, &b, &ob);
+    if (st == SPD_OK && Z) st = as_f32(Z, &e.z, &oz);
     float *y = (float *)Y->data;
     if (st == SPD_OK && Y->dtype != SPD_FLOAT) {
         y = oy = spd_calloc((size_t)(ny > 0 ? ny : 1), sizeof(float));
         if (!oy) st = spd_errorf(SPD_ERR_NOMEM, "out of memory for a float32 copy of the output");
     }
-    if (st == SPD_OK) st = fn(g, N, C, M, group, x, w, b, y);
+    if (st == SPD_OK) st = fn(g, N, C, M, group, x, w, b, y, &e);
     if (st == SPD_OK && oy) store_from_f32(Y, oy, ny);
+    spd_free(oz);
     spd_free(ox);
     spd_free(ow);
     spd_free(ob);
@@ -444,7 +595,7 @@ static spd_status run_f32(spd_op_ctx *ctx, const geom *g, int64_t N, int64_t C, 
     return st;
 }
 
-static spd_status op_conv(spd_op_ctx *ctx)
+spd_status spd_conv_fused(spd_op_ctx *ctx, const spd_act *ac, const spd_tensor *Z)
 {
     geom g;
     memset(&g, 0, sizeof g);
@@ -488,15 +639,20 @@ static spd_status op_conv(spd_op_ctx *ctx)
     }
     count_grids(&g);
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], X->dtype, X->ndim, ydims));
-    return run_f32(ctx, &g, N, C, M, group, conv_f32);
+    if (Z && (Z->dtype != X->dtype || !spd_tensor_same_shape(Z, &ctx->out[0])))
+        return spd_errorf(SPD_ERR_INVALID, "Z must have the output's type and shape");
+    return run_f32(ctx, &g, N, C, M, group, conv_f32, ac, Z);
 }
+
+static spd_status op_conv(spd_op_ctx *ctx) { return spd_conv_fused(ctx, NULL, NULL); }
 
 /* ---- ConvTranspose ----------------------------------------------------------- */
 
 /* Here C is X's channel count and M the output's; W is C x M/group x k. */
 static spd_status convt_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64_t group,
-                            const float *x, const float *w, const float *bias, float *y)
+                            const float *x, const float *w, const float *bias, float *y, const conv_epi *e)
 {
+    (void)e; /* ConvTranspose has no fused form */
     const int64_t Cg = C / group, Mg = M / group, rows = Mg * g->k_n;
     for (int64_t n = 0; n < N; n++) fill_bias(y + n * M * g->big_n, bias, M, g->big_n);
     if (g->small_n == 0 || g->big_n == 0 || N == 0) return SPD_OK;
@@ -592,7 +748,7 @@ static spd_status op_conv_transpose(spd_op_ctx *ctx)
     }
     count_grids(&g);
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], X->dtype, X->ndim, ydims));
-    return run_f32(ctx, &g, N, C, M, group, convt_f32);
+    return run_f32(ctx, &g, N, C, M, group, convt_f32, NULL, NULL);
 }
 
 const spd_op_def spd_ops_conv[] = {

@@ -13,6 +13,7 @@
 #include "ir/op.h"
 #include "util/alloc.h"
 #include "util/status.h"
+#include "util/threadpool.h"
 
 /* ---- float32 views ------------------------------------------------------------ */
 
@@ -307,6 +308,65 @@ static spd_status expand_to(const spd_tensor *t, const float *vals, int nd, cons
     return SPD_OK;
 }
 
+/* Rows are independent: split over the pool. The sums are in double with
+ * four partial accumulators (instruction-level parallelism; double keeps
+ * the order change far below float rounding). */
+typedef struct ln_job {
+    const float *x;
+    float *y, *mean_out, *istd_out;
+    const float *scale, *bias;
+    int64_t rows, cols;
+    double eps;
+    int64_t rows_per_task;
+} ln_job;
+
+static void ln_moments(const float *x, int64_t n, double eps, double *mean, double *inv_std)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += x[i];
+        s1 += x[i + 1];
+        s2 += x[i + 2];
+        s3 += x[i + 3];
+    }
+    for (; i < n; i++) s0 += x[i];
+    const double m = n ? (s0 + s1 + s2 + s3) / (double)n : 0.0;
+    double q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+    for (i = 0; i + 4 <= n; i += 4) {
+        const double d0 = x[i] - m, d1 = x[i + 1] - m, d2 = x[i + 2] - m, d3 = x[i + 3] - m;
+        q0 += d0 * d0;
+        q1 += d1 * d1;
+        q2 += d2 * d2;
+        q3 += d3 * d3;
+    }
+    for (; i < n; i++) q0 += (x[i] - m) * (x[i] - m);
+    const double var = n ? (q0 + q1 + q2 + q3) / (double)n : 0.0;
+    *mean = m;
+    *inv_std = 1.0 / sqrt(var + eps);
+}
+
+static void ln_task(void *ctx, int64_t t)
+{
+    const ln_job *j = ctx;
+    const int64_t r0 = t * j->rows_per_task, r1 = r0 + j->rows_per_task < j->rows ? r0 + j->rows_per_task : j->rows;
+    const int64_t cols = j->cols;
+    const float *scale = j->scale, *bias = j->bias;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = j->x + r * cols;
+        float *yr = j->y + r * cols;
+        double m, is;
+        ln_moments(xr, cols, j->eps, &m, &is);
+        const float fm = (float)m, fis = (float)is;
+        if (bias)
+            for (int64_t c = 0; c < cols; c++) yr[c] = (xr[c] - fm) * fis * scale[c] + bias[c];
+        else
+            for (int64_t c = 0; c < cols; c++) yr[c] = (xr[c] - fm) * fis * scale[c];
+        if (j->mean_out) j->mean_out[r] = fm;
+        if (j->istd_out) j->istd_out[r] = fis;
+    }
+}
+
 static spd_status op_layernorm(spd_op_ctx *ctx)
 {
     const spd_tensor *X = input(ctx, 0), *S = input(ctx, 1), *B = input(ctx, 2);
@@ -339,19 +399,9 @@ static spd_status op_layernorm(spd_op_ctx *ctx)
         if (st == SPD_OK) st = view_out(&v, k, &ctx->out[k]);
     }
     if (st == SPD_OK) {
-        for (int64_t r = 0; r < rows; r++) {
-            const float *xr = v.in[0] + r * cols;
-            float *yr = v.out[0] + r * cols;
-            double m, is;
-            moments(xr, cols, 1, eps, &m, &is, NULL);
-            const float fm = (float)m, fis = (float)is;
-            if (bias)
-                for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - fm) * fis * scale[j] + bias[j];
-            else
-                for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - fm) * fis * scale[j];
-            if (v.out[1]) v.out[1][r] = fm;
-            if (v.out[2]) v.out[2][r] = fis;
-        }
+        ln_job j = {v.in[0], v.out[0], v.out[1], v.out[2], scale, bias, rows, cols, eps, 1};
+        j.rows_per_task = cols >= 4096 ? 1 : 4096 / (cols > 0 ? cols : 1);
+        spd_parallel_for((rows + j.rows_per_task - 1) / j.rows_per_task, ln_task, &j);
     }
     spd_free(scale);
     spd_free(bias);

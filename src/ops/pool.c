@@ -4,7 +4,10 @@
  * Values are converted to double for the computation and back on store: that
  * is exact for every supported input type (float16, bfloat16, float, double,
  * int8, uint8), keeps one code path, and costs little next to the window
- * walks, which are the same for all pooling kinds. */
+ * walks, which are the same for all pooling kinds. The exception is the
+ * hot case of CNNs, float32 2-D MaxPool/AveragePool without indices and the
+ * float32 global poolings: computed in float directly (averages summed in
+ * double), one task per group of planes. */
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 #include "ir/op.h"
 #include "util/alloc.h"
 #include "util/status.h"
+#include "util/threadpool.h"
 
 typedef struct pgeom {
     int nd;
@@ -269,7 +273,122 @@ static void pool_run(const pgeom *g, const pool_opts *o, const double *x, double
     }
 }
 
-static spd_status run_pool(spd_op_ctx *ctx, const pgeom *g, pool_opts *o)
+/* The taps k in [0, nk) of output position o along one axis whose input
+ * position o*s - pb + k*d lies in [lo_lim, hi_lim): [*k0, *k1). */
+static void tap_range(int64_t o, int64_t s, int64_t pb, int64_t d, int64_t nk, int64_t lo_lim, int64_t hi_lim,
+                      int64_t *k0, int64_t *k1)
+{
+    const int64_t base = o * s - pb;
+    int64_t a = base >= lo_lim ? 0 : (lo_lim - base + d - 1) / d;
+    int64_t b = hi_lim - base <= 0 ? 0 : (hi_lim - 1 - base) / d + 1;
+    if (a > nk) a = nk;
+    if (b > nk) b = nk;
+    if (b < a) b = a;
+    *k0 = a;
+    *k1 = b;
+}
+
+typedef struct pool2d_job {
+    const pgeom *g;
+    const pool_opts *o;
+    const float *x;
+    float *y;
+    int64_t planes_per_task;
+} pool2d_job;
+
+/* Same results as pool_run for float32 2-D max/average pooling. Max keeps
+ * pool_run's NaN rule: the first tap inside starts the maximum and a later
+ * value replaces it only when greater. */
+static void pool2d_task(void *ctx, int64_t t)
+{
+    const pool2d_job *j = ctx;
+    const pgeom *g = j->g;
+    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    const int64_t p0 = t * j->planes_per_task;
+    const int64_t p1 = p0 + j->planes_per_task < g->nc ? p0 + j->planes_per_task : g->nc;
+    for (int64_t pl = p0; pl < p1; pl++) {
+        const float *xc = j->x + pl * g->in_n;
+        float *yc = j->y + pl * g->out_n;
+        for (int64_t oy = 0; oy < OH; oy++) {
+            int64_t y0, y1, py0, py1;
+            tap_range(oy, g->s[0], g->pb[0], g->d[0], g->k[0], 0, H, &y0, &y1);
+            tap_range(oy, g->s[0], g->pb[0], g->d[0], g->k[0], -g->pb[0], H + g->pe[0], &py0, &py1);
+            for (int64_t ox = 0; ox < OW; ox++) {
+                int64_t x0, x1, px0, px1;
+                tap_range(ox, g->s[1], g->pb[1], g->d[1], g->k[1], 0, W, &x0, &x1);
+                const int64_t bx = ox * g->s[1] - g->pb[1], by = oy * g->s[0] - g->pb[0];
+                float r;
+                if (j->o->kind == POOL_MAX) {
+                    float acc = -INFINITY;
+                    bool first = true;
+                    for (int64_t ky = y0; ky < y1; ky++) {
+                        const float *xr = xc + (by + ky * g->d[0]) * W + bx;
+                        for (int64_t kx = x0; kx < x1; kx++) {
+                            const float v = xr[kx * g->d[1]];
+                            acc = first || v > acc ? v : acc;
+                            first = false;
+                        }
+                    }
+                    r = acc;
+                } else {
+                    double acc = 0;
+                    for (int64_t ky = y0; ky < y1; ky++) {
+                        const float *xr = xc + (by + ky * g->d[0]) * W + bx;
+                        for (int64_t kx = x0; kx < x1; kx++) acc += xr[kx * g->d[1]];
+                    }
+                    int64_t count;
+                    if (j->o->count_include_pad) {
+                        tap_range(ox, g->s[1], g->pb[1], g->d[1], g->k[1], -g->pb[1], W + g->pe[1], &px0, &px1);
+                        count = (py1 - py0) * (px1 - px0);
+                    } else {
+                        count = (y1 - y0) * (x1 - x0);
+                        if (!count) count = 1;
+                    }
+                    r = (float)(acc / (double)count);
+                }
+                yc[oy * OW + ox] = r;
+            }
+        }
+    }
+}
+
+/* Global average / max of float32 planes. */
+static void global_task(void *ctx, int64_t t)
+{
+    const pool2d_job *j = ctx;
+    const pgeom *g = j->g;
+    const int64_t p0 = t * j->planes_per_task;
+    const int64_t p1 = p0 + j->planes_per_task < g->nc ? p0 + j->planes_per_task : g->nc;
+    for (int64_t pl = p0; pl < p1; pl++) {
+        const float *xc = j->x + pl * g->in_n;
+        if (j->o->kind == POOL_MAX) {
+            float acc = xc[0];
+            for (int64_t i = 1; i < g->in_n; i++) acc = xc[i] > acc ? xc[i] : acc;
+            j->y[pl] = acc;
+        } else {
+            double acc = 0;
+            for (int64_t i = 0; i < g->in_n; i++) acc += xc[i];
+            j->y[pl] = (float)(acc / (double)g->in_n);
+        }
+    }
+}
+
+/* The float32 fast path when it applies; false otherwise. */
+static bool pool_f32(spd_op_ctx *ctx, const pgeom *g, const pool_opts *o, bool global)
+{
+    const spd_tensor *X = ctx->in[0];
+    if (X->dtype != SPD_FLOAT || o->indices || (o->kind != POOL_MAX && o->kind != POOL_AVG)) return false;
+    if (!global && g->nd != 2) return false;
+    if (g->nc == 0 || g->out_n == 0) return true;
+    pool2d_job j = {g, o, X->data, ctx->out[0].data, 1};
+    const int64_t work = g->out_n * g->k_n;
+    j.planes_per_task = work >= 16384 ? 1 : 16384 / (work > 0 ? work : 1);
+    const int64_t tasks = (g->nc + j.planes_per_task - 1) / j.planes_per_task;
+    spd_parallel_for(tasks, global ? global_task : pool2d_task, &j);
+    return true;
+}
+
+static spd_status run_pool_ex(spd_op_ctx *ctx, const pgeom *g, pool_opts *o, bool global)
 {
     const spd_tensor *X = ctx->in[0];
     SPD_TRY(alloc_like_x(&ctx->out[0], X->dtype, g, X));
@@ -277,6 +396,7 @@ static spd_status run_pool(spd_op_ctx *ctx, const pgeom *g, pool_opts *o)
         SPD_TRY(alloc_like_x(&ctx->out[1], SPD_INT64, g, X));
         o->indices = (int64_t *)ctx->out[1].data;
     }
+    if (pool_f32(ctx, g, o, global)) return SPD_OK;
     double *x = NULL, *y = NULL;
     SPD_TRY(load_f64(X, &x));
     const int64_t ny = spd_tensor_numel(&ctx->out[0]);
@@ -291,6 +411,8 @@ static spd_status run_pool(spd_op_ctx *ctx, const pgeom *g, pool_opts *o)
     spd_free(y);
     return SPD_OK;
 }
+
+static spd_status run_pool(spd_op_ctx *ctx, const pgeom *g, pool_opts *o) { return run_pool_ex(ctx, g, o, false); }
 
 static spd_status op_maxpool(spd_op_ctx *ctx)
 {
@@ -348,7 +470,7 @@ static spd_status global_pool(spd_op_ctx *ctx, pool_kind kind)
     if (g.in_n == 0) return spd_errorf(SPD_ERR_INVALID, "X has an empty spatial axis");
     pool_opts o = {kind, false, kind == POOL_LP ? lp_p(ctx) : 0, 0, NULL};
     if (kind == POOL_LP && !(o.p > 0)) return spd_errorf(SPD_ERR_INVALID, "p = %g is not positive", o.p);
-    return run_pool(ctx, &g, &o);
+    return run_pool_ex(ctx, &g, &o, true);
 }
 
 static spd_status op_global_avg(spd_op_ctx *ctx) { return global_pool(ctx, POOL_AVG); }

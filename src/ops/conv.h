@@ -1,0 +1,15 @@
+/* Conv with FusedConv's epilogue, for ops/fused.c. */
+#ifndef SPD_OPS_CONV_H
+#define SPD_OPS_CONV_H
+
+#include "ir/op.h"
+#include "ops/vmath.h"
+
+/* ai.onnx Conv (inputs X, W, optional B, read from ctx as Conv reads them;
+ * attributes by name) computing act(Conv(X, W, B) + Z). ac NULL: no
+ * activation; Z NULL: no residual, else it must have the output's type and
+ * shape. The bias, Z and activation are applied to each block of the output
+ * right after it is computed. */
+spd_status spd_conv_fused(spd_op_ctx *ctx, const spd_act *ac, const spd_tensor *Z);
+
+#endif

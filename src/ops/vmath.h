@@ -1,0 +1,72 @@
+/* Vectorised float32 elementwise math for the hot kernels: the activations
+ * a Conv/Gemm epilogue applies, exp, erf, sigmoid and the softmax and GELU
+ * building blocks.
+ *
+ * Each entry point runs an AVX2+FMA version (vmath_avx2.c, function-level
+ * target attributes) when the CPU has it and spd_sgemm_isa_current() is not
+ * "ref" (SPEEDSTER_ISA=ref or spd_sgemm_set_isa(SPD_SGEMM_REF) select the
+ * portable code everywhere, for tests), else a portable loop written to
+ * auto-vectorise. exp/erf/sigmoid are polynomial approximations within a
+ * few ulp of libm (tests/unit/test_kernels.c sweeps them); NaN propagates,
+ * +-inf give the limits. */
+#ifndef SPD_OPS_VMATH_H
+#define SPD_OPS_VMATH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum spd_act_kind {
+    SPD_ACT_NONE,
+    SPD_ACT_RELU,        /* x > 0 ? x : 0 (NaN -> 0) */
+    SPD_ACT_LEAKYRELU,   /* x >= 0 ? x : a*x */
+    SPD_ACT_SIGMOID,
+    SPD_ACT_TANH,
+    SPD_ACT_CLIP,        /* v = x < a ? a : x; v > b ? b : v (NaN stays NaN; b wins if a > b) */
+    SPD_ACT_HARDSIGMOID, /* clamp(a*x + b, 0, 1) */
+} spd_act_kind;
+
+typedef struct spd_act {
+    spd_act_kind kind;
+    float a, b;
+} spd_act;
+
+/* The scalar definition every vector path must match (to fp32 rounding). */
+float spd_act_scalar(const spd_act *ac, float x);
+
+/* y[i] = act(y[i] + bias + (z ? z[i] : 0)), the Conv/Gemm epilogue, in the
+ * reference's order: ((y + bias) + z), then the activation. */
+void spd_vact_bias_f32(const spd_act *ac, float *y, int64_t n, float bias, const float *z);
+
+/* Whether the AVX2 paths are in use (CPU support and the ISA switch). */
+bool spd_vmath_avx2(void);
+
+void spd_vexp_f32(float *y, const float *x, int64_t n);
+void spd_verf_f32(float *y, const float *x, int64_t n);
+void spd_vsigmoid_f32(float *y, const float *x, int64_t n);
+/* y = 0.5 x (1 + erf(x / sqrt 2)) */
+void spd_vgelu_f32(float *y, const float *x, int64_t n);
+/* y[i] = exp(x[i] - sub); returns the sum of the y[i] (in float). */
+float spd_vexp_sub_sum_f32(float *y, const float *x, int64_t n, float sub);
+/* max of x[0..n), n >= 1; NaN if any is NaN. */
+float spd_vmax_f32(const float *x, int64_t n);
+
+/* The AVX2 implementations (vmath_avx2.c); call only when spd_vmath_avx2(). */
+void spd_vact_bias_f32_avx2(const spd_act *ac, float *y, int64_t n, float bias, const float *z);
+void spd_vexp_f32_avx2(float *y, const float *x, int64_t n);
+void spd_verf_f32_avx2(float *y, const float *x, int64_t n);
+void spd_vsigmoid_f32_avx2(float *y, const float *x, int64_t n);
+void spd_vgelu_f32_avx2(float *y, const float *x, int64_t n);
+float spd_vexp_sub_sum_f32_avx2(float *y, const float *x, int64_t n, float sub);
+float spd_vmax_f32_avx2(const float *x, int64_t n);
+
+/* Depthwise 2-D convolution of one channel plane, dilation 1, any kernel
+ * size, stride 1 or 2, with bias and activation applied per output row:
+ *   y[oy][ox] = act(bias + sum_{ky,kx} w[ky][kx] * x[oy*sy+ky-pt][ox*sx+kx-pl])
+ * (out-of-range x taps are zero padding). */
+typedef struct spd_dw_params {
+    int64_t H, W, OH, OW, KH, KW, sy, sx, pt, pl;
+} spd_dw_params;
+void spd_depthwise_plane_avx2(const spd_dw_params *p, const float *x, const float *w, float bias,
+                              const spd_act *ac, const float *z, float *y);
+
+#endif
