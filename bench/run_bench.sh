@@ -5,6 +5,8 @@
 #
 # usage: run_bench.sh SPEEDSTER_BIN MODELS_DIR [threads] [model...]
 # env:   BENCH_ROUNDS (3), BENCH_WARMUP (1), BENCH_RUNS (5)
+#        BENCH_LEARNERS=DIR: time DIR/<model> (a learner folder from
+#        `speedster optimize`) instead of the model itself, when it exists
 #
 # Each round times ORT (in a fresh process: load, warmup, runs) and then
 # `speedster bench` with the same warmup and runs; rounds alternate the two so
@@ -63,7 +65,9 @@ for n in "${names[@]}"; do
         o=$(node "$here/bench_ort.js" "$case_dir" --threads "$threads" --warmup "$warmup" --runs "$runs" 2>&1 | tail -n 1)
         m=$(json_field median_ms <<<"$o")
         if [ -n "$m" ]; then ort_meds+=("$m"); else err="ORT: $o"; fi
-        s=$("$bin" bench "$case_dir/model.onnx" -i "$case_dir/test_data_set_0" --threads "$threads" \
+        target="$case_dir/model.onnx"
+        [ -n "${BENCH_LEARNERS:-}" ] && [ -f "$BENCH_LEARNERS/$n/metadata.json" ] && target="$BENCH_LEARNERS/$n"
+        s=$("$bin" bench "$target" -i "$case_dir/test_data_set_0" --threads "$threads" \
             --warmup "$warmup" --runs "$runs" 2>&1 | tail -n 1)
         m=$(json_field median_ms <<<"$s")
         if [ -n "$m" ]; then spd_meds+=("$m"); else err="speedster: $s"; fi
