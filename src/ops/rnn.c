@@ -5,13 +5,22 @@
  * entry and one direction at a time, which keeps sequence_lens and the
  * reverse direction simple: entry b runs over its first seq_lens[b] steps
  * (backwards for reverse), the rest of its Y stays zero, and Y_h / Y_c hold
- * the state after its last step. */
+ * the state after its last step.
+ *
+ * Float32 nodes where every batch entry runs the full sequence (no
+ * sequence_lens, or all equal to seq_length) take a float path instead
+ * (rnn_run_f32): one GEMM for the input projection of all steps, then per
+ * step the recurrent product over the whole batch and the gates in float.
+ * It supports every other option; float64/float16/bfloat16 and shorter
+ * sequence_lens stay on the double path. */
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
 #include "ir/op.h"
+#include "ops/gemm.h"
+#include "ops/vmath.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
@@ -216,18 +225,8 @@ static spd_status rnn_setup(spd_op_ctx *ctx, cell_kind kind, rnn *m)
     const act_kind *dflt = kind == CELL_LSTM ? d_lstm : kind == CELL_GRU ? d_gru : d_rnn;
     SPD_TRY(parse_acts(node, (int)D, kind == CELL_LSTM ? 3 : kind == CELL_GRU ? 2 : 1, dflt, m->acts));
 
-    spd_status s;
-    if ((s = to_doubles(X, &m->x)) || (s = to_doubles(W, &m->w)) || (s = to_doubles(R, &m->r)) ||
-        (s = to_doubles(Bt, &m->bias)) || (s = to_doubles(P, &m->p)) ||
-        (s = to_doubles(H0, &m->h0)) || (s = to_doubles(C0, &m->c0))) {
-        rnn_free(m);
-        return s;
-    }
     m->lens = spd_malloc((size_t)(B ? B : 1) * sizeof *m->lens);
-    if (!m->lens) {
-        rnn_free(m);
-        return spd_errorf(SPD_ERR_NOMEM, "out of memory");
-    }
+    if (!m->lens) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
     for (int64_t b = 0; b < B; b++) {
         m->lens[b] = L ? spd_tensor_get_i64(L, b) : m->S;
         if (m->lens[b] < 0 || m->lens[b] > m->S) {
@@ -236,6 +235,24 @@ static spd_status rnn_setup(spd_op_ctx *ctx, cell_kind kind, rnn *m)
             return spd_errorf(SPD_ERR_INVALID, "sequence_lens[%lld] = %lld is outside [0, %lld]",
                               (long long)b, (long long)bad, (long long)m->S);
         }
+    }
+    return SPD_OK;
+}
+
+/* Double copies of the inputs, for the reference path. */
+static spd_status rnn_load_doubles(spd_op_ctx *ctx, rnn *m)
+{
+    cell_kind kind = m->kind;
+    const spd_tensor *X = ctx->in[0], *W = opt_in(ctx, 1), *R = opt_in(ctx, 2);
+    const spd_tensor *Bt = opt_in(ctx, 3), *H0 = opt_in(ctx, 5);
+    const spd_tensor *C0 = kind == CELL_LSTM ? opt_in(ctx, 6) : NULL;
+    const spd_tensor *P = kind == CELL_LSTM ? opt_in(ctx, 7) : NULL;
+    spd_status s;
+    if ((s = to_doubles(X, &m->x)) || (s = to_doubles(W, &m->w)) || (s = to_doubles(R, &m->r)) ||
+        (s = to_doubles(Bt, &m->bias)) || (s = to_doubles(P, &m->p)) ||
+        (s = to_doubles(H0, &m->h0)) || (s = to_doubles(C0, &m->c0))) {
+        rnn_free(m);
+        return s;
     }
     return SPD_OK;
 }
@@ -270,6 +287,209 @@ static inline double clipv(const rnn *m, double v)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The float32 path                                                         */
+
+/* Whether the float32 path applies: every tensor input is float32 and every
+ * batch entry runs the full sequence, so all entries step through the same t
+ * together and one GEMM per step covers the batch. */
+static bool fast_ok(const spd_op_ctx *ctx, const rnn *m)
+{
+    int n = m->kind == CELL_LSTM ? 8 : 6;
+    for (int k = 0; k < n && k < ctx->n_inputs; k++) {
+        if (k == 4 || !ctx->in[k]) continue;
+        if (ctx->in[k]->dtype != SPD_FLOAT) return false;
+    }
+    for (int64_t b = 0; b < m->B; b++)
+        if (m->lens[b] != m->S) return false;
+    return true;
+}
+
+/* x[i] = f(clip(x[i])) in float; sigmoid and tanh are vectorised. */
+static void act_f32(const act *f, float clip, float *x, int64_t n)
+{
+    if (clip > 0)
+        for (int64_t i = 0; i < n; i++) x[i] = fminf(fmaxf(x[i], -clip), clip);
+    switch (f->k) {
+    case A_SIGMOID: spd_vsigmoid_f32(x, x, n); return;
+    case A_TANH: {
+        spd_act ta = {SPD_ACT_TANH, 0, 0};
+        spd_vact_bias_f32(&ta, x, n, 0.0f, NULL);
+        return;
+    }
+    case A_RELU:
+        for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
+        return;
+    default:
+        /* The rarer activations: scalar, through the double definition. */
+        for (int64_t i = 0; i < n; i++) x[i] = (float)act_apply(f, x[i]);
+        return;
+    }
+}
+
+/* Up to this many batch entries the per-step recurrent product is a plain
+ * loop over a transposed R: the packed GEMM would repack R every step, which
+ * costs as much as the product itself when it has so few rows. */
+#define SMALL_BATCH 4
+
+/* C[b][n] += sum_k h[b][k] R[n][k] for b < B, n < N, where r is R (N x H,
+ * row-major) and rt, when non-NULL, the same block transposed (H x N, row
+ * stride ldrt). */
+static void rec_acc(int64_t B, int64_t N, int64_t H, const float *h, const float *r, const float *rt,
+                    int64_t ldrt, float *C, int64_t ldc)
+{
+    if (!rt) {
+        spd_sgemm(0, 1, B, N, H, 1.0f, h, H, r, H, 1.0f, C, ldc);
+        return;
+    }
+    for (int64_t b = 0; b < B; b++) {
+        float *restrict cb = C + b * ldc;
+        for (int64_t k = 0; k < H; k++) {
+            const float hk = h[b * H + k];
+            const float *restrict rk = rt + k * ldrt;
+            for (int64_t n = 0; n < N; n++) cb[n] += hk * rk[n];
+        }
+    }
+}
+
+/* Per direction: the input projection X W^T + biases for all steps at once
+ * (rows ordered as X's, so either layout works through the row stride), then
+ * per step the recurrent projection h R^T for the whole batch accumulated
+ * into that step's rows, and the gates in float. */
+static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_tensor *Yh, spd_tensor *Yc)
+{
+    const int64_t S = m->S, B = m->B, I = m->I, H = m->H, D = m->D, GH = m->G * m->H;
+    const int64_t nxw = S * B * GH > 0 ? S * B * GH : 1, nbh = B * H > 0 ? B * H : 1;
+    const cell_kind kind = m->kind;
+    const float *X = ctx->in[0]->data, *Wt = ctx->in[1]->data, *Rt = ctx->in[2]->data;
+    const spd_tensor *Bt = opt_in(ctx, 3), *H0t = opt_in(ctx, 5);
+    const spd_tensor *C0t = kind == CELL_LSTM ? opt_in(ctx, 6) : NULL;
+    const spd_tensor *Pt = kind == CELL_LSTM ? opt_in(ctx, 7) : NULL;
+    const float clip = (float)m->clip;
+
+    float *xw = spd_malloc((size_t)nxw * sizeof *xw);
+    float *h = spd_malloc((size_t)nbh * sizeof *h);
+    float *c = spd_malloc((size_t)nbh * sizeof *c);
+    float *tmp = spd_malloc((size_t)nbh * sizeof *tmp);
+    float *bias = spd_malloc((size_t)GH * sizeof *bias);
+    float *rt = B <= SMALL_BATCH ? spd_malloc((size_t)(GH * H > 0 ? GH * H : 1) * sizeof *rt) : NULL;
+    spd_status s = SPD_OK;
+    if (!xw || !h || !c || !tmp || !bias || (B <= SMALL_BATCH && !rt)) s = spd_errorf(SPD_ERR_NOMEM, "out of memory");
+
+    /* Rows of xw for step t start at t * row_t; entry b is row_b further. */
+    const int64_t row_t = m->batch_first ? GH : B * GH, row_b = m->batch_first ? S * GH : GH;
+    for (int64_t d = 0; d < D && s == SPD_OK; d++) {
+        const float *w = Wt + d * GH * I, *r = Rt + d * GH * H;
+        const float *wb = Bt ? (const float *)Bt->data + d * 2 * GH : NULL;
+        const float *rb = wb ? wb + GH : NULL;
+        const float *p = Pt ? (const float *)Pt->data + d * 3 * H : NULL;
+        const act *f = m->acts[d];
+        const bool backwards = m->reverse || d == 1;
+
+        /* Wb + Rb, except that GRU with linear_before_reset keeps Rb_h inside
+         * the reset gate's product. */
+        for (int64_t g = 0; g < GH; g++)
+            bias[g] = wb ? wb[g] + (kind == CELL_GRU && m->lbr && g >= 2 * H ? 0.0f : rb[g]) : 0.0f;
+        for (int64_t row = 0; row < S * B; row++) memcpy(xw + row * GH, bias, (size_t)GH * sizeof *xw);
+        spd_sgemm(0, 1, S * B, GH, I, 1.0f, X, I, w, I, 1.0f, xw, GH);
+        if (rt)
+            for (int64_t g = 0; g < GH; g++)
+                for (int64_t k = 0; k < H; k++) rt[k * GH + g] = r[g * H + k];
+
+        for (int64_t b = 0; b < B; b++) {
+            int64_t at = state_at(m, d, b);
+            for (int64_t j = 0; j < H; j++) {
+                h[b * H + j] = H0t ? ((const float *)H0t->data)[at + j] : 0.0f;
+                c[b * H + j] = C0t ? ((const float *)C0t->data)[at + j] : 0.0f;
+            }
+        }
+        for (int64_t step = 0; step < S; step++) {
+            int64_t t = backwards ? S - 1 - step : step;
+            float *gt = xw + t * row_t;
+            if (kind == CELL_RNN) {
+                rec_acc(B, H, H, h, r, rt, GH, gt, row_b);
+                for (int64_t b = 0; b < B; b++) {
+                    act_f32(&f[0], clip, gt + b * row_b, H);
+                    memcpy(h + b * H, gt + b * row_b, (size_t)H * sizeof *h);
+                }
+            } else if (kind == CELL_GRU) {
+                /* z and r first: the candidate needs r. */
+                rec_acc(B, 2 * H, H, h, r, rt, GH, gt, row_b);
+                for (int64_t b = 0; b < B; b++) act_f32(&f[0], clip, gt + b * row_b, 2 * H);
+                const float *rh_w = r + 2 * H * H;
+                if (m->lbr) {
+                    /* hh += r (R_h h + Rb_h) */
+                    memset(tmp, 0, (size_t)(B * H) * sizeof *tmp);
+                    rec_acc(B, H, H, h, rh_w, rt ? rt + 2 * H : NULL, GH, tmp, H);
+                    for (int64_t b = 0; b < B; b++) {
+                        const float *rr = gt + b * row_b + H;
+                        float *hh = gt + b * row_b + 2 * H;
+                        for (int64_t j = 0; j < H; j++)
+                            hh[j] += rr[j] * (tmp[b * H + j] + (rb ? rb[2 * H + j] : 0.0f));
+                    }
+                } else {
+                    /* hh += R_h (r h) */
+                    for (int64_t b = 0; b < B; b++) {
+                        const float *rr = gt + b * row_b + H;
+                        for (int64_t j = 0; j < H; j++) tmp[b * H + j] = rr[j] * h[b * H + j];
+                    }
+                    rec_acc(B, H, H, tmp, rh_w, rt ? rt + 2 * H : NULL, GH, gt + 2 * H, row_b);
+                }
+                for (int64_t b = 0; b < B; b++) {
+                    const float *z = gt + b * row_b;
+                    float *hh = gt + b * row_b + 2 * H, *hb = h + b * H;
+                    act_f32(&f[1], clip, hh, H);
+                    for (int64_t j = 0; j < H; j++) hb[j] = (1.0f - z[j]) * hh[j] + z[j] * hb[j];
+                }
+            } else {
+                rec_acc(B, GH, H, h, r, rt, GH, gt, row_b);
+                for (int64_t b = 0; b < B; b++) {
+                    float *gi = gt + b * row_b, *go = gi + H, *gf = gi + 2 * H, *gc = gi + 3 * H;
+                    float *cb = c + b * H, *hb = h + b * H, *tb = tmp + b * H;
+                    if (p) {
+                        for (int64_t j = 0; j < H; j++) {
+                            gi[j] += p[j] * cb[j];
+                            gf[j] += p[2 * H + j] * cb[j];
+                        }
+                        act_f32(&f[0], clip, gi, H);
+                        if (!m->input_forget) act_f32(&f[0], clip, gf, H);
+                    } else {
+                        /* i, o and f are adjacent and share f[0]; o needs no peephole. */
+                        act_f32(&f[0], clip, gi, m->input_forget ? 2 * H : 3 * H);
+                    }
+                    act_f32(&f[1], clip, gc, H);
+                    for (int64_t j = 0; j < H; j++) {
+                        float ft = m->input_forget ? 1.0f - gi[j] : gf[j];
+                        cb[j] = ft * cb[j] + gi[j] * gc[j];
+                    }
+                    if (p) {
+                        for (int64_t j = 0; j < H; j++) go[j] += p[H + j] * cb[j];
+                        act_f32(&f[0], clip, go, H);
+                    }
+                    memcpy(tb, cb, (size_t)H * sizeof *tb);
+                    act_f32(&f[2], 0.0f, tb, H);
+                    for (int64_t j = 0; j < H; j++) hb[j] = go[j] * tb[j];
+                }
+            }
+            if (Y)
+                for (int64_t b = 0; b < B; b++)
+                    memcpy((float *)Y->data + y_at(m, t, d, b), h + b * H, (size_t)H * sizeof *h);
+        }
+        for (int64_t b = 0; b < B; b++) {
+            int64_t at = state_at(m, d, b);
+            if (Yh) memcpy((float *)Yh->data + at, h + b * H, (size_t)H * sizeof *h);
+            if (Yc) memcpy((float *)Yc->data + at, c + b * H, (size_t)H * sizeof *c);
+        }
+    }
+    spd_free(xw);
+    spd_free(h);
+    spd_free(c);
+    spd_free(tmp);
+    spd_free(bias);
+    spd_free(rt);
+    return s;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The recurrence                                                           */
 
 static spd_status rnn_run(spd_op_ctx *ctx, cell_kind kind)
@@ -293,6 +513,13 @@ static spd_status rnn_run(spd_op_ctx *ctx, cell_kind kind)
     spd_tensor *Y = nout > 0 ? &ctx->out[0] : NULL;
     spd_tensor *Yh = nout > 1 ? &ctx->out[1] : NULL;
     spd_tensor *Yc = nout > 2 ? &ctx->out[2] : NULL;
+
+    if (s == SPD_OK && fast_ok(ctx, &m)) {
+        s = rnn_run_f32(ctx, &m, Y, Yh, Yc);
+        rnn_free(&m);
+        return s;
+    }
+    if (s == SPD_OK) s = rnn_load_doubles(ctx, &m);
 
     double *gates = spd_malloc((size_t)(G * H) * sizeof *gates);
     double *h = spd_malloc((size_t)H * sizeof *h), *c = spd_malloc((size_t)H * sizeof *c);
