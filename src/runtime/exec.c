@@ -1,7 +1,9 @@
 #include "runtime/exec.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/alloc.h"
 #include "util/status.h"
@@ -65,6 +67,61 @@ static const spd_tensor *lookup_outer(const spd_exec *ex, const char *name)
     return NULL;
 }
 
+
+/* SPEEDSTER_PROFILE=1: time spent per operator type, printed to stderr at
+ * exit. For finding the hot operators of a model; costs two clock reads per
+ * node when on, one getenv per process when off. */
+typedef struct prof_row { char op[48]; double sec; long calls; } prof_row;
+static prof_row prof_rows[256];
+static int prof_n, prof_state = -1;
+
+static void prof_print(void)
+{
+    double total = 0;
+    for (int i = 0; i < prof_n; i++) total += prof_rows[i].sec;
+    for (int i = 0; i < prof_n; i++)
+        for (int j = i + 1; j < prof_n; j++)
+            if (prof_rows[j].sec > prof_rows[i].sec) {
+                prof_row t = prof_rows[i]; prof_rows[i] = prof_rows[j]; prof_rows[j] = t;
+            }
+    fprintf(stderr, "profile: %.3f ms in kernels\n", total * 1e3);
+    for (int i = 0; i < prof_n; i++)
+        fprintf(stderr, "  %-28s %9.3f ms %5.1f%% %8ld calls\n", prof_rows[i].op, prof_rows[i].sec * 1e3,
+                total > 0 ? 100 * prof_rows[i].sec / total : 0, prof_rows[i].calls);
+}
+
+static int prof_on(void)
+{
+    if (prof_state < 0) {
+        const char *e = getenv("SPEEDSTER_PROFILE");
+        prof_state = e && *e && strcmp(e, "0") != 0;
+        if (prof_state) atexit(prof_print);
+    }
+    return prof_state;
+}
+
+static void prof_add(const char *op, double sec)
+{
+    for (int i = 0; i < prof_n; i++)
+        if (!strncmp(prof_rows[i].op, op, sizeof prof_rows[i].op - 1)) {
+            prof_rows[i].sec += sec;
+            prof_rows[i].calls++;
+            return;
+        }
+    if (prof_n == 256) return;
+    prof_row *r = &prof_rows[prof_n++];
+    snprintf(r->op, sizeof r->op, "%s", op);
+    r->sec = sec;
+    r->calls = 1;
+}
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static spd_status run_node(spd_exec *ex, int i)
 {
     const spd_program *p = ex->prog;
@@ -91,7 +148,13 @@ static spd_status run_node(spd_exec *ex, int i)
     }
     memset(out, 0, (size_t)pn->n_out * sizeof *out);
     spd_op_ctx ctx = {pn->node, pn->opset, pn->n_in, in, pn->n_out, out, ex, pn->state};
-    st = pn->run(&ctx);
+    if (prof_on()) {
+        double t0 = now_sec();
+        st = pn->run(&ctx);
+        prof_add(pn->node->op_type, now_sec() - t0);
+    } else {
+        st = pn->run(&ctx);
+    }
     if (st != SPD_OK) {
         spd_error_prefix(st, "%s", spd_pnode_label(p, i, lab, sizeof lab));
         for (int k = 0; k < pn->n_out; k++) spd_tensor_release(&out[k]);

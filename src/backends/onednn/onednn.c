@@ -978,6 +978,9 @@ static spd_status place(spd_plan *plan, spd_pnode *pn)
                                                   : P_GLOBAL_AVG;
         fn = k_pool;
     }
+    /* The native kernel's prepared state (packed weights) is not needed once
+     * oneDNN runs the node. */
+    if (pn->state_free) pn->state_free(pn->state);
     pn->run = fn;
     pn->state = s;
     pn->state_free = nstate_free;
