@@ -102,7 +102,7 @@ static int compare(const spd_tensor *a, const spd_tensor *e, double rtol, double
 
 typedef enum { CASE_PASS, CASE_FAIL, CASE_UNSUPPORTED } case_result;
 
-static case_result run_case(const char *dir, double rtol, double atol, char *why, size_t wn)
+static case_result run_case(const char *dir, double rtol, double atol, int repeat, char *why, size_t wn)
 {
     char path[4400];
     snprintf(path, sizeof path, "%s/model.onnx", dir);
@@ -134,10 +134,16 @@ static case_result run_case(const char *dir, double rtol, double atol, char *why
         if (k < n_in) {
             snprintf(why, wn, "%s", spd_last_error());
             res = st == SPD_ERR_UNSUPPORTED ? CASE_UNSUPPORTED : CASE_FAIL;
-        } else if ((st = spd_model_run(m, in, n_in, out, n_out)) != SPD_OK) {
-            snprintf(why, wn, "%s", spd_last_error());
-            res = st == SPD_ERR_UNSUPPORTED ? CASE_UNSUPPORTED : CASE_FAIL;
-        } else {
+        }
+        /* Repeated calls exercise the memory plan, which lays out its arena
+         * after the second call with the same shapes. */
+        for (int r = 0; r < repeat && res == CASE_PASS; r++) {
+            for (int j = 0; j < n_out; j++) spd_tensor_release(&out[j]);
+            if ((st = spd_model_run(m, in, n_in, out, n_out)) != SPD_OK) {
+                snprintf(why, wn, "%s%s", r ? "on a repeated call: " : "", spd_last_error());
+                res = st == SPD_ERR_UNSUPPORTED ? CASE_UNSUPPORTED : CASE_FAIL;
+                break;
+            }
             for (int o = 0; o < n_out && res == CASE_PASS; o++) {
                 snprintf(path, sizeof path, "%s/output_%d.pb", set, o);
                 if ((st = spd_tensor_read_file(path, &expect)) != SPD_OK) {
@@ -147,7 +153,8 @@ static case_result run_case(const char *dir, double rtol, double atol, char *why
                 }
                 char w[600];
                 if (!compare(&out[o], &expect, rtol, atol, w, sizeof w)) {
-                    snprintf(why, wn, "output %d (%s): %s", o, spd_model_output_name(m, o), w);
+                    snprintf(why, wn, "%soutput %d (%s): %s", r ? "on a repeated call: " : "", o,
+                             spd_model_output_name(m, o), w);
                     res = CASE_FAIL;
                 }
                 spd_tensor_release(&expect);
@@ -169,6 +176,7 @@ static case_result run_case(const char *dir, double rtol, double atol, char *why
 int cmd_check(int argc, char **argv)
 {
     double rtol = 1e-3, atol = 1e-7, min_pass = -1;
+    int repeat = 1;
     exclusion ex = {0};
     int n_cases = 0, passed = 0, failed = 0, skipped = 0, unexpected = 0, rc = 0;
     for (int i = 1; i < argc; i++) {
@@ -178,6 +186,10 @@ int cmd_check(int argc, char **argv)
         } else if (!strcmp(a, "--rtol") && i + 1 < argc) rtol = atof(argv[++i]);
         else if (!strcmp(a, "--atol") && i + 1 < argc) atol = atof(argv[++i]);
         else if (!strcmp(a, "--min-pass") && i + 1 < argc) min_pass = atof(argv[++i]);
+        else if (!strcmp(a, "--repeat") && i + 1 < argc) {
+            repeat = atoi(argv[++i]);
+            if (repeat < 1 || repeat > 1000) { rc = cli_fail(SPD_ERR_INVALID, "check: --repeat takes 1 to 1000"); goto done; }
+        }
         else if (a[0] == '-') { rc = cli_fail(SPD_ERR_INVALID, "check: unknown option '%s'", a); goto done; }
         else {
             n_cases++;
@@ -185,7 +197,7 @@ int cmd_check(int argc, char **argv)
             snprintf(dir, sizeof dir, "%s", a);
             for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--) dir[n - 1] = '\0';
             snprintf(name, sizeof name, "%s", base_name(dir));
-            case_result r = run_case(dir, rtol, atol, why, sizeof why);
+            case_result r = run_case(dir, rtol, atol, repeat, why, sizeof why);
             int ex_listed = excluded(&ex, name);
             if (r == CASE_PASS) {
                 passed++;
@@ -202,7 +214,7 @@ int cmd_check(int argc, char **argv)
             fflush(stdout);
         }
     }
-    if (n_cases == 0) { rc = cli_fail(SPD_ERR_INVALID, "usage: speedster check [--exclude FILE] [--min-pass RATE] CASE_DIR..."); goto done; }
+    if (n_cases == 0) { rc = cli_fail(SPD_ERR_INVALID, "usage: speedster check [--exclude FILE] [--min-pass RATE] [--rtol R] [--atol A] [--repeat N] CASE_DIR..."); goto done; }
     printf("pass rate: %d of %d (%.1f%%)\n", passed, n_cases, 100.0 * passed / n_cases);
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     if (ex.n > 0 && unexpected > 0) rc = 1;      /* every non-pass must be explained */

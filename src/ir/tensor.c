@@ -86,6 +86,22 @@ void spd_tensor_release(spd_tensor *t)
     memset(t, 0, sizeof *t);
 }
 
+static _Thread_local spd_out_slots tls_slots;
+
+spd_out_slots spd_tensor_use_slots(spd_out_slots s)
+{
+    spd_out_slots prev = tls_slots;
+    tls_slots = s;
+    return prev;
+}
+
+static void *take_slot(const spd_tensor *t, size_t bytes)
+{
+    for (int i = 0; i < tls_slots.n; i++)
+        if (tls_slots.slot[i].t == t) return bytes <= tls_slots.slot[i].cap ? tls_slots.slot[i].data : NULL;
+    return NULL;
+}
+
 spd_status spd_tensor_alloc(spd_tensor *t, spd_dtype dt, int ndim, const int64_t *dims)
 {
     spd_tensor_release(t);
@@ -107,13 +123,16 @@ spd_status spd_tensor_alloc(spd_tensor *t, spd_dtype dt, int ndim, const int64_t
         n *= dims[i];
     }
     size_t bytes = (size_t)n * esz;
-    void *p = spd_calloc(1, bytes ? bytes : 1);
-    if (!p) return spd_errorf(SPD_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+    void *p = tls_slots.n && bytes ? take_slot(t, bytes) : NULL;
+    int owner = !p;
+    if (p) memset(p, 0, bytes);
+    else if (!(p = spd_calloc(1, bytes ? bytes : 1)))
+        return spd_errorf(SPD_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
     t->dtype = dt;
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->dims[i] = dims[i];
     t->data = p;
-    t->owner = 1;
+    t->owner = owner;
     return SPD_OK;
 }
 

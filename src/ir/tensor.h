@@ -9,6 +9,22 @@
  * tensor owned before is released first. Fails with a message on a negative
  * dim, too many dims, or a size that overflows. */
 spd_status spd_tensor_alloc(spd_tensor *t, spd_dtype dt, int ndim, const int64_t *dims);
+
+/* Memory a caller (the interpreter's memory plan) lends for specific output
+ * tensors: while slots are in use on this thread, spd_tensor_alloc() of one
+ * of those tensors takes its slot (zeroed, not owned: release does not free
+ * it) when the size fits, and allocates as usual otherwise. */
+typedef struct spd_out_slot {
+    const spd_tensor *t;
+    void *data;
+    size_t cap;
+} spd_out_slot;
+typedef struct spd_out_slots {
+    const spd_out_slot *slot;
+    int n;
+} spd_out_slots;
+/* Installs s for this thread; returns the previous set to restore. */
+spd_out_slots spd_tensor_use_slots(spd_out_slots s);
 /* A deep copy of src into dst (dst is overwritten, not released). */
 spd_status spd_tensor_copy(spd_tensor *dst, const spd_tensor *src);
 /* dst views src's data without owning it. */

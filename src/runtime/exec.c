@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "runtime/memplan.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
@@ -147,6 +148,16 @@ static spd_status run_node(spd_exec *ex, int i)
         }
     }
     memset(out, 0, (size_t)pn->n_out * sizeof *out);
+    spd_out_slot slot[8];
+    spd_out_slots prev = {0}, mine = {slot, 0};
+    if (ex->planned) {
+        for (int k = 0; k < pn->n_out && mine.n < 8; k++) {
+            size_t cap;
+            void *d = spd_memplan_slot(ex->mem, pn->out[k], &cap);
+            if (d) slot[mine.n++] = (spd_out_slot){&out[k], d, cap};
+        }
+    }
+    prev = spd_tensor_use_slots(mine);
     spd_op_ctx ctx = {pn->node, pn->opset, pn->n_in, in, pn->n_out, out, ex, pn->state};
     if (prof_on()) {
         double t0 = now_sec();
@@ -155,6 +166,7 @@ static spd_status run_node(spd_exec *ex, int i)
     } else {
         st = pn->run(&ctx);
     }
+    spd_tensor_use_slots(prev);
     if (st != SPD_OK) {
         spd_error_prefix(st, "%s", spd_pnode_label(p, i, lab, sizeof lab));
         for (int k = 0; k < pn->n_out; k++) spd_tensor_release(&out[k]);
@@ -166,6 +178,11 @@ static spd_status run_node(spd_exec *ex, int i)
             st = spd_errorf(SPD_ERR_INTERNAL, "%s: the kernel did not produce output '%s'",
                             spd_pnode_label(p, i, lab, sizeof lab), pn->node->outputs[k]);
         ex->vals[pn->out[k]] = out[k];
+        if (ex->mem && !ex->planned && out[k].owner) {
+            size_t *sz = &spd_memplan_sizes(ex->mem)[pn->out[k]];
+            size_t nb = spd_tensor_nbytes(&out[k]);
+            if (nb > *sz) *sz = nb;
+        }
         if (ex->observe && out[k].dtype != SPD_UNDEFINED)
             ex->observe(ex->observe_user, pn->node->outputs[k], &out[k]);
     }
@@ -188,8 +205,19 @@ static spd_status exec_run(const spd_program *p, const spd_exec *parent,
         return spd_errorf(SPD_ERR_INVALID, "the model has %d outputs, %d requested", p->n_outputs, n_outputs);
     if (!parent) SPD_TRY(check_symbols(g, inputs, n_inputs));
 
-    spd_exec ex = {p, spd_calloc((size_t)p->n_values + 1, sizeof(spd_tensor)), parent, observe, user};
-    if (!ex.vals) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    spd_exec ex = {p, NULL, parent, observe, user, NULL, 0};
+    /* Top-level calls use the program's memory plan, unless another thread
+     * holds it or an observer wants to see every value. */
+    if (!parent && !observe) ex.mem = spd_memplan_acquire(p->mem, inputs, n_inputs, &ex.planned);
+    if (ex.mem) {
+        ex.vals = spd_memplan_vals(ex.mem);
+        memset(ex.vals, 0, ((size_t)p->n_values + 1) * sizeof *ex.vals);
+        if (!ex.planned) memset(spd_memplan_sizes(ex.mem), 0, ((size_t)p->n_values + 1) * sizeof(size_t));
+    } else if (!(ex.vals = spd_calloc((size_t)p->n_values + 1, sizeof(spd_tensor)))) {
+        return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    }
+    /* A subgraph's kernels must not see the slots of the node running it. */
+    spd_out_slots outer_slots = spd_tensor_use_slots((spd_out_slots){0});
     spd_status st = SPD_OK;
     for (int v = 0; v < p->n_values; v++)
         if (p->values[v].init) spd_tensor_view(&ex.vals[v], p->values[v].init);
@@ -227,7 +255,9 @@ static spd_status exec_run(const spd_program *p, const spd_exec *parent,
     }
 done:
     for (int v = 0; v < p->n_values; v++) spd_tensor_release(&ex.vals[v]);
-    spd_free(ex.vals);
+    spd_tensor_use_slots(outer_slots);
+    if (ex.mem) spd_memplan_release(ex.mem, st == SPD_OK && !ex.planned ? spd_memplan_sizes(ex.mem) : NULL);
+    else spd_free(ex.vals);
     return st;
 }
 

@@ -15,6 +15,8 @@ struct spd_exec {
     const struct spd_exec *parent;
     spd_value_observer observe;
     void *observe_user;
+    struct spd_memplan *mem;   /* the plan this call holds, or NULL */
+    int planned;               /* outputs go to the plan's arena slots */
 };
 
 /* Runs p on inputs (one per graph input, in order; NULL entries take the

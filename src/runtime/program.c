@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "runtime/memplan.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
@@ -315,6 +316,10 @@ spd_status spd_program_build(const spd_model *m, const spd_graph *g, const spd_p
     }
     if ((st = topo_sort(p, linked)) != SPD_OK) goto fail;
     if ((st = plan_frees(p)) != SPD_OK) goto fail;
+    if (!parent && !(p->mem = spd_memplan_new(p))) {
+        st = spd_errorf(SPD_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     spd_free(linked);
     *out = p;
     return SPD_OK;
@@ -335,6 +340,7 @@ void spd_program_free(spd_program *p)
         if (p->nodes[i].state_free) p->nodes[i].state_free(p->nodes[i].state);
     }
     spd_free(p->nodes);
+    spd_memplan_free(p->mem);
     for (int i = 0; i < p->n_subs; i++) spd_program_free(p->subs[i].prog);
     spd_free(p->subs);
     spd_free(p->values);

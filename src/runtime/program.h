@@ -67,6 +67,7 @@ struct spd_program {
     int *outer;
     int n_subs;
     spd_subprogram *subs;
+    struct spd_memplan *mem;  /* top-level programs: the arena plan (runtime/memplan.h) */
 };
 
 spd_status spd_program_build(const spd_model *m, const spd_graph *g, const spd_program *parent,

@@ -4,4 +4,4 @@
 #   usage: check_node.sh SPEEDSTER_BIN NODE_DIR EXCLUSIONS
 set -eu
 bin=$1 dir=$2 excl=$3
-exec "$bin" check --exclude "$excl" --min-pass 0.90 "$dir"/*/
+exec "$bin" check --exclude "$excl" --min-pass 0.90 --repeat 3 "$dir"/*/
