@@ -33,6 +33,7 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_passes.c)
 endif()
 spd_unit_test(test_gemm)
 spd_unit_test(test_kernels)
+spd_unit_test(test_rnn)
 
 # The ONNX operator conformance suite, generated at test time.
 add_test(NAME conformance_generate

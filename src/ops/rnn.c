@@ -20,6 +20,7 @@
 
 #include "ir/op.h"
 #include "ops/gemm.h"
+#include "ops/rnn_kernels.h"
 #include "ops/vmath.h"
 #include "util/alloc.h"
 #include "util/status.h"
@@ -331,6 +332,23 @@ static void act_f32(const act *f, float clip, float *x, int64_t n)
  * costs as much as the product itself when it has so few rows. */
 #define SMALL_BATCH 4
 
+/* dst (cols x rows) = src (rows x cols) transposed, in 16 x 16 tiles so
+ * that neither side walks memory with a large stride for long. */
+static void transpose_blocked(const float *src, int64_t rows, int64_t cols, float *dst)
+{
+    for (int64_t i0 = 0; i0 < rows; i0 += 16)
+        for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+            const int64_t i1 = i0 + 16 < rows ? i0 + 16 : rows, j1 = j0 + 16 < cols ? j0 + 16 : cols;
+            for (int64_t j = j0; j < j1; j++)
+                for (int64_t i = i0; i < i1; i++) dst[j * rows + i] = src[i * cols + j];
+        }
+}
+
+static bool use_avx2(void)
+{
+    return spd_vmath_avx2();
+}
+
 /* C[b][n] += sum_k h[b][k] R[n][k] for b < B, n < N, where r is R (N x H,
  * row-major) and rt, when non-NULL, the same block transposed (H x N, row
  * stride ldrt). */
@@ -339,6 +357,10 @@ static void rec_acc(int64_t B, int64_t N, int64_t H, const float *h, const float
 {
     if (!rt) {
         spd_sgemm(0, 1, B, N, H, 1.0f, h, H, r, H, 1.0f, C, ldc);
+        return;
+    }
+    if (use_avx2()) {
+        spd_rnn_rec_acc_avx2(B, N, H, h, rt, ldrt, C, ldc);
         return;
     }
     for (int64_t b = 0; b < B; b++) {
@@ -391,9 +413,7 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
             bias[g] = wb ? wb[g] + (kind == CELL_GRU && m->lbr && g >= 2 * H ? 0.0f : rb[g]) : 0.0f;
         for (int64_t row = 0; row < S * B; row++) memcpy(xw + row * GH, bias, (size_t)GH * sizeof *xw);
         spd_sgemm(0, 1, S * B, GH, I, 1.0f, X, I, w, I, 1.0f, xw, GH);
-        if (rt)
-            for (int64_t g = 0; g < GH; g++)
-                for (int64_t k = 0; k < H; k++) rt[k * GH + g] = r[g * H + k];
+        if (rt) transpose_blocked(r, GH, H, rt);
 
         for (int64_t b = 0; b < B; b++) {
             int64_t at = state_at(m, d, b);

@@ -106,6 +106,44 @@ class SmallLSTM(nn.Module):
         return self.head(y)
 
 
+# ---------------------------------------------------------------- tiny streaming models
+# The shapes of keyword spotting and voice activity detection: a model called
+# every 10-30 ms on a short window, where ONNX Runtime takes tens of
+# microseconds and a runtime's per-call overhead is most of the cost.
+
+class KwsDsCnn(nn.Module):
+    """Depthwise-separable CNN keyword spotter on 49x10 MFCC frames, 12 words."""
+
+    def __init__(self, ch=64, blocks=4, words=12):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, ch, (10, 4), stride=(2, 2), padding=(5, 1)),
+                                  nn.BatchNorm2d(ch), nn.ReLU())
+        layers = []
+        for _ in range(blocks):
+            layers += [nn.Conv2d(ch, ch, 3, padding=1, groups=ch), nn.BatchNorm2d(ch), nn.ReLU(),
+                       nn.Conv2d(ch, ch, 1), nn.BatchNorm2d(ch), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(ch, words)
+
+    def forward(self, x):
+        y = self.body(self.stem(x))
+        return self.head(y.mean(dim=(2, 3)))
+
+
+class VadGru(nn.Module):
+    """A GRU over 16 frames of 40 log-mel features, speech probability per frame."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(40, 64)
+        self.gru = nn.GRU(64, 64, batch_first=True)
+        self.out = nn.Linear(64, 1)
+
+    def forward(self, x):
+        y, _ = self.gru(torch.relu(self.inp(x)))
+        return torch.sigmoid(self.out(y))
+
+
 # ---------------------------------------------------------------- registry
 
 def image_input(gen):
@@ -127,10 +165,11 @@ def vit_b_16():
     return model
 
 
-def bert_inputs(gen):
-    ids = torch.randint(0, 30522, (1, 128), generator=gen, dtype=torch.int64)
-    mask = torch.ones(1, 128, dtype=torch.int64)
-    mask[0, 100:] = 0  # padding at the end, as a tokenizer would leave it
+def bert_inputs(gen, batch=1):
+    ids = torch.randint(0, 30522, (batch, 128), generator=gen, dtype=torch.int64)
+    mask = torch.ones(batch, 128, dtype=torch.int64)
+    for b in range(batch):
+        mask[b, 100 - 10 * b:] = 0  # padding at the end, as a tokenizer would leave it
     return (ids, mask), ["input_ids", "attention_mask"]
 
 
@@ -150,10 +189,20 @@ MODELS = {
     "squeezenet1_1": (tv(torchvision.models.squeezenet1_1), image_input, ["logits"], False),
     "vit_b_16": (vit_b_16, image_input, ["logits"], False),
     "bert_base": (BertBase, bert_inputs, ["last_hidden_state"], False),
+    "kws_dscnn": (KwsDsCnn, lambda gen: ((torch.randn(1, 1, 49, 10, generator=gen),), ["mfcc"]),
+                  ["logits"], True),
+    "vad_gru": (VadGru, lambda gen: ((torch.randn(1, 16, 40, generator=gen),), ["features"]),
+                ["speech_prob"], False),
+    # The same encoder at batch 4, for bench/ only (not in --list: the model
+    # tests would export and run another 435 MB model for little new).
+    "bert_base_b4": (BertBase, lambda gen: bert_inputs(gen, 4), ["last_hidden_state"], False),
     "lstm": (SmallLSTM,
              lambda gen: ((torch.randn(1, 20, 16, generator=gen),), ["input"]),
              ["output"], False),
 }
+
+
+BENCH_ONLY = {"bert_base_b4"}
 
 
 def calibrate_bn(model, gen, shape, batches=4):
@@ -236,12 +285,12 @@ def main(argv):
     args = [a for a in argv[1:] if not a.startswith("--")]
     skip = "--skip-existing" in argv
     if "--list" in argv:
-        print(" ".join(MODELS))
+        print(" ".join(n for n in MODELS if n not in BENCH_ONLY))
         return 0
     if not args:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 1
-    out_dir, names = args[0], args[1:] or list(MODELS)
+    out_dir, names = args[0], args[1:] or [n for n in MODELS if n not in BENCH_ONLY]
     for n in names:
         if n not in MODELS:
             print("unknown model %r (known: %s)" % (n, ", ".join(MODELS)), file=sys.stderr)

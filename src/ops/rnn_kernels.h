@@ -1,0 +1,13 @@
+/* Vector kernels of ops/rnn.c, per ISA. */
+#ifndef SPD_OPS_RNN_KERNELS_H
+#define SPD_OPS_RNN_KERNELS_H
+
+#include <math.h>
+#include <stdint.h>
+
+/* C[b][0:N] += sum_k h[b][k] * rt[k][0:N] for b < B (h is B x H, rt H rows
+ * of stride ldrt, C rows of stride ldc). AVX2+FMA only. */
+void spd_rnn_rec_acc_avx2(int64_t B, int64_t N, int64_t H, const float *h, const float *rt, int64_t ldrt, float *C,
+                          int64_t ldc);
+
+#endif
