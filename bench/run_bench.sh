@@ -54,6 +54,7 @@ else
     done
 fi
 
+ratios=()
 echo "threads $threads, $rounds rounds of (warmup $warmup, runs $runs), interleaved ORT / speedster"
 printf '%-16s %12s %16s %14s\n' model "ORT ms" "speedster ms" "speedster/ORT"
 for n in "${names[@]}"; do
@@ -75,7 +76,19 @@ for n in "${names[@]}"; do
     om=$(median "${ort_meds[@]}")
     sm=$(median "${spd_meds[@]}")
     ratio=$(awk -v a="$sm" -v b="$om" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }')
-    printf '%-16s %12s %16s %14s\n' "$n" "${om:--}" "${sm:--}" "$ratio"
+    # The goals of the native-speed issue: at most 1.25 per model, and at
+    # most 1/1.5 where ORT takes under 0.2 ms (tiny models).
+    goal=""
+    if [ "$ratio" != "-" ]; then
+        ratios+=("$ratio")
+        goal=$(awk -v r="$ratio" -v o="$om" 'BEGIN { lim = (o < 0.2) ? 0.667 : 1.25;
+            printf "%s (goal <= %.2f)", (r <= lim) ? "ok" : "MISS", lim }')
+    fi
+    printf '%-16s %12s %16s %14s  %s\n' "$n" "${om:--}" "${sm:--}" "$ratio" "$goal"
     [ -n "$err" ] && echo "    ($err)"
 done
+if [ ${#ratios[@]} -gt 0 ]; then
+    printf '%s\n' "${ratios[@]}" | awk '{ s += log($1); n++ } END {
+        printf "geometric mean speedster/ORT over %d models: %.2f\n", n, exp(s / n) }'
+fi
 exit 0

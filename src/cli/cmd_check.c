@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "passes/passes.h"
+#include "runtime/program.h"
+#include "util/status.h"
 
 typedef struct exclusion {
     char **names;
@@ -102,7 +105,38 @@ static int compare(const spd_tensor *a, const spd_tensor *e, double rtol, double
 
 typedef enum { CASE_PASS, CASE_FAIL, CASE_UNSUPPORTED } case_result;
 
-static case_result run_case(const char *dir, double rtol, double atol, int repeat, char *why, size_t wn)
+/* The graph passes of `optimize` on m, with the inputs of test_data_set_0
+ * as the sample (the passes fold shapes to it): the fused operators and the
+ * fast kernels they select then answer to the same expected outputs. */
+static spd_status optimize_for_case(spd_model **m, const char *dir, int n_in)
+{
+    char path[4400];
+    spd_tensor *in = calloc((size_t)n_in + 1, sizeof *in);
+    if (!in) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    spd_status st = SPD_OK;
+    for (int k = 0; k < n_in && st == SPD_OK; k++) {
+        snprintf(path, sizeof path, "%s/test_data_set_0/input_%d.pb", dir, k);
+        st = spd_tensor_read_file(path, &in[k]);
+    }
+    spd_model *om = NULL;
+    if (st == SPD_OK) st = spd_model_clone(*m, &om);
+    if (st == SPD_OK) st = spd_optimize_graph(om, in, n_in, NULL);
+    spd_program *prog = NULL;
+    if (st == SPD_OK && (st = spd_program_build(om, om->graph, NULL, &prog)) == SPD_OK) om->runtime = prog;
+    if (st == SPD_OK) {
+        spd_model_free(*m);
+        *m = om;
+    } else {
+        spd_model_free(om);
+        spd_error_prefix(st, "graph passes");
+    }
+    for (int k = 0; k < n_in; k++) spd_tensor_release(&in[k]);
+    free(in);
+    return st;
+}
+
+static case_result run_case(const char *dir, double rtol, double atol, int repeat, int optimized, char *why,
+                            size_t wn)
 {
     char path[4400];
     snprintf(path, sizeof path, "%s/model.onnx", dir);
@@ -117,6 +151,11 @@ static case_result run_case(const char *dir, double rtol, double atol, int repea
         return st == SPD_ERR_UNSUPPORTED ? CASE_UNSUPPORTED : CASE_FAIL;
     }
     int n_in = spd_model_num_inputs(m), n_out = spd_model_num_outputs(m), sets = 0;
+    if (optimized && (st = optimize_for_case(&m, dir, n_in)) != SPD_OK) {
+        snprintf(why, wn, "%s", spd_last_error());
+        spd_model_free(m);
+        return st == SPD_ERR_UNSUPPORTED ? CASE_UNSUPPORTED : CASE_FAIL;
+    }
     case_result res = CASE_PASS;
     for (int s = 0; res == CASE_PASS; s++) {
         char set[4096];
@@ -179,6 +218,8 @@ int cmd_check(int argc, char **argv)
     int repeat = 1;
     exclusion ex = {0};
     int n_cases = 0, passed = 0, failed = 0, skipped = 0, unexpected = 0, rc = 0;
+    int optimized = 0;
+    /* Options first, wherever they stand, then the cases in order. */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--exclude") && i + 1 < argc) {
@@ -190,14 +231,24 @@ int cmd_check(int argc, char **argv)
             repeat = atoi(argv[++i]);
             if (repeat < 1 || repeat > 1000) { rc = cli_fail(SPD_ERR_INVALID, "check: --repeat takes 1 to 1000"); goto done; }
         }
+        else if (!strcmp(a, "--optimized")) optimized = 1;
         else if (a[0] == '-') { rc = cli_fail(SPD_ERR_INVALID, "check: unknown option '%s'", a); goto done; }
-        else {
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--exclude") || !strcmp(a, "--rtol") || !strcmp(a, "--atol") || !strcmp(a, "--min-pass") ||
+            !strcmp(a, "--repeat")) {
+            i++;
+            continue;
+        }
+        if (a[0] == '-') continue;
+        {
             n_cases++;
             char why[1200] = "", dir[4096], name[512];
             snprintf(dir, sizeof dir, "%s", a);
             for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--) dir[n - 1] = '\0';
             snprintf(name, sizeof name, "%s", base_name(dir));
-            case_result r = run_case(dir, rtol, atol, repeat, why, sizeof why);
+            case_result r = run_case(dir, rtol, atol, repeat, optimized, why, sizeof why);
             int ex_listed = excluded(&ex, name);
             if (r == CASE_PASS) {
                 passed++;
@@ -214,7 +265,7 @@ int cmd_check(int argc, char **argv)
             fflush(stdout);
         }
     }
-    if (n_cases == 0) { rc = cli_fail(SPD_ERR_INVALID, "usage: speedster check [--exclude FILE] [--min-pass RATE] [--rtol R] [--atol A] [--repeat N] CASE_DIR..."); goto done; }
+    if (n_cases == 0) { rc = cli_fail(SPD_ERR_INVALID, "usage: speedster check [--exclude FILE] [--min-pass RATE] [--rtol R] [--atol A] [--repeat N] [--optimized] CASE_DIR..."); goto done; }
     printf("pass rate: %d of %d (%.1f%%)\n", passed, n_cases, 100.0 * passed / n_cases);
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     if (ex.n > 0 && unexpected > 0) rc = 1;      /* every non-pass must be explained */

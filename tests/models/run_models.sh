@@ -27,4 +27,15 @@ if ! "$py" "$here/export_models.py" "$work" --skip-existing "$@" >"$work/export.
 fi
 grep -E 'exported (in|already)|export FAILED' "$work/export.log" | sed 's/^/export: /'
 echo "export: $(($(date +%s) - t0)) s"
-exec "$py" "$here/compare_models.py" "$bin" "$work" "$@"
+"$py" "$here/compare_models.py" "$bin" "$work" "$@"
+rc=$?
+# The same expected outputs through the optimize path: the graph passes
+# (fusions, folded shapes) and the fast kernels they select, three calls each
+# so that the memory plan's arena is used too.
+dirs=()
+for n in "$@"; do [ -f "$work/$n/model.onnx" ] && dirs+=("$work/$n"); done
+if [ ${#dirs[@]} -gt 0 ]; then
+    echo "optimized graphs:"
+    "$bin" check --optimized --repeat 3 --rtol 1e-4 --atol 1e-5 "${dirs[@]}" || rc=1
+fi
+exit $rc
