@@ -102,7 +102,7 @@ static void *take_slot(const spd_tensor *t, size_t bytes)
     return NULL;
 }
 
-spd_status spd_tensor_alloc(spd_tensor *t, spd_dtype dt, int ndim, const int64_t *dims)
+static spd_status tensor_alloc(spd_tensor *t, spd_dtype dt, int ndim, const int64_t *dims, int zero)
 {
     spd_tensor_release(t);
     if (ndim < 0 || ndim > SPD_MAX_DIMS)
@@ -125,9 +125,9 @@ spd_status spd_tensor_alloc(spd_tensor *t, spd_dtype dt, int ndim, const int64_t
     size_t bytes = (size_t)n * esz;
     void *p = tls_slots.n && bytes ? take_slot(t, bytes) : NULL;
     int owner = !p;
-    if (p) memset(p, 0, bytes);
-    else if (!(p = spd_calloc(1, bytes ? bytes : 1)))
+    if (!p && !(p = spd_malloc(bytes ? bytes : 1)))
         return spd_errorf(SPD_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+    if (zero) memset(p, 0, bytes);
     t->dtype = dt;
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->dims[i] = dims[i];
@@ -136,10 +136,20 @@ spd_status spd_tensor_alloc(spd_tensor *t, spd_dtype dt, int ndim, const int64_t
     return SPD_OK;
 }
 
+spd_status spd_tensor_alloc(spd_tensor *t, spd_dtype dt, int ndim, const int64_t *dims)
+{
+    return tensor_alloc(t, dt, ndim, dims, 1);
+}
+
+spd_status spd_tensor_alloc_uninit(spd_tensor *t, spd_dtype dt, int ndim, const int64_t *dims)
+{
+    return tensor_alloc(t, dt, ndim, dims, 0);
+}
+
 spd_status spd_tensor_copy(spd_tensor *dst, const spd_tensor *src)
 {
     memset(dst, 0, sizeof *dst);
-    SPD_TRY(spd_tensor_alloc(dst, src->dtype, src->ndim, src->dims));
+    SPD_TRY(spd_tensor_alloc_uninit(dst, src->dtype, src->ndim, src->dims));
     size_t nb = spd_tensor_nbytes(src);
     if (nb) memcpy(dst->data, src->data, nb);
     return SPD_OK;

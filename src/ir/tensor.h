@@ -9,6 +9,9 @@
  * tensor owned before is released first. Fails with a message on a negative
  * dim, too many dims, or a size that overflows. */
 spd_status spd_tensor_alloc(spd_tensor *t, spd_dtype dt, int ndim, const int64_t *dims);
+/* The same without zeroing, for kernels that write every element: a memset
+ * of every intermediate costs a few percent of a CNN's time. */
+spd_status spd_tensor_alloc_uninit(spd_tensor *t, spd_dtype dt, int ndim, const int64_t *dims);
 
 /* Memory a caller (the interpreter's memory plan) lends for specific output
  * tensors: while slots are in use on this thread, spd_tensor_alloc() of one
