@@ -33,7 +33,9 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_passes.c)
 endif()
 spd_unit_test(test_gemm)
 spd_unit_test(test_kernels)
+spd_unit_test(test_conv_fast)
 spd_unit_test(test_rnn)
+spd_unit_test(test_fastew)
 
 # The ONNX operator conformance suite, generated at test time.
 add_test(NAME conformance_generate

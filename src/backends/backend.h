@@ -30,6 +30,21 @@ typedef struct spd_sample_view {
     int n_inputs;
 } spd_sample_view;
 
+/* Runs a model (a plan under construction, say) on one sample. */
+typedef spd_status (*spd_run_fn)(void *ctx, const spd_tensor *in, int n_in, spd_tensor *out, int n_out);
+
+/* The search's judge, lent to a backend's accuracy fallback: `measure` runs
+ * `run` on the validation samples and gives the drop of the user's metric
+ * against the original model's outputs there, exactly as the search will
+ * judge the finished candidate; the candidate passes when the drop is at
+ * most `threshold`. */
+typedef struct spd_drop_check {
+    spd_status (*measure)(void *user, spd_run_fn run, void *run_ctx, double *drop);
+    void *user;
+    double threshold;
+    const char *metric_name;
+} spd_drop_check;
+
 typedef struct spd_compile_opts {
     spd_technique technique;
     int threads;
@@ -38,6 +53,12 @@ typedef struct spd_compile_opts {
      * NULL/0 when compiling a saved learner. Valid during compile only. */
     const spd_sample_view *calib;
     int n_calib;
+    /* Lossy techniques during the search: the user's metric and threshold,
+     * for returning nodes to fp32. NULL otherwise. Valid during compile only. */
+    const spd_drop_check *check;
+    /* load: the learner's format_version (older learners keep their
+     * layout); 0 when compiling. */
+    int saved_format;
 } spd_compile_opts;
 
 typedef struct spd_plan spd_plan; /* each backend defines its own */
@@ -49,6 +70,8 @@ typedef struct spd_backend {
     spd_status (*probe)(const spd_device *dev);
     /* Whether it runs technique t at all, and node n in it. */
     bool (*supports)(spd_technique t);
+    /* Why supports(t) is false here, for the log (may be NULL). */
+    const char *(*unsupported_reason)(spd_technique t);
     bool (*claims)(const spd_node *n, spd_technique t);
     /* m outlives the plan. */
     spd_status (*compile)(const spd_model *m, const spd_compile_opts *o, spd_plan **out);
@@ -56,10 +79,17 @@ typedef struct spd_backend {
     /* Backend files beside the learner's model.onnx (may be NULL: nothing to save). */
     spd_status (*save)(const spd_plan *plan, const char *dir);
     spd_status (*load)(const char *dir, const spd_model *m, const spd_compile_opts *o, spd_plan **out);
+    /* The graph to save as the learner's model.onnx when the plan computes
+     * more than m says (quantization, as QuantizeLinear/DequantizeLinear);
+     * *out = NULL: m as it is. May be NULL. *out is freed with spd_model_free. */
+    spd_status (*export_model)(const spd_plan *plan, const spd_model *m, spd_model **out);
     void (*destroy)(spd_plan *plan);
     /* Which backend runs how many nodes, and which operators fell back to
      * native (may be NULL: the backend runs every node itself). */
     void (*placement)(const spd_plan *plan, char *buf, size_t n);
+    /* Bytes of the plan's arena for intermediates (runtime/memplan.h), laid
+     * out once the plan has run twice on the same shapes; may be NULL. */
+    size_t (*arena_bytes)(const spd_plan *plan);
 } spd_backend;
 
 int spd_backend_count(void);

@@ -29,13 +29,28 @@ typedef struct spd_op_ctx {
 
 typedef spd_status (*spd_kernel_fn)(spd_op_ctx *ctx);
 
+/* Optional, run once when a program is built, for a node with at least one
+ * initializer input: consts[k] is the initializer behind input k, or NULL
+ * when that input is not a constant. It may put per-node state (packed
+ * weights, say) in *state, freed with *state_free; the kernel then gets it
+ * as ctx->state. Declining (an unsupported case, non-constant weights, no
+ * memory) leaves *state NULL and returns SPD_OK: the kernel must work
+ * without state, and must check that a state it gets is still usable. */
+typedef spd_status (*spd_prepare_fn)(const spd_node *node, int64_t opset, int n_in, const spd_tensor *const *consts,
+                                     void **state, void (**state_free)(void *));
+
 typedef struct spd_op_def {
     const char *name;
     const char *domain;     /* "" for ai.onnx, "com.microsoft" ... */
     int since_version;      /* oldest opset this kernel implements */
     int until_version;      /* newest opset it implements */
     spd_kernel_fn run;
+    spd_prepare_fn prepare; /* optional; rows may leave it out */
 } spd_op_def;
+/* Registry rows are positional {name, domain, since, until, run}; leaving
+ * the optional trailing fields out is intended, not a mistake to warn of. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 
 /* The kernel for (domain, op_type) at `opset`; NULL with a message saying
  * whether the operator is unknown or only its opset is out of range. */

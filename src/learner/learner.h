@@ -7,7 +7,10 @@
 #include "optimize/options.h"
 #include "util/cpu.h"
 
-#define SPD_LEARNER_FORMAT 1
+/* 2: reduced-precision learners keep their quantization in model.onnx
+ * (QuantizeLinear/DequantizeLinear); 1: in backend files beside it. */
+#define SPD_LEARNER_FORMAT 2
+#define SPD_LEARNER_FORMAT_OLDEST 1
 
 struct spd_learner {
     spd_model *model;            /* the graph the plan runs (owned) */

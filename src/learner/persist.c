@@ -78,7 +78,14 @@ spd_status spd_learner_save(const spd_learner *l, const char *dir)
     SPD_TRY(make_dir(dir));
     char path[4200];
     snprintf(path, sizeof path, "%s/model.onnx", dir);
-    SPD_TRY(spd_onnx_save(l->model, path));
+    /* the backend may save more than the graph it runs (int8 scales as
+     * QuantizeLinear/DequantizeLinear), so that model.onnx alone computes
+     * what the learner computes, in any runtime */
+    spd_model *exported = NULL;
+    if (l->backend->export_model) SPD_TRY(l->backend->export_model(l->plan, l->model, &exported));
+    spd_status sst = spd_onnx_save(exported ? exported : l->model, path);
+    spd_model_free(exported);
+    SPD_TRY(sst);
     uint64_t hash, size;
     SPD_TRY(hash_file(path, &hash, &size));
     if (l->backend->save) SPD_TRY(l->backend->save(l->plan, dir));
@@ -191,9 +198,9 @@ spd_status spd_learner_load(const char *dir, spd_learner **out)
     const char *bname = json_str(&meta, "backend"), *tech = json_str(&meta, "technique");
     int version = (int)(json_int(&meta, "format_version", -1) > 1000000 ? -1 : json_int(&meta, "format_version", -1));
     const spd_json *mf = spd_json_get(&meta, "model_file");
-    if (version != SPD_LEARNER_FORMAT) {
-        st = spd_errorf(SPD_ERR_INVALID, "learner %s: metadata.json has format_version %d, this build reads %d", dir,
-                        version, SPD_LEARNER_FORMAT);
+    if (version < SPD_LEARNER_FORMAT_OLDEST || version > SPD_LEARNER_FORMAT) {
+        st = spd_errorf(SPD_ERR_INVALID, "learner %s: metadata.json has format_version %d, this build reads %d to %d", dir,
+                        version, SPD_LEARNER_FORMAT_OLDEST, SPD_LEARNER_FORMAT);
         goto fail;
     }
     if (!bname || !tech || !mf) {
@@ -206,7 +213,7 @@ spd_status spd_learner_load(const char *dir, spd_learner **out)
         goto fail;
     }
     int64_t threads = json_int(&meta, "threads", 0);
-    spd_compile_opts o = {SPD_TECH_FP32, threads < 0 || threads > 1024 ? 0 : (int)threads, {false, 0}, NULL, 0};
+    spd_compile_opts o = {SPD_TECH_FP32, threads < 0 || threads > 1024 ? 0 : (int)threads, {false, 0}, NULL, 0, NULL, version};
     int t = 0;
     for (; t < SPD_TECH_COUNT && strcmp(spd_technique_name((spd_technique)t), tech); t++) {
     }

@@ -1,63 +1,32 @@
 /* Activation functions, Clip, and the Softmax family. Float16 and bfloat16
  * are computed in float32; the exponential-based functions are written in
- * their numerically stable forms. The float32 Sigmoid, erf Gelu and
- * last-axis Softmax/LogSoftmax run on ops/vmath.h's vectorised exp/erf,
- * split over the thread pool. */
+ * their numerically stable forms. The hot float32 activations run through
+ * ops/ew_fast.h (vectorised, split over the thread pool when large) and the
+ * last-axis Softmax/LogSoftmax on ops/vmath.h's vectorised exp. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
 #include "ops/elementwise.h"
+#include "ops/ew_fast.h"
 #include "ops/vmath.h"
 #include "util/status.h"
 #include "util/threadpool.h"
 
 /* ------------------------------------------------------------------------ */
-/* float32 fast paths                                                        */
+/* float32 fast paths (ops/ew_fast.h: vectorised, threaded when large)      */
 
-#define VEC_CHUNK 16384 /* elements per task */
+#define FAST_UNARY(ctx, OP, AC)                                                \
+    do {                                                                       \
+        spd_status st_;                                                        \
+        if (spd_ew_unary_op_f32((ctx), (OP), (AC), &st_)) return st_;          \
+    } while (0)
 
-typedef struct vec_job {
-    void (*fn)(float *y, const float *x, int64_t n);
-    const float *x;
-    float *y;
-    int64_t n;
-} vec_job;
-
-static void vec_task(void *ctx, int64_t t)
-{
-    const vec_job *j = ctx;
-    const int64_t lo = t * VEC_CHUNK, n = j->n - lo < VEC_CHUNK ? j->n - lo : VEC_CHUNK;
-    j->fn(j->y + lo, j->x + lo, n);
-}
-
-typedef struct clip_job {
-    spd_act ac;
-    const float *x;
-    float *y;
-    int64_t n;
-} clip_job;
-
-static void clip_task(void *ctx, int64_t t)
-{
-    const clip_job *j = ctx;
-    const int64_t lo = t * VEC_CHUNK, n = j->n - lo < VEC_CHUNK ? j->n - lo : VEC_CHUNK;
-    memcpy(j->y + lo, j->x + lo, (size_t)n * sizeof(float));
-    spd_vact_bias_f32(&j->ac, j->y + lo, n, 0.0f, NULL);
-}
-
-/* y = fn(x) elementwise when the input is float32; false (nothing done)
- * for other types, which take the generic path. */
-static bool vec_unary(spd_op_ctx *ctx, void (*fn)(float *, const float *, int64_t), spd_status *st)
-{
-    const spd_tensor *in = spd_ew_input(ctx, 0);
-    if (!in || in->dtype != SPD_FLOAT) return false;
-    *st = spd_tensor_alloc(&ctx->out[0], in->dtype, in->ndim, in->dims);
-    if (*st != SPD_OK) return true;
-    vec_job j = {fn, in->data, ctx->out[0].data, spd_tensor_numel(in)};
-    spd_parallel_for((j.n + VEC_CHUNK - 1) / VEC_CHUNK, vec_task, &j);
-    return true;
-}
+#define FAST_ACT(ctx, KIND, A, B)                                              \
+    do {                                                                       \
+        const spd_act ac_ = {(KIND), (A), (B)};                                \
+        FAST_UNARY(ctx, SPD_EW_U_ACT, &ac_);                                   \
+    } while (0)
 
 /* ------------------------------------------------------------------------ */
 /* Pointwise activations                                                     */
@@ -102,19 +71,20 @@ static inline double clamp_(double x, double lo, double hi)
 static spd_status k_relu(spd_op_ctx *ctx)
 {
     /* x < 0 ? 0 : x keeps NaN, as numpy's maximum(x, 0) does */
+    FAST_UNARY(ctx, SPD_EW_U_RELU, NULL);
     SPD_EW_UNARY_NUM(ctx, x < 0 ? 0 : x, x < 0 ? 0 : x, x < 0 ? 0 : x, x);
 }
 
 static spd_status k_leakyrelu(spd_op_ctx *ctx)
 {
     const float alpha = spd_attr_float(ctx->node, "alpha", 0.01f);
+    FAST_ACT(ctx, SPD_ACT_LEAKYRELU, alpha, 0); /* NaN gives NaN either way */
     SPD_EW_UNARY_FLOAT(ctx, x < 0 ? alpha * x : x, x < 0 ? alpha * x : x);
 }
 
 static spd_status k_sigmoid(spd_op_ctx *ctx)
 {
-    spd_status st;
-    if (vec_unary(ctx, spd_vsigmoid_f32, &st)) return st;
+    FAST_ACT(ctx, SPD_ACT_SIGMOID, 0, 0);
     SPD_EW_UNARY_FLOAT(ctx, sigmoidf_(x), sigmoid_(x));
 }
 
@@ -122,16 +92,19 @@ static spd_status k_hardsigmoid(spd_op_ctx *ctx)
 {
     const float alpha = spd_attr_float(ctx->node, "alpha", 0.2f);
     const float beta = spd_attr_float(ctx->node, "beta", 0.5f);
+    FAST_ACT(ctx, SPD_ACT_HARDSIGMOID, alpha, beta);
     SPD_EW_UNARY_FLOAT(ctx, clampf_(alpha * x + beta, 0, 1), clamp_(alpha * x + beta, 0, 1));
 }
 
 static spd_status k_hardswish(spd_op_ctx *ctx)
 {
+    FAST_UNARY(ctx, SPD_EW_U_HARDSWISH, NULL);
     SPD_EW_UNARY_FLOAT(ctx, x * clampf_(x / 6 + 0.5f, 0, 1), x * clamp_(x / 6 + 0.5, 0, 1));
 }
 
 static spd_status k_tanh(spd_op_ctx *ctx)
 {
+    FAST_ACT(ctx, SPD_ACT_TANH, 0, 0);
     SPD_EW_UNARY_FLOAT(ctx, tanhf(x), tanh(x));
 }
 
@@ -159,14 +132,19 @@ static spd_status k_gelu(spd_op_ctx *ctx)
 {
     const char *approx = spd_attr_string(ctx->node, "approximate", "none");
     if (!strcmp(approx, "tanh")) {
+        const spd_tensor *in = spd_ew_input(ctx, 0);
+        if (in && in->dtype == SPD_FLOAT) {
+            SPD_TRY(spd_tensor_alloc(&ctx->out[0], SPD_FLOAT, in->ndim, in->dims));
+            spd_ew_fast_gelu_f32(ctx->out[0].data, in->data, spd_tensor_numel(in), NULL, 1);
+            return SPD_OK;
+        }
         const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
         SPD_EW_UNARY_FLOAT(ctx, 0.5f * x * (1 + tanhf(c * (x + 0.044715f * x * x * x))),
                            0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))));
     }
     if (strcmp(approx, "none"))
         return spd_errorf(SPD_ERR_INVALID, "approximate must be \"none\" or \"tanh\", got \"%s\"", approx);
-    spd_status st;
-    if (vec_unary(ctx, spd_vgelu_f32, &st)) return st;
+    FAST_ACT(ctx, SPD_ACT_GELU, 0, 0);
     SPD_EW_UNARY_FLOAT(ctx, 0.5f * x * (1 + erff(x * 0.70710678118654752f)),
                        0.5 * x * (1 + erf(x * 0.70710678118654752)));
 }
@@ -256,12 +234,7 @@ static spd_status k_clip(spd_op_ctx *ctx)
         }
     }
     const float flo = (float)lo, fhi = (float)hi;
-    if (in->dtype == SPD_FLOAT) { /* branch-free and vectorised, same clampf_ semantics */
-        SPD_TRY(spd_tensor_alloc(&ctx->out[0], in->dtype, in->ndim, in->dims));
-        clip_job j = {{SPD_ACT_CLIP, flo, fhi}, in->data, ctx->out[0].data, spd_tensor_numel(in)};
-        spd_parallel_for((j.n + VEC_CHUNK - 1) / VEC_CHUNK, clip_task, &j);
-        return SPD_OK;
-    }
+    FAST_ACT(ctx, SPD_ACT_CLIP, flo, fhi); /* branch-free, same clampf_ semantics */
     /* max wins when min > max, as the spec says */
     SPD_EW_UNARY_NUM(ctx, clampf_(x, flo, fhi), clamp_(x, lo, hi), clamp_i64(x, ilo, ihi),
                      clamp_u64(x, ulo, uhi));

@@ -1,23 +1,25 @@
 /* Conv and ConvTranspose, 1-D to N-D, grouped, dilated, strided and padded.
  *
- * Both reduce to a GEMM per (image, group) through an im2col buffer:
+ * Both reduce to a GEMM per (image, group):
  *   Conv:          Y_g = W_g * im2col(X_g)
  *   ConvTranspose: Y_g = col2im(W_g^T * X_g)
  * The two share one geometry: a "big" grid (Conv's input, ConvTranspose's
  * output) and a "small" grid (Conv's output, ConvTranspose's input) related by
  *   big = small * stride - pad_begin + kernel_pos * dilation.
- * Two cases skip im2col: 1x1 stride-1 unpadded kernels (the input already is
- * the column matrix) and 2-D depthwise Conv (a direct loop; a GEMM with one
- * row would waste the im2col copy).
+ *
+ * Conv's GEMM runs on the packed-GEMM driver (ops/sgemm_fast.h): W is packed
+ * once, at program build for a constant W (spd_conv_prepare, the prepare
+ * hook) or else once per call; the column matrix is never materialised: each
+ * task packs the im2col tile it needs straight into the kernel's B panels
+ * (1x1 stride-1 unpadded kernels read X itself as B). The driver splits the
+ * output into row x column blocks over the threads and applies the bias, the
+ * residual Z and the activation (FusedConv's epilogue) to each block while it
+ * is in cache. Without a packed kernel (SPEEDSTER_ISA=ref) a full im2col
+ * buffer feeds the reference GEMM. 2-D depthwise Conv is a direct loop (a
+ * GEMM with one row would waste the packing).
  *
  * float32 is computed directly; float16, bfloat16 and double are converted to
- * float32 and back.
- *
- * Conv's GEMM is tiled here rather than in spd_sgemm: each task computes one
- * block of output rows x columns with the single-threaded packed GEMM and
- * then, while that block is still in cache, adds the bias, the residual Z
- * and applies the activation (FusedConv's epilogue; plain Conv has only the
- * bias). ConvTranspose's GEMMs run on spd_sgemm; im2col, col2im and the
+ * float32 and back. ConvTranspose's GEMMs run on spd_sgemm; col2im and the
  * depthwise loop run on the thread pool split by channel. */
 #include <stdbool.h>
 #include <string.h>
@@ -45,9 +47,11 @@ typedef struct geom {
 
 /* What FusedConv adds to the convolution: act(Conv(X, W, B) + Z); z is
  * float32 with the output's shape, or NULL. */
+typedef struct conv_prep conv_prep;
 typedef struct conv_epi {
     spd_act ac;
     const float *z;
+    const conv_prep *prep; /* Conv's prepared weights, or NULL */
 } conv_epi;
 
 /* ---- float32 views of tensors of other float types ---------------------- */
@@ -371,115 +375,180 @@ static void fill_bias(float *y, const float *bias, int64_t channels, int64_t n)
         for (int64_t i = 0; i < n; i++) y[c * n + i] = bias[c];
 }
 
-/* The packed-GEMM kernel spd_sgemm would use, or NULL for the reference. */
-static const spd_sgemm_kernel *gemm_kernel(void)
-{
-    switch (spd_sgemm_isa_current()) {
-    case SPD_SGEMM_AVX512: return spd_sgemm_kernel_avx512();
-    case SPD_SGEMM_AVX2: return spd_sgemm_kernel_avx2();
-    default: return NULL;
-    }
-}
+/* ---- the GEMM: Y_g = W_g * im2col(X_g), with the epilogue ----------------- */
 
-/* Y[M x N] = epilogue(W[M x K] * B[K x N]) in row x column blocks.
- *
- * With a packed-GEMM kernel, W is packed once per call (all of its kc-deep
- * slices, mr-row panels) and shared by the tasks; each task packs its own
- * kc x nb slices of B (L2-sized), runs the micro-kernel over them, and then
- * applies the epilogue to its block while it is still in cache. */
-typedef struct gemm_epi_job {
+/* Conv's prepared state: W packed once, per group, in the packed-A layout
+ * of the kernel that was current then (ops/sgemm_fast.h). */
+#define CONV_PREP_MAGIC 0x43505250u /* "CPRP" */
+typedef struct conv_prep {
+    uint32_t magic;
     const spd_sgemm_kernel *kern;
-    int64_t M, N, K, mb, nb, ncols, kc, mpad;
-    const float *w, *b, *bias, *z;
-    const spd_act *ac;
-    float *y;
-    float *apack; /* slice s (depth kc, last one shorter) at s*kc*mpad */
-} gemm_epi_job;
+    int64_t M, K, group; /* W as M x K (K = C/group x kernel size) */
+    size_t gstride;      /* floats between groups' packs */
+    float *w;
+} conv_prep;
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-/* Packs W's rows [mc*i, ...) of every slice; task = slice * blocks + block. */
-static void pack_w_task(void *ctx, int64_t t)
+static void conv_prep_free(void *p)
 {
-    const gemm_epi_job *j = ctx;
-    const int64_t mc = j->kern->mc, blocks = (j->M + mc - 1) / mc;
-    const int64_t pc = (t / blocks) * j->kc, ic = (t % blocks) * mc;
-    const int64_t k = min64(j->kc, j->K - pc);
-    j->kern->pack_a(0, min64(mc, j->M - ic), k, j->w + ic * j->K + pc, j->K, j->apack + pc * j->mpad + ic * k);
+    conv_prep *s = p;
+    if (!s) return;
+    spd_free(s->w);
+    spd_free(s);
 }
 
-static void gemm_epi_task(void *ctx, int64_t t)
+/* True when the kernel given by the geometry needs no im2col: 1x1, stride
+ * 1, no padding; the input channels already are the column matrix. */
+static bool is_pointwise(const geom *g)
 {
-    gemm_epi_job *j = ctx;
-    const int64_t r0 = (t / j->ncols) * j->mb, c0 = (t % j->ncols) * j->nb;
-    const int64_t m = min64(j->M - r0, j->mb), n = min64(j->N - c0, j->nb);
-    float *y = j->y + r0 * j->N + c0;
-    const spd_sgemm_kernel *kern = j->kern;
-    float *bp = kern ? spd_malloc((size_t)(j->kc * ((n + kern->nr - 1) / kern->nr * kern->nr)) * sizeof(float)) : NULL;
-    if (!kern || !bp || j->K == 0) { /* the reference needs no scratch */
-        spd_sgemm_ref(0, 0, m, n, j->K, 1.0f, j->w + r0 * j->K, j->K, j->b + c0, j->N, 0.0f, y, j->N);
-    } else {
-        const int64_t mr = kern->mr, nr = kern->nr;
-        for (int64_t pc = 0; pc < j->K; pc += j->kc) {
-            const int64_t k = min64(j->kc, j->K - pc);
-            const float beta = pc == 0 ? 0.0f : 1.0f;
-            kern->pack_b(0, k, n, j->b + pc * j->N + c0, j->N, bp);
-            const float *as = j->apack + pc * j->mpad;
-            for (int64_t ir = 0; ir < m; ir += mr) {
-                const float *a = as + (r0 + ir) * k;
-                for (int64_t jr = 0; jr < n; jr += nr)
-                    kern->kernel(k, a, bp + jr * k, y + ir * j->N + jr, j->N, (int)min64(mr, m - ir),
-                                 (int)min64(nr, n - jr), 1.0f, beta);
-            }
+    for (int i = 0; i < g->nd; i++)
+        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->pe[i] != 0) return false;
+    return true;
+}
+
+/* Writes runs of op(B)'s row into the panel layout: d is this row in the
+ * current panel, lane the next column in it. */
+typedef struct panel_cursor {
+    float *d;
+    int64_t lane, nr, stride; /* stride: floats between panels (k * nr) */
+} panel_cursor;
+
+static void put_zeros(panel_cursor *c, int64_t n)
+{
+    while (n > 0) {
+        const int64_t t = n < c->nr - c->lane ? n : c->nr - c->lane;
+        for (int64_t i = 0; i < t; i++) c->d[c->lane + i] = 0.0f; /* a few floats: no memset call */
+        n -= t;
+        c->lane += t;
+        if (c->lane == c->nr) {
+            c->lane = 0;
+            c->d += c->stride;
         }
     }
-    spd_free(bp);
-    for (int64_t r = 0; r < m; r++)
-        spd_vact_bias_f32(j->ac, y + r * j->N, n, j->bias ? j->bias[r0 + r] : 0.0f,
-                          j->z ? j->z + (r0 + r) * j->N + c0 : NULL);
 }
 
-/* Below this many multiply-adds the pool costs more than it saves. */
-#define GEMM_PARALLEL_MIN (1 << 18)
-
-static spd_status gemm_epi(int64_t M, int64_t N, int64_t K, const float *w, const float *b, const float *bias,
-                           const float *z, const spd_act *ac, float *y)
+static void put_strided(panel_cursor *c, const float *src, int64_t step, int64_t n)
 {
-    gemm_epi_job j = {gemm_kernel(), M, N, K, M, N, 1, 1, 0, w, b, bias, z, ac, y, NULL};
-    const int64_t mr = j.kern ? j.kern->mr : 4, nr = j.kern ? j.kern->nr : 16;
-    const int threads = spd_thread_count();
-    const bool parallel = threads > 1 && M * N * K >= GEMM_PARALLEL_MIN;
-    if (j.kern && K > 0) {
-        j.kc = min64(K, j.kern->kc);
-        j.mpad = (M + mr - 1) / mr * mr;
-        j.apack = spd_malloc((size_t)(j.mpad * K) * sizeof(float));
-        if (!j.apack) return spd_errorf(SPD_ERR_NOMEM, "out of memory packing a %lld x %lld weight", (long long)M, (long long)K);
-        const int64_t packs = (K + j.kc - 1) / j.kc * ((M + j.kern->mc - 1) / j.kern->mc);
-        if (parallel && M * K >= 65536) spd_parallel_for(packs, pack_w_task, &j);
-        else for (int64_t t = 0; t < packs; t++) pack_w_task(&j, t);
+    while (n > 0) {
+        const int64_t t = n < c->nr - c->lane ? n : c->nr - c->lane;
+        float *d = c->d + c->lane;
+        if (step == 1)
+            memcpy(d, src, (size_t)t * sizeof(float));
+        else
+            for (int64_t i = 0; i < t; i++) d[i] = src[i * step];
+        src += t * step;
+        n -= t;
+        c->lane += t;
+        if (c->lane == c->nr) {
+            c->lane = 0;
+            c->d += c->stride;
+        }
     }
-    /* column blocks of about 256 (whole micro-tiles) keep a packed B slice
-     * in L2; rows are split too when that leaves too few tasks to balance
-     * the threads */
-    int64_t ncols = (N + 255) / 256;
-    j.nb = (N + ncols - 1) / ncols;
-    j.nb = (j.nb + nr - 1) / nr * nr;
-    ncols = (N + j.nb - 1) / j.nb;
-    int64_t nrows = 1;
-    if (parallel && ncols < 4 * threads) {
-        nrows = (4 * threads + ncols - 1) / ncols;
-        const int64_t most = (M + 4 * mr - 1) / (4 * mr);
-        if (nrows > most) nrows = most;
-        if (nrows < 1) nrows = 1;
+}
+
+/* im2col straight into B panels: row p of the column matrix is (channel,
+ * kernel position), column o an output position; each row is written line
+ * by line of the output grid, split into padding and input runs. */
+typedef struct im2col_src {
+    const geom *g;
+    const float *x; /* this image's and group's channels */
+    int64_t nr;
+} im2col_src;
+
+static void im2col_pack(const void *ctx, int64_t pc, int64_t k, int64_t jc, int64_t n, float *dst)
+{
+    const im2col_src *s = ctx;
+    const geom *g = s->g;
+    const int last = g->nd - 1;
+    const int64_t line = g->small[last], step = g->s[last], nr = s->nr;
+    const int64_t l0 = jc / line, ox0 = jc % line, tail = (n + nr - 1) / nr * nr - n;
+    int64_t op0[SPD_MAX_DIMS] = {0};
+    for (int64_t l = l0, a = last - 1; a >= 0; a--) {
+        op0[a] = l % g->small[a];
+        l /= g->small[a];
     }
-    j.mb = (M + nrows - 1) / nrows;
-    j.mb = (j.mb + mr - 1) / mr * mr;
-    nrows = (M + j.mb - 1) / j.mb;
-    j.ncols = ncols;
-    if (parallel) spd_parallel_for(nrows * ncols, gemm_epi_task, &j);
-    else for (int64_t t = 0; t < nrows * ncols; t++) gemm_epi_task(&j, t);
-    spd_free(j.apack);
-    return SPD_OK;
+    for (int64_t p = 0; p < k; p++) {
+        const int64_t row = pc + p, c = row / g->k_n;
+        int64_t kp[SPD_MAX_DIMS], op[SPD_MAX_DIMS], lo, hi;
+        kernel_pos(g, row % g->k_n, kp);
+        valid_range(line, g->big[last], kp[last] * g->d[last] - g->pb[last], step, &lo, &hi);
+        memcpy(op, op0, sizeof op);
+        const float *xc = s->x + c * g->big_n;
+        panel_cursor cur = {dst + p * nr, 0, nr, k * nr};
+        for (int64_t done = 0, ox = ox0; done < n; ox = 0, next_line(g, op)) {
+            const int64_t end = ox + (n - done < line - ox ? n - done : line - ox); /* this line's [ox, end) */
+            done += end - ox;
+            int64_t base;
+            if (!line_base(g, kp, op, &base)) {
+                put_zeros(&cur, end - ox);
+                continue;
+            }
+            const int64_t a = ox > lo ? ox : lo, b = end < hi ? end : hi;
+            if (a >= b) {
+                put_zeros(&cur, end - ox);
+                continue;
+            }
+            put_zeros(&cur, a - ox);
+            put_strided(&cur, xc + base + a * step, step, b - a);
+            put_zeros(&cur, end - b);
+        }
+        put_zeros(&cur, tail);
+    }
+}
+
+/* Y[M x N] = epilogue(W[M x K] * B[K x N]) for one image and group: B is X
+ * itself (pointwise), X's im2col packed tile by tile (x_im, with a kernel),
+ * or a full im2col buffer (the reference). W is prepacked (wpack) or raw. */
+static spd_status conv_gemm(const spd_sgemm_kernel *kern, const geom *g, int64_t M, int64_t K, const float *w,
+                            const float *wpack, const float *braw, const float *x_im, const float *bias,
+                            const float *z, const spd_act *ac, float *y)
+{
+    const int64_t N = g->small_n;
+    const spd_gemm_a A = {.trans = 0, .p = w, .ld = K, .packed = kern ? wpack : NULL};
+    const im2col_src src = {g, x_im, kern ? kern->nr : 0};
+    spd_gemm_b B = {.trans = 0, .p = braw, .ld = N};
+    if (!braw) {
+        B.pack = im2col_pack;
+        B.ctx = &src;
+        B.pack_cost = 8.0f;
+    }
+    const spd_gemm_epi epi = {ac, bias, z, N};
+    return spd_gemm_run(kern, M, N, K, 1.0f, &A, &B, 0.0f, y, N, &epi, spd_thread_count());
+}
+
+typedef struct wpack_job {
+    const spd_sgemm_kernel *kern;
+    const float *w;
+    float *dst;
+    int64_t Mg, K;
+    size_t gstride;
+} wpack_job;
+
+static void wpack_task(void *ctx, int64_t gi)
+{
+    const wpack_job *j = ctx;
+    spd_sgemm_prepack_a(j->kern, 0, j->Mg, j->K, j->w + gi * j->Mg * j->K, j->K, j->dst + (size_t)gi * j->gstride);
+}
+
+/* W (M x K, `group` blocks of M/group rows) packed for kern, or NULL when
+ * out of memory. */
+static float *pack_weights(const spd_sgemm_kernel *kern, const float *w, int64_t M, int64_t K, int64_t group,
+                           size_t *gstride, bool parallel)
+{
+    const int64_t Mg = M / group;
+    *gstride = spd_sgemm_prepacked_a_floats(kern, Mg, K);
+    float *dst = spd_malloc(*gstride * (size_t)group * sizeof(float) + 1);
+    if (!dst) return NULL;
+    wpack_job j = {kern, w, dst, Mg, K, *gstride};
+    if (parallel && group > 1 && M * K >= 65536)
+        spd_parallel_for(group, wpack_task, &j);
+    else
+        for (int64_t gi = 0; gi < group; gi++) wpack_task(&j, gi);
+    return dst;
+}
+
+static bool conv_is_depthwise(const geom *g, int64_t C, int64_t M, int64_t group)
+{
+    return group == C && group == M && g->nd == 2;
 }
 
 static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64_t group,
@@ -488,7 +557,7 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
     const int64_t Cg = C / group, Mg = M / group, kdim = Cg * g->k_n;
     if (g->small_n == 0 || N == 0) return SPD_OK;
 
-    if (group == C && group == M && g->nd == 2) {
+    if (conv_is_depthwise(g, C, M, group)) {
         /* one task per (image, channel) plane */
         chan_job j = {g, x, w, y, C, bias, e};
         if (N * C * g->small_n * g->k_n < PARALLEL_MIN)
@@ -498,35 +567,69 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
         return SPD_OK;
     }
 
-    bool pointwise = true;
-    for (int i = 0; i < g->nd; i++)
-        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->pe[i] != 0) pointwise = false;
-
-    float *col = NULL;
-    if (!pointwise) {
+    const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
+    const bool pointwise = is_pointwise(g);
+    const conv_prep *prep = e->prep;
+    if (prep && (prep->kern != kern || prep->M != M || prep->K != kdim || prep->group != group)) prep = NULL;
+    float *col = NULL, *wown = NULL;
+    const float *wpack = prep ? prep->w : NULL;
+    size_t gstride = prep ? prep->gstride : 0;
+    if (kern && !wpack && kdim > 0) {
+        /* unprepared (W not constant, or another ISA): pack W once per call */
+        wpack = wown = pack_weights(kern, w, M, kdim, group, &gstride, spd_thread_count() > 1);
+        if (!wown) return spd_errorf(SPD_ERR_NOMEM, "out of memory packing a %lld x %lld weight", (long long)M, (long long)kdim);
+    }
+    if (!kern && !pointwise) {
         col = spd_malloc((size_t)kdim * (size_t)g->small_n * sizeof(float));
         if (!col)
             return spd_errorf(SPD_ERR_NOMEM, "out of memory for a %lld x %lld im2col buffer",
                               (long long)kdim, (long long)g->small_n);
     }
-    for (int64_t n = 0; n < N; n++) {
-        for (int64_t gi = 0; gi < group; gi++) {
+    spd_status st = SPD_OK;
+    for (int64_t n = 0; n < N && st == SPD_OK; n++) {
+        for (int64_t gi = 0; gi < group && st == SPD_OK; gi++) {
             const float *xg = x + (n * C + gi * Cg) * g->big_n;
-            const float *B = xg;
-            if (!pointwise) {
+            const float *braw = pointwise || kdim == 0 ? xg : NULL; /* K = 0 reads no B */
+            if (col) {
                 im2col_par(g, xg, Cg, col);
-                B = col;
+                braw = col;
             }
             const int64_t off = (n * M + gi * Mg) * g->small_n;
-            const spd_status st = gemm_epi(Mg, g->small_n, kdim, w + gi * Mg * kdim, B, bias ? bias + gi * Mg : NULL,
-                                           e->z ? e->z + off : NULL, &e->ac, y + off);
-            if (st != SPD_OK) {
-                spd_free(col);
-                return st;
-            }
+            st = conv_gemm(kern, g, Mg, kdim, w + gi * Mg * kdim, wpack ? wpack + gi * gstride : NULL, braw, xg,
+                           bias ? bias + gi * Mg : NULL, e->z ? e->z + off : NULL, &e->ac, y + off);
         }
     }
     spd_free(col);
+    spd_free(wown);
+    return st;
+}
+
+/* The prepare hook of Conv and FusedConv: packs a constant float32 W. */
+spd_status spd_conv_prepare(const spd_node *node, int64_t opset, int n_in, const spd_tensor *const *consts,
+                            void **state, void (**state_free)(void *))
+{
+    (void)opset;
+    const spd_tensor *W = n_in > 1 ? consts[1] : NULL;
+    const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
+    if (!W || !kern || W->dtype != SPD_FLOAT || W->ndim < 3 || !W->data) return SPD_OK;
+    const int64_t group = spd_attr_int(node, "group", 1), M = W->dims[0];
+    const int64_t K = spd_dims_prod(W->dims, 1, W->ndim);
+    if (group < 1 || M < 1 || K < 1 || M % group) return SPD_OK;
+    if (W->dims[1] == 1 && group == M && W->ndim == 4) return SPD_OK; /* depthwise: no GEMM */
+    conv_prep *s = spd_calloc(1, sizeof *s);
+    if (!s) return SPD_OK;
+    s->w = pack_weights(kern, (const float *)W->data, M, K, group, &s->gstride, false);
+    if (!s->w) {
+        spd_free(s);
+        return SPD_OK;
+    }
+    s->magic = CONV_PREP_MAGIC;
+    s->kern = kern;
+    s->M = M;
+    s->K = K;
+    s->group = group;
+    *state = s;
+    *state_free = conv_prep_free;
     return SPD_OK;
 }
 
@@ -568,9 +671,11 @@ typedef spd_status (*f32_kernel)(const geom *g, int64_t N, int64_t C, int64_t M,
 static spd_status run_f32(spd_op_ctx *ctx, const geom *g, int64_t N, int64_t C, int64_t M,
                           int64_t group, f32_kernel fn, const spd_act *ac, const spd_tensor *Z)
 {
-    conv_epi e = {{SPD_ACT_NONE, 0, 0}, NULL};
+    conv_epi e = {{SPD_ACT_NONE, 0, 0}, NULL, NULL};
     float *oz = NULL;
     if (ac) e.ac = *ac;
+    const conv_prep *prep = ctx->state;
+    if (prep && prep->magic == CONV_PREP_MAGIC) e.prep = prep;
     const spd_tensor *B = ctx->n_inputs > 2 ? ctx->in[2] : NULL;
     const float *x, *w, *b = NULL;
     float *ox = NULL, *ow = NULL, *ob = NULL, *oy = NULL;
@@ -752,7 +857,7 @@ static spd_status op_conv_transpose(spd_op_ctx *ctx)
 }
 
 const spd_op_def spd_ops_conv[] = {
-    {"Conv", "", 1, 21, op_conv},
+    {"Conv", "", 1, 21, op_conv, spd_conv_prepare},
     {"ConvTranspose", "", 1, 21, op_conv_transpose},
 };
 const int spd_ops_conv_count = (int)(sizeof spd_ops_conv / sizeof spd_ops_conv[0]);

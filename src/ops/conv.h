@@ -12,4 +12,10 @@
  * right after it is computed. */
 spd_status spd_conv_fused(spd_op_ctx *ctx, const spd_act *ac, const spd_tensor *Z);
 
+/* The prepare hook (ir/op.h) of Conv and FusedConv: a constant float32 W is
+ * packed once for the GEMM kernel current at build time; the kernels use it
+ * (ctx->state) while that kernel stays current, else pack W per call. */
+spd_status spd_conv_prepare(const spd_node *node, int64_t opset, int n_in, const spd_tensor *const *consts,
+                            void **state, void (**state_free)(void *));
+
 #endif

@@ -8,6 +8,7 @@
 #include "ops/elementwise.h"
 
 #include <math.h>
+#include "ops/ew_fast.h"
 #include <string.h>
 #include <strings.h>
 
@@ -409,17 +410,18 @@ typedef struct binop {
     unsigned types;       /* accepted input dtypes */
     bool bool_out;        /* comparisons */
     bool int_divisor;     /* integer divisors must be non-zero */
+    int fast;             /* 1 + the spd_ew_binop of the float32 fast path, 0 if none */
 } binop;
 
-static const binop OP_ADD = {run_add, M_NUM, false, false};
-static const binop OP_SUB = {run_sub, M_NUM, false, false};
-static const binop OP_MUL = {run_mul, M_NUM, false, false};
-static const binop OP_DIV = {run_div, M_NUM, false, true};
+static const binop OP_ADD = {run_add, M_NUM, false, false, 1 + SPD_EW_ADD};
+static const binop OP_SUB = {run_sub, M_NUM, false, false, 1 + SPD_EW_SUB};
+static const binop OP_MUL = {run_mul, M_NUM, false, false, 1 + SPD_EW_MUL};
+static const binop OP_DIV = {run_div, M_NUM, false, true, 1 + SPD_EW_DIV};
 static const binop OP_FMOD = {run_fmod, M_NUM, false, true};
 static const binop OP_PYMOD = {run_pymod, M_NUM, false, true};
 static const binop OP_POW = {run_pow, M_NUM, false, false};
-static const binop OP_MIN = {run_min, M_NUM, false, false};
-static const binop OP_MAX = {run_max, M_NUM, false, false};
+static const binop OP_MIN = {run_min, M_NUM, false, false, 1 + SPD_EW_MIN};
+static const binop OP_MAX = {run_max, M_NUM, false, false, 1 + SPD_EW_MAX};
 static const binop OP_BITAND = {run_bitand, M_INT, false, false};
 static const binop OP_BITOR = {run_bitor, M_INT, false, false};
 static const binop OP_BITXOR = {run_bitxor, M_INT, false, false};
@@ -467,9 +469,11 @@ static spd_status check_nonzero(const spd_tensor *b)
     return SPD_OK;
 }
 
-/* out = op(a, b) broadcast, staging float16/bfloat16 through float32. */
+/* out = op(a, b) broadcast, staging float16/bfloat16 through float32;
+ * float32 arithmetic takes ew_fast.c's vectorised, threaded driver when
+ * `fast` (1 + its spd_ew_binop) is set. */
 static spd_status apply_binary(const spd_tensor *a, const spd_tensor *b, spd_tensor *out,
-                               spd_ew_run_fn run, bool bool_out, ew_arg *arg)
+                               spd_ew_run_fn run, bool bool_out, int fast, ew_arg *arg)
 {
     const spd_tensor *ins[2] = {a, b};
     int nd;
@@ -479,6 +483,10 @@ static spd_status apply_binary(const spd_tensor *a, const spd_tensor *b, spd_ten
     if (!spd_ew_is_half(a->dtype)) {
         arg->dt = a->dtype;
         SPD_TRY(spd_tensor_alloc(out, odt, nd, dims));
+        if (fast && a->dtype == SPD_FLOAT) {
+            spd_ew_binary_f32((spd_ew_binop)(fast - 1), a, b, out);
+            return SPD_OK;
+        }
         return spd_ew_broadcast(2, ins, out, run, arg);
     }
     spd_tensor fa = {0}, fb = {0}, fo = {0};
@@ -492,7 +500,10 @@ static spd_status apply_binary(const spd_tensor *a, const spd_tensor *b, spd_ten
             if (s == SPD_OK) s = spd_ew_broadcast(2, fins, out, run, arg);
         } else {
             s = spd_tensor_alloc(&fo, SPD_FLOAT, nd, dims);
-            if (s == SPD_OK) s = spd_ew_broadcast(2, fins, &fo, run, arg);
+            if (s == SPD_OK && fast)
+                spd_ew_binary_f32((spd_ew_binop)(fast - 1), &fa, &fb, &fo);
+            else if (s == SPD_OK)
+                s = spd_ew_broadcast(2, fins, &fo, run, arg);
             if (s == SPD_OK) s = spd_ew_from_f32(&fo, a->dtype, out);
         }
     }
@@ -522,7 +533,7 @@ static spd_status binary(spd_op_ctx *ctx, const binop *op, ew_arg *arg)
     if (!(op->types & T_(a->dtype)))
         return spd_errorf(SPD_ERR_UNSUPPORTED, "input type %s is not supported", spd_dtype_name(a->dtype));
     if (op->int_divisor) SPD_TRY(check_nonzero(b));
-    return apply_binary(a, b, &ctx->out[0], op->run, op->bool_out, arg);
+    return apply_binary(a, b, &ctx->out[0], op->run, op->bool_out, op->fast, arg);
 }
 
 #define BINARY_KERNEL(name, OP)                                                \
@@ -624,6 +635,8 @@ static spd_status variadic(spd_op_ctx *ctx, const binop *op, bool mean)
         if (s == SPD_OK) {
             if (k == 0) {
                 s = spd_ew_broadcast(1, &x, acc, run_copy, &arg);
+            } else if (op->fast && acc->dtype == SPD_FLOAT) {
+                spd_ew_binary_f32((spd_ew_binop)(op->fast - 1), acc, x, acc);
             } else {
                 const spd_tensor *ins[2] = {acc, x};
                 s = spd_ew_broadcast(2, ins, acc, op->run, &arg);
@@ -675,10 +688,30 @@ static spd_status k_where(spd_op_ctx *ctx)
 #define SIGN(x) ((x) > 0 ? 1 : (x) < 0 ? -1 : (x))
 
 static spd_status k_sqrt(spd_op_ctx *ctx) { SPD_EW_UNARY_FLOAT(ctx, sqrtf(x), sqrt(x)); }
-static spd_status k_exp(spd_op_ctx *ctx) { SPD_EW_UNARY_FLOAT(ctx, expf(x), exp(x)); }
+/* Vectorised float32 paths of the hot unary operators. */
+#define FAST_UNARY(ctx, OP)                                                    \
+    do {                                                                       \
+        spd_status st_;                                                        \
+        if (spd_ew_unary_op_f32((ctx), (OP), NULL, &st_)) return st_;          \
+    } while (0)
+
+static spd_status k_exp(spd_op_ctx *ctx)
+{
+    FAST_UNARY(ctx, SPD_EW_U_EXP);
+    SPD_EW_UNARY_FLOAT(ctx, expf(x), exp(x));
+}
 static spd_status k_log(spd_op_ctx *ctx) { SPD_EW_UNARY_FLOAT(ctx, logf(x), log(x)); }
-static spd_status k_reciprocal(spd_op_ctx *ctx) { SPD_EW_UNARY_FLOAT(ctx, 1.0f / x, 1.0 / x); }
-static spd_status k_erf(spd_op_ctx *ctx) { SPD_EW_UNARY_FLOAT(ctx, erff(x), erf(x)); }
+static spd_status k_reciprocal(spd_op_ctx *ctx)
+{
+    FAST_UNARY(ctx, SPD_EW_U_RECIP);
+    SPD_EW_UNARY_FLOAT(ctx, 1.0f / x, 1.0 / x);
+}
+
+static spd_status k_erf(spd_op_ctx *ctx)
+{
+    FAST_UNARY(ctx, SPD_EW_U_ERF);
+    SPD_EW_UNARY_FLOAT(ctx, erff(x), erf(x));
+}
 static spd_status k_sin(spd_op_ctx *ctx) { SPD_EW_UNARY_FLOAT(ctx, sinf(x), sin(x)); }
 static spd_status k_cos(spd_op_ctx *ctx) { SPD_EW_UNARY_FLOAT(ctx, cosf(x), cos(x)); }
 static spd_status k_tan(spd_op_ctx *ctx) { SPD_EW_UNARY_FLOAT(ctx, tanf(x), tan(x)); }
@@ -698,11 +731,13 @@ static spd_status k_round(spd_op_ctx *ctx) { SPD_EW_UNARY_FLOAT(ctx, rintf(x), r
 /* Integer negation and absolute value wrap (-INT_MIN is INT_MIN). */
 static spd_status k_neg(spd_op_ctx *ctx)
 {
+    FAST_UNARY(ctx, SPD_EW_U_NEG);
     SPD_EW_UNARY_NUM(ctx, -x, -x, 0 - (uint64_t)x, 0 - (uint64_t)x);
 }
 
 static spd_status k_abs(spd_op_ctx *ctx)
 {
+    FAST_UNARY(ctx, SPD_EW_U_ABS);
     SPD_EW_UNARY_NUM(ctx, fabsf(x), fabs(x), x < 0 ? 0 - (uint64_t)x : (uint64_t)x, x);
 }
 

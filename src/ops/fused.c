@@ -1,6 +1,6 @@
 /* The fused operators the graph passes (src/passes) create, under ONNX
  * Runtime's com.microsoft names and attributes: FusedConv, FusedGemm,
- * LayerNormalization, Gelu, FastGelu. Conv, Gemm and LayerNormalization
+ * LayerNormalization, Gelu, FastGelu, QuickGelu. Conv, Gemm and LayerNormalization
  * math is not repeated here: FusedConv runs ops/conv.c's Conv with the
  * residual and activation as its epilogue (applied block by block while the
  * output is in cache); FusedGemm and LayerNormalization run the registered
@@ -13,6 +13,9 @@
 
 #include "ir/op.h"
 #include "ops/conv.h"
+#include "ops/elementwise.h"
+#include "ops/ew_fast.h"
+#include "ops/gemm.h"
 #include "ops/vmath.h"
 #include "util/status.h"
 
@@ -27,6 +30,8 @@ static spd_status parse_act(const char *name, act *ac)
         {"Tanh", SPD_ACT_TANH, 0, 0},
         {"Clip", SPD_ACT_CLIP, -FLT_MAX, FLT_MAX},
         {"HardSigmoid", SPD_ACT_HARDSIGMOID, 0.2f, 0.5f},
+        {"QuickGelu", SPD_ACT_SILU, 1.702f, 0}, /* alpha from the parameters, ONNX Runtime's default */
+        {"Gelu", SPD_ACT_GELU, 0, 0},
     };
     if (!name || !*name) {
         ac->kind = SPD_ACT_NONE;
@@ -50,7 +55,7 @@ static spd_status act_in_place(spd_tensor *y, const act *ac)
     if (ac->kind == SPD_ACT_NONE) return SPD_OK;
     int64_t n = spd_tensor_numel(y);
     if (y->dtype == SPD_FLOAT) {
-        spd_vact_bias_f32(ac, y->data, n, 0.0f, NULL);
+        spd_ew_unary_f32(SPD_EW_U_ACT, ac, y->data, y->data, n);
         return SPD_OK;
     }
     if (!spd_dtype_is_float(y->dtype))
@@ -66,8 +71,7 @@ static spd_status run_base(spd_op_ctx *ctx, const char *op, int64_t opset, int n
     const spd_op_def *d = spd_op_find("", op, opset);
     if (!d) return SPD_ERR_UNSUPPORTED; /* spd_op_find said why */
     spd_op_ctx c = *ctx;
-    c.opset = opset;
-    c.state = NULL; /* a backend's state for the fused node is not the base kernel's */
+    c.opset = opset; /* ctx->state (a prepare hook's, or NULL) goes along */
     c.n_inputs = ctx->n_inputs < n_inputs ? ctx->n_inputs : n_inputs;
     return d->run(&c);
 }
@@ -86,8 +90,7 @@ static spd_status op_fused_conv(spd_op_ctx *ctx)
         ac.a = spd_attr_float(ctx->node, "alpha", 0.01f);
     const spd_tensor *z = ctx->n_inputs > 3 ? ctx->in[3] : NULL;
     spd_op_ctx c = *ctx;
-    c.opset = 11;
-    c.state = NULL; /* a backend's state for the fused node is not Conv's */
+    c.opset = 11; /* ctx->state: spd_conv_prepare's packed weights (Conv checks it) */
     c.n_inputs = ctx->n_inputs < 3 ? ctx->n_inputs : 3;
     return spd_conv_fused(&c, &ac, z);
 }
@@ -108,7 +111,13 @@ static spd_status op_fused_gemm(spd_op_ctx *ctx)
     /* older ONNX Runtime files spell LeakyRelu's alpha leaky_relu_alpha */
     if (ac.kind == SPD_ACT_LEAKYRELU && !spd_node_attr(ctx->node, "activation_alpha"))
         ac.a = spd_attr_float(ctx->node, "leaky_relu_alpha", ac.a);
-    SPD_TRY(run_base(ctx, "Gemm", 13, 3));
+    /* float32 takes the activation in the GEMM's epilogue; other types
+     * run plain Gemm, then the activation in place */
+    spd_op_ctx c = *ctx;
+    c.opset = 13;
+    c.n_inputs = ctx->n_inputs < 3 ? ctx->n_inputs : 3;
+    if (c.n_inputs > 0 && ctx->in[0] && ctx->in[0]->dtype == SPD_FLOAT) return spd_gemm_fused(&c, &ac);
+    SPD_TRY(spd_gemm_fused(&c, NULL));
     return act_in_place(&ctx->out[0], &ac);
 }
 
@@ -128,28 +137,44 @@ static spd_status need_float_input(spd_op_ctx *ctx, const spd_tensor **x)
     return SPD_OK;
 }
 
-static inline float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
-
 static inline float fast_gelu(float x)
 {
     return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 }
 
-/* Gelu(X) = 0.5 * X * (1 + erf(X / sqrt(2))). */
-static spd_status op_gelu(spd_op_ctx *ctx)
+/* Y = act(X) for a float X: float32 directly (vectorised, threaded when
+ * large), other float types staged through float32. */
+static spd_status act_op(spd_op_ctx *ctx, const act *ac)
 {
     const spd_tensor *x = NULL;
     SPD_TRY(need_float_input(ctx, &x));
-    SPD_TRY(spd_tensor_alloc(&ctx->out[0], x->dtype, x->ndim, x->dims));
-    int64_t n = spd_tensor_numel(x);
     if (x->dtype == SPD_FLOAT) {
-        const float *px = x->data;
-        float *py = ctx->out[0].data;
-        spd_vgelu_f32(py, px, n);
-    } else {
-        for (int64_t i = 0; i < n; i++) spd_tensor_set(&ctx->out[0], i, gelu((float)spd_tensor_get(x, i)));
+        SPD_TRY(spd_tensor_alloc(&ctx->out[0], x->dtype, x->ndim, x->dims));
+        spd_ew_unary_f32(SPD_EW_U_ACT, ac, ctx->out[0].data, x->data, spd_tensor_numel(x));
+        return SPD_OK;
     }
-    return SPD_OK;
+    spd_tensor fx = {0};
+    spd_status s = spd_ew_to_f32(x, &fx);
+    if (s == SPD_OK) {
+        spd_ew_unary_f32(SPD_EW_U_ACT, ac, fx.data, fx.data, spd_tensor_numel(&fx));
+        s = spd_ew_from_f32(&fx, x->dtype, &ctx->out[0]);
+    }
+    spd_tensor_release(&fx);
+    return s;
+}
+
+/* Gelu(X) = 0.5 * X * (1 + erf(X / sqrt(2))). */
+static spd_status op_gelu(spd_op_ctx *ctx)
+{
+    const act ac = {SPD_ACT_GELU, 0, 0};
+    return act_op(ctx, &ac);
+}
+
+/* QuickGelu(X) = X * sigmoid(alpha * X). */
+static spd_status op_quick_gelu(spd_op_ctx *ctx)
+{
+    const act ac = {SPD_ACT_SILU, spd_attr_float(ctx->node, "alpha", 1.702f), 0};
+    return act_op(ctx, &ac);
 }
 
 /* FastGelu(X, bias) = the tanh approximation of GELU of X + bias, bias
@@ -168,9 +193,7 @@ static spd_status op_fast_gelu(spd_op_ctx *ctx)
     }
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], x->dtype, x->ndim, x->dims));
     if (x->dtype == SPD_FLOAT) {
-        const float *px = x->data, *pb = b ? b->data : NULL;
-        float *py = ctx->out[0].data;
-        for (int64_t i = 0; i < n; i++) py[i] = fast_gelu(px[i] + (pb ? pb[i % d] : 0.0f));
+        spd_ew_fast_gelu_f32(ctx->out[0].data, x->data, n, b ? b->data : NULL, d);
     } else {
         for (int64_t i = 0; i < n; i++) {
             float v = (float)spd_tensor_get(x, i) + (b ? (float)spd_tensor_get(b, i % d) : 0.0f);
@@ -181,10 +204,11 @@ static spd_status op_fast_gelu(spd_op_ctx *ctx)
 }
 
 const spd_op_def spd_ops_fused[] = {
-    {"FusedConv", "com.microsoft", 1, 1, op_fused_conv},
-    {"FusedGemm", "com.microsoft", 1, 1, op_fused_gemm},
+    {"FusedConv", "com.microsoft", 1, 1, op_fused_conv, spd_conv_prepare},
+    {"FusedGemm", "com.microsoft", 1, 1, op_fused_gemm, spd_gemm_prepare},
     {"LayerNormalization", "com.microsoft", 1, 1, op_layernorm},
     {"Gelu", "com.microsoft", 1, 1, op_gelu},
     {"FastGelu", "com.microsoft", 1, 1, op_fast_gelu},
+    {"QuickGelu", "com.microsoft", 1, 1, op_quick_gelu},
 };
 const int spd_ops_fused_count = (int)(sizeof spd_ops_fused / sizeof spd_ops_fused[0]);

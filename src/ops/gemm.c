@@ -1,15 +1,25 @@
-/* spd_sgemm: picks the packed GEMM for the CPU (ops/sgemm_fast.h) or the
- * plain-C reference, and splits large products over the thread pool.
+/* The packed-GEMM driver (spd_gemm_run) and spd_sgemm on top of it: picks
+ * the packed kernel for the CPU (ops/sgemm_fast.h) or the plain-C
+ * reference, and splits products over the thread pool.
  *
- * Threading: the larger of M and N (counted in micro-tiles) is cut into one
- * block per thread, and each task runs an independent single-threaded packed
- * GEMM on its block of C. Each task packs its own slice of the split operand
- * and all of the other one; that duplicated packing is a 1/(block size)
- * fraction of the work, and in exchange the tasks share no buffers and need
- * no barriers. */
+ * Threading: C is cut into a grid of row x column blocks (whole micro-tiles)
+ * and each block is one task that runs the single-threaded packed loops on
+ * it, packing its own slices of whatever is not prepacked. The grid is
+ * chosen by a small cost model (multiply-adds, plus the packing each task
+ * repeats, plus a per-task overhead, times the number of waves over the
+ * threads), so skinny products split along whichever side balances, and
+ * tasks share no buffers and need no barriers.
+ *
+ * Inside a block (Goto's loop order): for each kc-deep slice, the block's
+ * B slice is packed (or found prepacked); for each mc-row chunk of A the
+ * chunk (L2-sized) is packed (or found prepacked); then every nr-wide B
+ * panel (L1-sized) meets every mr-row A panel of the chunk. In the last
+ * slice the epilogue (bias, residual, activation) runs on each 256 columns
+ * of the chunk as soon as they are written, while they are in cache. */
 #include "ops/gemm.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,61 +30,19 @@
 
 /* Below this many multiply-adds a pool wake-up costs more than it saves. */
 #define PARALLEL_MIN_MACS (1 << 18)
+/* What a task costs besides its arithmetic (wake-up, scratch, edge tiles),
+ * in multiply-adds. */
+#define TASK_OVERHEAD 20000.0
+/* Widest column block over prepacked B, for balance (a task's B slice
+ * packed per task is bounded by the kernel's nc instead: Goto's L3 block). */
+#define NB_PREPACKED 512
+/* The epilogue runs on this many columns of a row chunk at a time, right
+ * after the micro-kernel wrote them (mc x 256 floats stay in L2). */
+#define EPI_COLS 256
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
-void spd_sgemm_packed(const spd_sgemm_kernel *kern, int transA, int transB, int64_t M, int64_t N, int64_t K,
-                      float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-                      int64_t ldc)
-{
-    if (M <= 0 || N <= 0) return;
-    if (!kern || K <= 0 || alpha == 0.0f) {
-        /* Only C = beta*C is left (or there is no kernel): the reference
-         * does exactly that without reading A or B. */
-        spd_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    const int64_t mr = kern->mr, nr = kern->nr;
-    const int64_t kc = min64(K, kern->kc);
-    const int64_t mc = min64(round_up(M, mr), kern->mc);
-    /* With a single row block of A, a packed B panel is used once, right
-     * after packing: keep it small enough to still be in L2 then. */
-    const int64_t nc_max = M <= kern->mc ? 512 : kern->nc;
-    const int64_t nc = min64(round_up(N, nr), nc_max);
-    /* Both panels in one block; the B part starts on a 64-byte boundary
-     * because mc*kc floats is a multiple of 16 floats when mr or kc is even,
-     * and is rounded up otherwise. */
-    const size_t a_floats = (size_t)round_up(mc * kc, 16);
-    float *ap = spd_malloc((a_floats + (size_t)(kc * nc)) * sizeof(float));
-    if (!ap) {
-        spd_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    float *bp = ap + a_floats;
-
-    for (int64_t jc = 0; jc < N; jc += nc) {
-        const int64_t n = min64(nc, N - jc);
-        for (int64_t pc = 0; pc < K; pc += kc) {
-            const int64_t k = min64(kc, K - pc);
-            /* Later K slices accumulate onto what the first one wrote. */
-            const float bt = pc == 0 ? beta : 1.0f;
-            kern->pack_b(transB, k, n, transB ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, bp);
-            for (int64_t ic = 0; ic < M; ic += mc) {
-                const int64_t m = min64(mc, M - ic);
-                kern->pack_a(transA, m, k, transA ? A + pc * lda + ic : A + ic * lda + pc, lda, ap);
-                for (int64_t jr = 0; jr < n; jr += nr) {
-                    const int nn = (int)min64(nr, n - jr);
-                    const float *b = bp + jr * k;
-                    float *c = C + ic * ldc + jc + jr;
-                    for (int64_t ir = 0; ir < m; ir += mr)
-                        kern->kernel(k, ap + ir * k, b, c + ir * ldc, ldc, (int)min64(mr, m - ir), nn, alpha, bt);
-                }
-            }
-        }
-    }
-    spd_free(ap);
-}
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* ---- dispatch ---- */
 
@@ -122,7 +90,7 @@ const char *spd_sgemm_isa_name(spd_sgemm_isa isa)
     }
 }
 
-static const spd_sgemm_kernel *current_kernel(void)
+const spd_sgemm_kernel *spd_sgemm_kernel_current(void)
 {
     switch (spd_sgemm_isa_current()) {
     case SPD_SGEMM_AVX512: return spd_sgemm_kernel_avx512();
@@ -131,56 +99,221 @@ static const spd_sgemm_kernel *current_kernel(void)
     }
 }
 
-/* ---- threading ---- */
+/* ---- prepacking ---- */
 
-typedef struct gemm_job {
-    const spd_sgemm_kernel *kern; /* NULL: the reference */
-    int ta, tb;
-    int64_t M, N, K, lda, ldb, ldc, block;
-    int by_rows;
-    float alpha, beta;
-    const float *A, *B;
-    float *C;
-} gemm_job;
-
-static void run_block(const gemm_job *j, int64_t M, int64_t N, const float *A, const float *B, float *C)
+size_t spd_sgemm_prepacked_a_floats(const spd_sgemm_kernel *kern, int64_t M, int64_t K)
 {
-    if (j->kern)
-        spd_sgemm_packed(j->kern, j->ta, j->tb, M, N, j->K, j->alpha, A, j->lda, B, j->ldb, j->beta, C, j->ldc);
-    else
-        spd_sgemm_ref(j->ta, j->tb, M, N, j->K, j->alpha, A, j->lda, B, j->ldb, j->beta, C, j->ldc);
+    return (size_t)(round_up(M, kern->mr) * K);
 }
 
-static void gemm_task(void *ctx, int64_t t)
+size_t spd_sgemm_prepacked_b_floats(const spd_sgemm_kernel *kern, int64_t K, int64_t N)
 {
-    const gemm_job *j = ctx;
-    int64_t lo = t * j->block;
-    if (j->by_rows) {
-        int64_t m = min64(j->block, j->M - lo);
-        run_block(j, m, j->N, j->ta ? j->A + lo : j->A + lo * j->lda, j->B, j->C + lo * j->ldc);
-    } else {
-        int64_t n = min64(j->block, j->N - lo);
-        run_block(j, j->M, n, j->A, j->tb ? j->B + lo * j->ldb : j->B + lo, j->C + lo);
+    return (size_t)(round_up(N, kern->nr) * K);
+}
+
+void spd_sgemm_prepack_a(const spd_sgemm_kernel *kern, int trans, int64_t M, int64_t K, const float *A, int64_t lda,
+                         float *dst)
+{
+    const int64_t kc = min64(K, kern->kc), mpad = round_up(M, kern->mr);
+    for (int64_t pc = 0; pc < K; pc += kc)
+        kern->pack_a(trans, M, min64(kc, K - pc), trans ? A + pc * lda : A + pc, lda, dst + pc * mpad);
+}
+
+void spd_sgemm_prepack_b(const spd_sgemm_kernel *kern, int trans, int64_t K, int64_t N, const float *B, int64_t ldb,
+                         float *dst)
+{
+    const int64_t kc = min64(K, kern->kc), npad = round_up(N, kern->nr);
+    for (int64_t pc = 0; pc < K; pc += kc)
+        kern->pack_b(trans, min64(kc, K - pc), N, trans ? B + pc : B + pc * ldb, ldb, dst + pc * npad);
+}
+
+/* ---- the driver ---- */
+
+typedef struct drv {
+    const spd_sgemm_kernel *kern; /* NULL: the reference */
+    int64_t M, N, K, kc, mpad, npad;
+    float alpha, beta;
+    const spd_gemm_a *A;
+    const spd_gemm_b *B;
+    float *C;
+    int64_t ldc;
+    const spd_gemm_epi *epi;
+    int64_t mb, nb, ncols; /* the task grid */
+    atomic_int failed;
+} drv;
+
+static const spd_act g_no_act = {SPD_ACT_NONE, 0, 0};
+
+static void epilogue(const spd_gemm_epi *e, float *C, int64_t ldc, int64_t r0, int64_t m, int64_t c0, int64_t n)
+{
+    if (!e || (!e->row_bias && !e->z && (!e->ac || e->ac->kind == SPD_ACT_NONE))) return;
+    const spd_act *ac = e->ac ? e->ac : &g_no_act;
+    for (int64_t r = r0; r < r0 + m; r++)
+        spd_vact_bias_f32(ac, C + r * ldc + c0, n, e->row_bias ? e->row_bias[r] : 0.0f,
+                          e->z ? e->z + r * e->ldz + c0 : NULL);
+}
+
+static void ref_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
+{
+    const spd_gemm_a *A = d->A;
+    const spd_gemm_b *B = d->B;
+    if ((!A->p || !B->p) && d->K > 0 && d->alpha != 0.0f) { /* a B packer only: nothing to fall back on */
+        atomic_store(&d->failed, 1);
+        return;
     }
+    spd_sgemm_ref(A->trans, B->trans, m, n, d->K, d->alpha, A->trans ? A->p + r0 : A->p + r0 * A->ld, A->ld,
+                  B->trans ? B->p + c0 * B->ld : B->p + c0, B->ld, d->beta, d->C + r0 * d->ldc + c0, d->ldc);
+    epilogue(d->epi, d->C, d->ldc, r0, m, c0, n);
+}
+
+static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
+{
+    const spd_sgemm_kernel *kern = d->kern;
+    const spd_gemm_a *A = d->A;
+    const spd_gemm_b *B = d->B;
+    const int64_t mr = kern->mr, nr = kern->nr, kc = d->kc, K = d->K, ldc = d->ldc;
+    const int64_t mc = min64(kern->mc, round_up(m, mr));
+    const size_t a_n = A->packed ? 0 : (size_t)round_up(mc * kc, 16);
+    const size_t b_n = B->packed ? 0 : (size_t)(kc * round_up(n, nr));
+    float *buf = NULL;
+    if (a_n + b_n) {
+        buf = spd_malloc((a_n + b_n) * sizeof(float));
+        if (!buf) {
+            ref_block(d, r0, m, c0, n);
+            return;
+        }
+    }
+    float *ap = buf, *bp = buf + a_n;
+    for (int64_t pc = 0; pc < K; pc += kc) {
+        const int64_t k = min64(kc, K - pc);
+        const float bt = pc == 0 ? d->beta : 1.0f; /* later slices accumulate */
+        const float *bb = bp;
+        if (B->packed)
+            bb = B->packed + pc * d->npad + c0 * k;
+        else if (B->pack)
+            B->pack(B->ctx, pc, k, c0, n, bp);
+        else
+            kern->pack_b(B->trans, k, n, B->trans ? B->p + c0 * B->ld + pc : B->p + pc * B->ld + c0, B->ld, bp);
+        for (int64_t ic = 0; ic < m; ic += mc) {
+            const int64_t mm = min64(mc, m - ic), r = r0 + ic;
+            const float *aa = ap;
+            if (A->packed)
+                aa = A->packed + pc * d->mpad + r * k;
+            else
+                kern->pack_a(A->trans, mm, k, A->trans ? A->p + pc * A->ld + r : A->p + r * A->ld + pc, A->ld, ap);
+            float *cc = d->C + r * ldc + c0;
+            const bool last = pc + k >= K;
+            for (int64_t jr = 0, e0 = 0; jr < n; jr += nr) {
+                const int nn = (int)min64(nr, n - jr);
+                const float *b = bb + jr * k;
+                for (int64_t ir = 0; ir < mm; ir += mr)
+                    kern->kernel(k, aa + ir * k, b, cc + ir * ldc + jr, ldc, (int)min64(mr, mm - ir), nn, d->alpha,
+                                 bt);
+                if (last && (jr + nn - e0 >= EPI_COLS || jr + nn == n)) {
+                    epilogue(d->epi, d->C, ldc, r, mm, c0 + e0, jr + nn - e0);
+                    e0 = jr + nn;
+                }
+            }
+        }
+    }
+    spd_free(buf);
+}
+
+static void run_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
+{
+    if (d->kern && d->K > 0 && d->alpha != 0.0f)
+        packed_block(d, r0, m, c0, n);
+    else
+        ref_block(d, r0, m, c0, n);
+}
+
+static void block_task(void *ctx, int64_t t)
+{
+    drv *d = ctx;
+    const int64_t r0 = t / d->ncols * d->mb, c0 = t % d->ncols * d->nb;
+    run_block(d, r0, min64(d->mb, d->M - r0), c0, min64(d->nb, d->N - c0));
+}
+
+/* The task grid: block sizes *mb x *nb (whole micro-tiles) minimising
+ * waves x (arithmetic + repeated packing + overhead) of one task. */
+static void choose_grid(const drv *d, int threads, int64_t *mb, int64_t *nb)
+{
+    const bool packed = d->kern && d->K > 0 && d->alpha != 0.0f;
+    const int64_t mr = d->kern ? d->kern->mr : 4, nr = d->kern ? d->kern->nr : 16;
+    const int64_t mt = cdiv(d->M, mr), nt = cdiv(d->N, nr);
+    const double K = (double)(d->K > 0 ? d->K : 1);
+    /* multiply-adds per element of A or B a task reads: packing one is a
+     * copy or transpose; a prepacked one is still streamed from memory (a
+     * weight-heavy product had better split the weights than share them) */
+    const double a_cost = !packed ? 0.0 : d->A->packed ? 1.0 : 8.0;
+    const double b_cost = !packed            ? 0.0
+                          : d->B->packed     ? 1.0
+                          : d->B->pack && d->B->pack_cost > 0 ? d->B->pack_cost
+                                                               : 4.0;
+    const int64_t nb_max = cdiv(packed && !d->B->packed ? d->kern->nc : NB_PREPACKED, nr);
+    const int64_t c_lo = cdiv(nt, nb_max), c_hi = min64(nt, c_lo + 4 * threads);
+    const int64_t r_hi = min64(mt, 4 * threads);
+    double best = -1;
+    *mb = mt * mr;
+    *nb = cdiv(nt, c_lo) * nr;
+    for (int64_t nrows = 1; nrows <= r_hi; nrows++) {
+        const int64_t mbt = cdiv(mt, nrows);
+        if (nrows > 1 && cdiv(mt, mbt) != nrows) continue; /* same grid as a smaller count */
+        for (int64_t ncols = c_lo; ncols <= c_hi; ncols++) {
+            const int64_t nbt = cdiv(nt, ncols);
+            if (ncols > c_lo && cdiv(nt, nbt) != ncols) continue;
+            const double rows = (double)(mbt * mr), cols = (double)(nbt * nr);
+            const double task = rows * cols * K + a_cost * rows * K + b_cost * cols * K + TASK_OVERHEAD;
+            const double cost = (double)cdiv(nrows * ncols, threads) * task;
+            if (best < 0 || cost < best * 0.999) {
+                best = cost;
+                *mb = mbt * mr;
+                *nb = nbt * nr;
+            }
+        }
+    }
+}
+
+spd_status spd_gemm_run(const spd_sgemm_kernel *kern, int64_t M, int64_t N, int64_t K, float alpha,
+                        const spd_gemm_a *A, const spd_gemm_b *B, float beta, float *C, int64_t ldc,
+                        const spd_gemm_epi *epi, int threads)
+{
+    if (M <= 0 || N <= 0) return SPD_OK;
+    drv d = {.kern = kern, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C,
+             .ldc = ldc, .epi = epi};
+    atomic_init(&d.failed, 0);
+    if (kern) {
+        d.kc = min64(K, kern->kc);
+        d.mpad = round_up(M, kern->mr);
+        d.npad = round_up(N, kern->nr);
+    }
+    if (threads < 1 || M * N * (K > 0 ? K : 1) < PARALLEL_MIN_MACS) threads = 1;
+    choose_grid(&d, threads, &d.mb, &d.nb);
+    d.ncols = cdiv(N, d.nb);
+    const int64_t tasks = cdiv(M, d.mb) * d.ncols;
+    if (tasks == 1 || threads == 1)
+        for (int64_t t = 0; t < tasks; t++) block_task(&d, t);
+    else
+        spd_parallel_for(tasks, block_task, &d);
+    if (atomic_load(&d.failed))
+        return spd_errorf(SPD_ERR_NOMEM, "out of memory for GEMM scratch (%lld x %lld x %lld)", (long long)M,
+                          (long long)N, (long long)K);
+    return SPD_OK;
+}
+
+void spd_sgemm_packed(const spd_sgemm_kernel *kern, int transA, int transB, int64_t M, int64_t N, int64_t K,
+                      float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                      int64_t ldc)
+{
+    const spd_gemm_a a = {.trans = transA, .p = A, .ld = lda};
+    const spd_gemm_b b = {.trans = transB, .p = B, .ld = ldb};
+    (void)spd_gemm_run(kern, M, N, K, alpha, &a, &b, beta, C, ldc, NULL, 1); /* raw operands: cannot fail */
 }
 
 void spd_sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
-    if (M <= 0 || N <= 0) return;
-    const spd_sgemm_kernel *kern = current_kernel();
-    int threads = spd_thread_count();
-    if (threads <= 1 || M * N * (K > 0 ? K : 1) < PARALLEL_MIN_MACS) {
-        run_block(&(gemm_job){.kern = kern, .ta = transA, .tb = transB, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
-                              .alpha = alpha, .beta = beta},
-                  M, N, A, B, C);
-        return;
-    }
-    gemm_job j = {kern, transA, transB, M, N, K, lda, ldb, ldc, 0, 0, alpha, beta, A, B, C};
-    const int64_t mr = kern ? kern->mr : 4, nr = kern ? kern->nr : 16;
-    /* Split the dimension with more micro-tiles, so blocks stay whole tiles. */
-    j.by_rows = (M + mr - 1) / mr >= (N + nr - 1) / nr;
-    const int64_t span = j.by_rows ? M : N, align = j.by_rows ? mr : nr;
-    j.block = round_up((span + threads - 1) / threads, align);
-    spd_parallel_for((span + j.block - 1) / j.block, gemm_task, &j);
+    const spd_gemm_a a = {.trans = transA, .p = A, .ld = lda};
+    const spd_gemm_b b = {.trans = transB, .p = B, .ld = ldb};
+    (void)spd_gemm_run(spd_sgemm_kernel_current(), M, N, K, alpha, &a, &b, beta, C, ldc, NULL, spd_thread_count());
 }

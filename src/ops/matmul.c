@@ -1,6 +1,8 @@
 /* The matmul family: Gemm, MatMul and Einsum.
  *
- * float32 goes through spd_sgemm_ref; float16 and bfloat16 are widened to
+ * float32 goes through the packed-GEMM driver (ops/sgemm_fast.h), with a
+ * constant B packed once at build time (the prepare hooks) and Gemm's C and
+ * FusedGemm's activation as its epilogue; float16 and bfloat16 are widened to
  * float32 buffers, multiplied the same way and narrowed once at the end, so
  * that they round like a float32 accumulation would. double and the integer
  * types use plain typed loops (integers wrap as the ONNX runtimes do). */
@@ -9,8 +11,10 @@
 
 #include "ir/op.h"
 #include "ops/gemm.h"
+#include "ops/sgemm_fast.h"
 #include "util/alloc.h"
 #include "util/status.h"
+#include "util/threadpool.h"
 
 /* ------------------------------------------------------------------------ */
 /* float32 views of float tensors */
@@ -126,7 +130,110 @@ static bool gemm_type_ok(spd_dtype t)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Prepared weights: a constant float32 B of Gemm or MatMul, packed once into
+ * the B panels of the GEMM kernel current at build time. */
+
+#define MM_PREP_MAGIC 0x4d505250u /* "MPRP" */
+typedef struct mm_prep {
+    uint32_t magic;
+    const spd_sgemm_kernel *kern;
+    int trans;
+    int64_t K, N; /* op(B) is K x N */
+    float *b;
+} mm_prep;
+
+static void mm_prep_free(void *p)
+{
+    mm_prep *s = p;
+    if (!s) return;
+    spd_free(s->b);
+    spd_free(s);
+}
+
+static spd_status prepare_b(const spd_tensor *B, int trans, void **state, void (**state_free)(void *))
+{
+    const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
+    if (!kern || !B || B->dtype != SPD_FLOAT || B->ndim != 2 || !B->data) return SPD_OK;
+    const int64_t K = trans ? B->dims[1] : B->dims[0], N = trans ? B->dims[0] : B->dims[1];
+    if (K < 1 || N < 1) return SPD_OK;
+    mm_prep *s = spd_calloc(1, sizeof *s);
+    if (!s) return SPD_OK; /* decline: the kernel packs per call */
+    s->b = spd_malloc(spd_sgemm_prepacked_b_floats(kern, K, N) * sizeof(float));
+    if (!s->b) {
+        spd_free(s);
+        return SPD_OK;
+    }
+    spd_sgemm_prepack_b(kern, trans, K, N, (const float *)B->data, B->dims[1], s->b);
+    s->magic = MM_PREP_MAGIC;
+    s->kern = kern;
+    s->trans = trans;
+    s->K = K;
+    s->N = N;
+    *state = s;
+    *state_free = mm_prep_free;
+    return SPD_OK;
+}
+
+/* The prepacked op(B) when ctx->state has it for this kernel and shape. */
+static const float *prepacked_b(const spd_op_ctx *ctx, const spd_sgemm_kernel *kern, int trans, int64_t K, int64_t N)
+{
+    const mm_prep *s = ctx->state;
+    if (!s || !kern || s->magic != MM_PREP_MAGIC || s->kern != kern || s->trans != trans || s->K != K || s->N != N)
+        return NULL;
+    return s->b;
+}
+
+spd_status spd_gemm_prepare(const spd_node *node, int64_t opset, int n_in, const spd_tensor *const *consts,
+                            void **state, void (**state_free)(void *))
+{
+    (void)opset;
+    if (n_in < 2) return SPD_OK;
+    return prepare_b(consts[1], spd_attr_int(node, "transB", 0) != 0, state, state_free);
+}
+
+static spd_status matmul_prepare(const spd_node *node, int64_t opset, int n_in, const spd_tensor *const *consts,
+                                 void **state, void (**state_free)(void *))
+{
+    (void)node;
+    (void)opset;
+    if (n_in < 2) return SPD_OK;
+    return prepare_b(consts[1], 0, state, state_free);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Gemm */
+
+/* float32 Gemm on the GEMM driver: C and the activation become the
+ * epilogue, applied block by block while the output is in cache. */
+static spd_status gemm_f32(spd_op_ctx *ctx, int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+                           float beta, bool use_c, int64_t csm, int64_t csn, const spd_act *ac)
+{
+    const spd_tensor *A = ctx->in[0], *B = ctx->in[1], *C = use_c ? ctx->in[2] : NULL;
+    const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
+    const spd_gemm_a ga = {.trans = transA, .p = A->data, .ld = A->dims[1]};
+    const spd_gemm_b gb = {.trans = transB, .p = B->data, .ld = B->dims[1],
+                           .packed = prepacked_b(ctx, kern, transB, K, N)};
+    spd_gemm_epi epi = {.ac = ac};
+    float *y = ctx->out[0].data, *rb = NULL, gbeta = 0.0f;
+    const float *c = C ? (const float *)C->data : NULL;
+    if (c && csn == 0) {
+        /* one value per row (C is M x 1 or a scalar) */
+        rb = spd_malloc((size_t)M * sizeof(float));
+        if (!rb) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+        for (int64_t i = 0; i < M; i++) rb[i] = beta * c[i * csm];
+        epi.row_bias = rb;
+    } else if (c && beta == 1.0f) {
+        epi.z = c; /* a row vector (ldz 0) or the full M x N */
+        epi.ldz = csm;
+    } else if (c) {
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) y[i * N + j] = c[i * csm + j * csn];
+        gbeta = beta;
+    }
+    spd_status s = spd_gemm_run(kern, M, N, K, alpha, &ga, &gb, gbeta, y, N, &epi, spd_thread_count());
+    spd_free(rb);
+    return s;
+}
 
 /* Row-major element strides of C seen as an (M, N) matrix under
  * unidirectional broadcasting (0 on broadcast axes). */
@@ -143,7 +250,7 @@ static spd_status gemm_c_strides(const spd_tensor *C, int64_t M, int64_t N, int6
     return SPD_OK;
 }
 
-static spd_status op_gemm(spd_op_ctx *ctx)
+spd_status spd_gemm_fused(spd_op_ctx *ctx, const spd_act *ac)
 {
     const spd_tensor *A = ctx->n_inputs > 0 ? ctx->in[0] : NULL;
     const spd_tensor *B = ctx->n_inputs > 1 ? ctx->in[1] : NULL;
@@ -180,8 +287,13 @@ static spd_status op_gemm(spd_op_ctx *ctx)
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], A->dtype, 2, dims));
     spd_tensor *Y = &ctx->out[0];
     if (M == 0 || N == 0) return SPD_OK;
+    if (ac && ac->kind == SPD_ACT_NONE) ac = NULL;
+    if (ac && !spd_dtype_is_float(A->dtype))
+        return spd_errorf(SPD_ERR_UNSUPPORTED, "fused activation on %s", spd_dtype_name(A->dtype));
 
-    if (A->dtype == SPD_FLOAT || is_half(A->dtype)) {
+    if (A->dtype == SPD_FLOAT) return gemm_f32(ctx, transA, transB, M, N, K, alpha, beta, use_c, csm, csn, ac);
+
+    if (is_half(A->dtype)) {
         const float *a, *b, *c = NULL;
         float *ao, *bo, *co = NULL, *y;
         SPD_TRY(as_f32(A, &a, &ao));
@@ -199,6 +311,7 @@ static spd_status op_gemm(spd_op_ctx *ctx)
                     for (int64_t j = 0; j < N; j++) y[i * N + j] = c[i * csm + j * csn];
             spd_sgemm(transA, transB, M, N, K, alpha, a, A->dims[1], b, B->dims[1],
                           use_c ? beta : 0.0f, y, N);
+            if (ac) spd_vact_bias_f32(ac, y, M * N, 0.0f, NULL);
             if (yo) store_f32(Y, yo, M * N);
         }
         spd_free(ao);
@@ -211,6 +324,7 @@ static spd_status op_gemm(spd_op_ctx *ctx)
     if (A->dtype == SPD_DOUBLE) {
         const double *a = (const double *)A->data, *b = (const double *)B->data;
         const double *c = use_c ? (const double *)C->data : NULL;
+        if (ac) return spd_errorf(SPD_ERR_UNSUPPORTED, "fused activation on double");
         double *y = (double *)Y->data;
         const int64_t ia = transA ? 1 : K, ka = transA ? M : 1;
         const int64_t kb = transB ? 1 : N, jb = transB ? K : 1;
@@ -244,8 +358,28 @@ static spd_status op_gemm(spd_op_ctx *ctx)
     return SPD_OK;
 }
 
+static spd_status op_gemm(spd_op_ctx *ctx) { return spd_gemm_fused(ctx, NULL); }
+
 /* ------------------------------------------------------------------------ */
 /* MatMul */
+
+/* Batched float32 products with one task per batch: the attention shapes
+ * ([12,128,64] x [12,64,128]) are too small to split well one by one. */
+typedef struct mm_batch_job {
+    const spd_sgemm_kernel *kern;
+    int64_t M, N, K;
+    const float *a, *b;
+    const int64_t *aoff, *boff;
+    float *y;
+} mm_batch_job;
+
+static void mm_batch_task(void *ctx, int64_t t)
+{
+    const mm_batch_job *j = ctx;
+    const spd_gemm_a ga = {.p = j->a + j->aoff[t] * j->M * j->K, .ld = j->K};
+    const spd_gemm_b gb = {.p = j->b + j->boff[t] * j->K * j->N, .ld = j->N};
+    (void)spd_gemm_run(j->kern, j->M, j->N, j->K, 1.0f, &ga, &gb, 0.0f, j->y + t * j->M * j->N, j->N, NULL, 1);
+}
 
 static bool matmul_type_ok(spd_dtype t)
 {
@@ -339,9 +473,16 @@ static spd_status op_matmul(spd_op_ctx *ctx)
         }
         if (s == SPD_OK) {
             float *y = yo ? yo : (float *)Y->data;
-            if (fold)
-                spd_sgemm(0, 0, nbatch * M, N, K, 1.0f, a, K, b, N, 0.0f, y, N);
-            else
+            const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
+            const int threads = spd_thread_count();
+            if (fold) {
+                const spd_gemm_a ga = {.p = a, .ld = K};
+                const spd_gemm_b gb = {.p = b, .ld = N, .packed = yo ? NULL : prepacked_b(ctx, kern, 0, K, N)};
+                (void)spd_gemm_run(kern, nbatch * M, N, K, 1.0f, &ga, &gb, 0.0f, y, N, NULL, threads);
+            } else if (threads > 1 && (nbatch % threads == 0 || nbatch >= 4 * threads)) {
+                mm_batch_job j = {kern, M, N, K, a, b, aoff, boff, y};
+                spd_parallel_for(nbatch, mm_batch_task, &j);
+            } else
                 for (int64_t t = 0; t < nbatch; t++)
                     spd_sgemm(0, 0, M, N, K, 1.0f, a + aoff[t] * M * K, K, b + boff[t] * K * N, N,
                                   0.0f, y + t * M * N, N);
@@ -749,8 +890,8 @@ done:
 }
 
 const spd_op_def spd_ops_matmul[] = {
-    {"Gemm", "", 1, 21, op_gemm},
-    {"MatMul", "", 1, 21, op_matmul},
+    {"Gemm", "", 1, 21, op_gemm, spd_gemm_prepare},
+    {"MatMul", "", 1, 21, op_matmul, matmul_prepare},
     {"Einsum", "", 12, 21, op_einsum},
 };
 const int spd_ops_matmul_count = (int)(sizeof spd_ops_matmul / sizeof spd_ops_matmul[0]);

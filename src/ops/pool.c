@@ -5,14 +5,15 @@
  * is exact for every supported input type (float16, bfloat16, float, double,
  * int8, uint8), keeps one code path, and costs little next to the window
  * walks, which are the same for all pooling kinds. The exception is the
- * hot case of CNNs, float32 2-D MaxPool/AveragePool without indices and the
- * float32 global poolings: computed in float directly (averages summed in
- * double), one task per group of planes. */
+ * hot case of CNNs, float32 1-D/2-D MaxPool/AveragePool without indices and
+ * the float32 global poolings: ops/ew_fast.c's vectorised plane walks (same
+ * results, averages summed in double), planes split over the pool. */
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "ir/op.h"
+#include "ops/ew_fast.h"
 #include "util/alloc.h"
 #include "util/status.h"
 #include "util/threadpool.h"
@@ -273,118 +274,33 @@ static void pool_run(const pgeom *g, const pool_opts *o, const double *x, double
     }
 }
 
-/* The taps k in [0, nk) of output position o along one axis whose input
- * position o*s - pb + k*d lies in [lo_lim, hi_lim): [*k0, *k1). */
-static void tap_range(int64_t o, int64_t s, int64_t pb, int64_t d, int64_t nk, int64_t lo_lim, int64_t hi_lim,
-                      int64_t *k0, int64_t *k1)
-{
-    const int64_t base = o * s - pb;
-    int64_t a = base >= lo_lim ? 0 : (lo_lim - base + d - 1) / d;
-    int64_t b = hi_lim - base <= 0 ? 0 : (hi_lim - 1 - base) / d + 1;
-    if (a > nk) a = nk;
-    if (b > nk) b = nk;
-    if (b < a) b = a;
-    *k0 = a;
-    *k1 = b;
-}
-
-typedef struct pool2d_job {
-    const pgeom *g;
-    const pool_opts *o;
-    const float *x;
-    float *y;
-    int64_t planes_per_task;
-} pool2d_job;
-
-/* Same results as pool_run for float32 2-D max/average pooling. Max keeps
- * pool_run's NaN rule: the first tap inside starts the maximum and a later
- * value replaces it only when greater. */
-static void pool2d_task(void *ctx, int64_t t)
-{
-    const pool2d_job *j = ctx;
-    const pgeom *g = j->g;
-    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
-    const int64_t p0 = t * j->planes_per_task;
-    const int64_t p1 = p0 + j->planes_per_task < g->nc ? p0 + j->planes_per_task : g->nc;
-    for (int64_t pl = p0; pl < p1; pl++) {
-        const float *xc = j->x + pl * g->in_n;
-        float *yc = j->y + pl * g->out_n;
-        for (int64_t oy = 0; oy < OH; oy++) {
-            int64_t y0, y1, py0, py1;
-            tap_range(oy, g->s[0], g->pb[0], g->d[0], g->k[0], 0, H, &y0, &y1);
-            tap_range(oy, g->s[0], g->pb[0], g->d[0], g->k[0], -g->pb[0], H + g->pe[0], &py0, &py1);
-            for (int64_t ox = 0; ox < OW; ox++) {
-                int64_t x0, x1, px0, px1;
-                tap_range(ox, g->s[1], g->pb[1], g->d[1], g->k[1], 0, W, &x0, &x1);
-                const int64_t bx = ox * g->s[1] - g->pb[1], by = oy * g->s[0] - g->pb[0];
-                float r;
-                if (j->o->kind == POOL_MAX) {
-                    float acc = -INFINITY;
-                    bool first = true;
-                    for (int64_t ky = y0; ky < y1; ky++) {
-                        const float *xr = xc + (by + ky * g->d[0]) * W + bx;
-                        for (int64_t kx = x0; kx < x1; kx++) {
-                            const float v = xr[kx * g->d[1]];
-                            acc = first || v > acc ? v : acc;
-                            first = false;
-                        }
-                    }
-                    r = acc;
-                } else {
-                    double acc = 0;
-                    for (int64_t ky = y0; ky < y1; ky++) {
-                        const float *xr = xc + (by + ky * g->d[0]) * W + bx;
-                        for (int64_t kx = x0; kx < x1; kx++) acc += xr[kx * g->d[1]];
-                    }
-                    int64_t count;
-                    if (j->o->count_include_pad) {
-                        tap_range(ox, g->s[1], g->pb[1], g->d[1], g->k[1], -g->pb[1], W + g->pe[1], &px0, &px1);
-                        count = (py1 - py0) * (px1 - px0);
-                    } else {
-                        count = (y1 - y0) * (x1 - x0);
-                        if (!count) count = 1;
-                    }
-                    r = (float)(acc / (double)count);
-                }
-                yc[oy * OW + ox] = r;
-            }
-        }
-    }
-}
-
-/* Global average / max of float32 planes. */
-static void global_task(void *ctx, int64_t t)
-{
-    const pool2d_job *j = ctx;
-    const pgeom *g = j->g;
-    const int64_t p0 = t * j->planes_per_task;
-    const int64_t p1 = p0 + j->planes_per_task < g->nc ? p0 + j->planes_per_task : g->nc;
-    for (int64_t pl = p0; pl < p1; pl++) {
-        const float *xc = j->x + pl * g->in_n;
-        if (j->o->kind == POOL_MAX) {
-            float acc = xc[0];
-            for (int64_t i = 1; i < g->in_n; i++) acc = xc[i] > acc ? xc[i] : acc;
-            j->y[pl] = acc;
-        } else {
-            double acc = 0;
-            for (int64_t i = 0; i < g->in_n; i++) acc += xc[i];
-            j->y[pl] = (float)(acc / (double)g->in_n);
-        }
-    }
-}
-
-/* The float32 fast path when it applies; false otherwise. */
+/* The float32 fast path (ops/ew_fast.h) when it applies: max/average
+ * pooling over 1-D or 2-D planes without Indices, and the global poolings;
+ * false otherwise. */
 static bool pool_f32(spd_op_ctx *ctx, const pgeom *g, const pool_opts *o, bool global)
 {
     const spd_tensor *X = ctx->in[0];
     if (X->dtype != SPD_FLOAT || o->indices || (o->kind != POOL_MAX && o->kind != POOL_AVG)) return false;
-    if (!global && g->nd != 2) return false;
-    if (g->nc == 0 || g->out_n == 0) return true;
-    pool2d_job j = {g, o, X->data, ctx->out[0].data, 1};
-    const int64_t work = g->out_n * g->k_n;
-    j.planes_per_task = work >= 16384 ? 1 : 16384 / (work > 0 ? work : 1);
-    const int64_t tasks = (g->nc + j.planes_per_task - 1) / j.planes_per_task;
-    spd_parallel_for(tasks, global ? global_task : pool2d_task, &j);
+    if (global) {
+        spd_global_pool_f32(o->kind == POOL_MAX, g->nc, g->in_n, X->data, ctx->out[0].data);
+        return true;
+    }
+    if (g->nd != 1 && g->nd != 2) return false;
+    /* a 1-D pool is a 2-D one over planes of height 1 */
+    const int a = g->nd == 2 ? 0 : -1, b = g->nd - 1;
+    spd_pool2d p = {
+        .nc = g->nc,
+        .H = a < 0 ? 1 : g->in[a], .W = g->in[b],
+        .OH = a < 0 ? 1 : g->out[a], .OW = g->out[b],
+        .KH = a < 0 ? 1 : g->k[a], .KW = g->k[b],
+        .sy = a < 0 ? 1 : g->s[a], .sx = g->s[b],
+        .dy = a < 0 ? 1 : g->d[a], .dx = g->d[b],
+        .pt = a < 0 ? 0 : g->pb[a], .pl = g->pb[b],
+        .pb = a < 0 ? 0 : g->pe[a], .pr = g->pe[b],
+        .max = o->kind == POOL_MAX,
+        .count_include_pad = o->count_include_pad,
+    };
+    spd_pool2d_f32(&p, X->data, ctx->out[0].data);
     return true;
 }
 

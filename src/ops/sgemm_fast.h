@@ -11,7 +11,11 @@
 #ifndef SPD_OPS_SGEMM_FAST_H
 #define SPD_OPS_SGEMM_FAST_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "ops/vmath.h"
+#include "util/status.h"
 
 typedef enum spd_sgemm_isa { SPD_SGEMM_REF = 0, SPD_SGEMM_AVX2 = 1, SPD_SGEMM_AVX512 = 2 } spd_sgemm_isa;
 
@@ -49,11 +53,70 @@ spd_sgemm_isa spd_sgemm_isa_current(void);
 spd_sgemm_isa spd_sgemm_set_isa(spd_sgemm_isa isa);
 const char *spd_sgemm_isa_name(spd_sgemm_isa isa);
 
+/* The kernel of the current path (spd_sgemm_isa_current()), NULL for ref. */
+const spd_sgemm_kernel *spd_sgemm_kernel_current(void);
+
 /* Single-threaded packed GEMM with a given kernel; same contract as
  * spd_sgemm_ref. Falls back to spd_sgemm_ref if scratch cannot be
  * allocated. */
 void spd_sgemm_packed(const spd_sgemm_kernel *kern, int transA, int transB, int64_t M, int64_t N, int64_t K,
                       float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                       int64_t ldc);
+
+/* ---- the general driver: prepacked operands, custom B packing, epilogue ----
+ *
+ * Prepacked layouts (for operands that do not change between calls, such as
+ * weights): op(A) (M x K) is cut into K slices of depth kc = min(K, kern->kc);
+ * slice s starts at s*kc*mpad (mpad = M rounded up to mr) and holds the
+ * slice's mr-row panels one after another, as kern->pack_a writes them.
+ * op(B) (K x N) likewise, with npad = N rounded up to nr and nr-column
+ * panels. Only valid for the kernel that packed them. */
+size_t spd_sgemm_prepacked_a_floats(const spd_sgemm_kernel *kern, int64_t M, int64_t K);
+size_t spd_sgemm_prepacked_b_floats(const spd_sgemm_kernel *kern, int64_t K, int64_t N);
+void spd_sgemm_prepack_a(const spd_sgemm_kernel *kern, int trans, int64_t M, int64_t K, const float *A, int64_t lda,
+                         float *dst);
+void spd_sgemm_prepack_b(const spd_sgemm_kernel *kern, int trans, int64_t K, int64_t N, const float *B, int64_t ldb,
+                         float *dst);
+
+/* op(A): raw (trans, p, ld) and, optionally, prepacked for the kernel. */
+typedef struct spd_gemm_a {
+    int trans;
+    const float *p;
+    int64_t ld;
+    const float *packed; /* NULL: packed per block from p */
+} spd_gemm_a;
+
+/* op(B): raw, prepacked, or produced by a packer (Conv's im2col goes
+ * straight into panels). pack writes op(B)[pc:pc+k, jc:jc+n] in the
+ * kernel's panel layout (columns past n zero). A packer without raw p has
+ * no fallback: the driver fails if it cannot allocate scratch or runs
+ * without a kernel. */
+typedef struct spd_gemm_b {
+    int trans;
+    const float *p;
+    int64_t ld;
+    const float *packed;
+    void (*pack)(const void *ctx, int64_t pc, int64_t k, int64_t jc, int64_t n, float *dst);
+    const void *ctx;
+    float pack_cost; /* multiply-adds one packed element costs, for the task split; 0: a default */
+} spd_gemm_b;
+
+/* Applied to each block of C while it is in cache, after the product:
+ *   C[i][j] = act(C[i][j] + row_bias[i] + z[i*ldz + j])
+ * (ldz 0: one row z for every row, a bias over columns). NULL parts are
+ * skipped. */
+typedef struct spd_gemm_epi {
+    const spd_act *ac;
+    const float *row_bias;
+    const float *z;
+    int64_t ldz;
+} spd_gemm_epi;
+
+/* C = epi(alpha * op(A) * op(B) + beta * C), split into 2-D blocks over up
+ * to `threads` threads. kern NULL: the reference, per block (needs raw A and
+ * B). Fails only with a B packer when scratch cannot be allocated. */
+spd_status spd_gemm_run(const spd_sgemm_kernel *kern, int64_t M, int64_t N, int64_t K, float alpha,
+                        const spd_gemm_a *A, const spd_gemm_b *B, float beta, float *C, int64_t ldc,
+                        const spd_gemm_epi *epi, int threads);
 
 #endif

@@ -7,6 +7,7 @@
 #include "ops/vmath.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "ops/sgemm_fast.h"
 #include "util/cpu.h"
@@ -43,6 +44,8 @@ float spd_act_scalar(const spd_act *ac, float x)
         float v = ac->a * x + ac->b;
         return v < 0 ? 0 : v > 1 ? 1 : v;
     }
+    case SPD_ACT_SILU: return x * sigmoid1(ac->a * x);
+    case SPD_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
     default: return x;
     }
 }
@@ -87,7 +90,37 @@ void spd_vact_bias_f32(const spd_act *ac, float *y, int64_t n, float bias, const
     case SPD_ACT_TANH:
         for (int64_t i = 0; i < n; i++) y[i] = tanhf(y[i]);
         break;
+    case SPD_ACT_SILU:
+        for (int64_t i = 0; i < n; i++) y[i] = y[i] * sigmoid1(a * y[i]);
+        break;
+    case SPD_ACT_GELU:
+        for (int64_t i = 0; i < n; i++) y[i] = 0.5f * y[i] * (1.0f + erff(y[i] * 0.70710678118654752f));
+        break;
     }
+}
+
+void spd_vact_f32(const spd_act *ac, float *y, const float *x, int64_t n)
+{
+    if (n <= 0) return;
+#if defined(__x86_64__)
+    if (spd_vmath_avx2()) {
+        spd_vact_f32_avx2(ac, y, x, n);
+        return;
+    }
+#endif
+    if (y != x) memcpy(y, x, (size_t)n * sizeof *y);
+    spd_vact_bias_f32(ac, y, n, 0.0f, NULL);
+}
+
+void spd_vtanh_f32(float *y, const float *x, int64_t n)
+{
+#if defined(__x86_64__)
+    if (spd_vmath_avx2()) {
+        spd_vtanh_f32_avx2(y, x, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
 }
 
 void spd_vexp_f32(float *y, const float *x, int64_t n)

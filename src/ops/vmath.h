@@ -6,7 +6,7 @@
  * target attributes) when the CPU has it and spd_sgemm_isa_current() is not
  * "ref" (SPEEDSTER_ISA=ref or spd_sgemm_set_isa(SPD_SGEMM_REF) select the
  * portable code everywhere, for tests), else a portable loop written to
- * auto-vectorise. exp/erf/sigmoid are polynomial approximations within a
+ * auto-vectorise. exp/erf/sigmoid/tanh are polynomial approximations within a
  * few ulp of libm (tests/unit/test_kernels.c sweeps them); NaN propagates,
  * +-inf give the limits. */
 #ifndef SPD_OPS_VMATH_H
@@ -23,6 +23,8 @@ typedef enum spd_act_kind {
     SPD_ACT_TANH,
     SPD_ACT_CLIP,        /* v = x < a ? a : x; v > b ? b : v (NaN stays NaN; b wins if a > b) */
     SPD_ACT_HARDSIGMOID, /* clamp(a*x + b, 0, 1) */
+    SPD_ACT_SILU,        /* x * sigmoid(a*x) (com.microsoft QuickGelu; a = 1 is SiLU/Swish) */
+    SPD_ACT_GELU,        /* 0.5 x (1 + erf(x / sqrt 2)) */
 } spd_act_kind;
 
 typedef struct spd_act {
@@ -36,6 +38,8 @@ float spd_act_scalar(const spd_act *ac, float x);
 /* y[i] = act(y[i] + bias + (z ? z[i] : 0)), the Conv/Gemm epilogue, in the
  * reference's order: ((y + bias) + z), then the activation. */
 void spd_vact_bias_f32(const spd_act *ac, float *y, int64_t n, float bias, const float *z);
+/* y[i] = act(x[i]); y may be x. */
+void spd_vact_f32(const spd_act *ac, float *y, const float *x, int64_t n);
 
 /* Whether the AVX2 paths are in use (CPU support and the ISA switch). */
 bool spd_vmath_avx2(void);
@@ -43,6 +47,7 @@ bool spd_vmath_avx2(void);
 void spd_vexp_f32(float *y, const float *x, int64_t n);
 void spd_verf_f32(float *y, const float *x, int64_t n);
 void spd_vsigmoid_f32(float *y, const float *x, int64_t n);
+void spd_vtanh_f32(float *y, const float *x, int64_t n);
 /* y = 0.5 x (1 + erf(x / sqrt 2)) */
 void spd_vgelu_f32(float *y, const float *x, int64_t n);
 /* y[i] = exp(x[i] - sub); returns the sum of the y[i] (in float). */
@@ -52,6 +57,8 @@ float spd_vmax_f32(const float *x, int64_t n);
 
 /* The AVX2 implementations (vmath_avx2.c); call only when spd_vmath_avx2(). */
 void spd_vact_bias_f32_avx2(const spd_act *ac, float *y, int64_t n, float bias, const float *z);
+void spd_vact_f32_avx2(const spd_act *ac, float *y, const float *x, int64_t n);
+void spd_vtanh_f32_avx2(float *y, const float *x, int64_t n);
 void spd_vexp_f32_avx2(float *y, const float *x, int64_t n);
 void spd_verf_f32_avx2(float *y, const float *x, int64_t n);
 void spd_vsigmoid_f32_avx2(float *y, const float *x, int64_t n);

@@ -91,13 +91,26 @@ INLINE __m256 gelu8(__m256 x)
     return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
+/* Cephes' tanhf: x + x^3 P(x^2) below |x| = 0.625, 1 - 2 / (e^2|x| + 1)
+ * with x's sign above (|x| capped at 10: tanhf is 1 from about 9.01). */
 INLINE __m256 tanh8(__m256 x)
 {
-    /* rare in epilogues: libm per lane */
-    float b[8];
-    _mm256_storeu_ps(b, x);
-    for (int i = 0; i < 8; i++) b[i] = tanhf(b[i]);
-    return _mm256_loadu_ps(b);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 ax = _mm256_andnot_ps(sign, x);
+    const __m256 z = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(-5.70498872745e-3f);
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(2.06390887954e-2f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-5.37397155531e-2f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.33314422036e-1f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-3.33332819422e-1f));
+    const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(x, z), p, x);
+    const __m256 axc = _mm256_min_ps(ax, _mm256_set1_ps(10.0f));
+    const __m256 e = exp8(_mm256_add_ps(axc, axc));
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 big = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+    big = _mm256_or_ps(big, _mm256_and_ps(x, sign));
+    const __m256 r = _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+    return _mm256_blendv_ps(r, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
 /* The activations with the reference's NaN behaviour: maxps/minps return
@@ -116,6 +129,8 @@ INLINE __m256 act8(spd_act_kind kind, __m256 v, __m256 a, __m256 b)
     }
     case SPD_ACT_SIGMOID: return sigmoid8(v);
     case SPD_ACT_TANH: return tanh8(v);
+    case SPD_ACT_SILU: return _mm256_mul_ps(v, sigmoid8(_mm256_mul_ps(a, v)));
+    case SPD_ACT_GELU: return gelu8(v);
     default: return v;
     }
 }
@@ -147,6 +162,35 @@ TARGET void spd_vact_bias_f32_avx2(const spd_act *ac, float *y, int64_t n, float
     case SPD_ACT_HARDSIGMOID: act_loop(SPD_ACT_HARDSIGMOID, ac, y, n, bias, z); break;
     case SPD_ACT_SIGMOID: act_loop(SPD_ACT_SIGMOID, ac, y, n, bias, z); break;
     case SPD_ACT_TANH: act_loop(SPD_ACT_TANH, ac, y, n, bias, z); break;
+    case SPD_ACT_SILU: act_loop(SPD_ACT_SILU, ac, y, n, bias, z); break;
+    case SPD_ACT_GELU: act_loop(SPD_ACT_GELU, ac, y, n, bias, z); break;
+    }
+}
+
+/* y = act(x), out of place (no bias, no residual). */
+INLINE void act_map(spd_act_kind kind, const spd_act *ac, float *y, const float *x, int64_t n)
+{
+    const __m256 a = _mm256_set1_ps(ac->a), b = _mm256_set1_ps(ac->b);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, act8(kind, _mm256_loadu_ps(x + i), a, b));
+    if (i < n) {
+        const __m256i m = tail_mask(n - i);
+        _mm256_maskstore_ps(y + i, m, act8(kind, _mm256_maskload_ps(x + i, m), a, b));
+    }
+}
+
+TARGET void spd_vact_f32_avx2(const spd_act *ac, float *y, const float *x, int64_t n)
+{
+    switch (ac->kind) {
+    case SPD_ACT_NONE: act_map(SPD_ACT_NONE, ac, y, x, n); break;
+    case SPD_ACT_RELU: act_map(SPD_ACT_RELU, ac, y, x, n); break;
+    case SPD_ACT_LEAKYRELU: act_map(SPD_ACT_LEAKYRELU, ac, y, x, n); break;
+    case SPD_ACT_CLIP: act_map(SPD_ACT_CLIP, ac, y, x, n); break;
+    case SPD_ACT_HARDSIGMOID: act_map(SPD_ACT_HARDSIGMOID, ac, y, x, n); break;
+    case SPD_ACT_SIGMOID: act_map(SPD_ACT_SIGMOID, ac, y, x, n); break;
+    case SPD_ACT_TANH: act_map(SPD_ACT_TANH, ac, y, x, n); break;
+    case SPD_ACT_SILU: act_map(SPD_ACT_SILU, ac, y, x, n); break;
+    case SPD_ACT_GELU: act_map(SPD_ACT_GELU, ac, y, x, n); break;
     }
 }
 
@@ -165,6 +209,7 @@ TARGET void spd_vexp_f32_avx2(float *y, const float *x, int64_t n) { MAP_LOOP(ex
 TARGET void spd_verf_f32_avx2(float *y, const float *x, int64_t n) { MAP_LOOP(erf8); }
 TARGET void spd_vsigmoid_f32_avx2(float *y, const float *x, int64_t n) { MAP_LOOP(sigmoid8); }
 TARGET void spd_vgelu_f32_avx2(float *y, const float *x, int64_t n) { MAP_LOOP(gelu8); }
+TARGET void spd_vtanh_f32_avx2(float *y, const float *x, int64_t n) { MAP_LOOP(tanh8); }
 
 INLINE float hsum8(__m256 v)
 {
@@ -318,6 +363,11 @@ void spd_vact_bias_f32_avx2(const spd_act *ac, float *y, int64_t n, float bias, 
 {
     (void)ac, (void)y, (void)n, (void)bias, (void)z;
 }
+void spd_vact_f32_avx2(const spd_act *ac, float *y, const float *x, int64_t n)
+{
+    (void)ac, (void)y, (void)x, (void)n;
+}
+void spd_vtanh_f32_avx2(float *y, const float *x, int64_t n) { (void)y, (void)x, (void)n; }
 void spd_vexp_f32_avx2(float *y, const float *x, int64_t n) { (void)y, (void)x, (void)n; }
 void spd_verf_f32_avx2(float *y, const float *x, int64_t n) { (void)y, (void)x, (void)n; }
 void spd_vsigmoid_f32_avx2(float *y, const float *x, int64_t n) { (void)y, (void)x, (void)n; }

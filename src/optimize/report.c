@@ -42,6 +42,14 @@ char *spd_report_table(const spd_candidate *o, const spd_candidate *w, const spd
     snprintf(y, sizeof y, "%.2f MB", size_w);
     snprintf(z, sizeof z, "%+.0f%%", size_o > 0 ? (size_w - size_o) / size_o * 100 : 0);
     row(&b, "model size", x, y, z);
+    /* Intermediates: the memory plan's arena (weights are the model size). */
+    if (o->arena_bytes || w->arena_bytes) {
+        const double ao = (double)o->arena_bytes / 1e6, aw = (double)w->arena_bytes / 1e6;
+        snprintf(x, sizeof x, "%.2f MB", ao);
+        snprintf(y, sizeof y, "%.2f MB", aw);
+        snprintf(z, sizeof z, "%+.0f%%", ao > 0 ? (aw - ao) / ao * 100 : 0);
+        row(&b, "activations", x, y, z);
+    }
     snprintf(y, sizeof y, "%.4g (%s)", w->metric_drop, metric_name);
     row(&b, "metric drop", "", y, "");
     snprintf(y, sizeof y, "%s%s", spd_technique_name(w->technique), w->optimized_graph ? ", graph passes" : "");

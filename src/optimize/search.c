@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir/tensor.h"
@@ -14,6 +15,7 @@
 #include "optimize/dataset.h"
 #include "optimize/metric.h"
 #include "passes/passes.h"
+#include "runtime/memplan.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
@@ -34,12 +36,13 @@ typedef struct search {
     const char *metric_name;
     spd_latency original_lat;
     spd_sample_view *calib;       /* the calibration split, for compile */
+    spd_drop_check check;         /* the user's metric, lent to the backends' fallbacks */
 } search;
 
 __attribute__((format(printf, 2, 3))) static void logf_(const search *s, const char *fmt, ...)
 {
     if (!s->opts->log) return;
-    char line[1024];
+    char line[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
@@ -167,8 +170,9 @@ static spd_status reference_outputs(search *s)
     return SPD_OK;
 }
 
-/* Runs c on the validation samples; sets metric_drop and numeric_precision. */
-static spd_status evaluate(search *s, spd_candidate *c)
+/* Runs `run` on the validation samples: the drop of the user's metric and
+ * the numeric precision against the original outputs. */
+static spd_status evaluate_run(search *s, spd_run_fn run, void *ctx, double *drop, double *nprec)
 {
     int nv = s->ve - s->vb;
     spd_tensor *out = spd_calloc((size_t)s->n_out + 1, sizeof *out);
@@ -178,7 +182,7 @@ static spd_status evaluate(search *s, spd_candidate *c)
     for (int i = 0; i < nv && st == SPD_OK; i++) {
         const spd_sample *smp = &s->data->samples[s->vb + i];
         const spd_tensor *ref = &s->ref[i * s->n_out];
-        if ((st = run_candidate(c, smp->inputs, smp->n_inputs, out, s->n_out)) != SPD_OK) break;
+        if ((st = run(ctx, smp->inputs, smp->n_inputs, out, s->n_out)) != SPD_OK) break;
         double np = spd_numeric_precision(ref, out, s->n_out);
         np_sum += np;
         if (s->r.metric == SPD_METRIC_ACCURACY) {
@@ -194,17 +198,31 @@ static spd_status evaluate(search *s, spd_candidate *c)
     }
     spd_free(out);
     if (st != SPD_OK) return st;
-    c->numeric_precision = nv ? np_sum / nv : 0;
-    if (s->r.metric == SPD_METRIC_NUMERIC_PRECISION) c->metric_drop = c->numeric_precision;
-    else if (s->r.metric == SPD_METRIC_ACCURACY) c->metric_drop = s->ref_accuracy - (nv ? right / nv : 0);
-    else c->metric_drop = nv ? metric_sum / nv : 0;
+    *nprec = nv ? np_sum / nv : 0;
+    if (s->r.metric == SPD_METRIC_NUMERIC_PRECISION) *drop = *nprec;
+    else if (s->r.metric == SPD_METRIC_ACCURACY) *drop = s->ref_accuracy - (nv ? right / nv : 0);
+    else *drop = nv ? metric_sum / nv : 0;
     return SPD_OK;
+}
+
+/* Runs c on the validation samples; sets metric_drop and numeric_precision. */
+static spd_status evaluate(search *s, spd_candidate *c)
+{
+    return evaluate_run(s, run_candidate, c, &c->metric_drop, &c->numeric_precision);
+}
+
+/* spd_drop_check.measure: the same judgement evaluate() makes, for a plan a
+ * backend is still shaping. */
+static spd_status measure_drop(void *user, spd_run_fn run, void *ctx, double *drop)
+{
+    double np;
+    return evaluate_run(user, run, ctx, drop, &np);
 }
 
 static void log_candidate(const search *s, const spd_candidate *c)
 {
     const char *graph = c->optimized_graph ? "optimized graph" : "original graph";
-    char where[400] = "";
+    char where[900] = "";
     if (c->plan && c->backend->placement) {
         where[0] = ';', where[1] = ' ';
         c->backend->placement(c->plan, where + 2, sizeof where - 2);
@@ -222,7 +240,10 @@ static void log_candidate(const search *s, const spd_candidate *c)
  * cannot win, so its (costly) validation is skipped and said so. */
 static void try_candidate(search *s, spd_candidate *c, double best_valid_s)
 {
-    spd_compile_opts o = {c->technique, s->r.threads, s->r.device, s->calib, s->ce - s->cb};
+    /* lossy techniques get the user's metric, so that a backend returning
+     * nodes to fp32 stops where the search itself will accept it */
+    spd_compile_opts o = {c->technique, s->r.threads, s->r.device, s->calib, s->ce - s->cb,
+                          spd_technique_is_lossy(c->technique) ? &s->check : NULL, 0};
     const spd_sample *smp = &s->data->samples[s->vb];
     spd_status st = c->backend->compile(c->model, &o, &c->plan);
     /* native fp32 on the original graph is exactly how the original was run
@@ -261,6 +282,24 @@ static void try_candidate(search *s, spd_candidate *c, double best_valid_s)
         c->state = CAND_OK;
     }
     log_candidate(s, c);
+}
+
+/* SPEEDSTER_TECHNIQUES=int8,fp32 (a knob for tests and benchmarks, not an
+ * option): only the listed techniques compete, so a reduced-precision
+ * candidate is judged even where fp32 is faster. Unset: every technique. */
+static bool technique_wanted(spd_technique t)
+{
+    const char *env = getenv("SPEEDSTER_TECHNIQUES");
+    if (!env || !*env) return true;
+    const char *name = spd_technique_name(t);
+    size_t n = strlen(name);
+    for (const char *p = env; *p;) {
+        size_t k = strcspn(p, ", ");
+        if (k == n && !strncmp(p, name, n)) return true;
+        p += k;
+        p += strspn(p, ", ");
+    }
+    return false;
 }
 
 /* A technique no backend can try still gets a row in the latencies file. */
@@ -326,6 +365,8 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
     if (st != SPD_OK) return st;
     s.metric_name = s.r.metric == SPD_METRIC_USER ? "user metric" : s.r.metric == SPD_METRIC_ACCURACY ? "accuracy" : "numeric_precision";
     for (int i = 0; i < s.r.n_notes; i++) logf_(&s, "[speedster] %s", s.r.notes[i]);
+    if (getenv("SPEEDSTER_TECHNIQUES") && *getenv("SPEEDSTER_TECHNIQUES"))
+        logf_(&s, "[speedster] SPEEDSTER_TECHNIQUES=%s: only these techniques compete", getenv("SPEEDSTER_TECHNIQUES"));
 
     if ((st = spd_model_load(model_path, &s.orig)) != SPD_OK) goto done;
     s.n_out = spd_model_num_outputs(s.orig);
@@ -348,6 +389,7 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
     if (!s.calib) { st = spd_errorf(SPD_ERR_NOMEM, "out of memory"); goto done; }
     for (int i = s.cb; i < s.ce; i++)
         s.calib[i - s.cb] = (spd_sample_view){s.data->samples[i].inputs, s.data->samples[i].n_inputs};
+    s.check = (spd_drop_check){measure_drop, &s, s.r.threshold, s.metric_name};
 
     /* The original, timed like every candidate. */
     spd_candidate original;
@@ -372,7 +414,7 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
     } else {
         snprintf(passes_summary, sizeof passes_summary, "%d -> %d nodes (%d folded, %d BN folded, %d fused)",
                  prep.nodes_before, prep.nodes_after, prep.folded_nodes + prep.folded_shapes, prep.folded_batchnorm,
-                 prep.fused_conv + prep.fused_gemm + prep.fused_layernorm + prep.fused_gelu + prep.fused_fastgelu);
+                 spd_pass_report_fused(&prep));
         logf_(&s, "[speedster] graph optimized: %s", passes_summary);
     }
 
@@ -392,11 +434,17 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
         usable++;
         for (int t = 0; t < SPD_TECH_COUNT; t++) {
             spd_technique tech = (spd_technique)t;
-            char why[160];
+            char why[320];
             if (!b->supports(tech)) {
-                snprintf(why, sizeof why, "not available: this backend has no %s kernels on this machine",
-                         spd_technique_name(tech));
+                const char *reason = b->unsupported_reason ? b->unsupported_reason(tech) : NULL;
+                if (reason) snprintf(why, sizeof why, "not available: %s", reason);
+                else snprintf(why, sizeof why, "not available: this backend has no %s kernels on this machine",
+                              spd_technique_name(tech));
                 record_unavailable(&s, &cands[n_cands++], b, tech, why);
+                continue;
+            }
+            if (!technique_wanted(tech)) {
+                record_unavailable(&s, &cands[n_cands++], b, tech, "skipped: not in SPEEDSTER_TECHNIQUES");
                 continue;
             }
             if (spd_technique_is_lossy(tech) && s.r.threshold <= 0) {
@@ -442,6 +490,8 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
         goto done;
     }
     spd_candidate *w = &cands[best];
+    original.arena_bytes = s.orig->runtime ? spd_memplan_arena_bytes(((const spd_program *)s.orig->runtime)->mem) : 0;
+    if (w->backend && w->backend->arena_bytes) w->arena_bytes = w->backend->arena_bytes(w->plan);
     char *table = spd_report_table(&original, w, &s.r, s.metric_name, model_mb(s.orig), model_mb(w->model),
                                    w->optimized_graph ? passes_summary : "");
     if (opts->store_latencies) {
@@ -471,7 +521,8 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
             if (!cands[i].optimized_graph) cands[i].model = NULL;
     }
     spd_learner *l = NULL;
-    st = spd_learner_new(lm, w->backend, w->plan, &(spd_compile_opts){w->technique, s.r.threads, s.r.device, NULL, 0}, &l);
+    st = spd_learner_new(lm, w->backend, w->plan,
+                         &(spd_compile_opts){w->technique, s.r.threads, s.r.device, NULL, 0, NULL, 0}, &l);
     if (st != SPD_OK) { spd_free(table); goto done; }
     l->graph_optimized = w->optimized_graph;
     w->model = NULL;

@@ -19,6 +19,7 @@ typedef struct spd_candidate {
     spd_latency lat;
     double metric_drop;           /* on the user's metric */
     double numeric_precision;
+    size_t arena_bytes;           /* the memory plan's arena for intermediates (0: unknown) */
 } spd_candidate;
 
 /* The results table (and the suggestions below a 2x speed-up). */

@@ -1,7 +1,8 @@
-/* Activation fusion: MatMul + bias Add on a 2-D input becomes Gemm, then an
- * activation after Conv or Gemm joins it as ONNX Runtime's FusedConv /
- * FusedGemm (com.microsoft), computed by the Conv/Gemm kernel followed by
- * the activation in place. */
+/* Activation fusion: MatMul + bias Add becomes Gemm (fuse_matmul.c), a
+ * residual Add after a Conv becomes FusedConv's input Z, then an activation
+ * after Conv or Gemm joins it as ONNX Runtime's FusedConv / FusedGemm
+ * (com.microsoft), computed by the Conv/Gemm kernel with the activation as
+ * its epilogue. */
 #include <float.h>
 #include <string.h>
 
@@ -40,6 +41,18 @@ static int activation_of(const spd_model *m, const spd_node *n, act_info *a)
         a->n_params = 2;
         a->params[0] = spd_attr_float(n, "alpha", 0.2f);
         a->params[1] = spd_attr_float(n, "beta", 0.5f);
+        return 1;
+    }
+    /* com.microsoft Gelu (erf) and QuickGelu (x * sigmoid(alpha * x)),
+     * from the GELU and SiLU fusions */
+    if (spd_pat_is_ms(n, "Gelu") && n->n_inputs == 1) {
+        a->name = "Gelu";
+        return 1;
+    }
+    if (spd_pat_is_ms(n, "QuickGelu") && n->n_inputs == 1) {
+        a->name = "QuickGelu";
+        a->n_params = 1;
+        a->params[0] = spd_attr_float(n, "alpha", 1.702f);
         return 1;
     }
     if (spd_pat_is(n, "Clip")) {
@@ -97,35 +110,43 @@ static spd_status absorb(spd_graph *g, int prod, int act, const char *op, const 
     return SPD_OK;
 }
 
-/* Add(MatMul(A, W), b) with A 2-D, W a constant [K, N] and b a constant
- * [N], [1, N] or [1] -> Gemm(A, W, b). */
-static spd_status matmul_add_to_gemm(spd_model *m, const spd_shape_table *tab, int *count)
+static int same_known_shape(const spd_shape_table *tab, const spd_graph *g, const char *a, const char *b)
+{
+    spd_shape_entry ta, tb;
+    const spd_shape_entry *ea = spd_shape_lookup(tab, g, a, &ta), *eb = spd_shape_lookup(tab, g, b, &tb);
+    if (!ea || !eb || ea->ndim != eb->ndim || ea->dtype != SPD_FLOAT || eb->dtype != SPD_FLOAT) return 0;
+    for (int d = 0; d < ea->ndim; d++)
+        if (ea->dims[d] < 0 || ea->dims[d] != eb->dims[d]) return 0;
+    return 1;
+}
+
+/* Add(Conv(X, W, B), Z) with Z of the Conv output's shape -> FusedConv(X, W,
+ * B, Z), ONNX Runtime's residual input: the sum is made while the output
+ * block is in cache, and an activation after the Add can then join too. */
+static spd_status conv_add_to_fused(spd_model *m, const spd_shape_table *shapes, int *count)
 {
     spd_graph *g = m->graph;
     for (int i = 0; i < g->n_nodes; i++) {
         const spd_node *an = &g->nodes[i];
-        if (!spd_pat_is(an, "Add") || an->n_inputs != 2 || an->n_outputs != 1) continue;
-        if (spd_node_attr(an, "axis")) continue; /* opset < 7 broadcasting along another axis */
-        int mm = -1, which = -1;
-        for (int k = 0; k < 2 && mm < 0; k++) {
-            int q = spd_pat_producer_is(g, an->inputs[k], "MatMul");
-            if (q >= 0 && spd_pat_float_const(g, an->inputs[1 - k])) { mm = q; which = k; }
+        if (!spd_pat_is(an, "Add") || an->n_inputs != 2 || an->n_outputs != 1 || spd_node_attr(an, "axis")) continue;
+        if (!strcmp(an->inputs[0], an->inputs[1])) continue;
+        int c = -1, z = -1;
+        for (int k = 0; k < 2 && c < 0; k++) {
+            int p = spd_pat_producer_is(g, an->inputs[k], "Conv");
+            if (p < 0 || g->nodes[p].n_inputs < 2 || g->nodes[p].n_inputs > 3 || g->nodes[p].n_outputs != 1) continue;
+            if (spd_pat_sole_consumer(g, an->inputs[k]) != i) continue;
+            if (!same_known_shape(shapes, g, an->inputs[k], an->inputs[1 - k])) continue;
+            c = p;
+            z = 1 - k;
         }
-        if (mm < 0 || spd_pat_sole_consumer(g, an->inputs[which]) != i) continue;
-        const spd_node *mn = &g->nodes[mm];
-        if (mn->n_inputs != 2 || mn->n_outputs != 1) continue;
-        const spd_tensor *w = spd_pat_float_const(g, mn->inputs[1]);
-        const spd_tensor *b = spd_pat_float_const(g, an->inputs[1 - which]);
-        if (!w || w->ndim != 2 || spd_pat_rank(tab, g, mn->inputs[0]) != 2) continue;
-        int64_t nb = spd_tensor_numel(b);
-        if (b->ndim > 2 || (b->ndim == 2 && b->dims[0] != 1) || (nb != 1 && nb != w->dims[1])) continue;
-        const char *ins[3] = {mn->inputs[0], mn->inputs[1], an->inputs[1 - which]};
+        if (c < 0) continue;
+        const spd_node *cn = &g->nodes[c];
+        const char *ins[4] = {cn->inputs[0], cn->inputs[1], cn->n_inputs > 2 ? cn->inputs[2] : "", an->inputs[z]};
         const char *outs[1] = {an->outputs[0]};
-        /* the Gemm takes the Add's place: A and W exist before the MatMul */
-        SPD_TRY(spd_graph_replace_node(g, i, "Gemm", "", 3, ins, 1, outs));
-        /* Gemm before opset 7 broadcasts C only when told to */
-        if (spd_model_opset(m, "") < 7) SPD_TRY(spd_node_set_int(&g->nodes[i], "broadcast", 1));
-        spd_graph_remove_node(g, mm);
+        /* at the Add's place: Z may be computed after the Conv */
+        SPD_TRY(spd_graph_replace_node(g, i, "FusedConv", MS, 4, ins, 1, outs));
+        SPD_TRY(spd_node_copy_attrs(&g->nodes[i], &g->nodes[c]));
+        spd_graph_remove_node(g, c);
         (*count)++;
     }
     spd_graph_compact(g);
@@ -136,8 +157,9 @@ spd_status spd_pass_fuse_activation_ex(spd_model *m, const spd_shape_table *shap
 {
     spd_graph *g = m->graph;
     if (!g) return SPD_OK;
-    int to_gemm = 0, convs = 0, gemms = 0;
-    SPD_TRY(matmul_add_to_gemm(m, shapes, &to_gemm));
+    int convs = 0, gemms = 0, residual = 0;
+    SPD_TRY(spd_pass_fuse_matmul_ex(m, shapes, rep));
+    SPD_TRY(conv_add_to_fused(m, shapes, &residual));
     for (int i = 0; i < g->n_nodes; i++) {
         const spd_node *n = &g->nodes[i];
         act_info a;
@@ -147,7 +169,12 @@ spd_status spd_pass_fuse_activation_ex(spd_model *m, const spd_shape_table *shap
         if (p < 0 || spd_pat_sole_consumer(g, x) != i) continue;
         const spd_node *pn = &g->nodes[p];
         if (pn->n_outputs != 1) continue;
-        if (spd_pat_is(pn, "Conv") && pn->n_inputs >= 2 && pn->n_inputs <= 3 &&
+        /* a FusedConv without activation (a Conv + residual Add) takes one
+         * too: ONNX Runtime applies it after the sum */
+        int conv_like = (spd_pat_is(pn, "Conv") && pn->n_inputs <= 3) ||
+                        (spd_pat_is_ms(pn, "FusedConv") && pn->n_inputs <= 4 &&
+                         !*spd_attr_string(pn, "activation", ""));
+        if (conv_like && pn->n_inputs >= 2 &&
             (is_float(shapes, g, pn->inputs[1]) || is_float(shapes, g, pn->inputs[0]))) {
             SPD_TRY(absorb(g, p, i, "FusedConv", &a, 0));
             convs++;
@@ -159,9 +186,9 @@ spd_status spd_pass_fuse_activation_ex(spd_model *m, const spd_shape_table *shap
         }
     }
     spd_graph_compact(g);
-    if (convs || gemms) SPD_TRY(spd_model_require_opset(m, MS, 1));
+    if (convs || gemms || residual) SPD_TRY(spd_model_require_opset(m, MS, 1));
     if (rep) {
-        rep->matmul_to_gemm += to_gemm;
+        rep->fused_residual += residual;
         rep->fused_conv += convs;
         rep->fused_gemm += gemms;
     }

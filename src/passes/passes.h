@@ -1,14 +1,16 @@
 /* Graph rewrites that any backend can use: constant folding, dead code,
  * BatchNormalization folding and operator fusions (Conv/Gemm + activation,
- * LayerNormalization, GELU). Every pass edits the model in place and keeps
- * its outputs equal to the original's within fp32 rounding; run them on a
- * clone (spd_model_clone) when the original must stay. A pass that finds
- * nothing to do returns SPD_OK and leaves the model as it was.
+ * LayerNormalization, GELU, SiLU, MatMul + bias). Every pass edits the
+ * model in place and keeps its outputs equal to the original's within fp32
+ * rounding; run them on a clone (spd_model_clone) when the original must
+ * stay. A pass that finds nothing to do returns SPD_OK and leaves the model
+ * as it was.
  *
  * Fused operators live in the "com.microsoft" domain under ONNX Runtime's
  * names and attributes (FusedConv, FusedGemm, LayerNormalization, Gelu,
- * FastGelu), so an optimized model stays loadable by ONNX Runtime; their
- * reference kernels are in src/ops/fused.c. */
+ * FastGelu, QuickGelu), so an optimized model stays loadable by ONNX Runtime
+ * (except FusedConv/FusedGemm with a Gelu or QuickGelu activation, which
+ * only speedster runs); their reference kernels are in src/ops/fused.c. */
 #ifndef SPD_PASSES_PASSES_H
 #define SPD_PASSES_PASSES_H
 
@@ -28,11 +30,18 @@ typedef struct spd_pass_report {
     int folded_batchnorm;    /* BatchNormalization folded into Conv/Gemm/MatMul */
     int matmul_to_gemm;      /* MatMul + Add turned into Gemm */
     int fused_conv;          /* FusedConv created */
+    int fused_residual;      /* Conv + Add(residual) -> FusedConv with input Z */
     int fused_gemm;          /* FusedGemm created */
     int fused_layernorm;     /* LayerNormalization created */
     int fused_gelu;          /* Gelu created */
     int fused_fastgelu;      /* FastGelu created */
+    int fused_quickgelu;     /* x * Sigmoid(x) turned into QuickGelu */
+    int removed_reshapes;    /* Reshape pairs merged or cancelled, no-op Reshapes */
+    int folded_scales;       /* Div/Mul by a constant folded into a Gemm's alpha */
 } spd_pass_report;
+
+/* The fusions in a report, for a one-number summary. */
+int spd_pass_report_fused(const spd_pass_report *rep);
 
 /* ------------------------------------------------------------ graph editing
  * (graph_edit.c). Removed nodes are cleared in place (op_type == NULL) and
@@ -140,9 +149,13 @@ spd_status spd_pass_remove_dead(spd_model *m);
 /* Folds inference BatchNormalization into a preceding Conv, Gemm or
  * MatMul(+Add) with constant weights. */
 spd_status spd_pass_fold_batchnorm(spd_model *m);
-/* MatMul + Add -> Gemm (2-D input), Conv + activation -> FusedConv,
- * Gemm + activation -> FusedGemm. */
+/* MatMul + Add -> Gemm (see spd_pass_fuse_matmul_ex), Conv + residual Add
+ * -> FusedConv with input Z (shapes known equal: needs the shape table),
+ * Conv/FusedConv + activation -> FusedConv, Gemm + activation -> FusedGemm;
+ * the activations include com.microsoft Gelu and QuickGelu. */
 spd_status spd_pass_fuse_activation(spd_model *m);
+/* x * Sigmoid(x) (SiLU / Swish) -> com.microsoft QuickGelu with alpha 1. */
+spd_status spd_pass_fuse_silu(spd_model *m);
 /* The primitive LayerNorm pattern -> com.microsoft LayerNormalization. */
 spd_status spd_pass_fuse_layernorm(spd_model *m);
 /* Erf GELU -> Gelu, tanh GELU -> FastGelu (com.microsoft). */
@@ -157,9 +170,21 @@ spd_status spd_pass_fold_batchnorm_ex(spd_model *m, const spd_shape_table *shape
 spd_status spd_pass_fuse_activation_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
 spd_status spd_pass_fuse_layernorm_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
 spd_status spd_pass_fuse_gelu_ex(spd_model *m, spd_pass_report *rep);
+spd_status spd_pass_fuse_silu_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
+/* MatMul(A, W) + row-vector bias with W a constant [K, N] -> Gemm; an A of
+ * rank > 2 whose shape the table knows goes through Reshape(A, [-1, K]) and
+ * the result back to A's leading dims. Then, around those Gemms: a Reshape
+ * between a Gemm and an elementwise activation moves after the activation,
+ * one before Slices of the last dim moves after them, Transposes that only
+ * move size-1 dims become Reshapes, Reshape pairs merge (and cancel when
+ * they restore the shape), and a Div/Mul by a scalar constant after
+ * MatMul(P, Q), where P or Q comes from a Gemm through Reshape/Transpose
+ * only, goes into that Gemm's alpha and beta. Called by
+ * spd_pass_fuse_activation_ex before it fuses activations. */
+spd_status spd_pass_fuse_matmul_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
 
 /* All of them in order: fold constants, dead code, BatchNormalization
- * folding, LayerNorm, GELU, activation fusion, dead code; then nodes are put
+ * folding, LayerNorm, GELU, SiLU, activation fusion, dead code; then nodes are put
  * in topological order. rep (may be NULL) is zeroed and filled. */
 spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_samples, spd_pass_report *rep);
 

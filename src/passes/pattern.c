@@ -11,6 +11,11 @@ int spd_pat_is(const spd_node *n, const char *op)
     return !n->domain || !*n->domain || !strcmp(n->domain, "ai.onnx");
 }
 
+int spd_pat_is_ms(const spd_node *n, const char *op)
+{
+    return n->op_type && !strcmp(n->op_type, op) && n->domain && !strcmp(n->domain, "com.microsoft");
+}
+
 const spd_tensor *spd_pat_const(const spd_graph *g, const char *name)
 {
     const spd_tensor *t = spd_graph_constant(g, name);
@@ -63,13 +68,13 @@ const spd_tensor *spd_pat_float_const(const spd_graph *g, const char *name)
     return t && t->dtype == SPD_FLOAT && t->data ? t : NULL;
 }
 
-spd_status spd_pat_add_floats(spd_graph *g, const char *base, int ndim, const int64_t *dims, const float *data,
-                              char **name_out)
+static spd_status add_init(spd_graph *g, const char *base, spd_dtype dt, int ndim, const int64_t *dims,
+                           const void *data, char **name_out)
 {
     *name_out = NULL;
     spd_tensor t;
     memset(&t, 0, sizeof t);
-    SPD_TRY(spd_tensor_alloc(&t, SPD_FLOAT, ndim, dims));
+    SPD_TRY(spd_tensor_alloc(&t, dt, ndim, dims));
     memcpy(t.data, data, spd_tensor_nbytes(&t));
     char *name = spd_graph_unique_name(g, base);
     spd_status st = name ? spd_graph_add_initializer(g, name, &t) : spd_errorf(SPD_ERR_NOMEM, "out of memory");
@@ -82,9 +87,63 @@ spd_status spd_pat_add_floats(spd_graph *g, const char *base, int ndim, const in
     return SPD_OK;
 }
 
+spd_status spd_pat_add_floats(spd_graph *g, const char *base, int ndim, const int64_t *dims, const float *data,
+                              char **name_out)
+{
+    return add_init(g, base, SPD_FLOAT, ndim, dims, data, name_out);
+}
+
+spd_status spd_pat_add_i64s(spd_graph *g, const char *base, int n, const int64_t *v, char **name_out)
+{
+    int64_t d = n;
+    return add_init(g, base, SPD_INT64, 1, &d, v, name_out);
+}
+
+int spd_pat_ints(const spd_graph *g, const char *name, int64_t *v, int max, int *n)
+{
+    const spd_tensor *t = spd_pat_const(g, name);
+    if (!t || (t->dtype != SPD_INT64 && t->dtype != SPD_INT32) || t->ndim > 1 || spd_tensor_numel(t) > max)
+        return 0;
+    return spd_tensor_to_i64s(t, v, max, n) == SPD_OK;
+}
+
 int spd_pat_rank(const spd_shape_table *tab, const spd_graph *g, const char *name)
 {
     spd_shape_entry tmp;
     const spd_shape_entry *e = spd_shape_lookup(tab, g, name, &tmp);
     return e ? e->ndim : -1;
+}
+
+/* Operators whose output has the element type of their inputs (every
+ * input of type T), so a float32 constant or a float32 input decides it. */
+static int keeps_type(const spd_node *n)
+{
+    static const char *const ops[] = {"Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid",
+                                      "Tanh", "LeakyRelu", "Reshape", "Transpose", "Flatten", "Squeeze",
+                                      "Unsqueeze", "GlobalAveragePool", "AveragePool", "MaxPool", "Softmax"};
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
+        if (spd_pat_is(n, ops[k])) return 1;
+    static const char *const ms[] = {"FusedConv", "FusedGemm", "Gelu", "FastGelu", "QuickGelu"};
+    for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++)
+        if (spd_pat_is_ms(n, ms[k])) return 1;
+    return 0;
+}
+
+static int is_float_within(const spd_shape_table *tab, const spd_graph *g, const char *name, int depth)
+{
+    spd_shape_entry tmp;
+    const spd_shape_entry *e = spd_shape_lookup(tab, g, name, &tmp);
+    if (e) return e->dtype == SPD_FLOAT;
+    int p = spd_graph_producer(g, name);
+    if (p < 0 || depth == 0 || !keeps_type(&g->nodes[p])) return 0;
+    const spd_node *n = &g->nodes[p];
+    /* Reshape's and Squeeze's second inputs are int64, never float32 */
+    for (int k = 0; k < n->n_inputs; k++)
+        if (n->inputs[k][0] && spd_pat_float_const(g, n->inputs[k])) return 1;
+    return n->n_inputs > 0 && is_float_within(tab, g, n->inputs[0], depth - 1);
+}
+
+int spd_pat_is_float(const spd_shape_table *tab, const spd_graph *g, const char *name)
+{
+    return is_float_within(tab, g, name, 8);
 }

@@ -7,6 +7,8 @@
 
 /* A live node of the default domain with this op_type. */
 int spd_pat_is(const spd_node *n, const char *op);
+/* A live com.microsoft node with this op_type. */
+int spd_pat_is_ms(const spd_node *n, const char *op);
 /* A constant: an initializer that is not a graph input, or the tensor of
  * a Constant node's `value` (passes may run before constant folding). */
 const spd_tensor *spd_pat_const(const spd_graph *g, const char *name);
@@ -29,6 +31,15 @@ const spd_tensor *spd_pat_float_const(const spd_graph *g, const char *name);
  * spd_free'd. */
 spd_status spd_pat_add_floats(spd_graph *g, const char *base, int ndim, const int64_t *dims, const float *data,
                               char **name_out);
+/* `name` holds float32: by the shape table or a declaration, else by a
+ * float32 constant or value read by the type-preserving operators (Conv,
+ * MatMul, Add, Reshape, ...) that produce it. */
+int spd_pat_is_float(const spd_shape_table *tab, const spd_graph *g, const char *name);
+/* An int64 initializer [n] holding v, named after base. */
+spd_status spd_pat_add_i64s(spd_graph *g, const char *base, int n, const int64_t *v, char **name_out);
+/* The values of a constant integer tensor with at most max elements into
+ * v, their count in *n; 0 when it is not one. */
+int spd_pat_ints(const spd_graph *g, const char *name, int64_t *v, int max, int *n);
 /* The rank of a value when known (shape table, initializer, declaration). */
 int spd_pat_rank(const spd_shape_table *tab, const spd_graph *g, const char *name);
 

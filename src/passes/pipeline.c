@@ -37,6 +37,7 @@ spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_sam
     spd_status st = spd_pass_fold_batchnorm_ex(m, tab, rep);
     if (st == SPD_OK) st = spd_pass_fuse_layernorm_ex(m, tab, rep);
     if (st == SPD_OK) st = spd_pass_fuse_gelu_ex(m, rep);
+    if (st == SPD_OK) st = spd_pass_fuse_silu_ex(m, tab, rep);
     if (st == SPD_OK) st = spd_pass_fuse_activation_ex(m, tab, rep);
     if (have_shapes) spd_shapes_free(&shapes);
     SPD_TRY(st);
@@ -46,6 +47,12 @@ spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_sam
     rep->nodes_after = live_nodes(m->graph);
     rep->initializers_after = m->graph->n_initializers;
     return SPD_OK;
+}
+
+int spd_pass_report_fused(const spd_pass_report *r)
+{
+    return r->matmul_to_gemm + r->fused_conv + r->fused_residual + r->fused_gemm + r->fused_layernorm + r->fused_gelu +
+           r->fused_fastgelu + r->fused_quickgelu + r->folded_scales;
 }
 
 const char *spd_pass_report_describe(const spd_pass_report *r, char *buf, size_t n)
@@ -61,10 +68,14 @@ const char *spd_pass_report_describe(const spd_pass_report *r, char *buf, size_t
         {r->folded_batchnorm, "BatchNormalization folded"},
         {r->matmul_to_gemm, "MatMul+Add -> Gemm"},
         {r->fused_conv, "FusedConv"},
+        {r->fused_residual, "Conv+Add -> FusedConv"},
         {r->fused_gemm, "FusedGemm"},
         {r->fused_layernorm, "LayerNormalization"},
         {r->fused_gelu, "Gelu"},
         {r->fused_fastgelu, "FastGelu"},
+        {r->fused_quickgelu, "SiLU -> QuickGelu"},
+        {r->removed_reshapes, "Reshapes merged"},
+        {r->folded_scales, "scales folded into Gemm"},
     };
     int first = 1;
     for (size_t i = 0; i < sizeof items / sizeof items[0] && k < n; i++) {

@@ -275,6 +275,32 @@ static spd_status plan_frees(spd_program *p)
     return SPD_OK;
 }
 
+/* Lets kernels with a prepare hook transform their constant inputs once
+ * (packed weights, say). Only initializer-only values count as constants: a
+ * graph input's default may be overridden at run time. */
+static spd_status prepare_nodes(spd_program *p)
+{
+    const spd_tensor *small[16];
+    char lab[256];
+    for (int i = 0; i < p->n_nodes; i++) {
+        spd_pnode *pn = &p->nodes[i];
+        if (!pn->def || !pn->def->prepare || pn->state) continue;
+        const spd_tensor **consts = pn->n_in <= 16 ? small : spd_malloc((size_t)pn->n_in * sizeof *consts);
+        if (!consts) return spd_errorf(SPD_ERR_NOMEM, "out of memory preparing the graph");
+        int any = 0;
+        for (int k = 0; k < pn->n_in; k++) {
+            const int v = pn->in[k];
+            consts[k] = v >= 0 && p->values[v].kind == SPD_VAL_INIT ? p->values[v].init : NULL;
+            any |= consts[k] != NULL;
+        }
+        spd_status st = SPD_OK;
+        if (any) st = pn->def->prepare(pn->node, pn->opset, pn->n_in, consts, &pn->state, &pn->state_free);
+        if (consts != small) spd_free(consts);
+        if (st != SPD_OK) return spd_error_prefix(st, "%s", spd_pnode_label(p, i, lab, sizeof lab));
+    }
+    return SPD_OK;
+}
+
 spd_status spd_program_build(const spd_model *m, const spd_graph *g, const spd_program *parent,
                              spd_program **out)
 {
@@ -316,6 +342,7 @@ spd_status spd_program_build(const spd_model *m, const spd_graph *g, const spd_p
     }
     if ((st = topo_sort(p, linked)) != SPD_OK) goto fail;
     if ((st = plan_frees(p)) != SPD_OK) goto fail;
+    if ((st = prepare_nodes(p)) != SPD_OK) goto fail;
     if (!parent && !(p->mem = spd_memplan_new(p))) {
         st = spd_errorf(SPD_ERR_NOMEM, "out of memory");
         goto fail;

@@ -131,6 +131,10 @@ np.save(os.path.join(d, "input_1.npy"), rng.randint(0, 16, (4, 4)).astype(np.int
 d = os.path.join(work, "digits_b4")
 os.makedirs(d, exist_ok=True)
 np.save(os.path.join(d, "input_0.npy"), rng.rand(4, 64).astype(np.float32))
+for i in range(6):
+    d = os.path.join(work, "cnn_samples", "test_data_set_%d" % i)
+    os.makedirs(d, exist_ok=True)
+    np.save(os.path.join(d, "input_0.npy"), rng.randn(1, 3, 32, 32).astype(np.float32))
 EOF
 hash_inputs() { find "$ROOT/examples/tiny_cnn" "$M" -type f | sort | xargs sha256sum; }
 hash_inputs >"$WORK/inputs.sha256.before"
@@ -439,6 +443,121 @@ open(p, "wb").write(b)' "$WORK/learner_flipped_model/model.onnx"
     brc=$?
     if [ $brc -eq 1 ] && grep -q model.onnx "$WORK/bench_broken.err"; then pass bench_broken_learner
     else fail bench_broken_learner "exit $brc: $(cat "$WORK/bench_broken.err")"; fi
+fi
+
+# ------------------------------------------------ reduced precision (int8)
+# SPEEDSTER_TECHNIQUES (a test knob of the search) lets only the named
+# techniques compete, so that int8 is judged even where fp32 is faster.
+techniques() { SPEEDSTER_TECHNIQUES=$1; export SPEEDSTER_TECHNIQUES; }
+meta_tech() { sed -n 's/.*"technique": "\([^"]*\)".*/\1/p' "$1/metadata.json"; }
+if grep -Eq '^\[speedster\] onednn +int8 ' "$WORK/default.out" &&
+    ! grep -Eq '^\[speedster\] onednn +int8 +not available' "$WORK/default.out"; then
+    # threshold 0: never a reduced-precision candidate, whatever competes
+    if expect_ok ths0_lossless "$M/digits/model.onnx" -o "$WORK/lrz" --input-data "$M/digits/data" --metric accuracy; then
+        t=$(meta_tech "$WORK/lrz")
+        if [ "$t" = fp32 ]; then pass "ths0_learner_fp32"; else fail ths0_learner_fp32 "technique $t at metric_drop_ths 0"; fi
+    fi
+    techniques int8,int8_dynamic,bf16,fp16
+    expect_fail ths0_only_lossy candidate "$M/digits/model.onnx" -o "$WORK/x" --input-data "$M/digits/data" --metric accuracy
+    check ths0_only_lossy_said "the log does not say threshold 0 allows only lossless techniques" \
+        grep -q 'int8 .*metric_drop_ths 0 allows only lossless' "$WORK/ths0_only_lossy.out"
+
+    # a threshold below plain int8's drop (about 1e-3 on these samples): the
+    # fallback returns nodes to fp32; the learner's measured drop (every sample
+    # validates below 100) is within the threshold
+    techniques int8
+    if expect_ok int8_threshold "$TINY" -o "$WORK/lri8" --input-data "$WORK/cnn_samples" --metric-drop-ths 0.0008; then
+        t=$(meta_tech "$WORK/lri8")
+        if [ "$t" = int8 ]; then
+            all="" ok=1
+            for i in 0 1 2 3 4 5; do
+                run_model i8_o "$TINY" "$WORK/cnn_samples/test_data_set_$i"
+                run_model i8_l "$WORK/lri8" "$WORK/cnn_samples/test_data_set_$i"
+                [ "$RC" -eq 0 ] || ok=0
+                all="$all $(precision "$WORK/i8_o.res" "$WORK/i8_l.res" 1)"
+            done
+            mean=$($PY -c 'import sys; v = [float(x) for x in sys.argv[1:]]; print(sum(v) / len(v))' $all)
+            if [ $ok -eq 1 ] && $PY -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= 0.0008 else 1)' "$mean"; then
+                pass "int8_threshold_drop_within (mean numeric_precision $mean <= 0.0008)"
+            else
+                fail int8_threshold_drop_within "runs ok $ok, mean numeric_precision $mean > 0.0008"
+            fi
+            check int8_threshold_fallback_said "the int8 line does not say which nodes the fallback kept fp32" \
+                grep -Eq 'onednn +int8 .*accuracy fallback on numeric_precision.*; fp32: ' "$WORK/int8_threshold.out"
+        else
+            fail int8_threshold "technique $t, want int8 (a fallback level passes on this model)"
+        fi
+    fi
+
+    # digits under int8 and the accuracy metric: at most 1 point lost
+    # (0.01 of the 24 validation samples: none), the saved model is standard
+    # ONNX with QuantizeLinear/DequantizeLinear that ONNX Runtime runs to
+    # (nearly) the learner's outputs
+    if expect_ok digits_int8 "$M/digits/model.onnx" -o "$WORK/lrd8" --input-data "$M/digits/data" \
+        --metric accuracy --metric-drop-ths 0.01; then
+        t=$(meta_tech "$WORK/lrd8")
+        right_o=0 right_l=0 runs_ok=1 i=96
+        while [ $i -lt 120 ]; do
+            s=$M/digits/data/test_data_set_$i
+            run_model d8_o "$M/digits/model.onnx" "$s"
+            run_model d8_l "$WORK/lrd8" "$s"
+            [ "$RC" -eq 0 ] || runs_ok=0
+            hits=$($PY -c 'import numpy as np, sys
+lab = int(np.load(sys.argv[1])[0])
+print(int(np.load(sys.argv[2]).argmax() == lab), int(np.load(sys.argv[3]).argmax() == lab))' \
+                "$s/label.npy" "$WORK/d8_o.res/output_0.npy" "$WORK/d8_l.res/output_0.npy" 2>/dev/null) || runs_ok=0
+            right_o=$((right_o + ${hits% *})) right_l=$((right_l + ${hits#* }))
+            i=$((i + 1))
+        done
+        if [ "$t" != int8 ]; then fail digits_int8_accuracy "technique $t, want int8"
+        elif [ $runs_ok -eq 0 ]; then fail digits_int8_accuracy "a run failed"
+        elif [ $((right_o - right_l)) -gt 0 ]; then fail digits_int8_accuracy "$right_l/24 right, the original $right_o/24"
+        else pass "digits_int8_accuracy ($right_l/24 right, the original $right_o/24)"; fi
+        qdq=$($PY - "$WORK/lrd8/model.onnx" 2>&1 <<'EOF'
+import sys
+import onnx
+m = onnx.load(sys.argv[1])
+onnx.checker.check_model(m, full_check=True)
+ops = [n.op_type for n in m.graph.node]
+q, dq = ops.count("QuantizeLinear"), ops.count("DequantizeLinear")
+i8 = sum(1 for t in m.graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2)
+assert q >= 1 and dq >= 2 and i8 >= 1, "QuantizeLinear %d, DequantizeLinear %d, int8 weights %d" % (q, dq, i8)
+print("%d QuantizeLinear, %d DequantizeLinear, %d int8 weights" % (q, dq, i8))
+EOF
+)
+        if [ $? -eq 0 ]; then pass "digits_int8_qdq_checker ($qdq)"; else fail digits_int8_qdq_checker "$(echo "$qdq" | tail -1)"; fi
+        run_model d8_l "$WORK/lrd8" "$M/digits/data/test_data_set_100"
+        orc=77
+        if command -v node >/dev/null 2>&1; then
+            node "$ROOT/tests/optimize/ort_run.js" "$WORK/lrd8/model.onnx" "$M/digits/data/test_data_set_100" \
+                "$WORK/d8_ort" >"$WORK/d8_ort.log" 2>&1
+            orc=$?
+        fi
+        if [ $orc -eq 77 ]; then
+            echo "SKIP digits_int8_ort: node or onnxruntime-node (bench/node_modules) not installed"
+        elif [ $orc -ne 0 ]; then
+            fail digits_int8_ort "ONNX Runtime failed on the saved model: $(tail -1 "$WORK/d8_ort.log")"
+        else
+            np=$(precision "$WORK/d8_l.res" "$WORK/d8_ort" 1e-3)
+            if [ $? -eq 0 ]; then pass "digits_int8_ort_matches_learner (numeric_precision $np)"
+            else fail digits_int8_ort_matches_learner "$np"; fi
+        fi
+        # format 1 learners kept the int8 scales in a file beside a plain
+        # model: without it, a clear refusal; a format from the future too
+        cp -r "$WORK/lrd8" "$WORK/learner_int8_v1" &&
+            sed -i 's/"format_version": [0-9]*/"format_version": 1/' "$WORK/learner_int8_v1/metadata.json"
+        run_model v1 "$WORK/learner_int8_v1" "$M/digits/data/test_data_set_100"
+        if [ "$RC" -eq 1 ] && grep -q 'onednn_int8.txt' "$WORK/v1.run.err"; then pass learner_int8_format1_refused
+        else fail learner_int8_format1_refused "exit $RC: $(cat "$WORK/v1.run.err")"; fi
+        cp -r "$WORK/lrd8" "$WORK/learner_int8_v99" &&
+            sed -i 's/"format_version": [0-9]*/"format_version": 99/' "$WORK/learner_int8_v99/metadata.json"
+        run_model v99 "$WORK/learner_int8_v99" "$M/digits/data/test_data_set_100"
+        if [ "$RC" -eq 1 ] && grep -q 'format_version 99' "$WORK/v99.run.err"; then pass learner_format99_refused
+        else fail learner_format99_refused "exit $RC: $(cat "$WORK/v99.run.err")"; fi
+    fi
+    unset SPEEDSTER_TECHNIQUES
+else
+    echo "SKIP int8: onednn int8 is not in this build"
 fi
 
 # ------------------------------------------------- the inputs were not touched

@@ -233,6 +233,158 @@ save("no_fuse",
      [vi("x", [1, 2, 4, 4])], [vi("c", [1, 2, 4, 4]), vi("y", [1, 2, 4, 4]), vi("y3", [1, 2, 4, 4])],
      [init("w", f32(2, 2, 1, 1))])
 
+# SiLU: x * Sigmoid(x) in both operand orders after two Convs and a Gemm
+# (-> FusedConv/FusedGemm with QuickGelu), and on a graph input (a
+# QuickGelu stays)
+save("silu",
+     [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+      helper.make_node("Sigmoid", ["c1"], ["s1"]),
+      helper.make_node("Mul", ["c1", "s1"], ["a1"]),
+      helper.make_node("Conv", ["a1", "w2"], ["c2"]),
+      helper.make_node("Sigmoid", ["c2"], ["s2"]),
+      helper.make_node("Mul", ["s2", "c2"], ["a2"]),
+      helper.make_node("Flatten", ["a2"], ["f"]),
+      helper.make_node("Gemm", ["f", "wg", "bg"], ["g"], transB=1),
+      helper.make_node("Sigmoid", ["g"], ["s3"]),
+      helper.make_node("Mul", ["g", "s3"], ["y"]),
+      helper.make_node("Sigmoid", ["x2"], ["s4"]),
+      helper.make_node("Mul", ["s4", "x2"], ["y2"])],
+     [vi("x", [1, 3, 5, 5]), vi("x2", [2, 7])], [vi("y", [1, 6]), vi("y2", [2, 7])],
+     [init("w1", f32(4, 3, 3, 3)), init("b1", f32(4)), init("w2", f32(2, 4, 1, 1)),
+      init("wg", f32(6, 50, scale=0.3)), init("bg", f32(6))])
+
+# near misses: a Sigmoid read twice, Mul(x, Sigmoid(z)) with z != x (the
+# squeeze-and-excitation gate), Mul(Sigmoid(x), Sigmoid(x))
+save("silu_nofuse",
+     [helper.make_node("Conv", ["x", "w1"], ["c1"]),
+      helper.make_node("Sigmoid", ["c1"], ["s1"]),
+      helper.make_node("Mul", ["c1", "s1"], ["a1"]),
+      helper.make_node("Add", ["a1", "s1"], ["y"]),
+      helper.make_node("Sigmoid", ["z"], ["s2"]),
+      helper.make_node("Mul", ["x", "s2"], ["y2"]),
+      helper.make_node("Sigmoid", ["x"], ["s3"]),
+      helper.make_node("Mul", ["s3", "s3"], ["y3"])],
+     [vi("x", [1, 2, 3, 3]), vi("z", [1, 2, 1, 1])],
+     [vi("y", [1, 2, 3, 3]), vi("y2", [1, 2, 3, 3]), vi("y3", [1, 2, 3, 3])],
+     [init("w1", f32(2, 2, 1, 1))])
+
+# com.microsoft QuickGelu (alpha 1.702) after a Conv, a FusedConv without
+# activation (Conv + residual) followed by QuickGelu, Gemm + Gelu
+save("ms_acts",
+     [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+      helper.make_node("QuickGelu", ["c1"], ["a1"], domain="com.microsoft"),
+      helper.make_node("FusedConv", ["a1", "w2", "b2", "a1"], ["c2"], domain="com.microsoft", pads=[1, 1, 1, 1]),
+      helper.make_node("QuickGelu", ["c2"], ["a2"], domain="com.microsoft", alpha=0.8),
+      helper.make_node("Flatten", ["a2"], ["f"]),
+      helper.make_node("Gemm", ["f", "wg", "bg"], ["g"]),
+      helper.make_node("Gelu", ["g"], ["y"], domain="com.microsoft")],
+     [vi("x", [1, 3, 4, 4])], [vi("y", [1, 5])],
+     [init("w1", f32(3, 3, 3, 3)), init("b1", f32(3)), init("w2", f32(3, 3, 3, 3, scale=0.3)), init("b2", f32(3)),
+      init("wg", f32(48, 5, scale=0.3)), init("bg", f32(5))],
+     extra_opsets=[("com.microsoft", 1)])
+
+# MatMul + bias on a 3-D input, Relu between two of them: with samples
+# Reshape -> FusedGemm -> Gemm -> Reshape (the Reshape pair between the two
+# Gemms cancels); a [1, 1, N] bias
+save("matmul_bias_3d",
+     [helper.make_node("MatMul", ["x", "w1"], ["m1"]),
+      helper.make_node("Add", ["m1", "b1"], ["a1"]),
+      helper.make_node("Relu", ["a1"], ["r1"]),
+      helper.make_node("MatMul", ["r1", "w2"], ["m2"]),
+      helper.make_node("Add", ["b2", "m2"], ["y"])],
+     [vi("x", [2, 3, 8])], [vi("y", [2, 3, 5])],
+     [init("w1", f32(8, 16)), init("b1", f32(16)), init("w2", f32(16, 5)), init("b2", f32(1, 1, 5))])
+
+# near misses: a W that is not a constant, a bias that is not a row vector,
+# a MatMul result read twice
+save("matmul_nofuse",
+     [helper.make_node("MatMul", ["x", "wx"], ["m1"]),
+      helper.make_node("Add", ["m1", "b"], ["y1"]),
+      helper.make_node("MatMul", ["x", "w"], ["m2"]),
+      helper.make_node("Add", ["m2", "bfull"], ["y2"]),
+      helper.make_node("MatMul", ["x", "w"], ["m3"]),
+      helper.make_node("Add", ["m3", "b"], ["a3"]),
+      helper.make_node("Mul", ["a3", "m3"], ["y3"])],
+     [vi("x", [4, 8]), vi("wx", [8, 5])], [vi("y1", [4, 5]), vi("y2", [4, 5]), vi("y3", [4, 5])],
+     [init("w", f32(8, 5)), init("b", f32(5)), init("bfull", f32(4, 5))])
+
+# self-attention as exporters write it: Q, K, V projections of one input
+# (MatMul + Add + Reshape + Transpose), scores Div by a scalar, the output
+# projection after Transpose + Reshape; a second head block scales by Mul
+def attention_nodes(p, x, scale_op):
+    n = [helper.make_node("MatMul", [x, p + "wq"], [p + "mq"]),
+         helper.make_node("Add", [p + "bq", p + "mq"], [p + "q"]),
+         helper.make_node("Reshape", [p + "q", "heads"], [p + "qh"]),
+         helper.make_node("Transpose", [p + "qh"], [p + "qt"], perm=[0, 2, 1, 3]),
+         helper.make_node("MatMul", [x, p + "wk"], [p + "mk"]),
+         helper.make_node("Add", [p + "mk", p + "bk"], [p + "k"]),
+         helper.make_node("Reshape", [p + "k", "heads"], [p + "kh"]),
+         helper.make_node("Transpose", [p + "kh"], [p + "kt"], perm=[0, 2, 3, 1]),
+         helper.make_node("MatMul", [x, p + "wv"], [p + "mv"]),
+         helper.make_node("Add", [p + "mv", p + "bv"], [p + "v"]),
+         helper.make_node("Reshape", [p + "v", "heads"], [p + "vh"]),
+         helper.make_node("Transpose", [p + "vh"], [p + "vt"], perm=[0, 2, 1, 3]),
+         helper.make_node("MatMul", [p + "qt", p + "kt"], [p + "sc"])]
+    if scale_op == "Div":
+        n.append(helper.make_node("Div", [p + "sc", "sqrt_d"], [p + "ss"]))
+    else:
+        n.append(helper.make_node("Mul", ["inv_sqrt_d", p + "sc"], [p + "ss"]))
+    n += [helper.make_node("Softmax", [p + "ss"], [p + "pr"], axis=-1),
+          helper.make_node("MatMul", [p + "pr", p + "vt"], [p + "o"]),
+          helper.make_node("Transpose", [p + "o"], [p + "ot"], perm=[0, 2, 1, 3]),
+          helper.make_node("Reshape", [p + "ot", "merged"], [p + "om"]),
+          helper.make_node("MatMul", [p + "om", p + "wo"], [p + "mo"]),
+          helper.make_node("Add", [p + "mo", p + "bo"], [p + "out"])]
+    inits = [init(p + k, f32(8, 8, scale=0.5)) for k in ("wq", "wk", "wv", "wo")]
+    inits += [init(p + k, f32(8)) for k in ("bq", "bk", "bv", "bo")]
+    return n, inits
+
+
+n1, i1 = attention_nodes("l1_", "x", "Div")
+n2, i2 = attention_nodes("l2_", "l1_out", "Mul")
+save("attention", n1 + n2, [vi("x", [1, 6, 8])], [vi("l2_out", [1, 6, 8])],
+     i1 + i2 + [init("heads", np.array([1, 6, 2, 4], np.int64)), init("merged", np.array([1, 6, 8], np.int64)),
+                init("sqrt_d", np.float32(2.0)), init("inv_sqrt_d", np.float32(0.5))])
+
+# ViT's attention input: Transpose moving a size-1 dim, one fused Q/K/V
+# projection sliced along its last dim, the Q scale before the MatMul
+save("fused_qkv",
+     [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+      helper.make_node("MatMul", ["xt", "w"], ["m"]),
+      helper.make_node("Add", ["b", "m"], ["qkv"]),
+      helper.make_node("Slice", ["qkv", "s0", "s1", "ax"], ["q"]),
+      helper.make_node("Slice", ["qkv", "s1", "s2", "ax"], ["k"]),
+      helper.make_node("Slice", ["qkv", "s2", "s3", "ax"], ["v"]),
+      helper.make_node("Reshape", ["q", "heads"], ["qh"]),
+      helper.make_node("Reshape", ["k", "heads"], ["kh"]),
+      helper.make_node("Reshape", ["v", "heads"], ["vh"]),
+      helper.make_node("Transpose", ["qh"], ["qt"], perm=[1, 0, 2]),
+      helper.make_node("Transpose", ["kh"], ["kt"], perm=[1, 2, 0]),
+      helper.make_node("Transpose", ["vh"], ["vt"], perm=[1, 0, 2]),
+      helper.make_node("Div", ["qt", "sqrt_d"], ["qs"]),
+      helper.make_node("MatMul", ["qs", "kt"], ["sc"]),
+      helper.make_node("Softmax", ["sc"], ["pr"], axis=-1),
+      helper.make_node("MatMul", ["pr", "vt"], ["y"])],
+     [vi("x", [1, 5, 8])], [vi("y", [2, 5, 4])],
+     [init("w", f32(8, 24, scale=0.5)), init("b", f32(24)), init("s0", np.array([0], np.int64)),
+      init("s1", np.array([8], np.int64)), init("s2", np.array([16], np.int64)), init("s3", np.array([24], np.int64)),
+      init("ax", np.array([-1], np.int64)), init("heads", np.array([5, 2, 4], np.int64)),
+      init("sqrt_d", np.float32(2.0))])
+
+# residual blocks: Add(Conv, x) + Relu, Add(r, Conv without bias); a
+# broadcast constant added to a Conv stays an Add
+save("conv_residual",
+     [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+      helper.make_node("Add", ["c1", "x"], ["a"]),
+      helper.make_node("Relu", ["a"], ["r"]),
+      helper.make_node("Conv", ["r", "w2"], ["c2"]),
+      helper.make_node("Add", ["r", "c2"], ["y"]),
+      helper.make_node("Conv", ["y", "w3", "b3"], ["c3"]),
+      helper.make_node("Add", ["c3", "k"], ["y2"])],
+     [vi("x", [1, 4, 5, 5])], [vi("y", [1, 4, 5, 5]), vi("y2", [1, 4, 5, 5])],
+     [init("w1", f32(4, 4, 3, 3, scale=0.3)), init("b1", f32(4)), init("w2", f32(4, 4, 1, 1)),
+      init("w3", f32(4, 4, 1, 1)), init("b3", f32(4)), init("k", f32(4, 1, 1))])
+
 # ---------------------------------------------------------------- torch
 try:
     import torch
@@ -272,6 +424,19 @@ if torch is not None:
             return self.g(self.lin(x))
 
     export("torch_gelu_erf", Gelu("none"), torch.randn(3, 4, 12))
+
+    class Mlp(torch.nn.Module):
+        def __init__(self, act):
+            super().__init__()
+            self.fc1 = torch.nn.Linear(12, 24)
+            self.act = act
+            self.fc2 = torch.nn.Linear(24, 12)
+
+        def forward(self, x):
+            return self.fc2(self.act(self.fc1(x)))
+
+    export("torch_mlp_gelu", Mlp(torch.nn.GELU()), torch.randn(2, 5, 12))
+    export("torch_mlp_silu", Mlp(torch.nn.SiLU()), torch.randn(2, 5, 12))
     export("torch_gelu_tanh", Gelu("tanh"), torch.randn(3, 4, 12))
 
     class Flatten(torch.nn.Module):

@@ -202,7 +202,8 @@ int main(int argc, char **argv)
     CHECK(ms.calls % N_SAMPLES == 0, "metric called %d times, want a multiple of %d", ms.calls, N_SAMPLES);
     CHECK(ms.calls / N_SAMPLES + ls.cannot_win + 1 >= ls.candidates,
           "metric called for %d candidates, %d not validated, of %d", ms.calls / N_SAMPLES, ls.cannot_win, ls.candidates);
-    CHECK(ms.calls <= N_SAMPLES * ls.candidates, "metric called %d times for %d candidates", ms.calls, ls.candidates);
+    /* no upper bound: the accuracy fallback of lossy candidates (onednn
+     * int8) also judges its levels with the user's metric while compiling */
     CHECK(ms.calls_with_label == ms.calls, "the label reaches the metric (%d of %d calls)", ms.calls_with_label, ms.calls);
     CHECK(ms.bad_args == 0, "metric arguments: %d bad calls", ms.bad_args);
     CHECK(ls.lines > 0 && ls.table == 1, "log: %d lines, %d results tables", ls.lines, ls.table);
@@ -291,7 +292,7 @@ int main(int argc, char **argv)
     st = data ? spd_optimize_model(model, data, &o, &l) : SPD_ERR_INVALID;
     CHECK(st == SPD_OK && l, "a user metric above the threshold: the search still succeeds");
     CHECK(ms.calls % N_SAMPLES == 0, "metric calls %d", ms.calls);
-    CHECK(ls.rejected_by_metric == ms.calls / N_SAMPLES,
+    CHECK(ls.rejected_by_metric <= ms.calls / N_SAMPLES,
           "%d candidates evaluated, %d rejected for the metric drop", ms.calls / N_SAMPLES, ls.rejected_by_metric);
     if (l) {
         double drop = spd_learner_metric_drop(l);

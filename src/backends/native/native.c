@@ -2,6 +2,7 @@
  * reference kernels; it runs every registered operator, in fp32. */
 #include "backends/backend.h"
 #include "runtime/exec.h"
+#include "runtime/memplan.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
@@ -61,6 +62,11 @@ static void native_placement(const spd_plan *plan, char *buf, size_t n)
     spd_program_placement(plan->prog, buf, n);
 }
 
+static size_t native_arena_bytes(const spd_plan *plan)
+{
+    return spd_memplan_arena_bytes(plan->prog->mem);
+}
+
 const spd_backend spd_backend_native = {
     .name = "native",
     .description = "speedster's own kernels",
@@ -73,4 +79,5 @@ const spd_backend spd_backend_native = {
     .load = native_load,
     .destroy = native_destroy,
     .placement = native_placement,
+    .arena_bytes = native_arena_bytes,
 };

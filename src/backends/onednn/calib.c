@@ -6,8 +6,10 @@
  *      samples (the reference for the error), and on the first sample fp32
  *      copies of the candidates' inputs and outputs (for the fallback);
  *   2. a histogram of |x| per input, for the percentile scale.
- * Both scale choices are then run in int8 and the one with the smaller
- * relative error of the outputs is kept. */
+ * Both scale choices are then run in int8 and the one with the smaller drop
+ * of the user's metric (when the search lends its judge; then the smaller
+ * relative error of the outputs) is kept. The accuracy fallback that
+ * follows is shared with int8_dynamic (spd_onednn_fallback). */
 #include "backends/onednn/calib.h"
 
 #include <math.h>
@@ -193,12 +195,6 @@ static spd_status apply_scales(calib *c, spd_q8_cand *cand, int n, spd_q8_set_fn
     return SPD_OK;
 }
 
-static spd_status set_on(calib *c, spd_q8_cand *cand, spd_q8_set_fn set, bool on)
-{
-    cand->on = on;
-    return set(c->p->nodes[cand->node].state, on, cand->scale, cand->is_u8);
-}
-
 typedef struct ranked {
     int cand;
     double own;
@@ -210,29 +206,168 @@ static int by_own_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-spd_status spd_onednn_calibrate(spd_program *p, spd_q8_cand *cand, int n, spd_q8_set_fn set,
-                                const spd_sample_view *calib_s, int n_calib, spd_q8_report *rep)
+static spd_status run_prog(void *ctx, const spd_tensor *in, int n_in, spd_tensor *out, int n_out)
+{
+    return spd_exec_run_user(ctx, in, n_in, out, n_out);
+}
+
+/* What the fallback minimises: the user's metric drop when the search lent
+ * its judge, else the relative L2 error of the outputs on the calibration
+ * samples. */
+typedef struct scorer {
+    calib *c;
+    const spd_drop_check *check;
+    const spd_sample_view *calib_s;
+    int n_eval;
+    const spd_tensor *ref;
+    const spd_tensor **in;
+    spd_tensor *out;
+    spd_q8_report *rep;
+} scorer;
+
+static spd_status score(scorer *sc, double *v)
+{
+    sc->rep->n_measured++;
+    if (sc->check) return sc->check->measure(sc->check->user, run_prog, sc->c->p, v);
+    return eval_error(sc->c, sc->calib_s, sc->n_eval, sc->ref, sc->in, sc->out, v);
+}
+
+static bool passes(const scorer *sc, double v)
+{
+    return sc->check ? v <= sc->check->threshold : !(v > SPD_Q8_FALLBACK_BUDGET);
+}
+
+static spd_status set_group(calib *c, spd_q8_cand *cand, const ranked *rk, int from, int to, spd_q8_set_fn set,
+                            bool on)
+{
+    for (int j = from; j < to; j++) {
+        spd_q8_cand *q = &cand[rk[j].cand];
+        q->on = on;
+        SPD_TRY(set(c->p->nodes[q->node].state, on, q->scale, q->is_u8));
+    }
+    return SPD_OK;
+}
+
+/* The accuracy fallback, from the current state with score `cur`: each
+ * int8 node's own share of the error on sample 0 (its output's error less
+ * its input's, both against the kept fp32 copies) ranks the nodes; the
+ * worst return to fp32 a group at a time until the score passes. Groups
+ * that gain nothing are given a second group's chance (a metric such as
+ * accuracy moves in steps), then go back to int8 and the search stops. */
+static spd_status fallback(scorer *sc, spd_q8_cand *cand, int n, spd_q8_set_fn set, ranked *rk, double cur)
+{
+    calib *c = sc->c;
+    spd_q8_report *rep = sc->rep;
+    spd_tensor *out = sc->out;
+    rep->final = cur;
+    if (passes(sc, cur)) return SPD_OK;
+    c->comparing = true;
+    spd_status st = run_sample(c, &sc->calib_s[0], sc->in, out);
+    c->comparing = false;
+    for (int k = 0; k < c->p->n_outputs; k++) spd_tensor_release(&out[k]);
+    SPD_TRY(st);
+    int n_rk = 0;
+    for (int i = 0; i < n; i++) {
+        if (!cand[i].on) continue;
+        double eo = cand[i].out_value >= 0 ? c->err[cand[i].out_value] : 0, ei = c->err[cand[i].in_value];
+        rk[n_rk++] = (ranked){i, isfinite(eo) ? fmax(0, eo - (isfinite(ei) ? ei : 0)) : INFINITY};
+    }
+    qsort(rk, (size_t)n_rk, sizeof *rk, by_own_desc);
+    int step = (int)ceil(FALLBACK_STEP * n_rk);
+    if (step < 1) step = 1;
+    double best = cur;
+    int stall = -1; /* where the groups that gained nothing begin */
+    int at = 0; /* rk[0..at) are fp32 */
+    while (at < n_rk && !passes(sc, cur)) {
+        int end = at + step < n_rk ? at + step : n_rk;
+        SPD_TRY(set_group(c, cand, rk, at, end, set, false));
+        SPD_TRY(score(sc, &cur));
+        rep->levels++;
+        if (stall < 0 && !(cur < best)) stall = at;
+        if (cur < best) {
+            best = cur;
+            stall = -1;
+        }
+        at = end;
+        if (stall >= 0 && at - stall >= 2 * step) break;
+    }
+    if (!passes(sc, cur) && stall >= 0) {
+        /* back to the best level seen: the stalled groups return to int8 */
+        SPD_TRY(set_group(c, cand, rk, stall, at, set, true));
+        cur = best;
+    }
+    rep->n_fallback = 0;
+    int n_seen = 0;
+    for (int i = 0; i < n; i++) {
+        rep->n_fallback += cand[i].seen && !cand[i].on;
+        n_seen += cand[i].seen;
+    }
+    rep->final = cur;
+    /* an "int8" plan without an int8 node is fp32 under another name */
+    if (sc->check && n_seen > 0 && rep->n_fallback == n_seen)
+        return spd_errorf(SPD_ERR_UNSUPPORTED,
+                          "every int8 node (%d) had to return to fp32 to bring the %s drop from %.4g within %g: "
+                          "nothing is left in int8", n_seen, sc->check->metric_name ? sc->check->metric_name : "metric",
+                          rep->initial, sc->check->threshold);
+    return SPD_OK;
+}
+
+static spd_status calib_alloc(calib *c, spd_program *p, int n, int n_eval, const spd_tensor ***in, spd_tensor **out,
+                              spd_tensor **ref, ranked **rk)
+{
+    memset(c, 0, sizeof *c);
+    c->p = p;
+    *in = spd_calloc((size_t)p->n_inputs + 1, sizeof **in);
+    *out = spd_calloc((size_t)p->n_outputs + 1, sizeof **out);
+    *ref = spd_calloc((size_t)(n_eval * p->n_outputs) + 1, sizeof **ref);
+    *rk = spd_calloc((size_t)n + 1, sizeof **rk);
+    c->vs = spd_calloc((size_t)p->n_values + 1, sizeof *c->vs);
+    c->kept = spd_calloc((size_t)p->n_values + 1, sizeof *c->kept);
+    c->err = spd_calloc((size_t)p->n_values + 1, sizeof *c->err);
+    if (!*in || !*out || !*ref || !*rk || !c->vs || !c->kept || !c->err) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    return SPD_OK;
+}
+
+static void calib_free(calib *c, int n_ref, const spd_tensor **in, spd_tensor *out, spd_tensor *ref, ranked *rk)
+{
+    if (ref)
+        for (int i = 0; i < n_ref; i++) spd_tensor_release(&ref[i]);
+    if (c->vs)
+        for (int v = 0; v < c->p->n_values; v++) spd_free(c->vs[v].hist);
+    if (c->kept)
+        for (int v = 0; v < c->p->n_values; v++) spd_tensor_release(&c->kept[v]);
+    spd_free(c->vs);
+    spd_free(c->kept);
+    spd_free(c->err);
+    spd_free(rk);
+    spd_free(ref);
+    spd_free(out);
+    spd_free((void *)in);
+}
+
+static void report_init(spd_q8_report *rep, const spd_drop_check *check)
 {
     memset(rep, 0, sizeof *rep);
     rep->method = "minmax";
     rep->err_percentile = -1;
+    rep->by_metric = check != NULL;
+    rep->metric_name = check ? check->metric_name : NULL;
+}
+
+spd_status spd_onednn_calibrate(spd_program *p, spd_q8_cand *cand, int n, spd_q8_set_fn set,
+                                const spd_sample_view *calib_s, int n_calib, const spd_drop_check *check,
+                                spd_q8_report *rep)
+{
+    report_init(rep, check);
     if (n_calib > MAX_CALIB) n_calib = MAX_CALIB;
     const int n_eval = n_calib < MAX_EVAL ? n_calib : MAX_EVAL;
     const int n_out = p->n_outputs;
-    calib c = {0};
-    c.p = p;
-    spd_status st = SPD_OK;
-    const spd_tensor **in = spd_calloc((size_t)p->n_inputs + 1, sizeof *in);
-    spd_tensor *out = spd_calloc((size_t)n_out + 1, sizeof *out);
-    spd_tensor *ref = spd_calloc((size_t)(n_eval * n_out) + 1, sizeof *ref);
-    ranked *rk = spd_calloc((size_t)n + 1, sizeof *rk);
-    c.vs = spd_calloc((size_t)p->n_values + 1, sizeof *c.vs);
-    c.kept = spd_calloc((size_t)p->n_values + 1, sizeof *c.kept);
-    c.err = spd_calloc((size_t)p->n_values + 1, sizeof *c.err);
-    if (!in || !out || !ref || !rk || !c.vs || !c.kept || !c.err) {
-        st = spd_errorf(SPD_ERR_NOMEM, "out of memory");
-        goto done;
-    }
+    calib c;
+    const spd_tensor **in = NULL;
+    spd_tensor *out = NULL, *ref = NULL;
+    ranked *rk = NULL;
+    spd_status st = calib_alloc(&c, p, n, n_eval, &in, &out, &ref, &rk);
+    if (st != SPD_OK) goto done;
     for (int i = 0; i < n; i++) {
         c.vs[cand[i].in_value].tracked = true;
         c.vs[cand[i].in_value].keep = true;
@@ -269,70 +404,74 @@ spd_status spd_onednn_calibrate(spd_program *p, spd_q8_cand *cand, int n, spd_q8
     }
     c.pass = 0;
 
-    /* min/max against the percentile: the smaller error wins */
+    /* min/max against the percentile: the smaller metric drop wins (when
+     * the search lent its metric), then the smaller output error */
+    scorer sc = {&c, check, calib_s, n_eval, ref, in, out, rep};
+    double drop_mm = 0, drop_pc = 0;
     if ((st = apply_scales(&c, cand, n, set, false)) != SPD_OK) goto done;
     if ((st = eval_error(&c, calib_s, n_eval, ref, in, out, &rep->err_minmax)) != SPD_OK) goto done;
+    if (check && (st = score(&sc, &drop_mm)) != SPD_OK) goto done;
     rep->err_final = rep->err_minmax;
+    double cur = check ? drop_mm : rep->err_minmax;
     if (want_hist) {
         if ((st = apply_scales(&c, cand, n, set, true)) != SPD_OK) goto done;
         if ((st = eval_error(&c, calib_s, n_eval, ref, in, out, &rep->err_percentile)) != SPD_OK) goto done;
-        if (rep->err_percentile < rep->err_minmax) {
+        if (check && (st = score(&sc, &drop_pc)) != SPD_OK) goto done;
+        bool pc = check ? drop_pc < drop_mm || (drop_pc == drop_mm && rep->err_percentile < rep->err_minmax)
+                        : rep->err_percentile < rep->err_minmax;
+        if (pc) {
             rep->method = "percentile";
             rep->err_final = rep->err_percentile;
+            cur = check ? drop_pc : rep->err_percentile;
         } else if ((st = apply_scales(&c, cand, n, set, false)) != SPD_OK) {
             goto done;
         }
     }
-    if (!(rep->err_final > SPD_Q8_FALLBACK_BUDGET)) goto done;
-
-    /* the fallback: each node's own share of the error on sample 0 is its
-     * output's error less its input's (both against fp32) */
-    c.comparing = true;
-    st = run_sample(&c, &calib_s[0], in, out);
-    c.comparing = false;
-    for (int k = 0; k < n_out; k++) spd_tensor_release(&out[k]);
-    if (st != SPD_OK) goto done;
-    int n_rk = 0;
-    for (int i = 0; i < n; i++) {
-        if (!cand[i].on) continue;
-        double eo = cand[i].out_value >= 0 ? c.err[cand[i].out_value] : 0, ei = c.err[cand[i].in_value];
-        rk[n_rk++] = (ranked){i, isfinite(eo) ? fmax(0, eo - (isfinite(ei) ? ei : 0)) : INFINITY};
-    }
-    qsort(rk, (size_t)n_rk, sizeof *rk, by_own_desc);
-    int step = (int)ceil(FALLBACK_STEP * n_rk);
-    if (step < 1) step = 1;
-    double err = rep->err_final;
-    for (int at = 0; at < n_rk && err > SPD_Q8_FALLBACK_BUDGET;) {
-        int end = at + step < n_rk ? at + step : n_rk;
-        for (int j = at; j < end; j++)
-            if ((st = set_on(&c, &cand[rk[j].cand], set, false)) != SPD_OK) goto done;
-        double e2;
-        if ((st = eval_error(&c, calib_s, n_eval, ref, in, out, &e2)) != SPD_OK) goto done;
-        if (!(e2 < err)) {
-            /* nothing gained: these nodes go back to int8, and the search stops */
-            for (int j = at; j < end; j++)
-                if ((st = set_on(&c, &cand[rk[j].cand], set, true)) != SPD_OK) goto done;
-            break;
-        }
-        err = e2;
-        rep->n_fallback += end - at;
-        at = end;
-    }
-    rep->err_final = err;
+    rep->initial = cur;
+    if ((st = fallback(&sc, cand, n, set, rk, cur)) != SPD_OK) goto done;
+    if (!check) rep->err_final = rep->final;
+    else if (rep->n_fallback > 0 && (st = eval_error(&c, calib_s, n_eval, ref, in, out, &rep->err_final)) != SPD_OK)
+        goto done;
 
 done:
-    if (ref)
-        for (int i = 0; i < n_eval * n_out; i++) spd_tensor_release(&ref[i]);
-    if (c.vs)
-        for (int v = 0; v < p->n_values; v++) spd_free(c.vs[v].hist);
-    if (c.kept)
-        for (int v = 0; v < p->n_values; v++) spd_tensor_release(&c.kept[v]);
-    spd_free(c.vs);
-    spd_free(c.kept);
-    spd_free(c.err);
-    spd_free(rk);
-    spd_free(ref);
-    spd_free(out);
-    spd_free((void *)in);
+    calib_free(&c, n_eval * n_out, in, out, ref, rk);
+    return st;
+}
+
+spd_status spd_onednn_fallback(spd_program *p, spd_q8_cand *cand, int n, spd_q8_set_fn set,
+                               const spd_sample_view *calib_s, int n_calib, const spd_drop_check *check,
+                               spd_q8_report *rep)
+{
+    report_init(rep, check);
+    rep->method = NULL;
+    if (!check || n == 0 || n_calib < 1) return SPD_OK;
+    calib c;
+    const spd_tensor **in = NULL;
+    spd_tensor *out = NULL, *ref = NULL;
+    ranked *rk = NULL;
+    scorer sc = {&c, check, calib_s, 0, NULL, NULL, NULL, rep};
+    double cur;
+    spd_status st = calib_alloc(&c, p, n, 0, &in, &out, &ref, &rk);
+    sc.in = in;
+    sc.out = out;
+    if (st != SPD_OK || (st = score(&sc, &cur)) != SPD_OK) goto done;
+    rep->initial = rep->final = cur;
+    if (passes(&sc, cur)) goto done;
+    /* fp32 copies of every candidate's input and output on sample 0 */
+    for (int i = 0; i < n; i++) {
+        c.vs[cand[i].in_value].keep = true;
+        if (cand[i].out_value >= 0) c.vs[cand[i].out_value].keep = true;
+        if ((st = set(p->nodes[cand[i].node].state, false, cand[i].scale, cand[i].is_u8)) != SPD_OK) goto done;
+    }
+    c.keeping = true;
+    st = run_sample(&c, &calib_s[0], in, out);
+    c.keeping = false;
+    for (int k = 0; k < p->n_outputs; k++) spd_tensor_release(&out[k]);
+    for (int i = 0; i < n && st == SPD_OK; i++)
+        if (cand[i].on) st = set(p->nodes[cand[i].node].state, true, cand[i].scale, cand[i].is_u8);
+    if (st != SPD_OK) goto done;
+    st = fallback(&sc, cand, n, set, rk, cur);
+done:
+    calib_free(&c, 0, in, out, ref, rk);
     return st;
 }

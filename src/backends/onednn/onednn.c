@@ -8,7 +8,13 @@
  * shape changes. Activations stay plain NCHW / row-major fp32 between nodes;
  * inside a node they are reordered to oneDNN's layout when it wants another.
  * Whatever oneDNN declines (an attribute, a dtype, a shape) runs on the
- * node's reference kernel instead, so a claim never costs correctness. */
+ * node's reference kernel instead, so a claim never costs correctness.
+ *
+ * Techniques: fp32; bf16 and fp16 (half weights and activations inside a
+ * node, only where the CPU runs them natively); int8 static (scales from
+ * calib.c) and int8_dynamic (MatMul/Gemm, activation scale per call), both
+ * with an accuracy fallback that returns nodes to fp32 under the user's
+ * metric. How int8 learners are saved: see "saved learners" below. */
 #ifdef SPD_HAVE_DNNL
 
 #include <float.h>
@@ -21,7 +27,10 @@
 
 #include "backends/backend.h"
 #include "backends/onednn/calib.h"
+#include "ir/tensor.h"
+#include "passes/passes.h"
 #include "runtime/exec.h"
+#include "runtime/memplan.h"
 #include "util/alloc.h"
 #include "util/cpu.h"
 #include "util/status.h"
@@ -38,6 +47,10 @@ struct spd_plan {
     int n_q8;
     spd_q8_report q8rep;
     bool q8_loaded;        /* scales read from a saved learner */
+    const char *q8_source; /* where loaded scales came from, for the report */
+    /* load: the graph the program runs, model.onnx with its
+     * QuantizeLinear/DequantizeLinear folded into the int8 nodes (owned) */
+    spd_model *own_model;
 };
 
 typedef enum kkind { K_CONV, K_GEMM, K_POOL } kkind;
@@ -61,10 +74,11 @@ typedef struct nstate {
     spd_plan *plan;
     spd_kernel_fn ref;    /* the reference kernel: for what oneDNN declines */
     kkind kind;
-    bool lowp;            /* bf16 inside the node */
+    bool lowp;            /* bf16 / fp16 inside the node (the plan's technique says which) */
     bool int8;            /* dynamic int8 (Gemm/MatMul) */
     bool q8;              /* static int8 (Conv, Gemm/MatMul): calibrated activation scale */
     bool q8_u8;           /* u8 activations (a non-negative input), else s8 */
+    bool ran_ref;         /* int8, yet ran the fp32 reference (a declined shape or input) */
     float q8_scale;
     float *qbias;         /* static int8 Conv: the bias over the output scales */
     act act;
@@ -107,6 +121,12 @@ typedef struct nstate {
     } while (0)
 
 /* ---- small helpers ------------------------------------------------------- */
+
+/* The half type of a bf16 or fp16 plan. */
+static dnnl_data_type_t lowp_type(const spd_plan *p)
+{
+    return p->tech == SPD_TECH_FP16 ? dnnl_f16 : dnnl_bf16;
+}
 
 static void set_threads(const spd_plan *p)
 {
@@ -243,6 +263,15 @@ static dnnl_status_t make_scratch(const spd_plan *p, nstate *s, const_dnnl_primi
     const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     if (!md || dnnl_memory_desc_get_size(md) == 0) return dnnl_success;
     return dnnl_memory_create(&s->scratch, md, p->eng, DNNL_MEMORY_ALLOCATE);
+}
+
+/* The node's reference kernel, for what oneDNN declines. An int8 node that
+ * ran it computed in fp32 with the original weights: the saved model keeps
+ * it fp32 too, to compute what was validated. */
+static spd_status run_ref(nstate *s, spd_op_ctx *ctx)
+{
+    if (s->q8 || s->int8) s->ran_ref = true;
+    return s->ref(ctx);
 }
 
 /* ---- activations --------------------------------------------------------- */
@@ -384,7 +413,7 @@ static bool conv_build(nstate *s, const spd_node *n, const spd_tensor *X, const 
      * output scales (src scale x weight scale); the bias is pre-divided by
      * them, since oneDNN 2.x adds it to the int32 sum before scaling */
     const bool q8 = s->q8;
-    dnnl_data_type_t lt = s->lowp ? dnnl_bf16 : dnnl_f32;
+    dnnl_data_type_t lt = s->lowp ? lowp_type(p) : dnnl_f32;
     dnnl_data_type_t xt = q8 ? (s->q8_u8 ? dnnl_u8 : dnnl_s8) : lt, wt = q8 ? dnnl_s8 : lt, wut = q8 ? dnnl_s8 : dnnl_f32;
     dnnl_memory_desc_t src_u, dst_u, w_u, b_md, src_a, w_a, dst_a;
     dnnl_dims_t xd = {N, C, X->dims[2], X->dims[3]}, yd = {N, M, out[0], out[1]};
@@ -468,11 +497,11 @@ static spd_status k_conv(spd_op_ctx *ctx)
     nstate *s = ctx->state;
     const spd_tensor *X = ctx->n_inputs > 0 ? ctx->in[0] : NULL;
     /* Z (FusedConv's sum input) and shapes oneDNN declined: reference */
-    if (!X || X->dtype != SPD_FLOAT || X->ndim != 4 || (ctx->n_inputs > 3 && ctx->in[3])) return s->ref(ctx);
+    if (!X || X->dtype != SPD_FLOAT || X->ndim != 4 || (ctx->n_inputs > 3 && ctx->in[3])) return run_ref(s, ctx);
     const spd_tensor *B = s->b;
     if (s->b_rt) {
         B = ctx->n_inputs > 2 ? ctx->in[2] : NULL;
-        if (!B || B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != s->w->dims[0]) return s->ref(ctx);
+        if (!B || B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != s->w->dims[0]) return run_ref(s, ctx);
     }
     set_threads(s->plan);
     if (!same_key(s, 4, X->dims)) {
@@ -481,7 +510,7 @@ static spd_status k_conv(spd_op_ctx *ctx)
         s->declined = !conv_build(s, ctx->node, X, B);
         s->built = true;
     }
-    if (s->declined) return s->ref(ctx);
+    if (s->declined) return run_ref(s, ctx);
     if (s->b_rt) {
         const float *b = B->data;
         if (s->q8)
@@ -504,6 +533,18 @@ static float weight_limit(void)
     return f->avx512_vnni || f->amx_int8 ? 127.f : 63.f;
 }
 
+/* The int8 weights (nq of them) and the per-channel scales of nch channels. */
+static spd_status alloc_q(nstate *s, int64_t nq, int64_t nch)
+{
+    if (!s->wq) s->wq = spd_malloc((size_t)nq + 1);
+    if (!s->wscale) s->wscale = spd_malloc((size_t)nch * sizeof(float) + 1);
+    if (!s->oscale) s->oscale = spd_malloc((size_t)nch * sizeof(float) + 1);
+    if (s->kind == K_CONV && !s->qbias) s->qbias = spd_malloc((size_t)nch * sizeof(float) + 1);
+    if (!s->wq || !s->wscale || !s->oscale || (s->kind == K_CONV && !s->qbias))
+        return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    return SPD_OK;
+}
+
 /* static int8 Conv: per-output-channel symmetric s8 weights, in W's layout. */
 static spd_status quantize_conv_weights(nstate *s)
 {
@@ -511,11 +552,7 @@ static spd_status quantize_conv_weights(nstate *s)
     const int64_t M = W->dims[0], per = M > 0 ? spd_tensor_numel(W) / M : 0;
     const float lim = weight_limit(), *w = W->data;
     if (M < 1 || per < 1) return spd_errorf(SPD_ERR_UNSUPPORTED, "empty Conv weights");
-    s->wq = spd_malloc((size_t)(M * per) + 1);
-    s->wscale = spd_malloc((size_t)M * sizeof(float) + 1);
-    s->oscale = spd_malloc((size_t)M * sizeof(float) + 1);
-    s->qbias = spd_malloc((size_t)M * sizeof(float) + 1);
-    if (!s->wq || !s->wscale || !s->oscale || !s->qbias) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    SPD_TRY(alloc_q(s, M * per, M));
     for (int64_t oc = 0; oc < M; oc++) {
         const float *r = w + oc * per;
         float mx = 0;
@@ -535,10 +572,7 @@ static spd_status quantize_weights(nstate *s)
 {
     const int64_t K = s->K, N = s->N;
     const float lim = weight_limit();
-    s->wq = spd_malloc((size_t)(K * N) + 1);
-    s->wscale = spd_malloc((size_t)N * sizeof(float) + 1);
-    s->oscale = spd_malloc((size_t)N * sizeof(float) + 1);
-    if (!s->wq || !s->wscale || !s->oscale) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    SPD_TRY(alloc_q(s, K * N, N));
     for (int64_t j = 0; j < N; j++) {
         float mx = 0;
         for (int64_t i = 0; i < K; i++) mx = fmaxf(mx, fabsf(s->wkn[i * N + j]));
@@ -581,14 +615,14 @@ static bool gemm_build(nstate *s, const spd_tensor *C, int64_t M)
      * (u8 for a static non-negative input) and where its scale comes from differ */
     const bool i8 = s->int8 || s->q8;
     dnnl_data_type_t xt = s->q8 && s->q8_u8 ? dnnl_u8 : dnnl_s8;
-    dnnl_data_type_t at = i8 ? dnnl_s8 : s->lowp ? dnnl_bf16 : dnnl_f32;
+    dnnl_data_type_t at = i8 ? dnnl_s8 : s->lowp ? lowp_type(p) : dnnl_f32;
     DN(dnnl_memory_desc_init_by_strides(&src_u, 2, ad, i8 ? xt : dnnl_f32, a_strides));
     DN(dnnl_memory_desc_init_by_tag(&dst_u, 2, yd, dnnl_f32, dnnl_ab));
     DN(dnnl_memory_desc_init_by_tag(&w_u, 2, wd, i8 ? dnnl_s8 : dnnl_f32, dnnl_ab));
     DN(dnnl_memory_desc_init_by_tag(&w_a, 2, wd, at, dnnl_format_tag_any));
     DN(dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dnnl_f32, dnnl_ab));
     dnnl_memory_desc_t src_p = src_u;
-    if (s->lowp) DN(dnnl_memory_desc_init_by_tag(&src_p, 2, ad, dnnl_bf16, dnnl_ab));
+    if (s->lowp) DN(dnnl_memory_desc_init_by_tag(&src_p, 2, ad, lowp_type(p), dnnl_ab));
     DN(dnnl_primitive_attr_create(&attr));
     DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
     DN(dnnl_post_ops_create(&po));
@@ -662,31 +696,31 @@ static spd_status k_gemm(spd_op_ctx *ctx)
     nstate *s = ctx->state;
     const spd_tensor *A = ctx->n_inputs > 0 ? ctx->in[0] : NULL;
     const spd_tensor *C = NULL;
-    if (!A || A->dtype != SPD_FLOAT) return s->ref(ctx);
+    if (!A || A->dtype != SPD_FLOAT) return run_ref(s, ctx);
     if (!s->is_matmul && !s->bias && ctx->n_inputs > 2 && ctx->in[2]) {
         C = ctx->in[2];
         /* a run-time C is wrapped as is: only when beta leaves it alone */
-        if (C->dtype != SPD_FLOAT || s->beta != 1.f) return s->ref(ctx);
+        if (C->dtype != SPD_FLOAT || s->beta != 1.f) return run_ref(s, ctx);
     }
     int64_t M, K;
     int ynd;
     int64_t yd[SPD_MAX_DIMS];
     if (s->is_matmul) {
-        if (A->ndim < 1) return s->ref(ctx);
+        if (A->ndim < 1) return run_ref(s, ctx);
         K = A->dims[A->ndim - 1];
         M = spd_dims_prod(A->dims, 0, A->ndim - 1);
         ynd = A->ndim;
         memcpy(yd, A->dims, sizeof yd);
         yd[ynd - 1] = s->N;
     } else {
-        if (A->ndim != 2) return s->ref(ctx);
+        if (A->ndim != 2) return run_ref(s, ctx);
         M = s->trans_a ? A->dims[1] : A->dims[0];
         K = s->trans_a ? A->dims[0] : A->dims[1];
         ynd = 2;
         yd[0] = M;
         yd[1] = s->N;
     }
-    if (K != s->K || M < 1) return s->ref(ctx);
+    if (K != s->K || M < 1) return run_ref(s, ctx);
     int64_t key[SPD_MAX_DIMS + 3];
     int kn = A->ndim;
     memcpy(key, A->dims, (size_t)A->ndim * sizeof *key);
@@ -699,7 +733,7 @@ static spd_status k_gemm(spd_op_ctx *ctx)
         s->declined = !gemm_build(s, C, M);
         s->built = true;
     }
-    if (s->declined) return s->ref(ctx);
+    if (s->declined) return run_ref(s, ctx);
     if (C) {
         dnnl_status_t e = dnnl_memory_set_data_handle(s->bmem, C->data);
         if (e != dnnl_success) return dnnl_fail(e, "bias");
@@ -845,7 +879,7 @@ static spd_status k_pool(spd_op_ctx *ctx)
 {
     nstate *s = ctx->state;
     const spd_tensor *X = ctx->n_inputs > 0 ? ctx->in[0] : NULL;
-    if (!X || X->dtype != SPD_FLOAT || X->ndim != 4) return s->ref(ctx);
+    if (!X || X->dtype != SPD_FLOAT || X->ndim != 4) return run_ref(s, ctx);
     set_threads(s->plan);
     if (!same_key(s, 4, X->dims)) {
         destroy_prim(s);
@@ -853,7 +887,7 @@ static spd_status k_pool(spd_op_ctx *ctx)
         s->declined = !pool_build(s, ctx->node, ctx->opset, X);
         s->built = true;
     }
-    if (s->declined) return s->ref(ctx);
+    if (s->declined) return run_ref(s, ctx);
     SPD_TRY(spd_tensor_alloc(&ctx->out[0], SPD_FLOAT, s->out_nd, s->out_dims));
     return exec_prim(s, X->data, ctx->out[0].data, 0, NULL);
 }
@@ -867,7 +901,8 @@ static bool is_op(const spd_node *n, const char *domain, const char *op)
 
 static bool tech_ok(spd_technique t)
 {
-    return t == SPD_TECH_FP32 || t == SPD_TECH_BF16 || t == SPD_TECH_INT8 || t == SPD_TECH_INT8_DYNAMIC;
+    return t == SPD_TECH_FP32 || t == SPD_TECH_BF16 || t == SPD_TECH_FP16 || t == SPD_TECH_INT8 ||
+           t == SPD_TECH_INT8_DYNAMIC;
 }
 
 static bool onednn_claims(const spd_node *n, spd_technique t)
@@ -899,8 +934,29 @@ static spd_status add_q8_cand(spd_plan *plan, const spd_pnode *pn)
     spd_q8_cand *c = spd_realloc(plan->q8, (size_t)(plan->n_q8 + 1) * sizeof *c);
     if (!c) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
     plan->q8 = c;
-    c[plan->n_q8++] = (spd_q8_cand){(int)(pn - plan->prog->nodes), pn->in[0], pn->out[0], 1.f, false, false, false};
+    /* int8_dynamic nodes start in int8 and need no observation */
+    bool dyn = plan->tech == SPD_TECH_INT8_DYNAMIC;
+    c[plan->n_q8++] = (spd_q8_cand){(int)(pn - plan->prog->nodes), pn->in[0], pn->out[0], 1.f, false, dyn, dyn};
     return SPD_OK;
+}
+
+static spd_status q8_set(void *state, bool on, float scale, bool is_u8);
+
+/* Switches an int8_dynamic node between fp32 and int8 (calib.h). */
+static spd_status dyn_set(void *state, bool on, float scale, bool is_u8)
+{
+    nstate *s = state;
+    (void)scale;
+    (void)is_u8;
+    if (on && !s->wq) SPD_TRY(quantize_weights(s));
+    s->int8 = on;
+    destroy_prim(s);
+    return SPD_OK;
+}
+
+static spd_q8_set_fn plan_set_fn(const spd_plan *plan)
+{
+    return plan->tech == SPD_TECH_INT8_DYNAMIC ? dyn_set : q8_set;
 }
 
 /* Switches a candidate between fp32 and static int8 (calib.h). */
@@ -932,7 +988,7 @@ static spd_status place(spd_plan *plan, spd_pnode *pn)
     if (!s) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
     s->plan = plan;
     s->ref = pn->run;
-    s->lowp = plan->tech == SPD_TECH_BF16;
+    s->lowp = plan->tech == SPD_TECH_BF16 || plan->tech == SPD_TECH_FP16;
     spd_kernel_fn fn = NULL;
     spd_status st = SPD_OK;
     const spd_program *p = plan->prog;
@@ -956,7 +1012,8 @@ static spd_status place(spd_plan *plan, spd_pnode *pn)
     } else if (mm || gemm) {
         const spd_tensor *B = const_input(p, pn, 1);
         if (!B || B->dtype != SPD_FLOAT || B->ndim != 2 || spd_tensor_numel(B) == 0) goto skip;
-        if (gemm && pn->opset < 7) goto skip; /* pre-7 broadcast attribute */
+        /* pre-7 broadcast attribute (FusedGemm's opset is its own domain's) */
+        if (is_op(n, "", "Gemm") && pn->opset < 7) goto skip;
         s->kind = K_GEMM;
         s->is_matmul = mm;
         s->int8 = plan->tech == SPD_TECH_INT8_DYNAMIC;
@@ -985,7 +1042,8 @@ static spd_status place(spd_plan *plan, spd_pnode *pn)
     pn->state = s;
     pn->state_free = nstate_free;
     pn->placed_on = "onednn";
-    if (plan->tech == SPD_TECH_INT8 && s->kind != K_POOL) return add_q8_cand(plan, pn);
+    if ((plan->tech == SPD_TECH_INT8 && s->kind != K_POOL) || (plan->tech == SPD_TECH_INT8_DYNAMIC && s->kind == K_GEMM))
+        return add_q8_cand(plan, pn);
     return SPD_OK;
 skip:
     nstate_free(s);
@@ -1001,13 +1059,59 @@ static spd_status onednn_probe(const spd_device *dev)
     return SPD_OK;
 }
 
+/* Whether this oneDNN runs an f16 (or bf16) matmul with a real kernel here:
+ * the CPU flag is not enough, the library must have the kernel too, and its
+ * reference implementation would be far slower than fp32. */
+static bool half_matmul_native(dnnl_data_type_t dt)
+{
+    dnnl_engine_t eng = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_t a, b, c;
+    dnnl_matmul_desc_t md;
+    dnnl_dims_t d = {64, 64};
+    const char *impl = NULL;
+    bool ok = dnnl_engine_create(&eng, dnnl_cpu, 0) == dnnl_success &&
+              dnnl_memory_desc_init_by_tag(&a, 2, d, dt, dnnl_ab) == dnnl_success &&
+              dnnl_memory_desc_init_by_tag(&b, 2, d, dt, dnnl_format_tag_any) == dnnl_success &&
+              dnnl_memory_desc_init_by_tag(&c, 2, d, dnnl_f32, dnnl_ab) == dnnl_success &&
+              dnnl_matmul_desc_init(&md, &a, &b, NULL, &c) == dnnl_success &&
+              dnnl_primitive_desc_create(&pd, &md, NULL, eng, NULL) == dnnl_success &&
+              dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+              !strstr(impl, "ref");
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (eng) dnnl_engine_destroy(eng);
+    return ok;
+}
+
+static bool fp16_ok(void)
+{
+    static int known = -1; /* the answer never changes in a process */
+    if (known < 0) known = spd_cpu()->avx512_fp16 && half_matmul_native(dnnl_f16);
+    return known == 1;
+}
+
 static bool onednn_supports(spd_technique t)
 {
     const spd_cpu_features *f = spd_cpu();
     /* oneDNN has int8 kernels from SSE4.1 on (AVX2 here, VNNI, AMX) */
     if (t == SPD_TECH_FP32 || t == SPD_TECH_INT8_DYNAMIC || t == SPD_TECH_INT8) return true;
     if (t == SPD_TECH_BF16) return f->avx512_bf16 || f->amx_bf16;
+    /* on other CPUs oneDNN converts f16 in software: slower than fp32 */
+    if (t == SPD_TECH_FP16) return fp16_ok();
     return false;
+}
+
+static const char *onednn_unsupported_reason(spd_technique t)
+{
+    if (t == SPD_TECH_BF16)
+        return "onednn runs bf16 natively only on CPUs with AVX512-BF16 or AMX-BF16 (Cooper Lake, Sapphire Rapids "
+               "and later); this CPU has neither";
+    if (t == SPD_TECH_FP16)
+        return spd_cpu()->avx512_fp16
+                   ? "this CPU has AVX512-FP16, but the oneDNN of this build has no native f16 matmul kernel for it"
+                   : "onednn runs fp16 natively only on CPUs with AVX512-FP16 (Sapphire Rapids and later); this CPU "
+                     "lacks it";
+    return NULL;
 }
 
 static void onednn_destroy(spd_plan *plan)
@@ -1018,26 +1122,42 @@ static void onednn_destroy(spd_plan *plan)
     if (plan->strm) dnnl_stream_destroy(plan->strm);
     if (plan->eng) dnnl_engine_destroy(plan->eng);
     spd_free(plan->q8);
+    spd_model_free(plan->own_model);
     spd_free(plan);
 }
 
+/* ---- saved learners ------------------------------------------------------
+ * Format 2 keeps the quantization in model.onnx as standard ONNX, so any
+ * runtime computes (nearly) what the learner computes:
+ *   - each int8 node's weights: an int8 initializer, per-channel scales and
+ *     zero points (0), and a DequantizeLinear on the channel axis;
+ *   - static int8: its input 0 through QuantizeLinear -> DequantizeLinear
+ *     with the calibrated scale (zero point 0: u8 for a non-negative input,
+ *     else s8);
+ *   - nodes the fallback kept fp32 keep their fp32 weights.
+ * Loading folds the pairs back into the nodes, which run int8 with exactly
+ * those weights and scales. Models below opset 13 (no per-axis
+ * DequantizeLinear) and learners of format 1 keep the scales in
+ * onednn_int8.txt beside a plain fp32 model.onnx. */
+
 #define Q8_FILE "onednn_int8.txt"
 #define Q8_MAGIC "speedster-onednn-int8 1"
+#define QDQ_MIN_OPSET 13
 
-/* Applies the scales a saved learner recorded (see onednn_save). */
+/* Applies the scales (static) or int8/fp32 choices (dynamic) of a legacy file. */
 static spd_status q8_read(spd_plan *plan, const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f) return spd_errorf(SPD_ERR_INVALID, "%s: cannot read the int8 scales", path);
     char line[512], method[32] = "";
     spd_status st = SPD_OK;
-    int n_lines = 0;
+    spd_q8_set_fn set = plan_set_fn(plan);
     if (!fgets(line, sizeof line, f) || strncmp(line, Q8_MAGIC, strlen(Q8_MAGIC)) ||
         !fgets(line, sizeof line, f) || sscanf(line, "method %31s", method) != 1) {
         st = spd_errorf(SPD_ERR_INVALID, "%s: not an int8 scales file", path);
         goto out;
     }
-    plan->q8rep.method = !strcmp(method, "percentile") ? "percentile" : "minmax";
+    plan->q8rep.method = !strcmp(method, "percentile") ? "percentile" : !strcmp(method, "none") ? NULL : "minmax";
     while (fgets(line, sizeof line, f)) {
         int node, on, u8;
         char op[128];
@@ -1057,25 +1177,42 @@ static spd_status q8_read(spd_plan *plan, const char *path)
         c->is_u8 = u8 != 0;
         c->scale = scale;
         c->seen = true;
-        if ((st = q8_set(plan->prog->nodes[node].state, c->on, scale, c->is_u8)) != SPD_OK) goto out;
-        n_lines++;
+        if ((st = set(plan->prog->nodes[node].state, c->on, scale, c->is_u8)) != SPD_OK) goto out;
     }
     for (int i = 0; i < plan->n_q8; i++) plan->q8rep.n_fallback += plan->q8[i].seen && !plan->q8[i].on;
-    (void)n_lines;
 out:
     fclose(f);
     return st;
 }
 
+static bool is_int8_tech(spd_technique t)
+{
+    return t == SPD_TECH_INT8 || t == SPD_TECH_INT8_DYNAMIC;
+}
+
+/* Whether the plan's quantization can be written as QDQ in model.onnx. */
+static bool qdq_exportable(const spd_plan *plan)
+{
+    if (spd_model_opset(plan->prog->model, "") < QDQ_MIN_OPSET) return false;
+    for (int i = 0; i < plan->n_q8; i++) {
+        const spd_q8_cand *c = &plan->q8[i];
+        const nstate *s = plan->prog->nodes[c->node].state;
+        /* a Gemm's alpha is folded into the int8 weights: the scales carry it back */
+        const spd_node *n = plan->prog->nodes[c->node].node;
+        if (c->on && c->seen && s->kind == K_GEMM && !s->is_matmul && !(spd_attr_float(n, "alpha", 1.f) > 0)) return false;
+    }
+    return true;
+}
+
 static spd_status onednn_save(const spd_plan *plan, const char *dir)
 {
-    if (plan->tech != SPD_TECH_INT8) return SPD_OK;
+    if (!is_int8_tech(plan->tech) || qdq_exportable(plan)) return SPD_OK;
     char path[4200], tmp[4210];
     snprintf(path, sizeof path, "%s/%s", dir, Q8_FILE);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) return spd_errorf(SPD_ERR_IO, "%s: cannot write", tmp);
-    fprintf(f, "%s\nmethod %s\n", Q8_MAGIC, plan->q8rep.method ? plan->q8rep.method : "minmax");
+    fprintf(f, "%s\nmethod %s\n", Q8_MAGIC, plan->q8rep.method ? plan->q8rep.method : "none");
     /* node index (topological order of the saved model), operator, int8 or
      * fp32, u8 or s8 activations, activation scale (hex: exact) */
     for (int i = 0; i < plan->n_q8; i++) {
@@ -1092,13 +1229,394 @@ static spd_status onednn_save(const spd_plan *plan, const char *dir)
     return SPD_OK;
 }
 
-/* q8_path: the scales of a saved learner (static int8), or NULL to calibrate. */
-static spd_status compile_impl(const spd_model *m, const spd_compile_opts *o, const char *q8_path, spd_plan **out)
+/* The channel axis of node n's weights (input 1) and whether the int8
+ * weights [K, N] of a Gemm/MatMul are stored transposed (B is [N, K]). */
+static int weight_axis(const nstate *s, const spd_node *n, bool *transposed)
+{
+    *transposed = false;
+    if (s->kind == K_CONV) return 0;
+    if (!s->is_matmul && spd_attr_int(n, "transB", 0)) {
+        *transposed = true;
+        return 0;
+    }
+    return 1;
+}
+
+/* A scalar or 1-D initializer named from base, added to g; its name in *name. */
+static spd_status add_init(spd_graph *g, const char *base, spd_dtype dt, int nd, const int64_t *dims, const void *data,
+                           char **name)
+{
+    spd_tensor t;
+    memset(&t, 0, sizeof t);
+    *name = spd_graph_unique_name(g, base);
+    if (!*name) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    SPD_TRY(spd_tensor_alloc(&t, dt, nd, dims));
+    if (data) memcpy(t.data, data, spd_tensor_nbytes(&t));
+    else memset(t.data, 0, spd_tensor_nbytes(&t));
+    spd_status st = spd_graph_add_initializer(g, *name, &t);
+    spd_tensor_release(&t);
+    return st;
+}
+
+/* Adds op(x, scale, zp) -> out (a fresh name from base) with an optional axis. */
+static spd_status add_qdq_node(spd_graph *g, const char *op, const char *x, const char *scale, const char *zp,
+                               const char *base, int axis, char **out)
+{
+    *out = spd_graph_unique_name(g, base);
+    if (!*out) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    const char *ins[3] = {x, scale, zp}, *outs[1] = {*out};
+    int idx;
+    SPD_TRY(spd_graph_add_node(g, op, "", *out, 3, ins, 1, outs, &idx));
+    if (axis >= 0) SPD_TRY(spd_node_set_int(&g->nodes[idx], "axis", axis));
+    return SPD_OK;
+}
+
+/* The QDQ form of one int8 node (graph node gi of g, the clone of its
+ * program's graph). */
+static spd_status export_node(const spd_plan *plan, const spd_q8_cand *c, spd_graph *g, int gi)
+{
+    const nstate *s = plan->prog->nodes[c->node].state;
+    const spd_node *src = plan->prog->nodes[c->node].node;
+    char *wq = NULL, *ws = NULL, *wz = NULL, *wdq = NULL, *xs = NULL, *xz = NULL, *xq = NULL, *xdq = NULL;
+    int8_t *tq = NULL;
+    float *sc = NULL;
+    char base[300];
+    spd_status st = SPD_OK;
+    bool transposed;
+    const int axis = weight_axis(s, src, &transposed);
+    /* weights: W's layout for Conv, B's for Gemm/MatMul */
+    int nd = s->kind == K_CONV ? s->w->ndim : 2;
+    int64_t dims[SPD_MAX_DIMS];
+    int64_t nch = s->kind == K_CONV ? s->w->dims[0] : s->N, nq = s->kind == K_CONV ? spd_tensor_numel(s->w) : s->K * s->N;
+    if (s->kind == K_CONV) memcpy(dims, s->w->dims, (size_t)nd * sizeof *dims);
+    else if (transposed) dims[0] = s->N, dims[1] = s->K;
+    else dims[0] = s->K, dims[1] = s->N;
+    tq = spd_malloc((size_t)nq + 1);
+    sc = spd_malloc((size_t)nch * sizeof *sc + 1);
+    if (!tq || !sc) { st = spd_errorf(SPD_ERR_NOMEM, "out of memory"); goto out; }
+    if (transposed) {
+        for (int64_t k = 0; k < s->K; k++)
+            for (int64_t j = 0; j < s->N; j++) tq[j * s->K + k] = s->wq[k * s->N + j];
+    } else {
+        memcpy(tq, s->wq, (size_t)nq);
+    }
+    /* the kernel's weights are alpha * B: the scales of B are theirs / alpha */
+    float alpha = s->kind == K_GEMM && !s->is_matmul ? spd_attr_float(src, "alpha", 1.f) : 1.f;
+    for (int64_t j = 0; j < nch; j++) sc[j] = alpha == 1.f ? s->wscale[j] : s->wscale[j] / alpha;
+    snprintf(base, sizeof base, "%s_int8", src->inputs[1]);
+    if ((st = add_init(g, base, SPD_INT8, nd, dims, tq, &wq)) != SPD_OK) goto out;
+    snprintf(base, sizeof base, "%s_scale", src->inputs[1]);
+    if ((st = add_init(g, base, SPD_FLOAT, 1, &nch, sc, &ws)) != SPD_OK) goto out;
+    snprintf(base, sizeof base, "%s_zero_point", src->inputs[1]);
+    if ((st = add_init(g, base, SPD_INT8, 1, &nch, NULL, &wz)) != SPD_OK) goto out;
+    snprintf(base, sizeof base, "%s_dequantized", src->inputs[1]);
+    if ((st = add_qdq_node(g, "DequantizeLinear", wq, ws, wz, base, axis, &wdq)) != SPD_OK) goto out;
+    if ((st = spd_node_set_input(&g->nodes[gi], 1, wdq)) != SPD_OK) goto out;
+    if (plan->tech == SPD_TECH_INT8) {
+        const char *x = src->inputs[0];
+        uint8_t zero = 0;
+        snprintf(base, sizeof base, "%s_scale_%d", x, gi);
+        if ((st = add_init(g, base, SPD_FLOAT, 0, NULL, &c->scale, &xs)) != SPD_OK) goto out;
+        snprintf(base, sizeof base, "%s_zero_point_%d", x, gi);
+        if ((st = add_init(g, base, c->is_u8 ? SPD_UINT8 : SPD_INT8, 0, NULL, &zero, &xz)) != SPD_OK) goto out;
+        snprintf(base, sizeof base, "%s_quantized_%d", x, gi);
+        if ((st = add_qdq_node(g, "QuantizeLinear", x, xs, xz, base, -1, &xq)) != SPD_OK) goto out;
+        snprintf(base, sizeof base, "%s_dequantized_%d", x, gi);
+        if ((st = add_qdq_node(g, "DequantizeLinear", xq, xs, xz, base, -1, &xdq)) != SPD_OK) goto out;
+        st = spd_node_set_input(&g->nodes[gi], 0, xdq);
+    }
+out:
+    spd_free(tq);
+    spd_free(sc);
+    spd_free(wq);
+    spd_free(ws);
+    spd_free(wz);
+    spd_free(wdq);
+    spd_free(xs);
+    spd_free(xz);
+    spd_free(xq);
+    spd_free(xdq);
+    return st;
+}
+
+static spd_status onednn_export(const spd_plan *plan, const spd_model *m, spd_model **out)
+{
+    (void)m; /* the plan's own graph is the source: for a loaded plan, the folded one */
+    *out = NULL;
+    if (!is_int8_tech(plan->tech) || !qdq_exportable(plan)) return SPD_OK;
+    const spd_model *src = plan->prog->model;
+    spd_model *d = NULL;
+    SPD_TRY(spd_model_clone(src, &d));
+    spd_graph *g = d->graph;
+    spd_status st = SPD_OK;
+    int n_int8 = 0;
+    for (int i = 0; i < plan->n_q8 && st == SPD_OK; i++) {
+        const spd_q8_cand *c = &plan->q8[i];
+        const nstate *ns = plan->prog->nodes[c->node].state;
+        if (!c->on || !c->seen || ns->ran_ref) continue;
+        int gi = (int)(plan->prog->nodes[c->node].node - src->graph->nodes);
+        st = export_node(plan, c, g, gi);
+        n_int8++;
+    }
+    /* the fp32 weights the int8 ones replace */
+    for (int i = g->n_initializers - 1; i >= 0 && st == SPD_OK; i--)
+        if (spd_graph_use_count(g, g->initializers[i].name) == 0 && spd_graph_input_index(g, g->initializers[i].name) < 0 &&
+            spd_graph_find_initializer(src->graph, g->initializers[i].name) >= 0)
+            spd_graph_remove_initializer(g, i);
+    if (st == SPD_OK && n_int8) st = spd_graph_toposort(g);
+    if (st != SPD_OK) {
+        spd_model_free(d);
+        return spd_error_prefix(st, "saving the int8 model as QuantizeLinear/DequantizeLinear");
+    }
+    *out = d;
+    return SPD_OK;
+}
+
+/* ---- loading the QDQ form ---------------------------------------------- */
+
+/* One int8 node found in a saved model, keyed by its output 0. */
+typedef struct qrec {
+    const char *out;      /* into the folded model's strings */
+    int8_t *wq;           /* the kernel's layout: W's for Conv, [K, N] for Gemm/MatMul */
+    float *wscale;        /* the kernel's (alpha folded in) */
+    int64_t nq, nch;
+    bool has_x;           /* static: the activation's scale */
+    float xscale;
+    bool x_u8;
+} qrec;
+
+typedef struct qrecs {
+    int n;
+    qrec *r;
+} qrecs;
+
+static void qrecs_free(qrecs *q)
+{
+    for (int i = 0; i < q->n; i++) {
+        spd_free(q->r[i].wq);
+        spd_free(q->r[i].wscale);
+    }
+    spd_free(q->r);
+    memset(q, 0, sizeof *q);
+}
+
+static bool is_default_op(const spd_node *n, const char *op)
+{
+    return n->op_type && !strcmp(n->op_type, op) && (!n->domain || !*n->domain || !strcmp(n->domain, "ai.onnx"));
+}
+
+/* A zero point that is absent or all zeros, of type dt (absent: u8). */
+static bool zero_point_ok(const spd_graph *g, const spd_node *q, spd_dtype *dt)
+{
+    *dt = SPD_UINT8;
+    if (q->n_inputs < 3 || !q->inputs[2][0]) return true;
+    const spd_tensor *z = spd_graph_constant(g, q->inputs[2]);
+    if (!z || (z->dtype != SPD_INT8 && z->dtype != SPD_UINT8)) return false;
+    *dt = z->dtype;
+    for (int64_t i = 0; i < spd_tensor_numel(z); i++)
+        if (spd_tensor_get(z, i) != 0) return false;
+    return true;
+}
+
+/* The producer of `name` if it is a default-domain `op` node, else NULL. */
+static spd_node *producer_op(spd_graph *g, const char *name, const char *op)
+{
+    int p = spd_graph_producer(g, name);
+    return p >= 0 && is_default_op(&g->nodes[p], op) ? &g->nodes[p] : NULL;
+}
+
+/* Node n's weights as DequantizeLinear(int8 W, per-channel scale, 0) on the
+ * right axis: into r, and n reads an fp32 initializer of the same values. */
+static spd_status fold_weights(spd_graph *g, spd_node *n, qrec *r, bool *found)
+{
+    *found = false;
+    const bool conv = !strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "FusedConv");
+    const bool matmul = !strcmp(n->op_type, "MatMul");
+    spd_node *dq = n->n_inputs > 1 ? producer_op(g, n->inputs[1], "DequantizeLinear") : NULL;
+    if (!dq || dq->n_inputs < 2) return SPD_OK;
+    const spd_tensor *q = spd_graph_constant(g, dq->inputs[0]), *sc = spd_graph_constant(g, dq->inputs[1]);
+    spd_dtype zdt;
+    if (!q || q->dtype != SPD_INT8 || !sc || sc->dtype != SPD_FLOAT || !zero_point_ok(g, dq, &zdt) || zdt != SPD_INT8)
+        return SPD_OK;
+    if (conv ? q->ndim < 3 : q->ndim != 2) return SPD_OK;
+    const bool trans = !conv && !matmul && spd_attr_int(n, "transB", 0);
+    const int axis = conv || trans ? 0 : 1;
+    int64_t a = spd_attr_int(dq, "axis", 1);
+    if (a < 0) a += q->ndim;
+    const int64_t nch = q->dims[axis];
+    if (a != axis || sc->ndim != 1 || sc->dims[0] != nch || nch < 1) return SPD_OK;
+    const float alpha = conv || matmul ? 1.f : spd_attr_float(n, "alpha", 1.f);
+    const int64_t nq = spd_tensor_numel(q), per = nq / nch;
+    const int8_t *qd = q->data;
+    const float *s = sc->data;
+    r->wq = spd_malloc((size_t)nq + 1);
+    r->wscale = spd_malloc((size_t)nch * sizeof(float) + 1);
+    if (!r->wq || !r->wscale) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    r->nq = nq;
+    r->nch = nch;
+    for (int64_t j = 0; j < nch; j++) r->wscale[j] = alpha == 1.f ? s[j] : s[j] * alpha;
+    if (trans) { /* B [N, K] -> [K, N] */
+        const int64_t N = q->dims[0], K = q->dims[1];
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t j = 0; j < N; j++) r->wq[k * N + j] = qd[j * K + k];
+    } else {
+        memcpy(r->wq, qd, (size_t)nq);
+    }
+    /* the fp32 values the node computes with when it runs fp32 (declined
+     * shapes, the reference kernel) */
+    spd_tensor w;
+    memset(&w, 0, sizeof w);
+    SPD_TRY(spd_tensor_alloc(&w, SPD_FLOAT, q->ndim, q->dims));
+    float *wd = w.data;
+    for (int64_t i = 0; i < nq; i++) wd[i] = (float)qd[i] * s[axis == 0 ? i / per : i % nch];
+    char *name = spd_graph_unique_name(g, dq->outputs[0]);
+    spd_status st = name ? spd_graph_add_initializer(g, name, &w) : spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    spd_tensor_release(&w);
+    if (st == SPD_OK) st = spd_node_set_input(n, 1, name);
+    spd_free(name);
+    *found = st == SPD_OK;
+    return st;
+}
+
+/* Node n's input 0 as DequantizeLinear(QuantizeLinear(x, s, z), s, z) with a
+ * scalar s and z = 0: into r, and n reads x. */
+static spd_status fold_activation(spd_graph *g, spd_node *n, qrec *r)
+{
+    spd_node *dq = producer_op(g, n->inputs[0], "DequantizeLinear");
+    if (!dq || dq->n_inputs < 2) return SPD_OK;
+    spd_node *q = producer_op(g, dq->inputs[0], "QuantizeLinear");
+    if (!q || q->n_inputs < 2) return SPD_OK;
+    const spd_tensor *s1 = spd_graph_constant(g, dq->inputs[1]), *s2 = spd_graph_constant(g, q->inputs[1]);
+    spd_dtype z1, z2;
+    if (!s1 || !s2 || s1->dtype != SPD_FLOAT || s2->dtype != SPD_FLOAT || spd_tensor_numel(s1) != 1 ||
+        spd_tensor_numel(s2) != 1 || !zero_point_ok(g, dq, &z1) || !zero_point_ok(g, q, &z2) || z1 != z2)
+        return SPD_OK;
+    float sc = ((const float *)s1->data)[0];
+    if (sc != ((const float *)s2->data)[0] || !(sc > 0) || !isfinite(sc)) return SPD_OK;
+    r->has_x = true;
+    r->xscale = sc;
+    r->x_u8 = z1 == SPD_UINT8;
+    return spd_node_set_input(n, 0, q->inputs[0]);
+}
+
+/* The model the plan runs: m with the QDQ pairs of int8 nodes folded into
+ * the nodes (recorded in q), Q/DQ nodes and initializers left unused removed. */
+static spd_status fold_qdq(const spd_model *m, spd_model **out, qrecs *q)
+{
+    spd_model *d = NULL;
+    SPD_TRY(spd_model_clone(m, &d));
+    spd_graph *g = d->graph;
+    spd_status st = SPD_OK;
+    for (int i = 0; i < g->n_nodes && st == SPD_OK; i++) {
+        spd_node *n = &g->nodes[i];
+        if (!n->op_type || n->n_outputs < 1 || n->n_inputs < 2) continue;
+        bool ms = n->domain && !strcmp(n->domain, "com.microsoft");
+        bool ok = is_default_op(n, "Conv") || is_default_op(n, "MatMul") || is_default_op(n, "Gemm") ||
+                  (ms && (!strcmp(n->op_type, "FusedConv") || !strcmp(n->op_type, "FusedGemm")));
+        if (!ok) continue;
+        qrec r;
+        memset(&r, 0, sizeof r);
+        bool found;
+        st = fold_weights(g, n, &r, &found);
+        n = &g->nodes[i];
+        if (st == SPD_OK && found) st = fold_activation(g, n, &r);
+        if (st == SPD_OK && found) {
+            qrec *nr = spd_realloc(q->r, (size_t)(q->n + 1) * sizeof *nr);
+            if (!nr) st = spd_errorf(SPD_ERR_NOMEM, "out of memory");
+            else {
+                q->r = nr;
+                r.out = g->nodes[i].outputs[0];
+                q->r[q->n++] = r;
+                continue;
+            }
+        }
+        spd_free(r.wq);
+        spd_free(r.wscale);
+    }
+    /* the Q/DQ nodes nothing reads any more, and their initializers */
+    for (bool again = st == SPD_OK; again;) {
+        again = false;
+        for (int i = 0; i < g->n_nodes; i++) {
+            spd_node *n = &g->nodes[i];
+            if (!n->op_type || n->n_outputs != 1 || spd_graph_use_count(g, n->outputs[0]) > 0) continue;
+            if (!is_default_op(n, "QuantizeLinear") && !is_default_op(n, "DequantizeLinear")) continue;
+            spd_graph_remove_node(g, i);
+            again = true;
+        }
+    }
+    if (st == SPD_OK) {
+        spd_graph_compact(g);
+        for (int i = g->n_initializers - 1; i >= 0; i--)
+            if (spd_graph_use_count(g, g->initializers[i].name) == 0 && spd_graph_input_index(g, g->initializers[i].name) < 0)
+                spd_graph_remove_initializer(g, i);
+    }
+    if (st != SPD_OK) {
+        spd_model_free(d);
+        qrecs_free(q);
+        return st;
+    }
+    *out = d;
+    return SPD_OK;
+}
+
+/* Gives node state s the saved int8 weights (when this CPU can multiply
+ * them: without VNNI only 7-bit weights are safe, and wider ones are
+ * quantized again from their fp32 values). */
+static spd_status preset_weights(nstate *s, const qrec *r)
+{
+    const int64_t nch = s->kind == K_CONV ? s->w->dims[0] : s->N;
+    const int64_t nq = s->kind == K_CONV ? spd_tensor_numel(s->w) : s->K * s->N;
+    if (nch != r->nch || nq != r->nq) return spd_errorf(SPD_ERR_INVALID, "saved int8 weights of the wrong size");
+    const int lim = (int)weight_limit();
+    for (int64_t i = 0; i < nq; i++)
+        if (r->wq[i] > lim || r->wq[i] < -lim) {
+            spd_free(s->wq);
+            s->wq = NULL;
+            return s->kind == K_CONV ? quantize_conv_weights(s) : quantize_weights(s);
+        }
+    SPD_TRY(alloc_q(s, nq, nch));
+    memcpy(s->wq, r->wq, (size_t)nq);
+    memcpy(s->wscale, r->wscale, (size_t)nch * sizeof(float));
+    return SPD_OK;
+}
+
+/* Turns the plan's candidates int8 as the saved model says, fp32 otherwise. */
+static spd_status apply_qrecs(spd_plan *plan, const qrecs *q)
+{
+    spd_q8_set_fn set = plan_set_fn(plan);
+    for (int i = 0; i < plan->n_q8; i++) {
+        spd_q8_cand *c = &plan->q8[i];
+        spd_pnode *pn = &plan->prog->nodes[c->node];
+        const qrec *r = NULL;
+        for (int k = 0; k < q->n && !r; k++)
+            if (!strcmp(q->r[k].out, pn->node->outputs[0])) r = &q->r[k];
+        bool on = r && (plan->tech == SPD_TECH_INT8_DYNAMIC || r->has_x);
+        c->seen = true;
+        c->on = on;
+        if (on) {
+            c->scale = r->has_x ? r->xscale : 1.f;
+            c->is_u8 = r->has_x && r->x_u8;
+            SPD_TRY(preset_weights(pn->state, r));
+        }
+        SPD_TRY(set(pn->state, on, c->scale, c->is_u8));
+        plan->q8rep.n_fallback += !on;
+    }
+    return SPD_OK;
+}
+
+typedef enum { FROM_CALIB, FROM_FILE, FROM_QDQ } q8_from;
+
+/* from: where int8 settings come from: calibration (or, for int8_dynamic,
+ * every node int8 and the fallback), a legacy file at path, or the QDQ
+ * pairs of m (q). */
+static spd_status compile_impl(const spd_model *m, const spd_compile_opts *o, q8_from from, const char *path,
+                               const qrecs *q, spd_plan **out)
 {
     *out = NULL;
     if (!onednn_supports(o->technique))
-        return spd_errorf(SPD_ERR_UNSUPPORTED, "onednn has no %s kernels on this CPU", spd_technique_name(o->technique));
-    if (o->technique == SPD_TECH_INT8 && !q8_path && (o->n_calib <= 0 || !o->calib))
+        return spd_errorf(SPD_ERR_UNSUPPORTED, "onednn has no %s kernels on this CPU: %s", spd_technique_name(o->technique),
+                          onednn_unsupported_reason(o->technique) ? onednn_unsupported_reason(o->technique) : "");
+    if (o->technique == SPD_TECH_INT8 && from == FROM_CALIB && (o->n_calib <= 0 || !o->calib))
         return spd_errorf(SPD_ERR_UNSUPPORTED,
                           "onednn int8 (static) needs calibration samples to set its activation scales: none were given");
     spd_plan *plan = spd_calloc(1, sizeof *plan);
@@ -1114,14 +1632,21 @@ static spd_status compile_impl(const spd_model *m, const spd_compile_opts *o, co
     if ((st = spd_program_build(m, m->graph, NULL, &plan->prog)) != SPD_OK) goto fail;
     for (int i = 0; i < plan->prog->n_nodes; i++)
         if ((st = place(plan, &plan->prog->nodes[i])) != SPD_OK) goto fail;
-    if (o->technique == SPD_TECH_INT8) {
-        if (q8_path) st = q8_read(plan, q8_path);
-        else st = spd_onednn_calibrate(plan->prog, plan->q8, plan->n_q8, q8_set, o->calib, o->n_calib, &plan->q8rep);
+    if (is_int8_tech(o->technique)) {
+        if (from == FROM_FILE) st = q8_read(plan, path);
+        else if (from == FROM_QDQ) st = apply_qrecs(plan, q);
+        else if (o->technique == SPD_TECH_INT8)
+            st = spd_onednn_calibrate(plan->prog, plan->q8, plan->n_q8, q8_set, o->calib, o->n_calib, o->check,
+                                      &plan->q8rep);
+        else
+            st = spd_onednn_fallback(plan->prog, plan->q8, plan->n_q8, dyn_set, o->calib, o->n_calib, o->check,
+                                     &plan->q8rep);
         if (st != SPD_OK) {
-            spd_error_prefix(st, "int8 calibration");
+            spd_error_prefix(st, o->technique == SPD_TECH_INT8 && from == FROM_CALIB ? "int8 calibration" : "int8");
             goto fail;
         }
-        plan->q8_loaded = q8_path != NULL;
+        plan->q8_loaded = from != FROM_CALIB;
+        plan->q8_source = from == FROM_FILE ? Q8_FILE : from == FROM_QDQ ? "QDQ in model.onnx" : NULL;
     }
     *out = plan;
     return SPD_OK;
@@ -1132,7 +1657,7 @@ fail:
 
 static spd_status onednn_compile(const spd_model *m, const spd_compile_opts *o, spd_plan **out)
 {
-    return compile_impl(m, o, NULL, out);
+    return compile_impl(m, o, FROM_CALIB, NULL, NULL, out);
 }
 
 static spd_status onednn_run(spd_plan *plan, const spd_tensor *in, int n_in, spd_tensor *out, int n_out)
@@ -1142,41 +1667,92 @@ static spd_status onednn_run(spd_plan *plan, const spd_tensor *in, int n_in, spd
 
 static spd_status onednn_load(const char *dir, const spd_model *m, const spd_compile_opts *o, spd_plan **out)
 {
-    if (o->technique != SPD_TECH_INT8) return compile_impl(m, o, NULL, out);
+    /* a saved learner is never recalibrated nor judged again */
+    spd_compile_opts lo = *o;
+    lo.check = NULL;
+    if (!is_int8_tech(o->technique)) return compile_impl(m, &lo, FROM_CALIB, NULL, NULL, out);
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, Q8_FILE);
     FILE *f = fopen(path, "r");
-    if (!f) return compile_impl(m, o, NULL, out); /* calibrates when given samples, else says why not */
-    fclose(f);
-    return compile_impl(m, o, path, out);
+    if (f) {
+        fclose(f);
+        return compile_impl(m, &lo, FROM_FILE, path, NULL, out);
+    }
+    if (o->saved_format < 2) {
+        /* format 1: int8_dynamic ran every node int8; static int8 had its file */
+        if (o->technique == SPD_TECH_INT8 && lo.n_calib <= 0)
+            return spd_errorf(SPD_ERR_INVALID, "an int8 learner of format_version %d keeps its scales in %s, which is "
+                              "missing: optimize the model again", o->saved_format, Q8_FILE);
+        return compile_impl(m, &lo, FROM_CALIB, NULL, NULL, out);
+    }
+    spd_model *folded = NULL;
+    qrecs q = {0, NULL};
+    SPD_TRY(fold_qdq(m, &folded, &q));
+    spd_status st = compile_impl(folded, &lo, FROM_QDQ, NULL, &q, out);
+    qrecs_free(&q);
+    if (st != SPD_OK) {
+        spd_model_free(folded);
+        return st;
+    }
+    (*out)->own_model = folded;
+    return SPD_OK;
 }
 
 static void onednn_placement(const spd_plan *plan, char *buf, size_t n)
 {
     spd_program_placement(plan->prog, buf, n);
-    if (plan->tech != SPD_TECH_INT8) return;
+    if (!is_int8_tech(plan->tech)) return;
+    const bool dyn = plan->tech == SPD_TECH_INT8_DYNAMIC;
+    const spd_q8_report *r = &plan->q8rep;
     int on = 0, declined = 0;
     for (int i = 0; i < plan->n_q8; i++) {
         const nstate *s = plan->prog->nodes[plan->q8[i].node].state;
         if (!plan->q8[i].on) continue;
         on++;
-        declined += s->built && s->declined;
+        declined += (s->built && s->declined) || s->ran_ref;
     }
     size_t k = strlen(buf);
     if (k >= n) return;
     if (plan->n_q8 == 0) {
-        snprintf(buf + k, n - k, "; int8 static: no Conv/Gemm node with constant weights to quantize");
+        snprintf(buf + k, n - k, "; %s: no %s node with constant weights to quantize", dyn ? "int8 dynamic" : "int8 static",
+                 dyn ? "MatMul/Gemm" : "Conv/Gemm");
         return;
     }
-    k += (size_t)snprintf(buf + k, n - k, "; int8 static (%s calibration%s): %d of %d Conv/Gemm nodes int8, %d kept fp32",
-                          plan->q8rep.method ? plan->q8rep.method : "minmax", plan->q8_loaded ? ", saved" : "", on,
-                          plan->n_q8, plan->n_q8 - on);
-    if (k < n && plan->q8rep.n_fallback > 0)
-        k += (size_t)snprintf(buf + k, n - k, " (%d by the accuracy fallback)", plan->q8rep.n_fallback);
+    if (dyn)
+        k += (size_t)snprintf(buf + k, n - k, "; int8 dynamic%s: %d of %d MatMul/Gemm nodes int8, %d kept fp32",
+                              plan->q8_source ? " (saved)" : "", on, plan->n_q8, plan->n_q8 - on);
+    else
+        k += (size_t)snprintf(buf + k, n - k, "; int8 static (%s%s): %d of %d Conv/Gemm nodes int8, %d kept fp32",
+                              plan->q8_source ? "saved, " : "", plan->q8_source ? plan->q8_source
+                              : r->method ? r->method : "minmax",
+                              on, plan->n_q8, plan->n_q8 - on);
+    if (k < n && !plan->q8_loaded && r->by_metric && r->levels > 0)
+        k += (size_t)snprintf(buf + k, n - k, " (%d by the accuracy fallback on %s: drop %.3g -> %.3g, %d levels)",
+                              r->n_fallback, r->metric_name ? r->metric_name : "the metric", r->initial, r->final,
+                              r->levels);
+    else if (k < n && r->n_fallback > 0 && !plan->q8_loaded)
+        k += (size_t)snprintf(buf + k, n - k, " (%d by the accuracy fallback)", r->n_fallback);
     if (k < n && declined > 0)
         k += (size_t)snprintf(buf + k, n - k, ", %d of them declined by oneDNN (fp32 reference)", declined);
-    if (k < n && !plan->q8_loaded)
-        snprintf(buf + k, n - k, "; output rel L2 err on calibration %.3g", plan->q8rep.err_final);
+    if (k < n && !plan->q8_loaded && !dyn)
+        k += (size_t)snprintf(buf + k, n - k, "; output rel L2 err on calibration %.3g", r->err_final);
+    /* which nodes stayed fp32, by name (or index) */
+    int listed = 0, fp32 = 0;
+    for (int i = 0; i < plan->n_q8; i++) fp32 += plan->q8[i].seen && !plan->q8[i].on;
+    for (int i = 0; i < plan->n_q8 && k + 40 < n && listed < 8; i++) {
+        const spd_q8_cand *c = &plan->q8[i];
+        if (!c->seen || c->on) continue;
+        const spd_node *nd = plan->prog->nodes[c->node].node;
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", listed ? ", " : "; fp32: ",
+                              nd->name && *nd->name ? nd->name : nd->outputs[0]);
+        listed++;
+    }
+    if (k < n && listed < fp32) snprintf(buf + k, n - k, " (+%d more)", fp32 - listed);
+}
+
+static size_t onednn_arena_bytes(const spd_plan *plan)
+{
+    return spd_memplan_arena_bytes(plan->prog->mem);
 }
 
 const spd_backend spd_backend_onednn = {
@@ -1184,13 +1760,16 @@ const spd_backend spd_backend_onednn = {
     .description = "Intel oneDNN (Conv, MatMul/Gemm, pooling; the rest on speedster's kernels)",
     .probe = onednn_probe,
     .supports = onednn_supports,
+    .unsupported_reason = onednn_unsupported_reason,
     .claims = onednn_claims,
     .compile = onednn_compile,
     .run = onednn_run,
     .save = onednn_save,
     .load = onednn_load,
+    .export_model = onednn_export,
     .destroy = onednn_destroy,
     .placement = onednn_placement,
+    .arena_bytes = onednn_arena_bytes,
 };
 
 #else

@@ -1,0 +1,592 @@
+/* Tests of the fast float32 Conv / FusedConv / Gemm / FusedGemm / MatMul
+ * paths against a double-precision naive reference:
+ *  - Conv without a full im2col (pointwise, im2col packed per tile), 1-D,
+ *    2-D and 3-D, grouped, depthwise, strided, padded, dilated, odd sizes,
+ *    with and without bias / residual / activation;
+ *  - with weights prepared (the prepare hook, as for an initializer) and
+ *    unprepared (as for a graph input), on every GEMM path this CPU runs,
+ *    including a state prepared for one path and run on another;
+ *  - Gemm / FusedGemm with every form of C, trans flags, alpha, beta and
+ *    activations; MatMul folded, batched and broadcast; 1 and 2 threads;
+ *  - the prepare hook through spd_program_build (a Conv and a Gemm with
+ *    initializer weights get state; with graph-input weights they do not).
+ *
+ * One line per failed check; the last line is "N checks, N failed"; exit
+ * status 1 when any check fails. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/graph.h"
+#include "ir/op.h"
+#include "ir/tensor.h"
+#include "ops/sgemm_fast.h"
+#include "ops/vmath.h"
+#include "passes/passes.h"
+#include "runtime/exec.h"
+#include "runtime/program.h"
+#include "speedster.h"
+#include "util/alloc.h"
+
+static int g_failed, g_checks;
+static const char *g_path = "";
+static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
+
+static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check(int ok, const char *fmt, ...)
+{
+    g_checks++;
+    if (ok) return;
+    g_failed++;
+    va_list ap;
+    va_start(ap, fmt);
+    printf("FAIL [%s] ", g_path);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+}
+
+static uint64_t rnd(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+static int64_t rr(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
+static float rf(void) { return (float)((double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
+
+static void fill(spd_tensor *t)
+{
+    float *p = t->data;
+    for (int64_t i = 0; i < spd_tensor_numel(t); i++) p[i] = rf();
+}
+
+static spd_tensor make(int nd, const int64_t *dims)
+{
+    spd_tensor t;
+    memset(&t, 0, sizeof t);
+    if (spd_tensor_alloc(&t, SPD_FLOAT, nd, dims) != SPD_OK) {
+        printf("out of memory\n");
+        exit(2);
+    }
+    fill(&t);
+    return t;
+}
+
+/* Worst |got - want| / (|want| + 1) over n values; NaN counts as infinite. */
+static double worst_err(const float *got, const double *want, int64_t n, int64_t *at)
+{
+    double worst = 0;
+    *at = -1;
+    for (int64_t i = 0; i < n; i++) {
+        const double e = isnan(got[i]) ? INFINITY : fabs(got[i] - want[i]) / (fabs(want[i]) + 1.0);
+        if (e > worst) {
+            worst = e;
+            *at = i;
+        }
+    }
+    return worst;
+}
+
+static const char *act_names[] = {"", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid"};
+
+static spd_act pick_act(int k)
+{
+    spd_act a = {(spd_act_kind)k, 0, 0};
+    if (k == SPD_ACT_LEAKYRELU) a.a = 0.1f;
+    if (k == SPD_ACT_CLIP) a.a = -0.5f, a.b = 0.75f;
+    if (k == SPD_ACT_HARDSIGMOID) a.a = 0.2f, a.b = 0.5f;
+    return a;
+}
+
+/* Runs node's kernel, prepared (the hook called with consts as given) or
+ * not, on the current path; out[0] gets the result. */
+static spd_status run_node(const spd_node *node, const char *domain, int64_t opset, int n_in,
+                           const spd_tensor *const *ins, const spd_tensor *const *consts, spd_tensor *out)
+{
+    const spd_op_def *d = spd_op_find(domain, node->op_type, opset);
+    if (!d) return SPD_ERR_UNSUPPORTED;
+    void *state = NULL;
+    void (*state_free)(void *) = NULL;
+    if (consts && d->prepare) {
+        spd_status st = d->prepare(node, opset, n_in, consts, &state, &state_free);
+        if (st != SPD_OK) return st;
+    }
+    spd_op_ctx ctx = {node, opset, n_in, ins, 1, out, NULL, state};
+    spd_status st = d->run(&ctx);
+    if (state_free) state_free(state);
+    return st;
+}
+
+/* ---- Conv ---- */
+
+typedef struct conv_case {
+    int nd;
+    int64_t N, C, M, group;
+    int64_t in[3], k[3], s[3], d[3], pb[3], pe[3];
+    int bias, z;
+    spd_act ac;
+} conv_case;
+
+static int64_t out_size(const conv_case *c, int a)
+{
+    return (c->in[a] + c->pb[a] + c->pe[a] - ((c->k[a] - 1) * c->d[a] + 1)) / c->s[a] + 1;
+}
+
+static void conv_ref(const conv_case *c, const float *x, const float *w, const float *b, const float *z,
+                     const int64_t *od, double *y)
+{
+    const int64_t Cg = c->C / c->group, Mg = c->M / c->group;
+    int64_t osz = 1, ksz = 1, isz = 1;
+    for (int a = 0; a < c->nd; a++) osz *= od[a], ksz *= c->k[a], isz *= c->in[a];
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t m = 0; m < c->M; m++) {
+            const int64_t g = m / Mg;
+            for (int64_t o = 0; o < osz; o++) {
+                int64_t oc[3], r = o;
+                for (int a = c->nd - 1; a >= 0; a--) oc[a] = r % od[a], r /= od[a];
+                double acc = b ? b[m] : 0.0;
+                for (int64_t ci = 0; ci < Cg; ci++)
+                    for (int64_t kk = 0; kk < ksz; kk++) {
+                        int64_t kc[3], q = kk, off = 0, ok = 1;
+                        for (int a = c->nd - 1; a >= 0; a--) kc[a] = q % c->k[a], q /= c->k[a];
+                        for (int a = 0; a < c->nd; a++) {
+                            const int64_t i = oc[a] * c->s[a] + kc[a] * c->d[a] - c->pb[a];
+                            if (i < 0 || i >= c->in[a]) ok = 0;
+                            off = off * c->in[a] + i;
+                        }
+                        if (!ok) continue;
+                        acc += (double)w[(m * Cg + ci) * ksz + kk] * x[(n * c->C + g * Cg + ci) * isz + off];
+                    }
+                const int64_t yi = (n * c->M + m) * osz + o;
+                if (z) acc += z[yi];
+                y[yi] = spd_act_scalar(&c->ac, (float)acc);
+            }
+        }
+}
+
+static void run_conv_case(const conv_case *c, int threads)
+{
+    int64_t xd[5] = {c->N, c->C}, wd[5] = {c->M, c->C / c->group}, bd[1] = {c->M}, od[3], yd[5] = {c->N, c->M};
+    for (int a = 0; a < c->nd; a++) {
+        xd[2 + a] = c->in[a];
+        wd[2 + a] = c->k[a];
+        od[a] = out_size(c, a);
+        yd[2 + a] = od[a];
+    }
+    spd_tensor X = make(c->nd + 2, xd), W = make(c->nd + 2, wd), B = make(1, bd), Z = make(c->nd + 2, yd);
+    const int fused = c->z || c->ac.kind != SPD_ACT_NONE;
+    spd_graph *g = spd_calloc(1, sizeof *g);
+    const char *ins[4] = {"x", "w", c->bias ? "b" : "", "z"}, *outs[1] = {"y"};
+    const int n_in = c->z ? 4 : c->bias ? 3 : 2;
+    int idx = 0;
+    spd_graph_add_node(g, fused ? "FusedConv" : "Conv", fused ? "com.microsoft" : "", "n", n_in, ins, 1, outs, &idx);
+    spd_node *node = &g->nodes[idx];
+    int64_t pads[6];
+    for (int a = 0; a < c->nd; a++) pads[a] = c->pb[a], pads[c->nd + a] = c->pe[a];
+    spd_node_set_ints(node, "strides", c->s, (size_t)c->nd);
+    spd_node_set_ints(node, "dilations", c->d, (size_t)c->nd);
+    spd_node_set_ints(node, "pads", pads, (size_t)(2 * c->nd));
+    spd_node_set_int(node, "group", c->group);
+    if (c->ac.kind != SPD_ACT_NONE) {
+        spd_node_set_string(node, "activation", act_names[c->ac.kind]);
+        const float params[2] = {c->ac.a, c->ac.b};
+        if (c->ac.kind == SPD_ACT_LEAKYRELU) spd_node_set_floats(node, "activation_params", params, 1);
+        if (c->ac.kind == SPD_ACT_CLIP || c->ac.kind == SPD_ACT_HARDSIGMOID)
+            spd_node_set_floats(node, "activation_params", params, 2);
+    }
+    int64_t ny = c->N * c->M;
+    for (int a = 0; a < c->nd; a++) ny *= od[a];
+    double *want = malloc((size_t)ny * sizeof(double) + 1);
+    conv_ref(c, X.data, W.data, c->bias ? B.data : NULL, c->z ? Z.data : NULL, od, want);
+    const spd_tensor *in[4] = {&X, &W, c->bias ? &B : NULL, &Z};
+    const spd_tensor *consts[4] = {NULL, &W, c->bias ? &B : NULL, NULL};
+    int64_t kdim = c->C / c->group;
+    for (int a = 0; a < c->nd; a++) kdim *= c->k[a];
+    const double tol = sqrt((double)kdim) * 4e-7 + 1e-6;
+    char desc[320];
+    snprintf(desc, sizeof desc,
+             "conv%dd N%lld C%lld M%lld g%lld in %lldx%lldx%lld k %lldx%lldx%lld s %lld,%lld,%lld d %lld,%lld,%lld "
+             "p %lld,%lld,%lld/%lld,%lld,%lld b%d z%d act%d threads %d",
+             c->nd, (long long)c->N, (long long)c->C, (long long)c->M, (long long)c->group, (long long)c->in[0],
+             (long long)c->in[1], (long long)c->in[2], (long long)c->k[0], (long long)c->k[1], (long long)c->k[2],
+             (long long)c->s[0], (long long)c->s[1], (long long)c->s[2], (long long)c->d[0], (long long)c->d[1],
+             (long long)c->d[2], (long long)c->pb[0], (long long)c->pb[1], (long long)c->pb[2], (long long)c->pe[0],
+             (long long)c->pe[1], (long long)c->pe[2], c->bias, c->z, (int)c->ac.kind, threads);
+    spd_set_num_threads(threads);
+    /* prepared on the best path, then run on every path: the ref and
+     * other-ISA runs must notice the state is not theirs */
+    const spd_sgemm_isa best = spd_sgemm_isa_best();
+    for (int prepared = 0; prepared < 2; prepared++)
+        for (int isa = (int)best; isa >= 0; isa--) {
+            spd_sgemm_set_isa(best);
+            const spd_op_def *d = spd_op_find(fused ? "com.microsoft" : "", node->op_type, fused ? 1 : 11);
+            void *state = NULL;
+            void (*state_free)(void *) = NULL;
+            if (prepared && d && d->prepare) d->prepare(node, fused ? 1 : 11, n_in, consts, &state, &state_free);
+            spd_sgemm_set_isa((spd_sgemm_isa)isa);
+            g_path = spd_sgemm_isa_name((spd_sgemm_isa)isa);
+            spd_tensor out[1];
+            memset(out, 0, sizeof out);
+            spd_op_ctx ctx = {node, fused ? 1 : 11, n_in, in, 1, out, NULL, state};
+            spd_status st = d ? d->run(&ctx) : SPD_ERR_UNSUPPORTED;
+            if (state_free) state_free(state);
+            check(st == SPD_OK, "%s prepared=%d: status %d (%s)", desc, prepared, (int)st, spd_last_error());
+            if (st == SPD_OK) {
+                int64_t at;
+                check(spd_tensor_numel(&out[0]) == ny, "%s: output size", desc);
+                if (spd_tensor_numel(&out[0]) == ny) {
+                    const double e = worst_err(out[0].data, want, ny, &at);
+                    check(e <= tol, "%s prepared=%d: error %.3g at %lld (%g vs %g)", desc, prepared, e, (long long)at,
+                          at >= 0 ? ((float *)out[0].data)[at] : 0.0f, at >= 0 ? want[at] : 0.0);
+                }
+            }
+            spd_tensor_release(&out[0]);
+        }
+    spd_sgemm_set_isa(best);
+    free(want);
+    spd_graph_free(g);
+    spd_tensor_release(&X);
+    spd_tensor_release(&W);
+    spd_tensor_release(&B);
+    spd_tensor_release(&Z);
+}
+
+static conv_case conv_base(int nd)
+{
+    conv_case c;
+    memset(&c, 0, sizeof c);
+    c.nd = nd;
+    c.N = 1;
+    c.group = 1;
+    for (int a = 0; a < 3; a++) c.in[a] = c.k[a] = c.s[a] = c.d[a] = 1;
+    return c;
+}
+
+static void conv_tests(void)
+{
+    /* hand-picked: pointwise, resnet-like small spatial, strided 1x1,
+     * depthwise, grouped, dilated, big K (several kc slices) */
+    struct { int64_t C, M, g, H, W, k, s, d, p; } hp[] = {
+        {64, 96, 1, 14, 14, 1, 1, 1, 0},  {96, 64, 1, 7, 7, 3, 1, 1, 1},   {32, 80, 1, 9, 11, 1, 2, 1, 0},
+        {24, 24, 24, 13, 9, 3, 2, 1, 1},  {16, 32, 4, 10, 10, 3, 1, 1, 1}, {8, 12, 1, 17, 19, 3, 1, 2, 2},
+        {300, 40, 1, 6, 5, 3, 1, 1, 1},   {3, 16, 1, 33, 31, 7, 2, 1, 3},  {40, 520, 1, 3, 3, 1, 1, 1, 0},
+        {256, 20, 1, 2, 3, 1, 1, 1, 0},   {6, 9, 3, 7, 7, 5, 3, 1, 2},
+    };
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
+        conv_case c = conv_base(2);
+        c.C = hp[i].C, c.M = hp[i].M, c.group = hp[i].g;
+        c.in[0] = hp[i].H, c.in[1] = hp[i].W;
+        c.k[0] = c.k[1] = hp[i].k;
+        c.s[0] = c.s[1] = hp[i].s;
+        c.d[0] = c.d[1] = hp[i].d;
+        c.pb[0] = c.pb[1] = c.pe[0] = c.pe[1] = hp[i].p;
+        c.bias = i % 2 == 0;
+        c.z = i % 3 == 1;
+        c.ac = pick_act((int)(i % 7));
+        run_conv_case(&c, i % 2 ? 2 : 1);
+    }
+    /* random 1-D, 2-D and 3-D cases */
+    for (int r = 0; r < 60; r++) {
+        const int nd = r % 10 == 0 ? 1 : r % 10 == 1 ? 3 : 2;
+        conv_case c = conv_base(nd);
+        c.N = rr(1, 2);
+        const int64_t groups[] = {1, 1, 1, 2, 3};
+        c.group = groups[rr(0, 4)];
+        c.C = c.group * rr(1, nd == 3 ? 6 : 24);
+        c.M = c.group * rr(1, nd == 3 ? 8 : 40);
+        if (r % 9 == 4) c.group = c.C = c.M = rr(2, 20); /* depthwise */
+        for (int a = 0; a < nd; a++) {
+            c.in[a] = rr(1, nd == 3 ? 7 : nd == 1 ? 40 : 18);
+            c.k[a] = r % 5 == 0 ? 1 : rr(1, nd == 3 ? 3 : 5);
+            c.s[a] = rr(1, 3);
+            c.d[a] = rr(1, 2);
+            c.pb[a] = rr(0, 2);
+            c.pe[a] = rr(0, 2);
+            if (r % 5 == 0) c.s[a] = c.d[a] = 1, c.pb[a] = c.pe[a] = 0; /* pointwise */
+            while ((c.k[a] - 1) * c.d[a] + 1 > c.in[a] + c.pb[a] + c.pe[a]) c.pe[a]++;
+        }
+        c.bias = (int)(rnd() & 1);
+        c.z = (int)(rnd() % 3 == 0);
+        c.ac = pick_act((int)rr(0, 6));
+        run_conv_case(&c, r % 2 ? 2 : 1);
+    }
+}
+
+/* ---- Gemm / FusedGemm ---- */
+
+static void run_gemm_case(int64_t M, int64_t N, int64_t K, int ta, int tb, int cform, float alpha, float beta,
+                          spd_act ac, int threads)
+{
+    /* cform: 0 none, 1 [N], 2 [1,N], 3 [M,1], 4 [M,N], 5 scalar [1] */
+    int64_t ad[2] = {ta ? K : M, ta ? M : K}, bd[2] = {tb ? N : K, tb ? K : N}, cd[2];
+    int cnd = 0;
+    switch (cform) {
+    case 1: cd[0] = N, cnd = 1; break;
+    case 2: cd[0] = 1, cd[1] = N, cnd = 2; break;
+    case 3: cd[0] = M, cd[1] = 1, cnd = 2; break;
+    case 4: cd[0] = M, cd[1] = N, cnd = 2; break;
+    case 5: cd[0] = 1, cnd = 1; break;
+    default: break;
+    }
+    spd_tensor A = make(2, ad), B = make(2, bd), C = make(cnd ? cnd : 1, cnd ? cd : (int64_t[]){1});
+    const int fused = ac.kind != SPD_ACT_NONE;
+    spd_graph *g = spd_calloc(1, sizeof *g);
+    const char *ins[3] = {"a", "b", "c"}, *outs[1] = {"y"};
+    const int n_in = cform ? 3 : 2;
+    int idx = 0;
+    spd_graph_add_node(g, fused ? "FusedGemm" : "Gemm", fused ? "com.microsoft" : "", "n", n_in, ins, 1, outs, &idx);
+    spd_node *node = &g->nodes[idx];
+    spd_node_set_int(node, "transA", ta);
+    spd_node_set_int(node, "transB", tb);
+    spd_node_set_float(node, "alpha", alpha);
+    spd_node_set_float(node, "beta", beta);
+    if (fused) {
+        spd_node_set_string(node, "activation", act_names[ac.kind]);
+        if (ac.kind == SPD_ACT_CLIP) {
+            spd_node_set_float(node, "activation_min", ac.a);
+            spd_node_set_float(node, "activation_max", ac.b);
+        } else {
+            spd_node_set_float(node, "activation_alpha", ac.a);
+            spd_node_set_float(node, "activation_beta", ac.b);
+        }
+    }
+    const float *a = A.data, *b = B.data, *c = C.data;
+    double *want = malloc((size_t)(M * N) * sizeof(double) + 1);
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < K; p++) s += (double)(ta ? a[p * M + i] : a[i * K + p]) * (tb ? b[j * K + p] : b[p * N + j]);
+            s *= alpha;
+            double cv = 0;
+            switch (cform) {
+            case 1: case 2: cv = c[j]; break;
+            case 3: cv = c[i]; break;
+            case 4: cv = c[i * N + j]; break;
+            case 5: cv = c[0]; break;
+            default: break;
+            }
+            if (cform) s += (double)beta * cv;
+            want[i * N + j] = fused ? spd_act_scalar(&ac, (float)s) : s;
+        }
+    const spd_tensor *in[3] = {&A, &B, &C}, *consts[3] = {NULL, &B, cform ? &C : NULL};
+    char desc[200];
+    snprintf(desc, sizeof desc, "gemm M%lld N%lld K%lld ta%d tb%d C%d alpha %g beta %g act%d threads %d",
+             (long long)M, (long long)N, (long long)K, ta, tb, cform, alpha, beta, (int)ac.kind, threads);
+    spd_set_num_threads(threads);
+    const spd_sgemm_isa best = spd_sgemm_isa_best();
+    for (int isa = (int)best; isa >= 0; isa--)
+        for (int prepared = 0; prepared < 2; prepared++) {
+            spd_sgemm_set_isa((spd_sgemm_isa)isa);
+            g_path = spd_sgemm_isa_name((spd_sgemm_isa)isa);
+            spd_tensor out[1];
+            memset(out, 0, sizeof out);
+            spd_status st = run_node(node, fused ? "com.microsoft" : "", fused ? 1 : 13, n_in, in,
+                                     prepared ? consts : NULL, out);
+            check(st == SPD_OK, "%s prepared=%d: status %d (%s)", desc, prepared, (int)st, spd_last_error());
+            if (st == SPD_OK) {
+                int64_t at;
+                const double e = worst_err(out[0].data, want, M * N, &at);
+                check(e <= sqrt((double)K + 1) * 2e-6 + 1e-6, "%s prepared=%d: error %.3g at %lld", desc, prepared, e,
+                      (long long)at);
+            }
+            spd_tensor_release(&out[0]);
+        }
+    spd_sgemm_set_isa(best);
+    free(want);
+    spd_graph_free(g);
+    spd_tensor_release(&A);
+    spd_tensor_release(&B);
+    spd_tensor_release(&C);
+}
+
+static void gemm_tests(void)
+{
+    run_gemm_case(128, 768, 768, 0, 0, 1, 1.0f, 1.0f, pick_act(0), 2);
+    run_gemm_case(1, 1000, 2048, 0, 1, 1, 1.0f, 1.0f, pick_act(0), 2);
+    run_gemm_case(197, 300, 270, 0, 1, 4, 1.0f, 1.0f, pick_act(1), 2);
+    run_gemm_case(5, 7, 0, 0, 0, 1, 1.0f, 1.0f, pick_act(1), 1); /* K = 0: only C */
+    run_gemm_case(6, 40, 0, 1, 1, 3, 1.0f, 0.5f, pick_act(0), 2);
+    for (int r = 0; r < 50; r++) {
+        const int64_t M = rr(1, 150), N = rr(1, 150), K = rr(1, 300);
+        const float alphas[] = {1.0f, 0.5f, -2.0f}, betas[] = {1.0f, 0.0f, 0.25f};
+        run_gemm_case(M, N, K, (int)(rnd() & 1), (int)(rnd() & 1), (int)rr(0, 5), alphas[rr(0, 2)], betas[rr(0, 2)],
+                      pick_act(r % 3 == 0 ? 0 : (int)rr(0, 6)), r % 2 ? 2 : 1);
+    }
+}
+
+/* ---- MatMul ---- */
+
+static void run_matmul_case(int and, const int64_t *adims, int bnd, const int64_t *bdims, int threads)
+{
+    spd_tensor A = make(and, adims), B = make(bnd, bdims);
+    spd_graph *g = spd_calloc(1, sizeof *g);
+    const char *ins[2] = {"a", "b"}, *outs[1] = {"y"};
+    int idx = 0;
+    spd_graph_add_node(g, "MatMul", "", "n", 2, ins, 1, outs, &idx);
+    spd_node *node = &g->nodes[idx];
+    /* the reference: the same op with the reference GEMM, unprepared */
+    const spd_tensor *in[2] = {&A, &B}, *consts[2] = {NULL, &B};
+    spd_sgemm_set_isa(SPD_SGEMM_REF);
+    spd_set_num_threads(1);
+    spd_tensor ref[1];
+    memset(ref, 0, sizeof ref);
+    spd_status st = run_node(node, "", 13, 2, in, NULL, ref);
+    check(st == SPD_OK, "matmul ref: status %d", (int)st);
+    const int64_t n = spd_tensor_numel(&ref[0]);
+    double *want = malloc((size_t)n * sizeof(double) + 1);
+    for (int64_t i = 0; i < n; i++) want[i] = ((float *)ref[0].data)[i];
+    const int64_t K = adims[and - 1];
+    char desc[160];
+    snprintf(desc, sizeof desc, "matmul A rank %d [..%lld x %lld] B rank %d [%lld ..] threads %d", and,
+             (long long)(and > 1 ? adims[and - 2] : 1), (long long)K, bnd, (long long)bdims[0], threads);
+    spd_set_num_threads(threads);
+    const spd_sgemm_isa best = spd_sgemm_isa_best();
+    for (int isa = (int)best; isa >= 0; isa--)
+        for (int prepared = 0; prepared < 2; prepared++) {
+            spd_sgemm_set_isa((spd_sgemm_isa)isa);
+            g_path = spd_sgemm_isa_name((spd_sgemm_isa)isa);
+            spd_tensor out[1];
+            memset(out, 0, sizeof out);
+            st = run_node(node, "", 13, 2, in, prepared ? consts : NULL, out);
+            check(st == SPD_OK && spd_tensor_numel(&out[0]) == n, "%s prepared=%d: status %d", desc, prepared, (int)st);
+            if (st == SPD_OK && spd_tensor_numel(&out[0]) == n) {
+                int64_t at;
+                const double e = worst_err(out[0].data, want, n, &at);
+                check(e <= sqrt((double)K + 1) * 8e-7 + 1e-6, "%s prepared=%d: error %.3g at %lld", desc, prepared, e,
+                      (long long)at);
+            }
+            spd_tensor_release(&out[0]);
+        }
+    spd_sgemm_set_isa(best);
+    spd_tensor_release(&ref[0]);
+    free(want);
+    spd_graph_free(g);
+    spd_tensor_release(&A);
+    spd_tensor_release(&B);
+}
+
+static void matmul_tests(void)
+{
+    run_matmul_case(3, (int64_t[]){1, 128, 768}, 2, (int64_t[]){768, 768}, 2);     /* folded, bert */
+    run_matmul_case(3, (int64_t[]){2, 37, 129}, 2, (int64_t[]){129, 70}, 2);        /* folded, odd */
+    run_matmul_case(4, (int64_t[]){1, 12, 128, 64}, 4, (int64_t[]){1, 12, 64, 128}, 2); /* attention */
+    run_matmul_case(3, (int64_t[]){5, 33, 17}, 3, (int64_t[]){5, 17, 29}, 2);       /* batches split unevenly */
+    run_matmul_case(3, (int64_t[]){3, 20, 30}, 3, (int64_t[]){1, 30, 21}, 2);       /* broadcast B batch */
+    run_matmul_case(2, (int64_t[]){1, 300}, 2, (int64_t[]){300, 50}, 1);
+    run_matmul_case(1, (int64_t[]){40}, 2, (int64_t[]){40, 33}, 2);
+    run_matmul_case(2, (int64_t[]){33, 40}, 1, (int64_t[]){40}, 2);
+}
+
+/* ---- the hook through spd_program_build ---- */
+
+static void program_test(int weights_const)
+{
+    spd_graph *g = spd_calloc(1, sizeof *g);
+    spd_model m;
+    memset(&m, 0, sizeof m);
+    spd_opset ops[2] = {{"", 17}, {"com.microsoft", 1}};
+    m.n_opsets = 2;
+    m.opsets = ops;
+    m.graph = g;
+    const int64_t xd[4] = {1, 8, 6, 6}, wd[4] = {16, 8, 3, 3}, gd[2] = {16 * 36, 10};
+    spd_tensor X = make(4, xd), W = make(4, wd), GW = make(2, gd);
+    const char *n_in = weights_const ? NULL : "w";
+    g->n_inputs = weights_const ? 1 : 3;
+    g->inputs = spd_calloc(3, sizeof *g->inputs);
+    const char *in_names[3] = {"x", "w", "gw"};
+    for (int i = 0; i < g->n_inputs; i++) {
+        g->inputs[i].name = spd_strdup(in_names[i]);
+        g->inputs[i].dtype = SPD_FLOAT;
+        g->inputs[i].ndim = -1;
+    }
+    (void)n_in;
+    g->n_outputs = 1;
+    g->outputs = spd_calloc(1, sizeof *g->outputs);
+    g->outputs[0].name = spd_strdup("y");
+    g->outputs[0].dtype = SPD_FLOAT;
+    g->outputs[0].ndim = -1;
+    if (weights_const) {
+        spd_tensor w2 = {0}, gw2 = {0};
+        spd_tensor_alloc(&w2, SPD_FLOAT, 4, wd);
+        spd_tensor_alloc(&gw2, SPD_FLOAT, 2, gd);
+        memcpy(w2.data, W.data, (size_t)spd_tensor_numel(&W) * sizeof(float));
+        memcpy(gw2.data, GW.data, (size_t)spd_tensor_numel(&GW) * sizeof(float));
+        spd_graph_add_initializer(g, "w", &w2);
+        spd_graph_add_initializer(g, "gw", &gw2);
+    }
+    const char *c_in[2] = {"x", "w"}, *c_out[1] = {"c"}, *f_in[2] = {"c", "flat_shape"}, *f_out[1] = {"f"};
+    const char *m_in[2] = {"f", "gw"}, *m_out[1] = {"y"};
+    int idx = 0;
+    spd_graph_add_node(g, "Conv", "", "conv", 2, c_in, 1, c_out, &idx);
+    int64_t pads[4] = {1, 1, 1, 1};
+    spd_node_set_ints(&g->nodes[idx], "pads", pads, 4);
+    spd_graph_add_node(g, "Flatten", "", "flat", 1, f_in, 1, f_out, NULL);
+    spd_graph_add_node(g, "Gemm", "", "gemm", 2, m_in, 1, m_out, NULL);
+    spd_program *p = NULL;
+    spd_status st = spd_program_build(&m, g, NULL, &p);
+    check(st == SPD_OK, "program build: %s", spd_last_error());
+    if (st == SPD_OK) {
+        int with_state = 0;
+        for (int i = 0; i < p->n_nodes; i++) with_state += p->nodes[i].state != NULL;
+        const int expect = weights_const && spd_sgemm_kernel_current() ? 2 : 0;
+        check(with_state == expect, "program (weights %s): %d nodes with state, expected %d",
+              weights_const ? "constant" : "inputs", with_state, expect);
+        spd_tensor inputs[3] = {X, W, GW}, out[1];
+        memset(out, 0, sizeof out);
+        st = spd_exec_run_user(p, inputs, weights_const ? 1 : 3, out, 1);
+        check(st == SPD_OK, "program run: %s", spd_last_error());
+        if (st == SPD_OK) {
+            /* the same through the kernels directly, unprepared */
+            spd_tensor c1[1], f1[1];
+            memset(c1, 0, sizeof c1);
+            memset(f1, 0, sizeof f1);
+            const spd_tensor *ci[2] = {&X, &W};
+            run_node(&g->nodes[0], "", 17, 2, ci, NULL, c1);
+            const spd_tensor *fi[1] = {&c1[0]};
+            run_node(&g->nodes[1], "", 17, 1, fi, NULL, f1);
+            spd_tensor y1[1];
+            memset(y1, 0, sizeof y1);
+            const spd_tensor *gi[2] = {&f1[0], &GW};
+            run_node(&g->nodes[2], "", 17, 2, gi, NULL, y1);
+            const int64_t n = spd_tensor_numel(&y1[0]);
+            int same = n == spd_tensor_numel(&out[0]) && n == 10;
+            for (int64_t i = 0; same && i < n; i++)
+                same = fabsf(((float *)y1[0].data)[i] - ((float *)out[0].data)[i]) <=
+                       1e-4f * (1.0f + fabsf(((float *)y1[0].data)[i]));
+            check(same, "program (weights %s): output differs from the kernels run directly",
+                  weights_const ? "constant" : "inputs");
+            spd_tensor_release(&c1[0]);
+            spd_tensor_release(&f1[0]);
+            spd_tensor_release(&y1[0]);
+            spd_tensor_release(&out[0]);
+        }
+        spd_program_free(p);
+    }
+    spd_graph_free(g);
+    spd_tensor_release(&X);
+    spd_tensor_release(&W);
+    spd_tensor_release(&GW);
+}
+
+int main(void)
+{
+    const spd_sgemm_isa best = spd_sgemm_isa_best();
+    printf("paths: ref..%s\n", spd_sgemm_isa_name(best));
+    conv_tests();
+    gemm_tests();
+    matmul_tests();
+    program_test(1);
+    program_test(0);
+    g_checks++;
+    if (spd_alloc_current() != 0) {
+        printf("FAIL %zu bytes still allocated\n", spd_alloc_current());
+        g_failed++;
+    }
+    printf("%d checks, %d failed\n", g_checks, g_failed);
+    return g_failed ? 1 : 0;
+}
