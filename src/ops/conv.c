@@ -743,7 +743,12 @@ spd_status spd_conv_fused(spd_op_ctx *ctx, const spd_act *ac, const spd_tensor *
         ydims[2 + i] = g.small[i];
     }
     count_grids(&g);
-    SPD_TRY(spd_tensor_alloc(&ctx->out[0], X->dtype, X->ndim, ydims));
+    /* float32 with a non-empty W writes every output element (GEMM with
+     * beta 0, or the depthwise planes that start from the bias) */
+    if (X->dtype == SPD_FLOAT && spd_tensor_numel(W) > 0)
+        SPD_TRY(spd_tensor_alloc_uninit(&ctx->out[0], X->dtype, X->ndim, ydims));
+    else
+        SPD_TRY(spd_tensor_alloc(&ctx->out[0], X->dtype, X->ndim, ydims));
     if (Z && (Z->dtype != X->dtype || !spd_tensor_same_shape(Z, &ctx->out[0])))
         return spd_errorf(SPD_ERR_INVALID, "Z must have the output's type and shape");
     return run_f32(ctx, &g, N, C, M, group, conv_f32, ac, Z);

@@ -482,11 +482,12 @@ static spd_status apply_binary(const spd_tensor *a, const spd_tensor *b, spd_ten
     const spd_dtype odt = bool_out ? SPD_BOOL : a->dtype;
     if (!spd_ew_is_half(a->dtype)) {
         arg->dt = a->dtype;
-        SPD_TRY(spd_tensor_alloc(out, odt, nd, dims));
         if (fast && a->dtype == SPD_FLOAT) {
+            SPD_TRY(spd_tensor_alloc_uninit(out, odt, nd, dims)); /* every element written */
             spd_ew_binary_f32((spd_ew_binop)(fast - 1), a, b, out);
             return SPD_OK;
         }
+        SPD_TRY(spd_tensor_alloc(out, odt, nd, dims));
         return spd_ew_broadcast(2, ins, out, run, arg);
     }
     spd_tensor fa = {0}, fb = {0}, fo = {0};

@@ -201,7 +201,7 @@ bool spd_ew_unary_op_f32(spd_op_ctx *ctx, spd_ew_unop op, const spd_act *ac, spd
 {
     const spd_tensor *in = ctx->n_inputs > 0 ? ctx->in[0] : NULL;
     if (!in || in->dtype != SPD_FLOAT) return false;
-    *st = spd_tensor_alloc(&ctx->out[0], SPD_FLOAT, in->ndim, in->dims);
+    *st = spd_tensor_alloc_uninit(&ctx->out[0], SPD_FLOAT, in->ndim, in->dims);
     if (*st == SPD_OK) spd_ew_unary_f32(op, ac, ctx->out[0].data, in->data, spd_tensor_numel(in));
     return true;
 }

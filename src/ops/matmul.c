@@ -284,7 +284,11 @@ spd_status spd_gemm_fused(spd_op_ctx *ctx, const spd_act *ac)
     if (C) SPD_TRY(gemm_c_strides(C, M, N, &csm, &csn));
 
     int64_t dims[2] = {M, N};
-    SPD_TRY(spd_tensor_alloc(&ctx->out[0], A->dtype, 2, dims));
+    /* the float32 GEMM (beta 0 or the C epilogue) writes every element when K > 0 */
+    if (A->dtype == SPD_FLOAT && K > 0)
+        SPD_TRY(spd_tensor_alloc_uninit(&ctx->out[0], A->dtype, 2, dims));
+    else
+        SPD_TRY(spd_tensor_alloc(&ctx->out[0], A->dtype, 2, dims));
     spd_tensor *Y = &ctx->out[0];
     if (M == 0 || N == 0) return SPD_OK;
     if (ac && ac->kind == SPD_ACT_NONE) ac = NULL;
@@ -434,7 +438,10 @@ static spd_status op_matmul(spd_op_ctx *ctx)
     for (int i = 0; i < bn; i++) odims[ond++] = bdims[i];
     if (A->ndim >= 2) odims[ond++] = M;
     if (B->ndim >= 2) odims[ond++] = N;
-    SPD_TRY(spd_tensor_alloc(&ctx->out[0], A->dtype, ond, odims));
+    if (A->dtype == SPD_FLOAT && K > 0)
+        SPD_TRY(spd_tensor_alloc_uninit(&ctx->out[0], A->dtype, ond, odims));
+    else
+        SPD_TRY(spd_tensor_alloc(&ctx->out[0], A->dtype, ond, odims));
     spd_tensor *Y = &ctx->out[0];
     if (nbatch == 0 || M == 0 || N == 0) return SPD_OK;
 
