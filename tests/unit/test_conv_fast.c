@@ -31,38 +31,13 @@
 #include "speedster.h"
 #include "util/alloc.h"
 
-static int g_failed, g_checks;
-static const char *g_path = "";
-static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...)
-{
-    g_checks++;
-    if (ok) return;
-    g_failed++;
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL [%s] ", g_path);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
-
-static uint64_t rnd(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return g_rng;
-}
-static int64_t rr(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
-static float rf(void) { return (float)((double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
+#define TEST_SEED 0x2545F4914F6CDD1Dull
+#include "test_util.h"
 
 static void fill(spd_tensor *t)
 {
     float *p = t->data;
-    for (int64_t i = 0; i < spd_tensor_numel(t); i++) p[i] = rf();
+    for (int64_t i = 0; i < spd_tensor_numel(t); i++) p[i] = rnd_float();
 }
 
 static spd_tensor make(int nd, const int64_t *dims)
@@ -229,7 +204,7 @@ static void run_conv_case(const conv_case *c, int threads)
             void (*state_free)(void *) = NULL;
             if (prepared && d && d->prepare) d->prepare(node, fused ? 1 : 11, n_in, consts, &state, &state_free);
             spd_sgemm_set_isa((spd_sgemm_isa)isa);
-            g_path = spd_sgemm_isa_name((spd_sgemm_isa)isa);
+            snprintf(g_label, sizeof g_label, "%s", spd_sgemm_isa_name((spd_sgemm_isa)isa));
             spd_tensor out[1];
             memset(out, 0, sizeof out);
             spd_op_ctx ctx = {node, fused ? 1 : 11, n_in, in, 1, out, NULL, state};
@@ -294,25 +269,25 @@ static void conv_tests(void)
     for (int r = 0; r < 60; r++) {
         const int nd = r % 10 == 0 ? 1 : r % 10 == 1 ? 3 : 2;
         conv_case c = conv_base(nd);
-        c.N = rr(1, 2);
+        c.N = rnd_range(1, 2);
         const int64_t groups[] = {1, 1, 1, 2, 3};
-        c.group = groups[rr(0, 4)];
-        c.C = c.group * rr(1, nd == 3 ? 6 : 24);
-        c.M = c.group * rr(1, nd == 3 ? 8 : 40);
-        if (r % 9 == 4) c.group = c.C = c.M = rr(2, 20); /* depthwise */
+        c.group = groups[rnd_range(0, 4)];
+        c.C = c.group * rnd_range(1, nd == 3 ? 6 : 24);
+        c.M = c.group * rnd_range(1, nd == 3 ? 8 : 40);
+        if (r % 9 == 4) c.group = c.C = c.M = rnd_range(2, 20); /* depthwise */
         for (int a = 0; a < nd; a++) {
-            c.in[a] = rr(1, nd == 3 ? 7 : nd == 1 ? 40 : 18);
-            c.k[a] = r % 5 == 0 ? 1 : rr(1, nd == 3 ? 3 : 5);
-            c.s[a] = rr(1, 3);
-            c.d[a] = rr(1, 2);
-            c.pb[a] = rr(0, 2);
-            c.pe[a] = rr(0, 2);
+            c.in[a] = rnd_range(1, nd == 3 ? 7 : nd == 1 ? 40 : 18);
+            c.k[a] = r % 5 == 0 ? 1 : rnd_range(1, nd == 3 ? 3 : 5);
+            c.s[a] = rnd_range(1, 3);
+            c.d[a] = rnd_range(1, 2);
+            c.pb[a] = rnd_range(0, 2);
+            c.pe[a] = rnd_range(0, 2);
             if (r % 5 == 0) c.s[a] = c.d[a] = 1, c.pb[a] = c.pe[a] = 0; /* pointwise */
             while ((c.k[a] - 1) * c.d[a] + 1 > c.in[a] + c.pb[a] + c.pe[a]) c.pe[a]++;
         }
         c.bias = (int)(rnd() & 1);
         c.z = (int)(rnd() % 3 == 0);
-        c.ac = pick_act((int)rr(0, 6));
+        c.ac = pick_act((int)rnd_range(0, 6));
         run_conv_case(&c, r % 2 ? 2 : 1);
     }
 }
@@ -382,7 +357,7 @@ static void run_gemm_case(int64_t M, int64_t N, int64_t K, int ta, int tb, int c
     for (int isa = (int)best; isa >= 0; isa--)
         for (int prepared = 0; prepared < 2; prepared++) {
             spd_sgemm_set_isa((spd_sgemm_isa)isa);
-            g_path = spd_sgemm_isa_name((spd_sgemm_isa)isa);
+            snprintf(g_label, sizeof g_label, "%s", spd_sgemm_isa_name((spd_sgemm_isa)isa));
             spd_tensor out[1];
             memset(out, 0, sizeof out);
             spd_status st = run_node(node, fused ? "com.microsoft" : "", fused ? 1 : 13, n_in, in,
@@ -412,10 +387,10 @@ static void gemm_tests(void)
     run_gemm_case(5, 7, 0, 0, 0, 1, 1.0f, 1.0f, pick_act(1), 1); /* K = 0: only C */
     run_gemm_case(6, 40, 0, 1, 1, 3, 1.0f, 0.5f, pick_act(0), 2);
     for (int r = 0; r < 50; r++) {
-        const int64_t M = rr(1, 150), N = rr(1, 150), K = rr(1, 300);
+        const int64_t M = rnd_range(1, 150), N = rnd_range(1, 150), K = rnd_range(1, 300);
         const float alphas[] = {1.0f, 0.5f, -2.0f}, betas[] = {1.0f, 0.0f, 0.25f};
-        run_gemm_case(M, N, K, (int)(rnd() & 1), (int)(rnd() & 1), (int)rr(0, 5), alphas[rr(0, 2)], betas[rr(0, 2)],
-                      pick_act(r % 3 == 0 ? 0 : (int)rr(0, 6)), r % 2 ? 2 : 1);
+        run_gemm_case(M, N, K, (int)(rnd() & 1), (int)(rnd() & 1), (int)rnd_range(0, 5), alphas[rnd_range(0, 2)], betas[rnd_range(0, 2)],
+                      pick_act(r % 3 == 0 ? 0 : (int)rnd_range(0, 6)), r % 2 ? 2 : 1);
     }
 }
 
@@ -449,7 +424,7 @@ static void run_matmul_case(int and, const int64_t *adims, int bnd, const int64_
     for (int isa = (int)best; isa >= 0; isa--)
         for (int prepared = 0; prepared < 2; prepared++) {
             spd_sgemm_set_isa((spd_sgemm_isa)isa);
-            g_path = spd_sgemm_isa_name((spd_sgemm_isa)isa);
+            snprintf(g_label, sizeof g_label, "%s", spd_sgemm_isa_name((spd_sgemm_isa)isa));
             spd_tensor out[1];
             memset(out, 0, sizeof out);
             st = run_node(node, "", 13, 2, in, prepared ? consts : NULL, out);
@@ -587,6 +562,5 @@ int main(void)
         printf("FAIL %zu bytes still allocated\n", spd_alloc_current());
         g_failed++;
     }
-    printf("%d checks, %d failed\n", g_checks, g_failed);
-    return g_failed ? 1 : 0;
+    return test_summary();
 }

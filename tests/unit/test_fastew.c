@@ -32,33 +32,8 @@
 #include "speedster.h"
 #include "util/alloc.h"
 
-static int g_failed, g_checks;
-static char g_cfg[64] = "";
-static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
-
-static uint64_t rnd(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return g_rng;
-}
-static int64_t rnd_range(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
-static float rnd_float(void) { return (float)((double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...)
-{
-    g_checks++;
-    if (ok) return;
-    g_failed++;
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL [%s] ", g_cfg);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-}
+#define TEST_SEED 0x2545F4914F6CDD1Dull
+#include "test_util.h"
 
 static int same_nan(float a, float b) { return (a != a && b != b) || a == b; }
 
@@ -530,7 +505,7 @@ int main(void)
         spd_sgemm_set_isa((spd_sgemm_isa)isa);
         for (int threads = 1; threads <= 2; threads++) {
             spd_set_num_threads(threads);
-            snprintf(g_cfg, sizeof g_cfg, "%s, %d thread%s", spd_sgemm_isa_name((spd_sgemm_isa)isa), threads,
+            snprintf(g_label, sizeof g_label, "%s, %d thread%s", spd_sgemm_isa_name((spd_sgemm_isa)isa), threads,
                      threads > 1 ? "s" : "");
             test_binary();
             test_variadic();
@@ -539,6 +514,5 @@ int main(void)
             test_pool();
         }
     }
-    printf("%d checks, %d failed\n", g_checks, g_failed);
-    return g_failed ? 1 : 0;
+    return test_summary();
 }

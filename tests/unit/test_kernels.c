@@ -27,34 +27,7 @@
 #include "speedster.h"
 #include "util/alloc.h"
 
-static int g_failed, g_checks;
-static const char *g_isa = "";
-static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-
-static uint64_t rnd(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return g_rng;
-}
-static int64_t rnd_range(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
-static float rnd_float(void) { return (float)((double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#include <stdarg.h>
-static void check(int ok, const char *fmt, ...)
-{
-    g_checks++;
-    if (ok) return;
-    g_failed++;
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL [%s] ", g_isa);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-}
+#include "test_util.h"
 
 /* ulp distance of two finite floats of the same sign region */
 static double ulp_diff(float a, float b)
@@ -476,12 +449,11 @@ int main(void)
     const spd_sgemm_isa best = spd_sgemm_isa_best();
     for (int isa = SPD_SGEMM_REF; isa <= (int)best; isa++) {
         spd_sgemm_set_isa((spd_sgemm_isa)isa);
-        g_isa = spd_sgemm_isa_name((spd_sgemm_isa)isa);
+        snprintf(g_label, sizeof g_label, "%s", spd_sgemm_isa_name((spd_sgemm_isa)isa));
         test_vmath();
         test_act();
         test_conv();
         test_pool();
     }
-    printf("%d checks, %d failed\n", g_checks, g_failed);
-    return g_failed ? 1 : 0;
+    return test_summary();
 }

@@ -21,19 +21,8 @@
 #include "speedster.h"
 #include "util/alloc.h"
 
-static int g_failed, g_checks;
-static const char *g_isa = "";
-static uint64_t g_rng = 0x243F6A8885A308D3ull;
-
-static uint64_t rnd(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return g_rng;
-}
-static int64_t rnd_range(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
-static double rnd_unit(void) { return (double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0; }
+#define TEST_SEED 0x243F6A8885A308D3ull
+#include "test_util.h"
 
 typedef struct rnn_case {
     const char *op;
@@ -103,7 +92,7 @@ static void run_case(const rnn_case *c)
     g_checks++;
     if (s1 != SPD_OK || s2 != SPD_OK) {
         g_failed++;
-        printf("FAIL [%s] %s S%lld B%lld I%lld H%lld: status %d %d (%s)\n", g_isa, c->op, (long long)c->S,
+        printf("FAIL [%s] %s S%lld B%lld I%lld H%lld: status %d %d (%s)\n", g_label, c->op, (long long)c->S,
                (long long)c->B, (long long)c->I, (long long)c->H, (int)s1, (int)s2, spd_last_error());
     } else {
         for (int o = 0; o < n_out; o++) {
@@ -121,7 +110,7 @@ static void run_case(const rnn_case *c)
                 g_failed++;
                 printf("FAIL [%s] %s S%lld B%lld I%lld H%lld D%lld bias%d init%d layout%d lbr%d: output %d "
                        "differs from float64 (%.3g of the band)\n",
-                       g_isa, c->op, (long long)c->S, (long long)c->B, (long long)c->I, (long long)c->H,
+                       g_label, c->op, (long long)c->S, (long long)c->B, (long long)c->I, (long long)c->H,
                        (long long)c->D, c->bias, c->init, c->layout, c->lbr, o, worst);
             }
         }
@@ -156,10 +145,9 @@ int main(void)
     const spd_sgemm_isa best = spd_sgemm_isa_best();
     for (int isa = SPD_SGEMM_REF; isa <= (int)best; isa++) {
         spd_sgemm_set_isa((spd_sgemm_isa)isa);
-        g_isa = spd_sgemm_isa_name((spd_sgemm_isa)isa);
-        g_rng = 0x243F6A8885A308D3ull;
+        snprintf(g_label, sizeof g_label, "%s", spd_sgemm_isa_name((spd_sgemm_isa)isa));
+        g_rng = TEST_SEED;
         test_rnns();
     }
-    printf("%d checks, %d failed\n", g_checks, g_failed);
-    return g_failed ? 1 : 0;
+    return test_summary();
 }
