@@ -9,8 +9,11 @@
  * erf: the faithfully rounded erff of N. Juffa (a polynomial in x^2 for
  * |x| <= 0.9277, 1 - exp(polynomial in |x|) above). */
 #include "ops/vmath.h"
+#include "util/alloc.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -272,7 +275,7 @@ INLINE __m256 load_even8(const float *p)
 /* One output row, columns [ox0, ox1) all of whose taps are inside the row;
  * rows[ky] points at input row oy*sy + ky - pt or is NULL (padding). */
 INLINE void dw_row_interior(const spd_dw_params *p, const float *const *rows, const float *w, float bias, int64_t ox0,
-                            int64_t ox1, float *yr)
+                            int64_t ox1, float *yr, bool read_past_end)
 {
     const int64_t KH = p->KH, KW = p->KW, sx = p->sx, pl = p->pl;
     const __m256 bv = _mm256_set1_ps(bias);
@@ -308,6 +311,22 @@ INLINE void dw_row_interior(const spd_dw_params *p, const float *const *rows, co
         }
         _mm256_storeu_ps(yr + ox, a0);
     }
+    if (read_past_end && ox < ox1) {
+        /* the last 1..7 columns in one vector: the loads may read past the
+         * row (the caller's buffer has room), only the valid lanes are stored */
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(ox1 - ox)),
+                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256 a0 = bv;
+        for (int64_t ky = 0; ky < KH; ky++) {
+            const float *xr = rows[ky] + ox * sx - pl;
+            for (int64_t kx = 0; kx < KW; kx++) {
+                const __m256 wv = _mm256_broadcast_ss(w + ky * KW + kx);
+                a0 = _mm256_fmadd_ps(wv, sx == 1 ? _mm256_loadu_ps(xr + kx) : load_even8(xr + kx), a0);
+            }
+        }
+        _mm256_maskstore_ps(yr + ox, mask, a0);
+        return;
+    }
     for (; ox < ox1; ox++) {
         float acc = bias;
         for (int64_t ky = 0; ky < KH; ky++) {
@@ -333,28 +352,74 @@ static inline float dw_edge(const spd_dw_params *p, const float *const *rows, co
     return acc;
 }
 
+/* Planes up to this many floats are zero-padded on the stack; the copy
+ * has DW_SLACK floats beyond the plane for the last row's vector reads. */
+#define DW_STACK_FLOATS 8192
+#define DW_SLACK 32
+
 TARGET void spd_depthwise_plane_avx2(const spd_dw_params *p, const float *x, const float *w, float bias,
                                      const spd_act *ac, const float *z, float *y)
 {
     const float *rows[64];
-    const int64_t OW = p->OW, sx = p->sx;
-    /* interior columns: ox*sx - pl >= 0 and ox*sx - pl + KW - 1 <= W - 1 */
-    int64_t lo = (p->pl + sx - 1) / sx;
-    int64_t hi = p->W - p->KW + p->pl >= 0 ? (p->W - p->KW + p->pl) / sx + 1 : 0;
-    if (lo > OW) lo = OW;
-    if (hi > OW) hi = OW;
-    if (hi < lo) hi = lo;
-    for (int64_t oy = 0; oy < p->OH; oy++) {
-        for (int64_t ky = 0; ky < p->KH; ky++) {
-            const int64_t iy = oy * p->sy + ky - p->pt;
-            rows[ky] = iy >= 0 && iy < p->H ? x + iy * p->W : NULL;
-        }
-        float *yr = y + oy * OW;
-        for (int64_t ox = 0; ox < lo; ox++) yr[ox] = dw_edge(p, rows, w, bias, ox);
-        dw_row_interior(p, rows, w, bias, lo, hi, yr);
-        for (int64_t ox = hi; ox < OW; ox++) yr[ox] = dw_edge(p, rows, w, bias, ox);
-        if (ac->kind != SPD_ACT_NONE || z) spd_vact_bias_f32_avx2(ac, yr, OW, 0.0f, z ? z + oy * OW : NULL);
+    const int64_t OW = p->OW, OH = p->OH;
+    /* The input window every output reads: with padding, a zero-bordered copy
+     * of the plane makes every column an interior one, so each row runs in
+     * vectors from edge to edge (small planes are mostly edge otherwise). */
+    const int64_t PH = (OH - 1) * p->sy + p->KH, PW = (OW - 1) * p->sx + p->KW;
+    const bool pad = p->pt > 0 || p->pl > 0 || PH > p->H || PW > p->W || OW % 8 != 0;
+    float sbuf[DW_STACK_FLOATS];
+    float *heap = NULL, *buf = NULL;
+    if (pad) {
+        const int64_t n = PH * PW + DW_SLACK;
+        buf = n <= DW_STACK_FLOATS ? sbuf : (heap = spd_malloc((size_t)n * sizeof(float)));
+        if (buf) memset(buf + PH * PW, 0, DW_SLACK * sizeof(float));
     }
+    if (pad && buf) {
+        for (int64_t r = 0; r < PH; r++) {
+            float *dst = buf + r * PW;
+            const int64_t iy = r - p->pt;
+            if (iy < 0 || iy >= p->H) {
+                memset(dst, 0, (size_t)PW * sizeof(float));
+                continue;
+            }
+            const int64_t c0 = p->pl < PW ? p->pl : PW; /* first column inside the input */
+            int64_t c1 = p->pl + p->W;                  /* one past the last */
+            if (c1 > PW) c1 = PW;
+            memset(dst, 0, (size_t)c0 * sizeof(float));
+            if (c1 > c0) memcpy(dst + c0, x + iy * p->W + (c0 - p->pl), (size_t)(c1 - c0) * sizeof(float));
+            if (c1 < PW) memset(dst + (c1 > c0 ? c1 : c0), 0, (size_t)(PW - (c1 > c0 ? c1 : c0)) * sizeof(float));
+        }
+        spd_dw_params q = *p;
+        q.H = PH;
+        q.W = PW;
+        q.pt = q.pl = 0;
+        for (int64_t oy = 0; oy < OH; oy++) {
+            for (int64_t ky = 0; ky < q.KH; ky++) rows[ky] = buf + (oy * q.sy + ky) * PW;
+            dw_row_interior(&q, rows, w, bias, 0, OW, y + oy * OW, true);
+        }
+    } else {
+        /* no padding (or no memory for the copy): interior columns in
+         * vectors, the clipped edge columns one by one */
+        const int64_t sx = p->sx;
+        int64_t lo = (p->pl + sx - 1) / sx;
+        int64_t hi = p->W - p->KW + p->pl >= 0 ? (p->W - p->KW + p->pl) / sx + 1 : 0;
+        if (lo > OW) lo = OW;
+        if (hi > OW) hi = OW;
+        if (hi < lo) hi = lo;
+        for (int64_t oy = 0; oy < OH; oy++) {
+            for (int64_t ky = 0; ky < p->KH; ky++) {
+                const int64_t iy = oy * p->sy + ky - p->pt;
+                rows[ky] = iy >= 0 && iy < p->H ? x + iy * p->W : NULL;
+            }
+            float *yr = y + oy * OW;
+            for (int64_t ox = 0; ox < lo; ox++) yr[ox] = dw_edge(p, rows, w, bias, ox);
+            dw_row_interior(p, rows, w, bias, lo, hi, yr, false);
+            for (int64_t ox = hi; ox < OW; ox++) yr[ox] = dw_edge(p, rows, w, bias, ox);
+        }
+    }
+    spd_free(heap);
+    /* the epilogue once over the whole plane, not row by row */
+    if (ac->kind != SPD_ACT_NONE || z) spd_vact_bias_f32_avx2(ac, y, OH * OW, 0.0f, z);
 }
 
 #else /* not x86-64: never called (spd_vmath_avx2() is false) */
