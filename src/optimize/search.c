@@ -22,6 +22,10 @@
 /* fp32 candidates must match the original this closely whatever the metric. */
 #define FP32_NUMERIC_LIMIT 1e-4
 #define LATENCY_BUDGET_S 10.0
+/* Latencies this close are a tie on a shared machine: the candidate is still
+ * validated, and the two fastest are timed again head to head. */
+#define NEAR_TIE 1.03
+#define REMATCH_ROUNDS 3
 
 typedef struct search {
     const spd_optimize_options *opts;
@@ -260,7 +264,7 @@ static void try_candidate(search *s, spd_candidate *c, double best_valid_s)
                                          &c->lat)) != SPD_OK) {
         c->state = CAND_FAILED;
         snprintf(c->reason, sizeof c->reason, "run failed: %s", spd_last_error());
-    } else if (best_valid_s > 0 && c->lat.median_s >= best_valid_s) {
+    } else if (best_valid_s > 0 && c->lat.median_s >= best_valid_s * NEAR_TIE) {
         c->state = CAND_SKIPPED;
         snprintf(c->reason, sizeof c->reason, "latency %.6f s is not below the best valid candidate's %.6f s, so it "
                  "cannot win: not validated", c->lat.median_s, best_valid_s);
@@ -282,6 +286,41 @@ static void try_candidate(search *s, spd_candidate *c, double best_valid_s)
         c->state = CAND_OK;
     }
     log_candidate(s, c);
+}
+
+/* The two fastest valid candidates within NEAR_TIE of each other were timed
+ * minutes apart, and the machine may have been busier for one: time them
+ * again in alternation, keep each one's best median, and return the winner. */
+static int rematch(search *s, spd_candidate *cands, int n, int best)
+{
+    int second = -1;
+    for (int i = 0; i < n; i++)
+        if (i != best && cands[i].state == CAND_OK && cands[i].plan &&
+            (second < 0 || cands[i].lat.median_s < cands[second].lat.median_s))
+            second = i;
+    if (second < 0 || !cands[best].plan || cands[second].lat.median_s >= cands[best].lat.median_s * NEAR_TIE)
+        return best;
+    const spd_sample *smp = &s->data->samples[s->vb];
+    spd_candidate *pair[2] = {&cands[best], &cands[second]};
+    spd_latency top[2] = {pair[0]->lat, pair[1]->lat};
+    for (int r = 0; r < REMATCH_ROUNDS; r++)
+        for (int k = 0; k < 2; k++) {
+            spd_latency l;
+            if (spd_measure_latency(run_candidate, pair[k], smp->inputs, smp->n_inputs, s->n_out,
+                                    LATENCY_BUDGET_S / 4, &l) != SPD_OK) {
+                spd_error_clear();
+                return best;
+            }
+            if (r == 0 || l.median_s < top[k].median_s) top[k] = l;
+        }
+    pair[0]->lat = top[0];
+    pair[1]->lat = top[1];
+    const int win = top[1].median_s < top[0].median_s ? second : best;
+    logf_(s, "[speedster] near tie, timed again head to head: %s %s %s %.6f s, %s %s %s %.6f s", pair[0]->backend->name,
+          spd_technique_name(pair[0]->technique), pair[0]->optimized_graph ? "optimized graph" : "original graph",
+          top[0].median_s, pair[1]->backend->name, spd_technique_name(pair[1]->technique),
+          pair[1]->optimized_graph ? "optimized graph" : "original graph", top[1].median_s);
+    return win;
 }
 
 /* SPEEDSTER_TECHNIQUES=int8,fp32 (a knob for tests and benchmarks, not an
@@ -485,6 +524,7 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
     int best = -1;
     for (int i = 0; i < n_cands; i++)
         if (cands[i].state == CAND_OK && (best < 0 || cands[i].lat.median_s < cands[best].lat.median_s)) best = i;
+    if (best >= 0) best = rematch(&s, cands, n_cands, best);
     if (best < 0) {
         st = spd_errorf(SPD_ERR_INVALID, "no candidate passed the metric threshold; see the lines above for each reason");
         goto done;
