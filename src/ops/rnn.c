@@ -373,6 +373,44 @@ static void rec_acc(int64_t B, int64_t N, int64_t H, const float *h, const float
     }
 }
 
+/* A constant R, transposed once when the program is built (the recurrent
+ * product of a small batch reads R^T; see rec_acc). */
+#define RNN_PREP_MAGIC 0x524E4E54u
+typedef struct rnn_prep {
+    uint32_t magic;
+    int64_t D, GH, H;
+    float *rt; /* D blocks of H x GH */
+} rnn_prep;
+
+static void rnn_prep_free(void *p)
+{
+    rnn_prep *r = p;
+    if (!r) return;
+    spd_free(r->rt);
+    spd_free(r);
+}
+
+static spd_status rnn_prepare(const spd_node *node, int64_t opset, int n_in, const spd_tensor *const *consts,
+                              void **state, void (**state_free)(void *))
+{
+    (void)node, (void)opset;
+    const spd_tensor *R = n_in > 2 ? consts[2] : NULL;
+    if (!R || R->dtype != SPD_FLOAT || R->ndim != 3 || spd_tensor_numel(R) == 0) return SPD_OK;
+    rnn_prep *r = spd_calloc(1, sizeof *r);
+    if (!r) return SPD_OK; /* decline: the kernel transposes per call */
+    r->magic = RNN_PREP_MAGIC;
+    r->D = R->dims[0], r->GH = R->dims[1], r->H = R->dims[2];
+    if (!(r->rt = spd_malloc((size_t)spd_tensor_numel(R) * sizeof(float)))) {
+        spd_free(r);
+        return SPD_OK;
+    }
+    for (int64_t d = 0; d < r->D; d++)
+        transpose_blocked((const float *)R->data + d * r->GH * r->H, r->GH, r->H, r->rt + d * r->GH * r->H);
+    *state = r;
+    *state_free = rnn_prep_free;
+    return SPD_OK;
+}
+
 /* Per direction: the input projection X W^T + biases for all steps at once
  * (rows ordered as X's, so either layout works through the row stride), then
  * per step the recurrent projection h R^T for the whole batch accumulated
@@ -393,9 +431,12 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
     float *c = spd_malloc((size_t)nbh * sizeof *c);
     float *tmp = spd_malloc((size_t)nbh * sizeof *tmp);
     float *bias = spd_malloc((size_t)GH * sizeof *bias);
-    float *rt = B <= SMALL_BATCH ? spd_malloc((size_t)(GH * H > 0 ? GH * H : 1) * sizeof *rt) : NULL;
+    const rnn_prep *prep = ctx->state;
+    if (prep && (prep->magic != RNN_PREP_MAGIC || prep->D != D || prep->GH != GH || prep->H != H || B > SMALL_BATCH))
+        prep = NULL;
+    float *rt = B <= SMALL_BATCH && !prep ? spd_malloc((size_t)(GH * H > 0 ? GH * H : 1) * sizeof *rt) : NULL;
     spd_status s = SPD_OK;
-    if (!xw || !h || !c || !tmp || !bias || (B <= SMALL_BATCH && !rt)) s = spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    if (!xw || !h || !c || !tmp || !bias || (B <= SMALL_BATCH && !rt && !prep)) s = spd_errorf(SPD_ERR_NOMEM, "out of memory");
 
     /* Rows of xw for step t start at t * row_t; entry b is row_b further. */
     const int64_t row_t = m->batch_first ? GH : B * GH, row_b = m->batch_first ? S * GH : GH;
@@ -413,7 +454,10 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
             bias[g] = wb ? wb[g] + (kind == CELL_GRU && m->lbr && g >= 2 * H ? 0.0f : rb[g]) : 0.0f;
         for (int64_t row = 0; row < S * B; row++) memcpy(xw + row * GH, bias, (size_t)GH * sizeof *xw);
         spd_sgemm(0, 1, S * B, GH, I, 1.0f, X, I, w, I, 1.0f, xw, GH);
-        if (rt) transpose_blocked(r, GH, H, rt);
+        /* R^T for the small-batch product: prepared once when R is a
+         * constant, else transposed here per call */
+        const float *rtd = prep ? prep->rt + d * GH * H : rt;
+        if (!prep && rt) transpose_blocked(r, GH, H, rt);
 
         for (int64_t b = 0; b < B; b++) {
             int64_t at = state_at(m, d, b);
@@ -426,20 +470,20 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
             int64_t t = backwards ? S - 1 - step : step;
             float *gt = xw + t * row_t;
             if (kind == CELL_RNN) {
-                rec_acc(B, H, H, h, r, rt, GH, gt, row_b);
+                rec_acc(B, H, H, h, r, rtd, GH, gt, row_b);
                 for (int64_t b = 0; b < B; b++) {
                     act_f32(&f[0], clip, gt + b * row_b, H);
                     memcpy(h + b * H, gt + b * row_b, (size_t)H * sizeof *h);
                 }
             } else if (kind == CELL_GRU) {
                 /* z and r first: the candidate needs r. */
-                rec_acc(B, 2 * H, H, h, r, rt, GH, gt, row_b);
+                rec_acc(B, 2 * H, H, h, r, rtd, GH, gt, row_b);
                 for (int64_t b = 0; b < B; b++) act_f32(&f[0], clip, gt + b * row_b, 2 * H);
                 const float *rh_w = r + 2 * H * H;
                 if (m->lbr) {
                     /* hh += r (R_h h + Rb_h) */
                     memset(tmp, 0, (size_t)(B * H) * sizeof *tmp);
-                    rec_acc(B, H, H, h, rh_w, rt ? rt + 2 * H : NULL, GH, tmp, H);
+                    rec_acc(B, H, H, h, rh_w, rtd ? rtd + 2 * H : NULL, GH, tmp, H);
                     for (int64_t b = 0; b < B; b++) {
                         const float *rr = gt + b * row_b + H;
                         float *hh = gt + b * row_b + 2 * H;
@@ -452,7 +496,7 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
                         const float *rr = gt + b * row_b + H;
                         for (int64_t j = 0; j < H; j++) tmp[b * H + j] = rr[j] * h[b * H + j];
                     }
-                    rec_acc(B, H, H, tmp, rh_w, rt ? rt + 2 * H : NULL, GH, gt + 2 * H, row_b);
+                    rec_acc(B, H, H, tmp, rh_w, rtd ? rtd + 2 * H : NULL, GH, gt + 2 * H, row_b);
                 }
                 for (int64_t b = 0; b < B; b++) {
                     const float *z = gt + b * row_b;
@@ -461,7 +505,7 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
                     for (int64_t j = 0; j < H; j++) hb[j] = (1.0f - z[j]) * hh[j] + z[j] * hb[j];
                 }
             } else {
-                rec_acc(B, GH, H, h, r, rt, GH, gt, row_b);
+                rec_acc(B, GH, H, h, r, rtd, GH, gt, row_b);
                 for (int64_t b = 0; b < B; b++) {
                     float *gi = gt + b * row_b, *go = gi + H, *gf = gi + 2 * H, *gc = gi + 3 * H;
                     float *cb = c + b * H, *hb = h + b * H, *tb = tmp + b * H;
@@ -626,8 +670,8 @@ static spd_status op_gru(spd_op_ctx *ctx) { return rnn_run(ctx, CELL_GRU); }
 static spd_status op_lstm(spd_op_ctx *ctx) { return rnn_run(ctx, CELL_LSTM); }
 
 const spd_op_def spd_ops_rnn[] = {
-    {"RNN", "", 1, 21, op_rnn},
-    {"GRU", "", 1, 21, op_gru},
-    {"LSTM", "", 1, 21, op_lstm},
+    {"RNN", "", 1, 21, op_rnn, rnn_prepare},
+    {"GRU", "", 1, 21, op_gru, rnn_prepare},
+    {"LSTM", "", 1, 21, op_lstm, rnn_prepare},
 };
 const int spd_ops_rnn_count = (int)(sizeof spd_ops_rnn / sizeof spd_ops_rnn[0]);
