@@ -347,6 +347,12 @@ static void depthwise2d(const geom *g, const float *x, const float *w, float *y,
     }
 }
 
+/* Whether depthwise_task takes the AVX2 plane kernel for g. */
+static bool dw_avx2(const geom *g)
+{
+    return g->d[0] == 1 && g->d[1] == 1 && g->s[0] <= 2 && g->s[1] <= 2 && g->k[0] <= 64 && spd_vmath_avx2();
+}
+
 /* Plane p = n*C + c of a depthwise conv, with its bias and epilogue. */
 static void depthwise_task(void *ctx, int64_t p)
 {
@@ -357,7 +363,7 @@ static void depthwise_task(void *ctx, int64_t p)
     const float *x = j->in + p * g->big_n, *w = j->w + c * g->k_n;
     const float *z = j->epi->z ? j->epi->z + p * g->small_n : NULL;
     float *y = j->out + p * g->small_n;
-    if (g->d[0] == 1 && g->d[1] == 1 && g->s[0] <= 2 && g->s[1] <= 2 && g->k[0] <= 64 && spd_vmath_avx2()) {
+    if (dw_avx2(g)) {
         const spd_dw_params dp = {g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1],
                                   g->s[0],   g->s[1],   g->pb[0],    g->pb[1]};
         spd_depthwise_plane_avx2(&dp, x, w, bias, &j->epi->ac, z, y);
@@ -366,6 +372,28 @@ static void depthwise_task(void *ctx, int64_t p)
     for (int64_t i = 0; i < g->small_n; i++) y[i] = bias;
     depthwise2d(g, x, w, y, 1);
     spd_vact_bias_f32(&j->epi->ac, y, g->small_n, 0.0f, z);
+}
+
+/* Planes narrower than this go eight channels at a time (one per lane). */
+#define DW_NARROW 16
+
+/* Task t of the channel-interleaved path: channels [8u, 8u+8) of image n,
+ * where t = n * units + u; a last unit with fewer than 8 channels goes
+ * plane by plane. */
+static void depthwise8_task(void *ctx, int64_t t)
+{
+    const chan_job *j = ctx;
+    const geom *g = j->g;
+    const int64_t units = (j->channels + 7) / 8, n = t / units, c0 = t % units * 8;
+    if (c0 + 8 > j->channels) {
+        for (int64_t c = c0; c < j->channels; c++) depthwise_task(ctx, n * j->channels + c);
+        return;
+    }
+    const int64_t p = n * j->channels + c0;
+    const spd_dw_params dp = {g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1],
+                              g->s[0],   g->s[1],   g->pb[0],    g->pb[1]};
+    spd_depthwise8_avx2(&dp, j->in + p * g->big_n, j->w + c0 * g->k_n, j->bias ? j->bias + c0 : NULL, &j->epi->ac,
+                        j->epi->z ? j->epi->z + p * g->small_n : NULL, j->out + p * g->small_n);
 }
 
 static void fill_bias(float *y, const float *bias, int64_t channels, int64_t n)
@@ -560,6 +588,14 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
     if (conv_is_depthwise(g, C, M, group)) {
         /* one task per (image, channel) plane */
         chan_job j = {g, x, w, y, C, bias, e};
+        if (g->nd == 2 && g->small[1] < DW_NARROW && C >= 8 && dw_avx2(g)) {
+            const int64_t tasks = N * ((C + 7) / 8);
+            if (N * C * g->small_n * g->k_n < PARALLEL_MIN)
+                for (int64_t t = 0; t < tasks; t++) depthwise8_task(&j, t);
+            else
+                spd_parallel_for(tasks, depthwise8_task, &j);
+            return SPD_OK;
+        }
         if (N * C * g->small_n * g->k_n < PARALLEL_MIN)
             for (int64_t p = 0; p < N * C; p++) depthwise_task(&j, p);
         else

@@ -75,5 +75,9 @@ typedef struct spd_dw_params {
 } spd_dw_params;
 void spd_depthwise_plane_avx2(const spd_dw_params *p, const float *x, const float *w, float bias,
                               const spd_act *ac, const float *z, float *y);
+/* Eight consecutive planes (channels) at once, for planes narrower than a
+ * vector: bias holds 8 values or is NULL, w 8 kernels, z/y 8 planes. */
+void spd_depthwise8_avx2(const spd_dw_params *p, const float *x, const float *w, const float *bias,
+                         const spd_act *ac, const float *z, float *y);
 
 #endif

@@ -422,6 +422,59 @@ TARGET void spd_depthwise_plane_avx2(const spd_dw_params *p, const float *x, con
     if (ac->kind != SPD_ACT_NONE || z) spd_vact_bias_f32_avx2(ac, y, OH * OW, 0.0f, z);
 }
 
+/* Eight depthwise planes at once, one channel per lane: for planes too
+ * narrow to fill a vector along their width (keyword spotting's 25x5, the
+ * 7x7 of a CNN's last stage). The planes are interleaved into a zero-padded
+ * buffer, every output pixel is KH*KW vector FMAs, and the result is
+ * de-interleaved with the epilogue applied per plane. x, y, z: the first of
+ * eight consecutive planes; w: their KH*KW weights each; bias: 8 or NULL. */
+TARGET void spd_depthwise8_avx2(const spd_dw_params *p, const float *x, const float *w, const float *bias,
+                                const spd_act *ac, const float *z, float *y)
+{
+    const int64_t OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW, nk = KH * KW;
+    const int64_t PH = (OH - 1) * p->sy + KH, PW = (OW - 1) * p->sx + KW;
+    const int64_t in_n = p->H * p->W, out_n = OH * OW;
+    float *xi = spd_malloc((size_t)(PH * PW + OH * OW + nk) * 8 * sizeof(float));
+    if (!xi) {
+        /* no memory for the interleaved copy: one plane at a time */
+        for (int c = 0; c < 8; c++)
+            spd_depthwise_plane_avx2(p, x + c * in_n, w + c * nk, bias ? bias[c] : 0.0f, ac,
+                                     z ? z + c * out_n : NULL, y + c * out_n);
+        return;
+    }
+    float *yi = xi + PH * PW * 8, *wi = yi + OH * OW * 8;
+    for (int64_t k = 0; k < nk; k++)
+        for (int c = 0; c < 8; c++) wi[k * 8 + c] = w[c * nk + k];
+    for (int64_t r = 0; r < PH; r++)
+        for (int64_t q = 0; q < PW; q++) {
+            const int64_t iy = r - p->pt, ix = q - p->pl;
+            float *dst = xi + (r * PW + q) * 8;
+            if (iy < 0 || iy >= p->H || ix < 0 || ix >= p->W) {
+                _mm256_storeu_ps(dst, _mm256_setzero_ps());
+                continue;
+            }
+            const float *src = x + iy * p->W + ix;
+            for (int c = 0; c < 8; c++) dst[c] = src[c * in_n];
+        }
+    const __m256 bv = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    for (int64_t oy = 0; oy < OH; oy++)
+        for (int64_t ox = 0; ox < OW; ox++) {
+            __m256 acc = bv;
+            for (int64_t ky = 0; ky < KH; ky++) {
+                const float *row = xi + ((oy * p->sy + ky) * PW + ox * p->sx) * 8;
+                for (int64_t kx = 0; kx < KW; kx++)
+                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(wi + (ky * KW + kx) * 8), _mm256_loadu_ps(row + kx * 8), acc);
+            }
+            _mm256_storeu_ps(yi + (oy * OW + ox) * 8, acc);
+        }
+    for (int c = 0; c < 8; c++) {
+        float *yc = y + c * out_n;
+        for (int64_t i = 0; i < out_n; i++) yc[i] = yi[i * 8 + c];
+        if (ac->kind != SPD_ACT_NONE || z) spd_vact_bias_f32_avx2(ac, yc, out_n, 0.0f, z ? z + c * out_n : NULL);
+    }
+    spd_free(xi);
+}
+
 #else /* not x86-64: never called (spd_vmath_avx2() is false) */
 
 void spd_vact_bias_f32_avx2(const spd_act *ac, float *y, int64_t n, float bias, const float *z)
@@ -449,6 +502,11 @@ float spd_vmax_f32_avx2(const float *x, int64_t n)
 }
 void spd_depthwise_plane_avx2(const spd_dw_params *p, const float *x, const float *w, float bias,
                               const spd_act *ac, const float *z, float *y)
+{
+    (void)p, (void)x, (void)w, (void)bias, (void)ac, (void)z, (void)y;
+}
+void spd_depthwise8_avx2(const spd_dw_params *p, const float *x, const float *w, const float *bias,
+                         const spd_act *ac, const float *z, float *y)
 {
     (void)p, (void)x, (void)w, (void)bias, (void)ac, (void)z, (void)y;
 }
