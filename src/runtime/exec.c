@@ -72,8 +72,8 @@ static const spd_tensor *lookup_outer(const spd_exec *ex, const char *name)
 /* SPEEDSTER_PROFILE=1: time spent per operator type, printed to stderr at
  * exit. For finding the hot operators of a model; costs two clock reads per
  * node when on, one getenv per process when off. */
-typedef struct prof_row { char op[48]; double sec; long calls; } prof_row;
-static prof_row prof_rows[256];
+typedef struct prof_row { char op[160]; double sec; long calls; double macs; } prof_row;
+static prof_row prof_rows[1024];
 static int prof_n, prof_state = -1;
 
 static void prof_print(void)
@@ -86,34 +86,58 @@ static void prof_print(void)
                 prof_row t = prof_rows[i]; prof_rows[i] = prof_rows[j]; prof_rows[j] = t;
             }
     fprintf(stderr, "profile: %.3f ms in kernels\n", total * 1e3);
-    for (int i = 0; i < prof_n; i++)
-        fprintf(stderr, "  %-28s %9.3f ms %5.1f%% %8ld calls\n", prof_rows[i].op, prof_rows[i].sec * 1e3,
-                total > 0 ? 100 * prof_rows[i].sec / total : 0, prof_rows[i].calls);
+    for (int i = 0; i < prof_n; i++) {
+        fprintf(stderr, "  %-28s %9.3f ms %5.1f%% %8ld calls%s", prof_rows[i].op, prof_rows[i].sec * 1e3,
+                total > 0 ? 100 * prof_rows[i].sec / total : 0, prof_rows[i].calls,
+                prof_rows[i].macs > 0 ? "" : "\n");
+        if (prof_rows[i].macs > 0) fprintf(stderr, " %7.1f GFLOP/s\n", 2e-9 * prof_rows[i].macs / prof_rows[i].sec);
+    }
 }
 
 static int prof_on(void)
 {
     if (prof_state < 0) {
         const char *e = getenv("SPEEDSTER_PROFILE");
-        prof_state = e && *e && strcmp(e, "0") != 0;
+        prof_state = !e || !*e || !strcmp(e, "0") ? 0 : !strcmp(e, "nodes") ? 2 : 1;
         if (prof_state) atexit(prof_print);
     }
     return prof_state;
 }
 
-static void prof_add(const char *op, double sec)
+static void prof_add(const char *op, double sec, double macs)
 {
     for (int i = 0; i < prof_n; i++)
         if (!strncmp(prof_rows[i].op, op, sizeof prof_rows[i].op - 1)) {
             prof_rows[i].sec += sec;
             prof_rows[i].calls++;
+            prof_rows[i].macs += macs;
             return;
         }
-    if (prof_n == 256) return;
+    if (prof_n == 1024) return;
     prof_row *r = &prof_rows[prof_n++];
     snprintf(r->op, sizeof r->op, "%s", op);
     r->sec = sec;
     r->calls = 1;
+    r->macs = macs;
+}
+
+/* SPEEDSTER_PROFILE=nodes: one row per node, named with its output shape
+ * and, for convolutions, the multiply-adds (so the row shows GFLOP/s). */
+static void prof_node_label(const spd_op_ctx *c, char *buf, size_t n, double *macs)
+{
+    int w = snprintf(buf, n, "%s %s [", c->node->op_type, c->node->name ? c->node->name : "");
+    double out_elems = 1;
+    for (int d = 0; d < c->out[0].ndim && w > 0 && (size_t)w < n; d++) {
+        w += snprintf(buf + w, n - (size_t)w, d ? "x%lld" : "%lld", (long long)c->out[0].dims[d]);
+        out_elems *= (double)c->out[0].dims[d];
+    }
+    if (w > 0 && (size_t)w < n) snprintf(buf + w, n - (size_t)w, "]");
+    *macs = 0;
+    if (c->n_inputs > 1 && c->in[1] && (strstr(c->node->op_type, "Conv") != NULL)) {
+        double k = 1;
+        for (int d = 1; d < c->in[1]->ndim; d++) k *= (double)c->in[1]->dims[d];
+        *macs = out_elems * k;
+    }
 }
 
 static double now_sec(void)
@@ -162,7 +186,13 @@ static spd_status run_node(spd_exec *ex, int i)
     if (prof_on()) {
         double t0 = now_sec();
         st = pn->run(&ctx);
-        prof_add(pn->node->op_type, now_sec() - t0);
+        double dt = now_sec() - t0, macs = 0;
+        char key[160];
+        if (prof_state == 2 && st == SPD_OK && pn->n_out > 0)
+            prof_node_label(&ctx, key, sizeof key, &macs);
+        else
+            snprintf(key, sizeof key, "%s", pn->node->op_type);
+        prof_add(key, dt, macs);
     } else {
         st = pn->run(&ctx);
     }
