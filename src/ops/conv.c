@@ -26,6 +26,7 @@
 
 #include "ir/op.h"
 #include "ops/conv.h"
+#include "ops/conv_pack.h"
 #include "ops/gemm.h"
 #include "ops/sgemm_fast.h"
 #include "ops/vmath.h"
@@ -527,14 +528,19 @@ static void im2col_pack(const void *ctx, int64_t pc, int64_t k, int64_t jc, int6
  * itself (pointwise), X's im2col packed tile by tile (x_im, with a kernel),
  * or a full im2col buffer (the reference). W is prepacked (wpack) or raw. */
 static spd_status conv_gemm(const spd_sgemm_kernel *kern, const geom *g, int64_t M, int64_t K, const float *w,
-                            const float *wpack, const float *braw, const float *x_im, const float *bias,
-                            const float *z, const spd_act *ac, float *y)
+                            const float *wpack, const float *braw, const float *x_im,
+                            const spd_conv2d_src *x2d, const float *bias, const float *z, const spd_act *ac,
+                            float *y)
 {
     const int64_t N = g->small_n;
     const spd_gemm_a A = {.trans = 0, .p = w, .ld = K, .packed = kern ? wpack : NULL};
     const im2col_src src = {g, x_im, kern ? kern->nr : 0};
     spd_gemm_b B = {.trans = 0, .p = braw, .ld = N};
-    if (!braw) {
+    if (!braw && x2d) { /* runs copied from the phase-split input: cheap */
+        B.pack = spd_conv2d_pack;
+        B.ctx = x2d;
+        B.pack_cost = 2.0f;
+    } else if (!braw) {
         B.pack = im2col_pack;
         B.ctx = &src;
         B.pack_cost = 8.0f;
@@ -621,6 +627,16 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
             return spd_errorf(SPD_ERR_NOMEM, "out of memory for a %lld x %lld im2col buffer",
                               (long long)kdim, (long long)g->small_n);
     }
+    /* 2-D kernels pack B from a padded, phase-split copy of each image's
+     * group (ops/conv_pack.h); other ranks from X itself */
+    spd_conv2d_src x2d;
+    bool use2d = false;
+    if (kern && !pointwise && kdim > 0 && g->nd == 2) {
+        const spd_conv2d_shape cs = {Cg,      g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1],
+                                     g->s[0], g->s[1],   g->d[0],   g->d[1],     g->pb[0],    g->pb[1]};
+        use2d = spd_conv2d_src_fits(&cs) && spd_conv2d_src_init(&x2d, &cs, kern->nr) == SPD_OK;
+        if (!use2d) spd_error_clear();
+    }
     spd_status st = SPD_OK;
     for (int64_t n = 0; n < N && st == SPD_OK; n++) {
         for (int64_t gi = 0; gi < group && st == SPD_OK; gi++) {
@@ -630,11 +646,14 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
                 im2col_par(g, xg, Cg, col);
                 braw = col;
             }
+            if (use2d) spd_conv2d_src_fill(&x2d, xg, spd_thread_count());
             const int64_t off = (n * M + gi * Mg) * g->small_n;
             st = conv_gemm(kern, g, Mg, kdim, w + gi * Mg * kdim, wpack ? wpack + gi * gstride : NULL, braw, xg,
-                           bias ? bias + gi * Mg : NULL, e->z ? e->z + off : NULL, &e->ac, y + off);
+                           use2d ? &x2d : NULL, bias ? bias + gi * Mg : NULL, e->z ? e->z + off : NULL, &e->ac,
+                           y + off);
         }
     }
+    if (use2d) spd_conv2d_src_free(&x2d);
     spd_free(col);
     spd_free(wown);
     return st;

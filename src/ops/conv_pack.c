@@ -1,0 +1,173 @@
+/* The phase-split im2col packer of a 2-D convolution (see conv_pack.h). */
+#include "ops/conv_pack.h"
+
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/threadpool.h"
+
+#define MAX_STRIDE 8
+/* Copies below this many floats stay on the calling thread. */
+#define FILL_PARALLEL_MIN 65536
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int spd_conv2d_src_fits(const spd_conv2d_shape *s)
+{
+    return s->C > 0 && s->OH > 0 && s->OW > 0 && s->sy >= 1 && s->sx >= 1 && s->sy <= MAX_STRIDE &&
+           s->sx <= MAX_STRIDE && s->dy >= 1 && s->dx >= 1 && s->pt >= 0 && s->pl >= 0;
+}
+
+spd_status spd_conv2d_src_init(spd_conv2d_src *src, const spd_conv2d_shape *s, int64_t nr)
+{
+    memset(src, 0, sizeof *src);
+    src->s = *s;
+    src->nr = nr;
+    /* padded rows and columns the taps reach */
+    const int64_t PH = (s->OH - 1) * s->sy + (s->KH - 1) * s->dy + 1;
+    const int64_t PW = (s->OW - 1) * s->sx + (s->KW - 1) * s->dx + 1;
+    src->Hh = cdiv(PH, s->sy);
+    src->Wh = cdiv(PW, s->sx);
+    /* only the phases some tap reads get a plane (a strided 1x1 reads one) */
+    int64_t slot[MAX_STRIDE * MAX_STRIDE];
+    for (int i = 0; i < MAX_STRIDE * MAX_STRIDE; i++) slot[i] = -1;
+    for (int64_t ky = 0; ky < s->KH; ky++)
+        for (int64_t kx = 0; kx < s->KW; kx++) slot[(ky * s->dy % s->sy) * s->sx + kx * s->dx % s->sx] = 0;
+    int64_t n = 0;
+    for (int64_t i = 0; i < s->sy * s->sx; i++)
+        if (slot[i] == 0) {
+            src->used[n] = (unsigned char)i;
+            slot[i] = n++;
+        }
+    src->nphase = n;
+    const int64_t plane = src->Hh * src->Wh, rows = s->C * s->KH * s->KW;
+    src->buf = spd_malloc((size_t)(s->C * n * plane) * sizeof(float));
+    src->off = spd_malloc((size_t)rows * sizeof(int64_t));
+    if (!src->buf || !src->off) {
+        spd_conv2d_src_free(src);
+        return spd_errorf(SPD_ERR_NOMEM, "out of memory for a %lld-channel padded convolution input",
+                          (long long)s->C);
+    }
+    for (int64_t c = 0, p = 0; c < s->C; c++)
+        for (int64_t ky = 0; ky < s->KH; ky++)
+            for (int64_t kx = 0; kx < s->KW; kx++, p++) {
+                const int64_t ry = ky * s->dy, rx = kx * s->dx;
+                const int64_t ph = slot[(ry % s->sy) * s->sx + rx % s->sx];
+                src->off[p] = (c * n + ph) * plane + ry / s->sy * src->Wh + rx / s->sx;
+            }
+    return SPD_OK;
+}
+
+void spd_conv2d_src_free(spd_conv2d_src *src)
+{
+    spd_free(src->buf);
+    spd_free(src->off);
+    src->buf = NULL;
+    src->off = NULL;
+}
+
+typedef struct fill_job {
+    spd_conv2d_src *src;
+    const float *x;
+} fill_job;
+
+/* Channel c's planes: plane (py, px) row i is padded row i*sy + py, column
+ * j padded column j*sx + px; outside the input it is zero. */
+static void fill_channel(void *ctx, int64_t c)
+{
+    const fill_job *j = ctx;
+    const spd_conv2d_src *src = j->src;
+    const spd_conv2d_shape *s = &src->s;
+    const int64_t Hh = src->Hh, Wh = src->Wh;
+    const float *xc = j->x + c * s->H * s->W;
+    for (int64_t ph = 0; ph < src->nphase; ph++) {
+        const int64_t py = src->used[ph] / s->sx, px = src->used[ph] % s->sx;
+        float *plane = src->buf + (c * src->nphase + ph) * Hh * Wh;
+        /* the plane columns j whose input column j*sx + px - pl is in [0, W) */
+        int64_t j0 = px >= s->pl ? 0 : cdiv(s->pl - px, s->sx);
+        int64_t j1 = s->W + s->pl - px > 0 ? cdiv(s->W + s->pl - px, s->sx) : 0;
+        if (j0 > Wh) j0 = Wh;
+        if (j1 > Wh) j1 = Wh;
+        if (j1 < j0) j1 = j0;
+        for (int64_t i = 0; i < Hh; i++) {
+            float *d = plane + i * Wh;
+            const int64_t iy = i * s->sy + py - s->pt;
+            if (iy < 0 || iy >= s->H) {
+                memset(d, 0, (size_t)Wh * sizeof(float));
+                continue;
+            }
+            const float *xr = xc + iy * s->W + (j0 * s->sx + px - s->pl);
+            memset(d, 0, (size_t)j0 * sizeof(float));
+            if (s->sx == 1)
+                memcpy(d + j0, xr, (size_t)(j1 - j0) * sizeof(float));
+            else
+                for (int64_t q = 0; q < j1 - j0; q++) d[j0 + q] = xr[q * s->sx];
+            memset(d + j1, 0, (size_t)(Wh - j1) * sizeof(float));
+        }
+    }
+}
+
+void spd_conv2d_src_fill(spd_conv2d_src *src, const float *x, int threads)
+{
+    fill_job j = {src, x};
+    if (threads > 1 && src->s.C > 1 && src->s.C * src->nphase * src->Hh * src->Wh >= FILL_PARALLEL_MIN)
+        spd_parallel_for(src->s.C, fill_channel, &j);
+    else
+        for (int64_t c = 0; c < src->s.C; c++) fill_channel(&j, c);
+}
+
+/* A run of output columns within one output line and one panel: it reads
+ * floats [src, src+len) of every row's plane (plus the row's offset) and
+ * writes them at dst (plus p*nr for row p). */
+typedef struct seg {
+    int64_t src, dst, len;
+} seg;
+
+#define SEG_STACK 256
+
+void spd_conv2d_pack(const void *ctx, int64_t pc, int64_t k, int64_t jc, int64_t n, float *dst)
+{
+    const spd_conv2d_src *src = ctx;
+    const int64_t OW = src->s.OW, Wh = src->Wh, nr = src->nr;
+    const int64_t max_segs = n / nr + n / OW + 3;
+    seg stack[SEG_STACK];
+    seg *segs = max_segs <= SEG_STACK ? stack : spd_malloc((size_t)max_segs * sizeof(seg));
+    if (!segs) { /* out of memory: the same runs, found per row (slower, same result) */
+        for (int64_t o = 0; o < n; o++) {
+            const int64_t oy = (jc + o) / OW, ox = (jc + o) % OW;
+            float *d = dst + o / nr * k * nr + o % nr;
+            for (int64_t p = 0; p < k; p++) d[p * nr] = src->buf[src->off[pc + p] + oy * Wh + ox];
+        }
+    } else {
+        int64_t ns = 0;
+        for (int64_t o = 0; o < n;) {
+            const int64_t oy = (jc + o) / OW, ox = (jc + o) % OW, lane = o % nr;
+            int64_t len = OW - ox;
+            if (len > n - o) len = n - o;
+            if (len > nr - lane) len = nr - lane;
+            segs[ns++] = (seg){oy * Wh + ox, o / nr * k * nr + lane, len};
+            o += len;
+        }
+        const int64_t *off = src->off + pc;
+        for (int64_t i = 0; i < ns; i++) {
+            const float *b = src->buf + segs[i].src;
+            float *d = dst + segs[i].dst;
+            const int64_t len = segs[i].len;
+            if (len == 16)
+                for (int64_t p = 0; p < k; p++) memcpy(d + p * nr, b + off[p], 16 * sizeof(float));
+            else
+                for (int64_t p = 0; p < k; p++) {
+                    const float *sp = b + off[p];
+                    float *dp = d + p * nr;
+                    for (int64_t q = 0; q < len; q++) dp[q] = sp[q];
+                }
+        }
+        if (segs != stack) spd_free(segs);
+    }
+    /* the last panel's columns past n */
+    const int64_t lane = n % nr;
+    if (lane) {
+        float *d = dst + n / nr * k * nr + lane;
+        for (int64_t p = 0; p < k; p++) memset(d + p * nr, 0, (size_t)(nr - lane) * sizeof(float));
+    }
+}
