@@ -21,6 +21,7 @@
  * float32 is computed directly; float16, bfloat16 and double are converted to
  * float32 and back. ConvTranspose's GEMMs run on spd_sgemm; col2im and the
  * depthwise loop run on the thread pool split by channel. */
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -52,7 +53,7 @@ typedef struct conv_prep conv_prep;
 typedef struct conv_epi {
     spd_act ac;
     const float *z;
-    const conv_prep *prep; /* Conv's prepared weights, or NULL */
+    conv_prep *prep; /* Conv's prepared weights, or NULL */
 } conv_epi;
 
 /* ---- float32 views of tensors of other float types ---------------------- */
@@ -406,22 +407,26 @@ static void fill_bias(float *y, const float *bias, int64_t channels, int64_t n)
 
 /* ---- the GEMM: Y_g = W_g * im2col(X_g), with the epilogue ----------------- */
 
-/* Conv's prepared state: W packed once, per group, in the packed-A layout
- * of the kernel that was current then (ops/sgemm_fast.h). */
+/* Conv's prepared state for a constant W: W packed for the kernel that
+ * was current then (ops/sgemm_fast.h), per group, on first use, in the
+ * layout the output's shape calls for: as the product's A (mr-row panels)
+ * or, for the transposed product of small output grids, as its B (W^T in
+ * nr-column panels). A model with fixed shapes so holds one packed copy. */
 #define CONV_PREP_MAGIC 0x43505250u /* "CPRP" */
 typedef struct conv_prep {
     uint32_t magic;
     const spd_sgemm_kernel *kern;
     int64_t M, K, group; /* W as M x K (K = C/group x kernel size) */
-    size_t gstride;      /* floats between groups' packs */
-    float *w;
+    _Atomic(float *) w;  /* A layout, per group */
+    _Atomic(float *) wt; /* W^T in B layout, per group */
 } conv_prep;
 
 static void conv_prep_free(void *p)
 {
     conv_prep *s = p;
     if (!s) return;
-    spd_free(s->w);
+    spd_free(atomic_load(&s->w));
+    spd_free(atomic_load(&s->wt));
     spd_free(s);
 }
 
@@ -580,6 +585,107 @@ static float *pack_weights(const spd_sgemm_kernel *kern, const float *w, int64_t
     return dst;
 }
 
+/* W^T per group in the kernel's packed-B layout (K x M/group), for the
+ * transposed product; NULL when out of memory. */
+static float *pack_weights_t(const spd_sgemm_kernel *kern, const float *w, int64_t M, int64_t K, int64_t group,
+                             size_t *gstride)
+{
+    const int64_t Mg = M / group;
+    *gstride = spd_sgemm_prepacked_b_floats(kern, K, Mg);
+    float *dst = spd_malloc(*gstride * (size_t)group * sizeof(float) + 1);
+    if (!dst) return NULL;
+    for (int64_t gi = 0; gi < group; gi++)
+        spd_sgemm_prepack_b(kern, 1, K, Mg, w + gi * Mg * K, K, dst + (size_t)gi * *gstride);
+    return dst;
+}
+
+/* The prepared packing of W in one layout, made on first use; concurrent
+ * first callers may both pack, and the loser frees its copy. */
+static const float *prep_packed(conv_prep *prep, bool transposed, const float *w)
+{
+    _Atomic(float *) *slot = transposed ? &prep->wt : &prep->w;
+    float *have = atomic_load(slot);
+    if (have) return have;
+    size_t gs = 0;
+    float *mine = transposed ? pack_weights_t(prep->kern, w, prep->M, prep->K, prep->group, &gs)
+                             : pack_weights(prep->kern, w, prep->M, prep->K, prep->group, &gs, spd_thread_count() > 1);
+    if (!mine) return NULL;
+    float *expected = NULL;
+    if (!atomic_compare_exchange_strong(slot, &expected, mine)) {
+        spd_free(mine);
+        return expected;
+    }
+    return mine;
+}
+
+/* Small output grids (a CNN's 7x7 and 14x14 stages) leave the kernel's
+ * nr-wide column panels part empty: 49 positions fill 4 panels of 16 to
+ * 77%. As Y^T = im2col(X)^T * W^T the positions become the mr-row side (9
+ * panels of 6: 91%) and the channels the nr side; the product goes to a
+ * positions x channels scratch, transposed into Y with the epilogue. */
+static bool use_transposed(const spd_sgemm_kernel *kern, int64_t M, int64_t N, int64_t K)
+{
+    if (!kern) return false;
+    const int64_t mr = kern->mr, nr = kern->nr;
+    const double fit = (double)N / (double)((N + nr - 1) / nr * nr) * (double)M / (double)((M + mr - 1) / mr * mr);
+    const double fit_t = (double)N / (double)((N + mr - 1) / mr * mr) * (double)M / (double)((M + nr - 1) / nr * nr);
+    /* the transposition costs about 64 multiply-adds per output element */
+    return fit_t > fit * (1.0 + 64.0 / (double)K);
+}
+
+typedef struct untranspose_job {
+    const float *t; /* N x M scratch */
+    float *y;       /* M x N */
+    int64_t M, N;
+    const float *bias, *z;
+    const spd_act *ac;
+} untranspose_job;
+
+#define UNT_CH 16 /* channels per task */
+
+static void untranspose_task(void *ctx, int64_t task)
+{
+    const untranspose_job *j = ctx;
+    const int64_t m0 = task * UNT_CH, m1 = m0 + UNT_CH < j->M ? m0 + UNT_CH : j->M;
+    for (int64_t n0 = 0; n0 < j->N; n0 += 64) {
+        const int64_t n1 = n0 + 64 < j->N ? n0 + 64 : j->N;
+        for (int64_t n = n0; n < n1; n++) {
+            const float *tr = j->t + n * j->M;
+            for (int64_t m = m0; m < m1; m++) j->y[m * j->N + n] = tr[m];
+        }
+    }
+    for (int64_t m = m0; m < m1; m++)
+        spd_vact_bias_f32(j->ac, j->y + m * j->N, j->N, j->bias ? j->bias[m] : 0.0f,
+                          j->z ? j->z + m * j->N : NULL);
+}
+
+/* Y (M x N) = epilogue(T^T) for T (N x M). */
+static void untranspose(const untranspose_job *j)
+{
+    const int64_t tasks = (j->M + UNT_CH - 1) / UNT_CH;
+    if (spd_thread_count() > 1 && tasks > 1 && j->M * j->N >= 32768)
+        spd_parallel_for(tasks, untranspose_task, (void *)j);
+    else
+        for (int64_t t = 0; t < tasks; t++) untranspose_task((void *)j, t);
+}
+
+/* One image and group as Y^T = B^T W^T: positions packed from the phase
+ * planes (x2d), W^T prepacked. */
+static spd_status conv_gemm_t(const spd_sgemm_kernel *kern, const geom *g, int64_t M, int64_t K, const float *w,
+                              const float *wt, const spd_conv2d_src *x2d, const float *bias, const float *z,
+                              const spd_act *ac, float *y, float *scratch)
+{
+    const int64_t N = g->small_n;
+    spd_conv2d_src xa = *x2d; /* the same planes, packed in mr-row panels */
+    xa.nr = kern->mr;
+    const spd_gemm_a A = {.pack = spd_conv2d_pack, .ctx = &xa, .pack_cost = 2.0f};
+    const spd_gemm_b B = {.trans = 1, .p = w, .ld = K, .packed = wt};
+    SPD_TRY(spd_gemm_run(kern, N, M, K, 1.0f, &A, &B, 0.0f, scratch, M, NULL, spd_thread_count()));
+    const untranspose_job j = {scratch, y, M, N, bias, z, ac};
+    untranspose(&j);
+    return SPD_OK;
+}
+
 static bool conv_is_depthwise(const geom *g, int64_t C, int64_t M, int64_t group)
 {
     return group == C && group == M && g->nd == 2;
@@ -611,31 +717,43 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
 
     const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
     const bool pointwise = is_pointwise(g);
-    const conv_prep *prep = e->prep;
+    conv_prep *prep = e->prep;
     if (prep && (prep->kern != kern || prep->M != M || prep->K != kdim || prep->group != group)) prep = NULL;
-    float *col = NULL, *wown = NULL;
-    const float *wpack = prep ? prep->w : NULL;
-    size_t gstride = prep ? prep->gstride : 0;
+    /* 2-D kernels pack B from a padded, phase-split copy of each image's
+     * group (ops/conv_pack.h); other ranks from X itself */
+    spd_conv2d_src x2d;
+    bool use2d = false;
+    if (kern && kdim > 0 && g->nd == 2) {
+        const spd_conv2d_shape cs = {Cg,      g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1],
+                                     g->s[0], g->s[1],   g->d[0],   g->d[1],     g->pb[0],    g->pb[1]};
+        use2d = spd_conv2d_src_fits(&cs) && spd_conv2d_src_init(&x2d, &cs, kern->nr) == SPD_OK;
+        if (!use2d) spd_error_clear();
+    }
+    const bool trans = use2d && use_transposed(kern, Mg, g->small_n, kdim);
+    float *col = NULL, *wown = NULL, *scratch = NULL;
+    const float *wpack = prep && kdim > 0 ? prep_packed(prep, trans, w) : NULL;
+    size_t gstride = !kern ? 0 : trans ? spd_sgemm_prepacked_b_floats(kern, kdim, Mg) : spd_sgemm_prepacked_a_floats(kern, Mg, kdim);
     if (kern && !wpack && kdim > 0) {
         /* unprepared (W not constant, or another ISA): pack W once per call */
-        wpack = wown = pack_weights(kern, w, M, kdim, group, &gstride, spd_thread_count() > 1);
-        if (!wown) return spd_errorf(SPD_ERR_NOMEM, "out of memory packing a %lld x %lld weight", (long long)M, (long long)kdim);
+        wpack = wown = trans ? pack_weights_t(kern, w, M, kdim, group, &gstride)
+                             : pack_weights(kern, w, M, kdim, group, &gstride, spd_thread_count() > 1);
+        if (!wown) {
+            if (use2d) spd_conv2d_src_free(&x2d);
+            return spd_errorf(SPD_ERR_NOMEM, "out of memory packing a %lld x %lld weight", (long long)M,
+                              (long long)kdim);
+        }
+    }
+    if (trans && !(scratch = spd_malloc((size_t)(Mg * g->small_n) * sizeof(float)))) {
+        if (use2d) spd_conv2d_src_free(&x2d);
+        spd_free(wown);
+        return spd_errorf(SPD_ERR_NOMEM, "out of memory for a %lld x %lld convolution output", (long long)Mg,
+                          (long long)g->small_n);
     }
     if (!kern && !pointwise) {
         col = spd_malloc((size_t)kdim * (size_t)g->small_n * sizeof(float));
         if (!col)
             return spd_errorf(SPD_ERR_NOMEM, "out of memory for a %lld x %lld im2col buffer",
                               (long long)kdim, (long long)g->small_n);
-    }
-    /* 2-D kernels pack B from a padded, phase-split copy of each image's
-     * group (ops/conv_pack.h); other ranks from X itself */
-    spd_conv2d_src x2d;
-    bool use2d = false;
-    if (kern && !pointwise && kdim > 0 && g->nd == 2) {
-        const spd_conv2d_shape cs = {Cg,      g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1],
-                                     g->s[0], g->s[1],   g->d[0],   g->d[1],     g->pb[0],    g->pb[1]};
-        use2d = spd_conv2d_src_fits(&cs) && spd_conv2d_src_init(&x2d, &cs, kern->nr) == SPD_OK;
-        if (!use2d) spd_error_clear();
     }
     spd_status st = SPD_OK;
     for (int64_t n = 0; n < N && st == SPD_OK; n++) {
@@ -647,13 +765,20 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
                 braw = col;
             }
             if (use2d) spd_conv2d_src_fill(&x2d, xg, spd_thread_count());
+            if (use2d && !trans && pointwise) braw = xg; /* B straight from X: pack_b's row streams */
             const int64_t off = (n * M + gi * Mg) * g->small_n;
+            if (trans) {
+                st = conv_gemm_t(kern, g, Mg, kdim, w + gi * Mg * kdim, wpack + gi * gstride, &x2d, bias ? bias + gi * Mg : NULL, e->z ? e->z + off : NULL, &e->ac,
+                                 y + off, scratch);
+                continue;
+            }
             st = conv_gemm(kern, g, Mg, kdim, w + gi * Mg * kdim, wpack ? wpack + gi * gstride : NULL, braw, xg,
                            use2d ? &x2d : NULL, bias ? bias + gi * Mg : NULL, e->z ? e->z + off : NULL, &e->ac,
                            y + off);
         }
     }
     if (use2d) spd_conv2d_src_free(&x2d);
+    spd_free(scratch);
     spd_free(col);
     spd_free(wown);
     return st;
@@ -673,11 +798,8 @@ spd_status spd_conv_prepare(const spd_node *node, int64_t opset, int n_in, const
     if (W->dims[1] == 1 && group == M && W->ndim == 4) return SPD_OK; /* depthwise: no GEMM */
     conv_prep *s = spd_calloc(1, sizeof *s);
     if (!s) return SPD_OK;
-    s->w = pack_weights(kern, (const float *)W->data, M, K, group, &s->gstride, false);
-    if (!s->w) {
-        spd_free(s);
-        return SPD_OK;
-    }
+    atomic_init(&s->w, NULL);
+    atomic_init(&s->wt, NULL);
     s->magic = CONV_PREP_MAGIC;
     s->kern = kern;
     s->M = M;
@@ -729,7 +851,7 @@ static spd_status run_f32(spd_op_ctx *ctx, const geom *g, int64_t N, int64_t C, 
     conv_epi e = {{SPD_ACT_NONE, 0, 0}, NULL, NULL};
     float *oz = NULL;
     if (ac) e.ac = *ac;
-    const conv_prep *prep = ctx->state;
+    conv_prep *prep = ctx->state;
     if (prep && prep->magic == CONV_PREP_MAGIC) e.prep = prep;
     const spd_tensor *B = ctx->n_inputs > 2 ? ctx->in[2] : NULL;
     const float *x, *w, *b = NULL;

@@ -1,6 +1,7 @@
 /* The phase-split im2col packer of a 2-D convolution (see conv_pack.h). */
 #include "ops/conv_pack.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "util/alloc.h"
@@ -41,9 +42,11 @@ spd_status spd_conv2d_src_init(spd_conv2d_src *src, const spd_conv2d_shape *s, i
         }
     src->nphase = n;
     const int64_t plane = src->Hh * src->Wh, rows = s->C * s->KH * s->KW;
-    src->buf = spd_malloc((size_t)(s->C * n * plane) * sizeof(float));
+    const bool alias = n == 1 && s->sy == 1 && s->sx == 1 && s->pt == 0 && s->pl == 0 && src->Hh == s->H &&
+                       src->Wh == s->W;
+    if (!alias) src->buf = src->own = spd_malloc((size_t)(s->C * n * plane) * sizeof(float));
     src->off = spd_malloc((size_t)rows * sizeof(int64_t));
-    if (!src->buf || !src->off) {
+    if ((!alias && !src->own) || !src->off) {
         spd_conv2d_src_free(src);
         return spd_errorf(SPD_ERR_NOMEM, "out of memory for a %lld-channel padded convolution input",
                           (long long)s->C);
@@ -60,9 +63,9 @@ spd_status spd_conv2d_src_init(spd_conv2d_src *src, const spd_conv2d_shape *s, i
 
 void spd_conv2d_src_free(spd_conv2d_src *src)
 {
-    spd_free(src->buf);
+    spd_free(src->own);
     spd_free(src->off);
-    src->buf = NULL;
+    src->buf = src->own = NULL;
     src->off = NULL;
 }
 
@@ -82,7 +85,7 @@ static void fill_channel(void *ctx, int64_t c)
     const float *xc = j->x + c * s->H * s->W;
     for (int64_t ph = 0; ph < src->nphase; ph++) {
         const int64_t py = src->used[ph] / s->sx, px = src->used[ph] % s->sx;
-        float *plane = src->buf + (c * src->nphase + ph) * Hh * Wh;
+        float *plane = src->own + (c * src->nphase + ph) * Hh * Wh;
         /* the plane columns j whose input column j*sx + px - pl is in [0, W) */
         int64_t j0 = px >= s->pl ? 0 : cdiv(s->pl - px, s->sx);
         int64_t j1 = s->W + s->pl - px > 0 ? cdiv(s->W + s->pl - px, s->sx) : 0;
@@ -109,6 +112,10 @@ static void fill_channel(void *ctx, int64_t c)
 
 void spd_conv2d_src_fill(spd_conv2d_src *src, const float *x, int threads)
 {
+    if (!src->own) {
+        src->buf = x;
+        return;
+    }
     fill_job j = {src, x};
     if (threads > 1 && src->s.C > 1 && src->s.C * src->nphase * src->Hh * src->Wh >= FILL_PARALLEL_MIN)
         spd_parallel_for(src->s.C, fill_channel, &j);

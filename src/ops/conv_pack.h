@@ -29,7 +29,8 @@ typedef struct spd_conv2d_src {
     int64_t Hh, Wh;   /* phase plane extents */
     int64_t nphase;   /* sy * sx */
     unsigned char used[64]; /* phases any tap reads (at most 8 x 8 tracked; more: all) */
-    float *buf;       /* C x nphase planes of Hh x Wh */
+    const float *buf; /* C x nphase planes of Hh x Wh: own, or X itself */
+    float *own;       /* the copy, NULL when X already has the planes' layout */
     int64_t *off;     /* per column-matrix row: its offset in buf */
     int64_t nr;       /* the micro-kernel's panel width */
 } spd_conv2d_src;
@@ -40,7 +41,9 @@ int spd_conv2d_src_fits(const spd_conv2d_shape *s);
 /* Allocates the copy and the row offsets for one image's group. */
 spd_status spd_conv2d_src_init(spd_conv2d_src *src, const spd_conv2d_shape *s, int64_t nr);
 /* Copies one image's group of channels x (C x H x W) into the planes,
- * split over `threads` when it is large. */
+ * split over `threads` when it is large; where the planes would be a copy
+ * of x (stride 1, no padding, every input row and column read: pointwise
+ * kernels) x itself is used, and must outlive the packing. */
 void spd_conv2d_src_fill(spd_conv2d_src *src, const float *x, int threads);
 void spd_conv2d_src_free(spd_conv2d_src *src);
 /* The spd_gemm_b packer: column-matrix rows [pc, pc+k) and columns

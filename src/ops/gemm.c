@@ -199,6 +199,8 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
             const float *aa = ap;
             if (A->packed)
                 aa = A->packed + pc * d->mpad + r * k;
+            else if (A->pack)
+                A->pack(A->ctx, pc, k, r, mm, ap);
             else
                 kern->pack_a(A->trans, mm, k, A->trans ? A->p + pc * A->ld + r : A->p + r * A->ld + pc, A->ld, ap);
             float *cc = d->C + r * ldc + c0;
@@ -245,7 +247,10 @@ static void choose_grid(const drv *d, int threads, int64_t *mb, int64_t *nb)
     /* multiply-adds per element of A or B a task reads: packing one is a
      * copy or transpose; a prepacked one is still streamed from memory (a
      * weight-heavy product had better split the weights than share them) */
-    const double a_cost = !packed ? 0.0 : d->A->packed ? 1.0 : 8.0;
+    const double a_cost = !packed                               ? 0.0
+                          : d->A->packed                        ? 1.0
+                          : d->A->pack && d->A->pack_cost > 0 ? d->A->pack_cost
+                                                                : 8.0;
     const double b_cost = !packed            ? 0.0
                           : d->B->packed     ? 1.0
                           : d->B->pack && d->B->pack_cost > 0 ? d->B->pack_cost

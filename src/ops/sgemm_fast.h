@@ -78,12 +78,18 @@ void spd_sgemm_prepack_a(const spd_sgemm_kernel *kern, int trans, int64_t M, int
 void spd_sgemm_prepack_b(const spd_sgemm_kernel *kern, int trans, int64_t K, int64_t N, const float *B, int64_t ldb,
                          float *dst);
 
-/* op(A): raw (trans, p, ld) and, optionally, prepacked for the kernel. */
+/* op(A): raw (trans, p, ld), prepacked for the kernel, or produced by a
+ * packer: pack writes op(A)[ic:ic+m, pc:pc+k] as the kernel's mr-row
+ * panels (rows past m zero). Like B's packer, it has no fallback without
+ * raw p. */
 typedef struct spd_gemm_a {
     int trans;
     const float *p;
     int64_t ld;
-    const float *packed; /* NULL: packed per block from p */
+    const float *packed; /* NULL: packed per block from p (or by pack) */
+    void (*pack)(const void *ctx, int64_t pc, int64_t k, int64_t ic, int64_t m, float *dst);
+    const void *ctx;
+    float pack_cost; /* multiply-adds one packed element costs; 0: a default */
 } spd_gemm_a;
 
 /* op(B): raw, prepacked, or produced by a packer (Conv's im2col goes
