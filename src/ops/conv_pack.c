@@ -160,14 +160,21 @@ void spd_conv2d_pack(const void *ctx, int64_t pc, int64_t k, int64_t jc, int64_t
             const float *b = src->buf + segs[i].src;
             float *d = dst + segs[i].dst;
             const int64_t len = segs[i].len;
-            if (len == 16)
-                for (int64_t p = 0; p < k; p++) memcpy(d + p * nr, b + off[p], 16 * sizeof(float));
-            else
-                for (int64_t p = 0; p < k; p++) {
-                    const float *sp = b + off[p];
-                    float *dp = d + p * nr;
-                    for (int64_t q = 0; q < len; q++) dp[q] = sp[q];
-                }
+            /* a constant length per loop: each row is a few moves, not a
+             * copy loop (runs are 1..nr floats; 16 and 6 are the widths
+             * of the AVX2 kernel's panels) */
+#define COPY_ROWS(L)                                                                                             \
+    case L:                                                                                                      \
+        for (int64_t p = 0; p < k; p++) memcpy(d + p * nr, b + off[p], (L) * sizeof(float));                    \
+        break;
+            switch (len) {
+                COPY_ROWS(1) COPY_ROWS(2) COPY_ROWS(3) COPY_ROWS(4) COPY_ROWS(5) COPY_ROWS(6) COPY_ROWS(7)
+                COPY_ROWS(8) COPY_ROWS(9) COPY_ROWS(10) COPY_ROWS(11) COPY_ROWS(12) COPY_ROWS(13) COPY_ROWS(14)
+                COPY_ROWS(15) COPY_ROWS(16)
+            default:
+                for (int64_t p = 0; p < k; p++) memcpy(d + p * nr, b + off[p], (size_t)len * sizeof(float));
+            }
+#undef COPY_ROWS
         }
         if (segs != stack) spd_free(segs);
     }
