@@ -7,11 +7,13 @@
  * output) and a "small" grid (Conv's output, ConvTranspose's input) related by
  *   big = small * stride - pad_begin + kernel_pos * dilation.
  *
- * Conv's GEMM runs on the packed-GEMM driver (ops/sgemm_fast.h): W is packed
- * once, at program build for a constant W (spd_conv_prepare, the prepare
- * hook) or else once per call; the column matrix is never materialised: each
- * task packs the im2col tile it needs straight into the kernel's B panels
- * (1x1 stride-1 unpadded kernels read X itself as B). The driver splits the
+ * Conv's GEMM runs on the packed-GEMM driver (ops/sgemm_fast.h): a constant
+ * W is packed once, on first use (state made by spd_conv_prepare, the
+ * prepare hook), any other once per call; the column matrix is never materialised: each
+ * task packs the im2col tile it needs straight into the kernel's B panels,
+ * for 2-D kernels from a padded, phase-split copy of X (ops/conv_pack.h;
+ * 1x1 stride-1 unpadded kernels read X itself). Small output grids (7x7,
+ * 14x14) run transposed, positions on the kernel's short side. The driver splits the
  * output into row x column blocks over the threads and applies the bias, the
  * residual Z and the activation (FusedConv's epilogue) to each block while it
  * is in cache. Without a packed kernel (SPEEDSTER_ISA=ref) a full im2col

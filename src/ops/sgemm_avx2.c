@@ -144,17 +144,9 @@ TARGET static void kernel_6x16_epi(int64_t k, const float *a, const float *b, fl
             for (int j = 0; j < n; j++) c[j] = alpha * s[j];
         else
             for (int j = 0; j < n; j++) c[j] = alpha * s[j] + beta * c[j];
-        if (!e) continue;
-        const float bias = e->row_bias ? e->row_bias[r] : 0.0f;
-        const float *z = e->z ? e->z + r * e->ldz : NULL;
-        for (int j = 0; j < n; j++) {
-            float v = c[j] + bias + (z ? z[j] : 0.0f);
-            if (e->act == SPD_ACT_RELU) v = v > 0.0f ? v : 0.0f;
-            if (e->act == SPD_ACT_CLIP) {
-                v = v < e->lo ? e->lo : v;
-                v = v > e->hi ? e->hi : v;
-            }
-            c[j] = v;
+        if (e) {
+            const spd_act ac = {e->act, e->lo, e->hi};
+            spd_vact_bias_f32(&ac, c, n, e->row_bias ? e->row_bias[r] : 0.0f, e->z ? e->z + r * e->ldz : NULL);
         }
     }
 }
