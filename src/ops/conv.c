@@ -29,6 +29,7 @@
 
 #include "ir/op.h"
 #include "ops/conv.h"
+#include "ops/conv_dw.h"
 #include "ops/conv_pack.h"
 #include "ops/gemm.h"
 #include "ops/sgemm_fast.h"
@@ -351,26 +352,32 @@ static void depthwise2d(const geom *g, const float *x, const float *w, float *y,
     }
 }
 
-/* Whether depthwise_task takes the AVX2 plane kernel for g. */
+/* Whether the depthwise planes of g take the AVX2 kernels (ops/conv_dw.h). */
 static bool dw_avx2(const geom *g)
 {
     return g->d[0] == 1 && g->d[1] == 1 && g->s[0] <= 2 && g->s[1] <= 2 && g->k[0] <= 64 && spd_vmath_avx2();
 }
 
-/* Plane p = n*C + c of a depthwise conv, with its bias and epilogue. */
-static void depthwise_task(void *ctx, int64_t p)
+/* A depthwise call: N*C planes, `per` to a task. */
+typedef struct dw_job {
+    chan_job j;
+    spd_dw_params dp;
+    bool avx2;
+    int64_t per, planes;
+} dw_job;
+
+/* Plane p = n*C + c, with its bias and epilogue. */
+static void depthwise_plane(const dw_job *d, int64_t p)
 {
-    const chan_job *j = ctx;
+    const chan_job *j = &d->j;
     const geom *g = j->g;
     const int64_t c = p % j->channels;
     const float bias = j->bias ? j->bias[c] : 0.0f;
     const float *x = j->in + p * g->big_n, *w = j->w + c * g->k_n;
     const float *z = j->epi->z ? j->epi->z + p * g->small_n : NULL;
     float *y = j->out + p * g->small_n;
-    if (dw_avx2(g)) {
-        const spd_dw_params dp = {g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1],
-                                  g->s[0],   g->s[1],   g->pb[0],    g->pb[1]};
-        spd_depthwise_plane_avx2(&dp, x, w, bias, &j->epi->ac, z, y);
+    if (d->avx2) {
+        spd_depthwise_plane_avx2(&d->dp, x, w, bias, &j->epi->ac, z, y);
         return;
     }
     for (int64_t i = 0; i < g->small_n; i++) y[i] = bias;
@@ -378,26 +385,63 @@ static void depthwise_task(void *ctx, int64_t p)
     spd_vact_bias_f32(&j->epi->ac, y, g->small_n, 0.0f, z);
 }
 
-/* Planes narrower than this go eight channels at a time (one per lane). */
-#define DW_NARROW 16
+static void depthwise_task(void *ctx, int64_t t)
+{
+    const dw_job *d = ctx;
+    const int64_t end = (t + 1) * d->per < d->planes ? (t + 1) * d->per : d->planes;
+    for (int64_t p = t * d->per; p < end; p++) depthwise_plane(d, p);
+}
 
 /* Task t of the channel-interleaved path: channels [8u, 8u+8) of image n,
  * where t = n * units + u; a last unit with fewer than 8 channels goes
  * plane by plane. */
 static void depthwise8_task(void *ctx, int64_t t)
 {
-    const chan_job *j = ctx;
+    const dw_job *d = ctx;
+    const chan_job *j = &d->j;
     const geom *g = j->g;
     const int64_t units = (j->channels + 7) / 8, n = t / units, c0 = t % units * 8;
     if (c0 + 8 > j->channels) {
-        for (int64_t c = c0; c < j->channels; c++) depthwise_task(ctx, n * j->channels + c);
+        for (int64_t c = c0; c < j->channels; c++) depthwise_plane(d, n * j->channels + c);
         return;
     }
     const int64_t p = n * j->channels + c0;
-    const spd_dw_params dp = {g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1],
-                              g->s[0],   g->s[1],   g->pb[0],    g->pb[1]};
-    spd_depthwise8_avx2(&dp, j->in + p * g->big_n, j->w + c0 * g->k_n, j->bias ? j->bias + c0 : NULL, &j->epi->ac,
+    spd_depthwise8_avx2(&d->dp, j->in + p * g->big_n, j->w + c0 * g->k_n, j->bias ? j->bias + c0 : NULL, &j->epi->ac,
                         j->epi->z ? j->epi->z + p * g->small_n : NULL, j->out + p * g->small_n);
+}
+
+/* Planes narrower than this whose kernel has no specialised AVX2 code
+ * (conv_dw.h) go eight channels at a time, one per lane. */
+#define DW_NARROW 16
+/* Multiply-adds a depthwise task should have at least: small planes (the
+ * 7x7 of a CNN's last stage) go several to a task. */
+#define DW_TASK_MACS 65536
+
+/* 2-D depthwise Conv of N images of C channels. */
+static void depthwise(const geom *g, int64_t N, int64_t C, const float *x, const float *w, const float *bias, float *y,
+                      const conv_epi *e)
+{
+    dw_job d = {{g, x, w, y, C, bias, e},
+                {g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1], g->s[0], g->s[1], g->pb[0], g->pb[1]},
+                dw_avx2(g),
+                1,
+                N * C};
+    const int64_t macs = g->small_n * g->k_n; /* per plane */
+    const bool serial = d.planes * macs < PARALLEL_MIN;
+    if (d.avx2 && g->small[1] < DW_NARROW && C >= 8 && !spd_depthwise_specialised(&d.dp)) {
+        const int64_t tasks = N * ((C + 7) / 8);
+        if (serial)
+            for (int64_t t = 0; t < tasks; t++) depthwise8_task(&d, t);
+        else
+            spd_parallel_for(tasks, depthwise8_task, &d);
+        return;
+    }
+    d.per = macs >= DW_TASK_MACS ? 1 : DW_TASK_MACS / (macs > 0 ? macs : 1);
+    const int64_t tasks = (d.planes + d.per - 1) / d.per;
+    if (serial)
+        for (int64_t t = 0; t < tasks; t++) depthwise_task(&d, t);
+    else
+        spd_parallel_for(tasks, depthwise_task, &d);
 }
 
 static void fill_bias(float *y, const float *bias, int64_t channels, int64_t n)
@@ -700,20 +744,7 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
     if (g->small_n == 0 || N == 0) return SPD_OK;
 
     if (conv_is_depthwise(g, C, M, group)) {
-        /* one task per (image, channel) plane */
-        chan_job j = {g, x, w, y, C, bias, e};
-        if (g->nd == 2 && g->small[1] < DW_NARROW && C >= 8 && dw_avx2(g)) {
-            const int64_t tasks = N * ((C + 7) / 8);
-            if (N * C * g->small_n * g->k_n < PARALLEL_MIN)
-                for (int64_t t = 0; t < tasks; t++) depthwise8_task(&j, t);
-            else
-                spd_parallel_for(tasks, depthwise8_task, &j);
-            return SPD_OK;
-        }
-        if (N * C * g->small_n * g->k_n < PARALLEL_MIN)
-            for (int64_t p = 0; p < N * C; p++) depthwise_task(&j, p);
-        else
-            spd_parallel_for(N * C, depthwise_task, &j);
+        depthwise(g, N, C, x, w, bias, y, e);
         return SPD_OK;
     }
 

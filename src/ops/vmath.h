@@ -66,18 +66,4 @@ void spd_vgelu_f32_avx2(float *y, const float *x, int64_t n);
 float spd_vexp_sub_sum_f32_avx2(float *y, const float *x, int64_t n, float sub);
 float spd_vmax_f32_avx2(const float *x, int64_t n);
 
-/* Depthwise 2-D convolution of one channel plane, dilation 1, any kernel
- * size, stride 1 or 2, with bias and activation applied per output row:
- *   y[oy][ox] = act(bias + sum_{ky,kx} w[ky][kx] * x[oy*sy+ky-pt][ox*sx+kx-pl])
- * (out-of-range x taps are zero padding). */
-typedef struct spd_dw_params {
-    int64_t H, W, OH, OW, KH, KW, sy, sx, pt, pl;
-} spd_dw_params;
-void spd_depthwise_plane_avx2(const spd_dw_params *p, const float *x, const float *w, float bias,
-                              const spd_act *ac, const float *z, float *y);
-/* Eight consecutive planes (channels) at once, for planes narrower than a
- * vector: bias holds 8 values or is NULL, w 8 kernels, z/y 8 planes. */
-void spd_depthwise8_avx2(const spd_dw_params *p, const float *x, const float *w, const float *bias,
-                         const spd_act *ac, const float *z, float *y);
-
 #endif

@@ -67,7 +67,7 @@ static double worst_err(const float *got, const double *want, int64_t n, int64_t
     return worst;
 }
 
-static const char *act_names[] = {"", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid"};
+static const char *act_names[] = {"", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "QuickGelu", "Gelu"};
 
 static spd_act pick_act(int k)
 {
@@ -75,6 +75,7 @@ static spd_act pick_act(int k)
     if (k == SPD_ACT_LEAKYRELU) a.a = 0.1f;
     if (k == SPD_ACT_CLIP) a.a = -0.5f, a.b = 0.75f;
     if (k == SPD_ACT_HARDSIGMOID) a.a = 0.2f, a.b = 0.5f;
+    if (k == SPD_ACT_SILU) a.a = 1.702f;
     return a;
 }
 
@@ -170,7 +171,8 @@ static void run_conv_case(const conv_case *c, int threads)
     if (c->ac.kind != SPD_ACT_NONE) {
         spd_node_set_string(node, "activation", act_names[c->ac.kind]);
         const float params[2] = {c->ac.a, c->ac.b};
-        if (c->ac.kind == SPD_ACT_LEAKYRELU) spd_node_set_floats(node, "activation_params", params, 1);
+        if (c->ac.kind == SPD_ACT_LEAKYRELU || c->ac.kind == SPD_ACT_SILU)
+            spd_node_set_floats(node, "activation_params", params, 1);
         if (c->ac.kind == SPD_ACT_CLIP || c->ac.kind == SPD_ACT_HARDSIGMOID)
             spd_node_set_floats(node, "activation_params", params, 2);
     }
@@ -293,6 +295,60 @@ static void conv_tests(void)
         c.z = (int)(rnd() % 3 == 0);
         c.ac = pick_act((int)rnd_range(0, 6));
         run_conv_case(&c, r % 2 ? 2 : 1);
+    }
+}
+
+/* Depthwise: every specialised AVX2 kernel (3x3 and 5x5, stride 1 and 2,
+ * even and odd left padding), paddings 0..2 on each side, widths 1..40
+ * (whole vectors, a partial last one, both edges in one vector), planes a
+ * few rows high, every activation, the residual; then the models' shapes
+ * and those that take the generic or the eight-channel kernel. */
+static void depthwise_tests(void)
+{
+    for (int r = 0; r < 160; r++) {
+        conv_case c = conv_base(2);
+        c.N = rnd_range(1, 2);
+        c.group = c.C = c.M = rnd_range(1, 12);
+        const int64_t k = r % 2 ? 3 : 5;
+        c.k[0] = c.k[1] = k;
+        c.s[0] = c.s[1] = r % 4 < 2 ? 1 : 2;
+        c.in[0] = rnd_range(1, 13);
+        c.in[1] = r < 40 ? r + 1 : rnd_range(1, 40);
+        for (int a = 0; a < 2; a++) {
+            c.pb[a] = rnd_range(0, 2);
+            c.pe[a] = rnd_range(0, 2);
+            while (k > c.in[a] + c.pb[a] + c.pe[a]) c.pe[a]++;
+        }
+        c.bias = (int)(rnd() & 1);
+        c.z = r % 3 == 0;
+        c.ac = pick_act(r % 9);
+        run_conv_case(&c, r / 2 % 2 ? 2 : 1);
+    }
+    struct { int64_t N, C, H, W, kh, kw, sy, sx, pt, pl, pb, pr; int act, z; } hp[] = {
+        {1, 8, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, SPD_ACT_CLIP, 0},     /* mobilenet */
+        {1, 6, 57, 45, 3, 3, 2, 2, 1, 1, 1, 1, SPD_ACT_CLIP, 1},
+        {1, 4, 30, 33, 5, 5, 2, 2, 2, 2, 2, 2, SPD_ACT_SILU, 0},     /* efficientnet */
+        {2, 5, 28, 28, 5, 5, 1, 1, 2, 2, 2, 2, SPD_ACT_SILU, 1},
+        {1, 96, 14, 14, 3, 3, 2, 2, 0, 0, 1, 1, SPD_ACT_RELU, 0},    /* "same" padding at the end */
+        {2, 100, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, SPD_ACT_NONE, 1},     /* several planes to a task */
+        {1, 64, 25, 5, 3, 3, 1, 1, 1, 1, 1, 1, SPD_ACT_RELU, 0},     /* keyword spotting */
+        {1, 24, 9, 9, 7, 7, 1, 1, 3, 3, 3, 3, SPD_ACT_GELU, 0},      /* narrow, generic: 8 channels */
+        {1, 13, 11, 6, 3, 1, 1, 1, 1, 0, 1, 0, SPD_ACT_TANH, 1},     /* narrow 3x1, 13 channels */
+        {1, 3, 20, 37, 3, 3, 1, 2, 1, 1, 0, 2, SPD_ACT_LEAKYRELU, 1}, /* unequal strides: generic */
+        {1, 4, 19, 40, 7, 7, 2, 2, 3, 3, 3, 3, SPD_ACT_HARDSIGMOID, 0},
+    };
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
+        conv_case c = conv_base(2);
+        c.N = hp[i].N;
+        c.group = c.C = c.M = hp[i].C;
+        c.in[0] = hp[i].H, c.in[1] = hp[i].W;
+        c.k[0] = hp[i].kh, c.k[1] = hp[i].kw;
+        c.s[0] = hp[i].sy, c.s[1] = hp[i].sx;
+        c.pb[0] = hp[i].pt, c.pb[1] = hp[i].pl, c.pe[0] = hp[i].pb, c.pe[1] = hp[i].pr;
+        c.bias = 1;
+        c.z = hp[i].z;
+        c.ac = pick_act(hp[i].act);
+        run_conv_case(&c, i % 2 ? 1 : 2);
     }
 }
 
@@ -561,6 +617,7 @@ int main(void)
     matmul_tests();
     program_test(1);
     program_test(0);
+    depthwise_tests();
     g_checks++;
     if (spd_alloc_current() != 0) {
         printf("FAIL %zu bytes still allocated\n", spd_alloc_current());
