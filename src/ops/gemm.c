@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "ops/gemv.h"
+#include "ops/gemv.h"
 #include "ops/sgemm_fast.h"
 #include "util/alloc.h"
 #include "util/cpu.h"
@@ -154,17 +155,6 @@ static void epilogue(const spd_gemm_epi *e, float *C, int64_t ldc, int64_t r0, i
                           e->z ? e->z + r * e->ldz + c0 : NULL);
 }
 
-/* Whether the kernel can apply e as it stores each tile (then no pass
- * over C follows): an epilogue with work to do, whose activation is a
- * compare or two. */
-static bool epi_fusable(const spd_gemm_epi *e)
-{
-    if (!e) return false;
-    const spd_act_kind k = e->ac ? e->ac->kind : SPD_ACT_NONE;
-    if (!e->row_bias && !e->z && k == SPD_ACT_NONE) return false;
-    return k == SPD_ACT_NONE || k == SPD_ACT_RELU || k == SPD_ACT_CLIP;
-}
-
 static void ref_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
 {
     const spd_gemm_a *A = d->A;
@@ -196,7 +186,6 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
         }
     }
     float *ap = buf, *bp = buf + a_n;
-    const bool fuse = kern->kernel_epi && epi_fusable(d->epi);
     for (int64_t pc = 0; pc < K; pc += kc) {
         const int64_t k = min64(kc, K - pc);
         const float bt = pc == 0 ? d->beta : 1.0f; /* later slices accumulate */
@@ -221,22 +210,6 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
             for (int64_t jr = 0, e0 = 0; jr < n; jr += nr) {
                 const int nn = (int)min64(nr, n - jr);
                 const float *b = bb + jr * k;
-                if (last && fuse) {
-                    const spd_gemm_epi *e = d->epi;
-                    for (int64_t ir = 0; ir < mm; ir += mr) {
-                        const spd_tile_epi te = {
-                            e->row_bias ? e->row_bias + r + ir : NULL,
-                            e->z ? e->z + (r + ir) * e->ldz + c0 + jr : NULL,
-                            e->ldz,
-                            e->ac ? e->ac->kind : SPD_ACT_NONE,
-                            e->ac ? e->ac->a : 0.0f,
-                            e->ac ? e->ac->b : 0.0f,
-                        };
-                        kern->kernel_epi(k, aa + ir * k, b, cc + ir * ldc + jr, ldc, (int)min64(mr, mm - ir), nn,
-                                         d->alpha, bt, &te);
-                    }
-                    continue;
-                }
                 for (int64_t ir = 0; ir < mm; ir += mr)
                     kern->kernel(k, aa + ir * k, b, cc + ir * ldc + jr, ldc, (int)min64(mr, mm - ir), nn, d->alpha,
                                  bt);
@@ -313,6 +286,7 @@ spd_status spd_gemm_run(const spd_sgemm_kernel *kern, int64_t M, int64_t N, int6
                         const spd_gemm_epi *epi, int threads)
 {
     if (M <= 0 || N <= 0) return SPD_OK;
+    if (M <= SPD_GEMV_MAX_M && spd_gemv_run(kern, M, N, K, alpha, A, B, beta, C, ldc, epi, threads)) return SPD_OK;
     if (M <= SPD_GEMV_MAX_M && spd_gemv_run(kern, M, N, K, alpha, A, B, beta, C, ldc, epi, threads)) return SPD_OK;
     drv d = {.kern = kern, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C,
              .ldc = ldc, .epi = epi};

@@ -42,22 +42,11 @@ TARGET static inline void update8(float *c, __m256 acc, __m256 va, __m256 vb, fl
     ROW(u, 0, 2, 4, 5) ROW(u, 1, 3, 6, 7) ROW(u, 2, 2, 8, 9) ROW(u, 3, 3, 10, 11) ROW(u, 4, 2, 12, 13)            \
     ROW(u, 5, 3, 14, 15)
 
-/* v + bias + z, then the activation, on 8 floats. */
-TARGET static inline __m256 epi8(__m256 v, const spd_tile_epi *e, __m256 bias, const float *z)
-{
-    v = _mm256_add_ps(v, bias);
-    if (z) v = _mm256_add_ps(v, _mm256_loadu_ps(z));
-    if (e->act == SPD_ACT_RELU) return _mm256_max_ps(v, _mm256_setzero_ps()); /* NaN -> 0, as the reference */
-    if (e->act == SPD_ACT_CLIP) /* operand order keeps NaN, and hi wins over lo */
-        return _mm256_min_ps(_mm256_set1_ps(e->hi), _mm256_max_ps(_mm256_set1_ps(e->lo), v));
-    return v;
-}
-
 /* The k loop is assembly: with 15 of the 16 ymm registers live, gcc's
  * register allocation adds moves and loses ~8% here. The accumulators go to
- * t, and C is updated from there in C, with the tile epilogue e if any. */
-TARGET static void kernel_6x16_epi(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n,
-                                   float alpha, float beta, const spd_tile_epi *e)
+ * t, and C is updated from there in C. */
+TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n,
+                               float alpha, float beta)
 {
     float t[MR * NR] __attribute__((aligned(32)));
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
@@ -114,22 +103,6 @@ TARGET static void kernel_6x16_epi(int64_t k, const float *a, const float *b, fl
 #undef ROW
     if (m == MR && n == NR) {
         const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-        if (e) {
-            for (int r = 0; r < MR; r++) {
-                const __m256 bias = _mm256_set1_ps(e->row_bias ? e->row_bias[r] : 0.0f);
-                const float *z = e->z ? e->z + r * e->ldz : NULL;
-                float *c = C + r * ldc;
-                __m256 v0 = _mm256_mul_ps(va, _mm256_load_ps(t + r * NR));
-                __m256 v1 = _mm256_mul_ps(va, _mm256_load_ps(t + r * NR + 8));
-                if (beta != 0.0f) {
-                    v0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), v0);
-                    v1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), v1);
-                }
-                _mm256_storeu_ps(c, epi8(v0, e, bias, z));
-                _mm256_storeu_ps(c + 8, epi8(v1, e, bias, z ? z + 8 : NULL));
-            }
-            return;
-        }
         for (int r = 0; r < MR; r++) {
             update8(C + r * ldc, _mm256_load_ps(t + r * NR), va, vb, beta);
             update8(C + r * ldc + 8, _mm256_load_ps(t + r * NR + 8), va, vb, beta);
@@ -144,17 +117,7 @@ TARGET static void kernel_6x16_epi(int64_t k, const float *a, const float *b, fl
             for (int j = 0; j < n; j++) c[j] = alpha * s[j];
         else
             for (int j = 0; j < n; j++) c[j] = alpha * s[j] + beta * c[j];
-        if (e) {
-            const spd_act ac = {e->act, e->lo, e->hi};
-            spd_vact_bias_f32(&ac, c, n, e->row_bias ? e->row_bias[r] : 0.0f, e->z ? e->z + r * e->ldz : NULL);
-        }
     }
-}
-
-TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n,
-                               float alpha, float beta)
-{
-    kernel_6x16_epi(k, a, b, C, ldc, m, n, alpha, beta, NULL);
 }
 
 static const spd_sgemm_kernel g_avx2 = {
@@ -167,7 +130,6 @@ static const spd_sgemm_kernel g_avx2 = {
     .pack_a = pack_a,
     .pack_b = pack_b,
     .kernel = kernel_6x16,
-    .kernel_epi = kernel_6x16_epi,
 };
 
 const spd_sgemm_kernel *spd_sgemm_kernel_avx2(void) { return &g_avx2; }

@@ -19,18 +19,6 @@
 
 typedef enum spd_sgemm_isa { SPD_SGEMM_REF = 0, SPD_SGEMM_AVX2 = 1, SPD_SGEMM_AVX512 = 2 } spd_sgemm_isa;
 
-/* A micro-tile's epilogue, applied in registers as the tile is stored:
- *   C[r][j] = act(C[r][j] + row_bias[r] + z[r*ldz + j])
- * (NULL parts skipped; ldz 0: one z row for all rows). Only the
- * activations that are a compare or two: none, Relu, Clip. */
-typedef struct spd_tile_epi {
-    const float *row_bias;
-    const float *z;
-    int64_t ldz;
-    spd_act_kind act;
-    float lo, hi; /* Clip's bounds */
-} spd_tile_epi;
-
 typedef struct spd_sgemm_kernel {
     const char *name;
     int mr, nr;           /* micro-tile */
@@ -48,12 +36,7 @@ typedef struct spd_sgemm_kernel {
      * reads C. */
     void (*kernel)(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n, float alpha,
                    float beta);
-    /* The same with a tile epilogue applied before the store (NULL: the
-     * ISA has none; the driver then runs the epilogue as a pass). */
-    void (*kernel_epi)(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n, float alpha,
-                       float beta, const spd_tile_epi *e);
 } spd_sgemm_kernel;
-
 
 /* NULL where the compiler cannot target the ISA (not x86). They do not check
  * the CPU: the caller does. */
