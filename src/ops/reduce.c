@@ -165,6 +165,71 @@ static spd_status reduce_axes(spd_op_ctx *ctx, int axes_input_since, const spd_t
     return SPD_OK;
 }
 
+/* float32 Sum/Mean/Max/Min over one run of adjacent axes (a pooling-like
+ * ReduceMean over H x W, a LayerNorm-like mean over the last axis): x is
+ * [outer, red, inner] and each output sums a strided run, no index walk.
+ * Accumulates in double like the general path. False when the axes are
+ * not one run or there is no memory (the general path then runs). */
+static bool reduce_f32_run(const spd_tensor *x, const bool *mask, rkind kind, spd_tensor *y)
+{
+    int lo = -1, hi = -1;
+    for (int d = 0; d < x->ndim; d++)
+        if (mask[d]) {
+            if (lo < 0) lo = d;
+            else if (hi != d - 1) return false; /* a gap */
+            hi = d;
+        }
+    if (lo < 0) return false;
+    const int64_t outer = spd_dims_prod(x->dims, 0, lo), red = spd_dims_prod(x->dims, lo, hi + 1);
+    const int64_t inner = spd_dims_prod(x->dims, hi + 1, x->ndim);
+    if (red == 0) return false;
+    const float *in = (const float *)x->data;
+    float *out = (float *)y->data;
+    double *acc = inner > 1 ? spd_malloc((size_t)inner * sizeof *acc) : NULL;
+    if (inner > 1 && !acc) return false;
+    for (int64_t o = 0; o < outer; o++) {
+        const float *xo = in + o * red * inner;
+        if (inner == 1) { /* a contiguous run: four partial results for speed */
+            double a[4];
+            const double init = kind == R_MAX || kind == R_MIN ? (double)xo[0] : 0.0;
+            for (int k = 0; k < 4; k++) a[k] = init;
+            int64_t r = 0;
+            if (kind == R_SUM || kind == R_MEAN) {
+                for (; r + 4 <= red; r += 4)
+                    for (int k = 0; k < 4; k++) a[k] += xo[r + k];
+                for (; r < red; r++) a[0] += xo[r];
+                a[0] = (a[0] + a[1]) + (a[2] + a[3]);
+                out[o] = (float)(kind == R_MEAN ? a[0] / (double)red : a[0]);
+            } else {
+                double m = init;
+                for (; r < red; r++) {
+                    const double v = xo[r];
+                    if (kind == R_MAX ? v > m || isnan(v) : v < m || isnan(v)) m = v;
+                    if (isnan(m)) break;
+                }
+                out[o] = (float)m;
+            }
+            continue;
+        }
+        const double init = kind == R_MAX ? -INFINITY : kind == R_MIN ? INFINITY : 0.0;
+        for (int64_t j = 0; j < inner; j++) acc[j] = init;
+        for (int64_t r = 0; r < red; r++) {
+            const float *xr = xo + r * inner;
+            if (kind == R_SUM || kind == R_MEAN)
+                for (int64_t j = 0; j < inner; j++) acc[j] += xr[j];
+            else
+                for (int64_t j = 0; j < inner; j++) {
+                    const double v = xr[j];
+                    if (kind == R_MAX ? v > acc[j] || isnan(v) : v < acc[j] || isnan(v)) acc[j] = v;
+                }
+        }
+        for (int64_t j = 0; j < inner; j++)
+            out[o * inner + j] = (float)(kind == R_MEAN ? acc[j] / (double)red : acc[j]);
+    }
+    spd_free(acc);
+    return true;
+}
+
 static spd_status reduce_run(spd_op_ctx *ctx, rkind kind, int axes_input_since)
 {
     const spd_tensor *x = ctx->in[0];
@@ -197,6 +262,9 @@ static spd_status reduce_run(spd_op_ctx *ctx, rkind kind, int axes_input_since)
     SPD_TRY(spd_tensor_alloc(y, dt, ond, odims));
     int64_t nout = spd_tensor_numel(y);
     if (nout == 0) return SPD_OK;
+    if (dt == SPD_FLOAT && (kind == R_SUM || kind == R_MEAN || kind == R_MAX || kind == R_MIN) &&
+        reduce_f32_run(x, mask, kind, y))
+        return SPD_OK;
 
     bool exact = is_exact_int(dt) && kind != R_L2 && kind != R_LOGSUM && kind != R_LOGSUMEXP;
     if (exact) {
