@@ -42,6 +42,8 @@ TARGET static inline void update8(float *c, __m256 acc, __m256 va, __m256 vb, fl
     ROW(u, 0, 2, 4, 5) ROW(u, 1, 3, 6, 7) ROW(u, 2, 2, 8, 9) ROW(u, 3, 3, 10, 11) ROW(u, 4, 2, 12, 13)            \
     ROW(u, 5, 3, 14, 15)
 
+TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int n, float alpha, float beta);
+
 /* The k loop is assembly: with 15 of the 16 ymm registers live, gcc's
  * register allocation adds moves and loses ~8% here. The accumulators go to
  * t, and C is updated from there in C. */
@@ -99,8 +101,81 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
                      : [t] "r"(t)
                      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
                        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+    store_tile(t, C, ldc, m, n, alpha, beta);
+}
+
+#define STEP_SB(u)                                                                                                \
+    "vmovups (%[b]), %%ymm0\n\t"                                                                                  \
+    "vmovups 32(%[b]), %%ymm1\n\t"                                                                                \
+    "add %[ldb], %[b]\n\t"                                                                                        \
+    ROW(u, 0, 2, 4, 5) ROW(u, 1, 3, 6, 7) ROW(u, 2, 2, 8, 9) ROW(u, 3, 3, 10, 11) ROW(u, 4, 2, 12, 13)            \
+    ROW(u, 5, 3, 14, 15)
+
+/* The same tile with B read in place: row p of the 16 columns at b + p*ldb
+ * (a full 16-column run of a row-major B), so a product with few rows of A
+ * does not copy B into panels first. */
+TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int64_t ldb, float *C, int64_t ldc,
+                                  int m, int n, float alpha, float beta)
+{
+    float t[MR * NR] __attribute__((aligned(32)));
+    for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
+    for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc + 15), _MM_HINT_T0);
+    uint64_t kk = (uint64_t)k;
+    const int64_t ldb_bytes = ldb * (int64_t)sizeof(float);
+    __asm__ volatile("vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
+                     "vmovaps %%ymm4, %%ymm5\n\t"
+                     "vmovaps %%ymm4, %%ymm6\n\t"
+                     "vmovaps %%ymm4, %%ymm7\n\t"
+                     "vmovaps %%ymm4, %%ymm8\n\t"
+                     "vmovaps %%ymm4, %%ymm9\n\t"
+                     "vmovaps %%ymm4, %%ymm10\n\t"
+                     "vmovaps %%ymm4, %%ymm11\n\t"
+                     "vmovaps %%ymm4, %%ymm12\n\t"
+                     "vmovaps %%ymm4, %%ymm13\n\t"
+                     "vmovaps %%ymm4, %%ymm14\n\t"
+                     "vmovaps %%ymm4, %%ymm15\n\t"
+                     "cmp $4, %[k]\n\t"
+                     "jb 2f\n\t"
+                     "1:\n\t" /* four k steps */
+                     "prefetcht0 (%[b], %[ldb], 8)\n\t" STEP_SB(0) STEP_SB(1) STEP_SB(2) STEP_SB(3)
+                     "add $96, %[a]\n\t"
+                     "sub $4, %[k]\n\t"
+                     "cmp $4, %[k]\n\t"
+                     "jae 1b\n\t"
+                     "2:\n\t"
+                     "test %[k], %[k]\n\t"
+                     "jz 4f\n\t"
+                     "3:\n\t" /* the remaining k steps one by one */
+                     STEP_SB(0)
+                     "add $24, %[a]\n\t"
+                     "dec %[k]\n\t"
+                     "jnz 3b\n\t"
+                     "4:\n\t"
+                     "vmovaps %%ymm4, 0(%[t])\n\t"
+                     "vmovaps %%ymm5, 32(%[t])\n\t"
+                     "vmovaps %%ymm6, 64(%[t])\n\t"
+                     "vmovaps %%ymm7, 96(%[t])\n\t"
+                     "vmovaps %%ymm8, 128(%[t])\n\t"
+                     "vmovaps %%ymm9, 160(%[t])\n\t"
+                     "vmovaps %%ymm10, 192(%[t])\n\t"
+                     "vmovaps %%ymm11, 224(%[t])\n\t"
+                     "vmovaps %%ymm12, 256(%[t])\n\t"
+                     "vmovaps %%ymm13, 288(%[t])\n\t"
+                     "vmovaps %%ymm14, 320(%[t])\n\t"
+                     "vmovaps %%ymm15, 352(%[t])\n\t"
+                     : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk)
+                     : [t] "r"(t), [ldb] "r"(ldb_bytes)
+                     : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                       "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+    store_tile(t, C, ldc, m, n, alpha, beta);
+}
+#undef STEP_SB
 #undef STEP
 #undef ROW
+
+/* C[0:m, 0:n] = alpha * t + beta * C from the accumulators in t. */
+TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int n, float alpha, float beta)
+{
     if (m == MR && n == NR) {
         const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
         for (int r = 0; r < MR; r++) {
@@ -130,6 +205,7 @@ static const spd_sgemm_kernel g_avx2 = {
     .pack_a = pack_a,
     .pack_b = pack_b,
     .kernel = kernel_6x16,
+    .kernel_sb = kernel_6x16_sb,
 };
 
 const spd_sgemm_kernel *spd_sgemm_kernel_avx2(void) { return &g_avx2; }

@@ -36,6 +36,10 @@ typedef struct spd_sgemm_kernel {
      * reads C. */
     void (*kernel)(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n, float alpha,
                    float beta);
+    /* The same with op(B) read in place, not packed: row p of the panel's
+     * nr columns at b + p*ldb (all nr readable); NULL where the ISA has none. */
+    void (*kernel_sb)(int64_t k, const float *a, const float *b, int64_t ldb, float *C, int64_t ldc, int m, int n,
+                      float alpha, float beta);
 } spd_sgemm_kernel;
 
 /* NULL where the compiler cannot target the ISA (not x86). They do not check

@@ -257,6 +257,9 @@ static void conv_tests(void)
          * dilated 5x5, strided to 5x5, grouped */
         {64, 48, 1, 7, 7, 3, 1, 1, 1},    {520, 32, 1, 7, 7, 1, 1, 1, 0},  {80, 32, 1, 5, 5, 3, 1, 2, 2},
         {200, 48, 1, 9, 9, 3, 2, 1, 1},   {64, 64, 2, 7, 7, 3, 1, 1, 1},   {600, 48, 1, 7, 7, 1, 1, 1, 0},
+        /* pointwise with long aligned rows: the kernel reads X in place
+         * (768 and 1024 columns; a partial last panel; more than kc rows) */
+        {20, 30, 1, 24, 32, 1, 1, 1, 0},  {300, 7, 1, 32, 32, 1, 1, 1, 0},  {9, 160, 1, 16, 36, 1, 1, 1, 0},
     };
     for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
         conv_case c = conv_base(2);

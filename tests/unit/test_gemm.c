@@ -37,7 +37,9 @@ typedef struct gemm_data {
 
 static void *xmalloc(size_t n)
 {
-    void *p = malloc(n ? n : 1);
+    /* 64-byte aligned, as the library's tensors are (the in-place B path
+     * of the packed driver needs it) */
+    void *p = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
     if (!p) {
         fprintf(stderr, "out of memory\n");
         exit(2);
@@ -210,6 +212,19 @@ int main(void)
         c = make_case(1, 3000, 40, 0, 1, 0, 0);
         run_case(&c, 2);
         c = make_case(3000, 1, 40, 1, 0, 0, 0);
+        run_case(&c, 2);
+    }
+    /* B read in place by the kernel: upright, rows of 16k floats on cache
+     * lines, N >= 512, few rows; N not a multiple of 16 leaves a packed
+     * last panel, K > kc several slices. */
+    {
+        gemm_case c = make_case(100, 600, 300, 0, 0, 4, 0);
+        c.ldb = 608;
+        run_case(&c, 1);
+        c = make_case(37, 1029, 41, 1, 0, 3, 0);
+        c.ldb = 1040;
+        run_case(&c, 2);
+        c = make_case(160, 768, 16, 0, 0, 0, 0);
         run_case(&c, 2);
     }
     /* Scratch allocation fails: the packed paths fall back to the reference. */
