@@ -55,6 +55,7 @@ else
 fi
 
 ratios=()
+big=()
 echo "threads $threads, $rounds rounds of (warmup $warmup, runs $runs), interleaved ORT / speedster"
 printf '%-16s %12s %16s %14s\n' model "ORT ms" "speedster ms" "speedster/ORT"
 for n in "${names[@]}"; do
@@ -81,14 +82,21 @@ for n in "${names[@]}"; do
     goal=""
     if [ "$ratio" != "-" ]; then
         ratios+=("$ratio")
+        awk -v o="$om" 'BEGIN { exit !(o >= 0.2) }' && big+=("$ratio")
         goal=$(awk -v r="$ratio" -v o="$om" 'BEGIN { lim = (o < 0.2) ? 0.667 : 1.25;
             printf "%s (goal <= %.2f)", (r <= lim) ? "ok" : "MISS", lim }')
     fi
     printf '%-16s %12s %16s %14s  %s\n' "$n" "${om:--}" "${sm:--}" "$ratio" "$goal"
     [ -n "$err" ] && echo "    ($err)"
 done
-if [ ${#ratios[@]} -gt 0 ]; then
-    printf '%s\n' "${ratios[@]}" | awk '{ s += log($1); n++ } END {
-        printf "geometric mean speedster/ORT over %d models: %.2f\n", n, exp(s / n) }'
-fi
+# The issue's geometric-mean goal is over the large models (ORT >= 0.2 ms);
+# the tiny ones have their own per-model goal and would flatter the mean.
+geomean() {  # geomean LABEL RATIO...
+    local label=$1
+    shift
+    [ $# -gt 0 ] && printf '%s\n' "$@" | awk -v l="$label" '{ s += log($1); n++ } END {
+        printf "geometric mean speedster/ORT over %d %s: %.2f\n", n, l, exp(s / n) }'
+}
+geomean "models (ORT >= 0.2 ms)" "${big[@]}"
+geomean "models (all)" "${ratios[@]}"
 exit 0
