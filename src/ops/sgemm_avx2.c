@@ -44,6 +44,20 @@ TARGET static inline void update8(float *c, __m256 acc, __m256 va, __m256 vb, fl
 
 TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int n, float alpha, float beta);
 
+/* The twelve accumulators ymm4..ymm15: cleared before the k loop, and
+ * stored to the tile buffer t after it. */
+#define ZERO_ACC                                                                                                 \
+    "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"                                                                            \
+    "vmovaps %%ymm4, %%ymm5\n\tvmovaps %%ymm4, %%ymm6\n\tvmovaps %%ymm4, %%ymm7\n\t"                            \
+    "vmovaps %%ymm4, %%ymm8\n\tvmovaps %%ymm4, %%ymm9\n\tvmovaps %%ymm4, %%ymm10\n\t"                           \
+    "vmovaps %%ymm4, %%ymm11\n\tvmovaps %%ymm4, %%ymm12\n\tvmovaps %%ymm4, %%ymm13\n\t"                         \
+    "vmovaps %%ymm4, %%ymm14\n\tvmovaps %%ymm4, %%ymm15\n\t"
+#define SAVE_ACC                                                                                                 \
+    "vmovaps %%ymm4, 0(%[t])\n\tvmovaps %%ymm5, 32(%[t])\n\tvmovaps %%ymm6, 64(%[t])\n\t"                       \
+    "vmovaps %%ymm7, 96(%[t])\n\tvmovaps %%ymm8, 128(%[t])\n\tvmovaps %%ymm9, 160(%[t])\n\t"                    \
+    "vmovaps %%ymm10, 192(%[t])\n\tvmovaps %%ymm11, 224(%[t])\n\tvmovaps %%ymm12, 256(%[t])\n\t"                \
+    "vmovaps %%ymm13, 288(%[t])\n\tvmovaps %%ymm14, 320(%[t])\n\tvmovaps %%ymm15, 352(%[t])\n\t"
+
 /* The k loop is assembly: with 15 of the 16 ymm registers live, gcc's
  * register allocation adds moves and loses ~8% here. The accumulators go to
  * t, and C is updated from there in C. */
@@ -54,18 +68,7 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc + 15), _MM_HINT_T0);
     uint64_t kk = (uint64_t)k;
-    __asm__ volatile("vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
-                     "vmovaps %%ymm4, %%ymm5\n\t"
-                     "vmovaps %%ymm4, %%ymm6\n\t"
-                     "vmovaps %%ymm4, %%ymm7\n\t"
-                     "vmovaps %%ymm4, %%ymm8\n\t"
-                     "vmovaps %%ymm4, %%ymm9\n\t"
-                     "vmovaps %%ymm4, %%ymm10\n\t"
-                     "vmovaps %%ymm4, %%ymm11\n\t"
-                     "vmovaps %%ymm4, %%ymm12\n\t"
-                     "vmovaps %%ymm4, %%ymm13\n\t"
-                     "vmovaps %%ymm4, %%ymm14\n\t"
-                     "vmovaps %%ymm4, %%ymm15\n\t"
+    __asm__ volatile(ZERO_ACC
                      "cmp $4, %[k]\n\t"
                      "jb 2f\n\t"
                      "1:\n\t" /* four k steps */
@@ -84,19 +87,7 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
                      "add $64, %[b]\n\t"
                      "dec %[k]\n\t"
                      "jnz 3b\n\t"
-                     "4:\n\t"
-                     "vmovaps %%ymm4, 0(%[t])\n\t"
-                     "vmovaps %%ymm5, 32(%[t])\n\t"
-                     "vmovaps %%ymm6, 64(%[t])\n\t"
-                     "vmovaps %%ymm7, 96(%[t])\n\t"
-                     "vmovaps %%ymm8, 128(%[t])\n\t"
-                     "vmovaps %%ymm9, 160(%[t])\n\t"
-                     "vmovaps %%ymm10, 192(%[t])\n\t"
-                     "vmovaps %%ymm11, 224(%[t])\n\t"
-                     "vmovaps %%ymm12, 256(%[t])\n\t"
-                     "vmovaps %%ymm13, 288(%[t])\n\t"
-                     "vmovaps %%ymm14, 320(%[t])\n\t"
-                     "vmovaps %%ymm15, 352(%[t])\n\t"
+                     "4:\n\t" SAVE_ACC
                      : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk)
                      : [t] "r"(t)
                      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
@@ -122,18 +113,7 @@ TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc + 15), _MM_HINT_T0);
     uint64_t kk = (uint64_t)k;
     const int64_t ldb_bytes = ldb * (int64_t)sizeof(float);
-    __asm__ volatile("vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
-                     "vmovaps %%ymm4, %%ymm5\n\t"
-                     "vmovaps %%ymm4, %%ymm6\n\t"
-                     "vmovaps %%ymm4, %%ymm7\n\t"
-                     "vmovaps %%ymm4, %%ymm8\n\t"
-                     "vmovaps %%ymm4, %%ymm9\n\t"
-                     "vmovaps %%ymm4, %%ymm10\n\t"
-                     "vmovaps %%ymm4, %%ymm11\n\t"
-                     "vmovaps %%ymm4, %%ymm12\n\t"
-                     "vmovaps %%ymm4, %%ymm13\n\t"
-                     "vmovaps %%ymm4, %%ymm14\n\t"
-                     "vmovaps %%ymm4, %%ymm15\n\t"
+    __asm__ volatile(ZERO_ACC
                      "cmp $4, %[k]\n\t"
                      "jb 2f\n\t"
                      "1:\n\t" /* four k steps */
@@ -150,19 +130,7 @@ TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int
                      "add $24, %[a]\n\t"
                      "dec %[k]\n\t"
                      "jnz 3b\n\t"
-                     "4:\n\t"
-                     "vmovaps %%ymm4, 0(%[t])\n\t"
-                     "vmovaps %%ymm5, 32(%[t])\n\t"
-                     "vmovaps %%ymm6, 64(%[t])\n\t"
-                     "vmovaps %%ymm7, 96(%[t])\n\t"
-                     "vmovaps %%ymm8, 128(%[t])\n\t"
-                     "vmovaps %%ymm9, 160(%[t])\n\t"
-                     "vmovaps %%ymm10, 192(%[t])\n\t"
-                     "vmovaps %%ymm11, 224(%[t])\n\t"
-                     "vmovaps %%ymm12, 256(%[t])\n\t"
-                     "vmovaps %%ymm13, 288(%[t])\n\t"
-                     "vmovaps %%ymm14, 320(%[t])\n\t"
-                     "vmovaps %%ymm15, 352(%[t])\n\t"
+                     "4:\n\t" SAVE_ACC
                      : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk)
                      : [t] "r"(t), [ldb] "r"(ldb_bytes)
                      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
@@ -172,6 +140,8 @@ TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int
 #undef STEP_SB
 #undef STEP
 #undef ROW
+#undef ZERO_ACC
+#undef SAVE_ACC
 
 /* C[0:m, 0:n] = alpha * t + beta * C from the accumulators in t. */
 TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int n, float alpha, float beta)
