@@ -576,8 +576,9 @@ static void im2col_pack(const void *ctx, int64_t pc, int64_t k, int64_t jc, int6
 }
 
 /* Y[M x N] = epilogue(W[M x K] * B[K x N]) for one image and group: B is X
- * itself (pointwise), X's im2col packed tile by tile (x_im, with a kernel),
- * or a full im2col buffer (the reference). W is prepacked (wpack) or raw. */
+ * itself (pointwise), packed tile by tile from the phase planes (x2d, 2-D
+ * with a kernel) or from X (x_im, other ranks), or a full im2col buffer
+ * (the reference). W is prepacked (wpack) or raw. */
 static spd_status conv_gemm(const spd_sgemm_kernel *kern, const geom *g, int64_t M, int64_t K, const float *w,
                             const float *wpack, const float *braw, const float *x_im,
                             const spd_conv2d_src *x2d, const float *bias, const float *z, const spd_act *ac,
