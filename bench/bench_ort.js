@@ -6,7 +6,8 @@
 //   CASE_DIR holds model.onnx and test_data_set_0/input_K.pb (output_K.pb for --check).
 // Prints one JSON line: {"model","threads","runs","warmup","median_ms","p90_ms",
 //   "min_ms","max_ms","mean_ms","load_ms"} plus, with --check, "max_abs","max_rel"
-//   and "allclose" (rtol 1e-4, atol 1e-5) against output_K.pb.
+//   and "allclose" (rtol 1e-4, atol 1e-5) against output_K.pb; with --times,
+//   "times_ms": every run in order.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -122,17 +123,18 @@ function listFiles(dir, prefix) {
 
 async function main() {
   const args = process.argv.slice(2);
-  const opt = { threads: 1, warmup: 2, runs: 10, check: false };
+  const opt = { threads: 1, warmup: 2, runs: 10, check: false, times: false };
   let caseDir = null;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--check') opt.check = true;
+    else if (a === '--times') opt.times = true;
     else if (a === '--threads' || a === '--warmup' || a === '--runs') opt[a.slice(2)] = Number(args[++i]);
     else if (!caseDir) caseDir = a;
     else throw new Error(`unexpected argument ${a}`);
   }
   if (!caseDir) {
-    console.error('usage: node bench_ort.js CASE_DIR [--threads N] [--warmup N] [--runs N] [--check]');
+    console.error('usage: node bench_ort.js CASE_DIR [--threads N] [--warmup N] [--runs N] [--check] [--times]');
     process.exit(1);
   }
   const modelPath = path.join(caseDir, 'model.onnx');
@@ -190,6 +192,7 @@ async function main() {
     });
     Object.assign(res, { max_abs: maxAbs, max_rel: maxRel, allclose: ok });
   }
+  if (opt.times) res.times_ms = times.map(r3);
   console.log(JSON.stringify(res));
 }
 

@@ -40,7 +40,7 @@ static int parse_int(const char *s, int lo, int hi, int *v)
 int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL, *in_dir = NULL;
-    int warmup = 3, runs = 0, threads = 0;
+    int warmup = 3, runs = 0, threads = 0, times = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -48,11 +48,12 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(a, "--warmup") && has) { if (!parse_int(argv[++i], 0, 100000, &warmup)) return cli_fail(SPD_ERR_INVALID, "bench: --warmup wants a count, got '%s'", argv[i]); }
         else if (!strcmp(a, "--runs") && has) { if (!parse_int(argv[++i], 1, 1000000, &runs)) return cli_fail(SPD_ERR_INVALID, "bench: --runs wants a positive count, got '%s'", argv[i]); }
         else if (!strcmp(a, "--threads") && has) { if (!parse_int(argv[++i], 1, 1024, &threads)) return cli_fail(SPD_ERR_INVALID, "bench: --threads wants a positive count, got '%s'", argv[i]); }
+        else if (!strcmp(a, "--times")) times = 1;
         else if (a[0] == '-') return cli_fail(SPD_ERR_INVALID, "bench: unknown option '%s'", a);
         else if (!model) model = a;
         else return cli_fail(SPD_ERR_INVALID, "bench: unexpected argument '%s'", a);
     }
-    if (!model) return cli_fail(SPD_ERR_INVALID, "usage: speedster bench MODEL.onnx [-i IN_DIR] [--warmup N] [--runs N] [--threads N]");
+    if (!model) return cli_fail(SPD_ERR_INVALID, "usage: speedster bench MODEL.onnx [-i IN_DIR] [--warmup N] [--runs N] [--threads N] [--times]");
     if (threads) spd_set_num_threads(threads);
 
     cli_runnable rr, *m = &rr;
@@ -90,9 +91,15 @@ int cmd_bench(int argc, char **argv)
     double med = quantile(scratch, done_runs, 0.5);
     int64_t batch = n_in > 0 && in[0].ndim > 0 ? in[0].dims[0] : 1;
     printf("{\"model\":\"%s\",\"threads\":%d,\"warmup\":%d,\"runs\":%d,\"median_ms\":%.4f,\"p90_ms\":%.4f,"
-           "\"min_ms\":%.4f,\"max_ms\":%.4f,\"mean_ms\":%.4f,\"throughput\":%.3f}\n",
+           "\"min_ms\":%.4f,\"max_ms\":%.4f,\"mean_ms\":%.4f,\"throughput\":%.3f",
            model, threads, warmup, done_runs, med, quantile(scratch, done_runs, 0.9), scratch[0],
            scratch[done_runs - 1], mean, med > 0 ? (double)batch * 1000.0 / med : 0.0);
+    if (times) { /* every run in order: a slow stretch of the host shows as a run of outliers */
+        printf(",\"times_ms\":[");
+        for (int k = 0; k < done_runs; k++) printf("%s%.4f", k ? "," : "", t[k]);
+        printf("]");
+    }
+    printf("}\n");
 done:
     for (int k = 0; in && k < n_in; k++) {
         if (random_inputs) { free(in[k].data); in[k].data = NULL; }

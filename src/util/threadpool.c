@@ -2,32 +2,63 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
 
 #include "speedster.h"
 
 #define MAX_THREADS 256
+/* Idle workers watch for the next job this long before they sleep. A
+ * model's operators follow each other microseconds apart; waking a sleeping
+ * thread costs tens of microseconds on a virtual machine (an IPI through
+ * the hypervisor), paid twice per operator. */
+#define SPIN_NS 500000L
+/* A job has at most this many tasks per publication (the index shares a
+ * 64-bit word with the job's id); larger jobs are published in pieces. */
+#define MAX_TASKS_PER_JOB ((int64_t)1 << 31)
 
+/* One published job. Written by the caller only while no task of it can
+ * still be claimed: the slot is reused two jobs later, after this job
+ * completed. */
+typedef struct job {
+    _Atomic(spd_task_fn) fn;
+    _Atomic(void *) ctx;
+    atomic_llong n_tasks;
+    atomic_llong done;
+} job;
+
+/* Tasks are claimed with a compare-and-swap on (job id << 32 | next index):
+ * a claim succeeds only while its job is still the current one, so a
+ * worker that slept through a whole job can never run a task of it, and
+ * the caller waits for the tasks that were claimed, not for every worker
+ * to show up (a vCPU the host took away does not stall the job; the caller
+ * runs the unclaimed tasks itself). */
 typedef struct pool {
+    atomic_ullong word;
+    job slots[2];
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
+    atomic_int sleepers;       /* workers inside pthread_cond_wait(wake) */
+    atomic_int caller_waiting; /* the caller inside pthread_cond_wait(done) */
+    atomic_int quit;
     pthread_t workers[MAX_THREADS];
     int n_workers;
-    /* the current job */
-    spd_task_fn fn;
-    void *ctx;
-    int64_t n_tasks;
-    atomic_llong next;
-    int active;            /* workers still inside the job */
-    unsigned long generation;
-    int quit;
+    int target; /* the size last asked for: a failed pthread_create is not retried per job */
 } pool;
 
 static pool g_pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
 static pthread_mutex_t g_run_mu = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
 static int g_wanted;                                         /* 0: from the environment */
 static int g_default;                                        /* a learner's recorded count */
+static atomic_int g_openmp_users;                            /* live oneDNN plans */
 static _Thread_local int t_in_task;
 
 static int default_threads(void)
@@ -49,45 +80,83 @@ void spd_set_num_threads(int n) { g_wanted = n > 0 ? (n > MAX_THREADS ? MAX_THRE
 
 int spd_thread_count(void) { return g_wanted ? g_wanted : default_threads(); }
 
-static void drain(pool *p)
+void spd_pool_openmp_user(int delta) { atomic_fetch_add(&g_openmp_users, delta); }
+
+static long now_ns(void)
 {
-    int64_t t;
-    while ((t = atomic_fetch_add(&p->next, 1)) < p->n_tasks) p->fn(p->ctx, t);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
+
+/* Claims and runs tasks of the current job until none is left; returns the
+ * id of the job it found exhausted. */
+static uint32_t drain(pool *p)
+{
+    unsigned long long v = atomic_load_explicit(&p->word, memory_order_acquire);
+    for (;;) {
+        const uint32_t id = (uint32_t)(v >> 32), i = (uint32_t)v;
+        job *j = &p->slots[id & 1];
+        /* A stale n (the slot rewritten for a later job) only reaches a
+         * compare-and-swap that fails: the word has moved on by then. */
+        if ((int64_t)i >= atomic_load_explicit(&j->n_tasks, memory_order_relaxed)) return id;
+        if (!atomic_compare_exchange_weak_explicit(&p->word, &v, v + 1, memory_order_acquire, memory_order_acquire))
+            continue;
+        /* The job cannot complete before this task: its slot holds still. */
+        const int64_t n = atomic_load_explicit(&j->n_tasks, memory_order_relaxed);
+        spd_task_fn fn = atomic_load_explicit(&j->fn, memory_order_relaxed);
+        fn(atomic_load_explicit(&j->ctx, memory_order_relaxed), i);
+        if (atomic_fetch_add(&j->done, 1) + 1 == n && atomic_load(&p->caller_waiting)) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+        v = atomic_load_explicit(&p->word, memory_order_acquire);
+    }
+}
+
+static uint32_t current_id(pool *p) { return (uint32_t)(atomic_load(&p->word) >> 32); }
 
 static void *worker(void *arg)
 {
     pool *p = arg;
-    unsigned long seen = 0;
     t_in_task = 1;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->wake, &p->mu);
-        if (p->quit) break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
-        drain(p);
-        pthread_mutex_lock(&p->mu);
-        if (--p->active == 0) pthread_cond_signal(&p->done);
+    uint32_t seen = drain(p);
+    while (!atomic_load(&p->quit)) {
+        if (current_id(p) == seen) {
+            const long until = now_ns() + SPIN_NS;
+            for (int k = 1; current_id(p) == seen && !atomic_load(&p->quit); k++) {
+                CPU_RELAX();
+                if (!(k & 255) && now_ns() > until) break;
+            }
+        }
+        if (current_id(p) == seen) {
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (current_id(p) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->wake, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->mu);
+        }
+        seen = drain(p);
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
 static void stop_workers(pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    p->quit = 1;
+    atomic_store(&p->quit, 1);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n_workers; i++) pthread_join(p->workers[i], NULL);
     p->n_workers = 0;
-    p->quit = 0;
+    atomic_store(&p->quit, 0);
 }
 
 static void resize(pool *p, int workers)
 {
-    if (p->n_workers == workers) return;
+    if (p->target == workers) return;
+    p->target = workers;
     stop_workers(p);
     for (int i = 0; i < workers; i++) {
         if (pthread_create(&p->workers[i], NULL, worker, p) != 0) break; /* fewer threads still work */
@@ -97,51 +166,104 @@ static void resize(pool *p, int workers)
 
 static void stop_at_exit(void) { stop_workers(&g_pool); }
 
+/* Publishes one job of at most MAX_TASKS_PER_JOB tasks, helps run it, and
+ * returns once every task has finished. */
+static void run_job(pool *p, int64_t n_tasks, spd_task_fn fn, void *ctx)
+{
+    const uint32_t id = current_id(p) + 1;
+    job *j = &p->slots[id & 1];
+    atomic_store_explicit(&j->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&j->ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&j->n_tasks, n_tasks, memory_order_relaxed);
+    atomic_store_explicit(&j->done, 0, memory_order_relaxed);
+    atomic_store(&p->word, (unsigned long long)id << 32); /* publishes the slot */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
+    drain(p);
+    /* What is left runs on workers now: spin first, it is usually short. */
+    const long until = now_ns() + SPIN_NS;
+    for (int k = 1; atomic_load(&j->done) < n_tasks; k++) {
+        CPU_RELAX();
+        if (!(k & 255) && now_ns() > until) break;
+    }
+    if (atomic_load(&j->done) < n_tasks) {
+        pthread_mutex_lock(&p->mu);
+        atomic_store(&p->caller_waiting, 1);
+        while (atomic_load(&j->done) < n_tasks) pthread_cond_wait(&p->done, &p->mu);
+        atomic_store(&p->caller_waiting, 0);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+typedef struct piece {
+    spd_task_fn fn;
+    void *ctx;
+    int64_t base;
+} piece;
+
+static void piece_task(void *ctx, int64_t t)
+{
+    const piece *pc = ctx;
+    pc->fn(pc->ctx, pc->base + t);
+}
+
+static void run_inline(int64_t n_tasks, spd_task_fn fn, void *ctx)
+{
+    const int outer = t_in_task;
+    t_in_task = 1;
+    for (int64_t t = 0; t < n_tasks; t++) fn(ctx, t);
+    t_in_task = outer;
+}
+
 void spd_parallel_for(int64_t n_tasks, spd_task_fn fn, void *ctx)
 {
     if (n_tasks <= 0) return;
     int threads = spd_thread_count();
     if (t_in_task || threads <= 1 || n_tasks == 1) {
-        for (int64_t t = 0; t < n_tasks; t++) fn(ctx, t);
+        run_inline(n_tasks, fn, ctx);
         return;
     }
 #ifdef SPD_USE_OPENMP
-    if ((int64_t)threads > n_tasks) threads = (int)n_tasks;
+    /* While oneDNN (built on OpenMP) is in use, its team runs our tasks
+     * too: two sets of threads would spin against each other. */
+    if (atomic_load(&g_openmp_users) > 0) {
+        if ((int64_t)threads > n_tasks) threads = (int)n_tasks;
 #pragma omp parallel num_threads(threads)
-    {
-        t_in_task = 1;
+        {
+            t_in_task = 1;
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t t = 0; t < n_tasks; t++) fn(ctx, t);
-        t_in_task = 0;
+            for (int64_t t = 0; t < n_tasks; t++) fn(ctx, t);
+            t_in_task = 0;
+        }
+        return;
     }
-    return;
 #endif
-    pthread_mutex_lock(&g_run_mu);
+    /* Another thread's job holds the pool: run on this thread rather than
+     * queue behind it (concurrent callers each keep their own core). */
+    if (pthread_mutex_trylock(&g_run_mu) != 0) {
+        run_inline(n_tasks, fn, ctx);
+        return;
+    }
     pool *p = &g_pool;
     static int registered;
     if (!registered) {
         atexit(stop_at_exit);
         registered = 1;
     }
-    int workers = threads - 1;
-    if ((int64_t)workers > n_tasks - 1) workers = (int)(n_tasks - 1);
-    if (p->n_workers < workers || p->n_workers > threads - 1) resize(p, threads - 1);
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n_tasks = n_tasks;
-    atomic_store(&p->next, 0);
-    p->active = p->n_workers;
-    p->generation++;
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
-
+    resize(p, threads - 1);
     t_in_task = 1;
-    drain(p);
+    if (n_tasks <= MAX_TASKS_PER_JOB) {
+        run_job(p, n_tasks, fn, ctx);
+    } else {
+        for (int64_t base = 0; base < n_tasks; base += MAX_TASKS_PER_JOB) {
+            piece pc = {fn, ctx, base};
+            const int64_t left = n_tasks - base;
+            run_job(p, left < MAX_TASKS_PER_JOB ? left : MAX_TASKS_PER_JOB, piece_task, &pc);
+        }
+    }
     t_in_task = 0;
-
-    pthread_mutex_lock(&p->mu);
-    while (p->active > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
     pthread_mutex_unlock(&g_run_mu);
 }

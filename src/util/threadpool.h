@@ -1,6 +1,7 @@
 /* One pool of worker threads per process, sized by spd_set_num_threads(),
  * else NEBULLVM_THREADS_PER_MODEL, else the online cores. Workers are
- * created once and sleep between jobs; no thread is created per run. */
+ * created once; between jobs they spin briefly, then sleep. No thread is
+ * created per run. */
 #ifndef SPD_UTIL_THREADPOOL_H
 #define SPD_UTIL_THREADPOOL_H
 
@@ -17,5 +18,8 @@ void spd_parallel_for(int64_t n_tasks, spd_task_fn fn, void *ctx);
  * recorded (spd_set_default_threads), else the online cores. */
 int spd_thread_count(void);
 void spd_set_default_threads(int n);
+/* +1 while a oneDNN plan lives, -1 when it goes: meanwhile parallel_for
+ * runs on OpenMP's team, which oneDNN's threads are, where it is built so. */
+void spd_pool_openmp_user(int delta);
 
 #endif

@@ -40,6 +40,7 @@ struct spd_plan {
     spd_program *prog;
     dnnl_engine_t eng;
     dnnl_stream_t strm;
+    bool omp_user; /* counted in spd_pool_openmp_user */
     int threads;
     spd_technique tech;
     /* static int8: the candidates, their scales and the calibration outcome */
@@ -1121,6 +1122,7 @@ static void onednn_destroy(spd_plan *plan)
     spd_program_free(plan->prog);
     if (plan->strm) dnnl_stream_destroy(plan->strm);
     if (plan->eng) dnnl_engine_destroy(plan->eng);
+    if (plan->omp_user) spd_pool_openmp_user(-1);
     spd_free(plan->q8);
     spd_model_free(plan->own_model);
     spd_free(plan);
@@ -1629,6 +1631,8 @@ static spd_status compile_impl(const spd_model *m, const spd_compile_opts *o, q8
         st = spd_errorf(SPD_ERR_UNSUPPORTED, "oneDNN could not create a CPU engine");
         goto fail;
     }
+    spd_pool_openmp_user(1);
+    plan->omp_user = true;
     if ((st = spd_program_build(m, m->graph, NULL, &plan->prog)) != SPD_OK) goto fail;
     for (int i = 0; i < plan->prog->n_nodes; i++)
         if ((st = place(plan, &plan->prog->nodes[i])) != SPD_OK) goto fail;
