@@ -58,6 +58,34 @@ TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int 
     "vmovaps %%ymm10, 192(%[t])\n\tvmovaps %%ymm11, 224(%[t])\n\tvmovaps %%ymm12, 256(%[t])\n\t"                \
     "vmovaps %%ymm13, 288(%[t])\n\tvmovaps %%ymm14, 320(%[t])\n\tvmovaps %%ymm15, 352(%[t])\n\t"
 
+/* After the k loop: a full tile with alpha 1 goes straight from the
+ * accumulators to C (mode 1: C = acc, mode 2: C += acc, the same roundings
+ * as store_tile's); anything else (mode 0) goes to t for store_tile. A
+ * round trip through t cost as much as a 27-deep k loop's last steps. */
+#define ROWS_C(op)                                                                                               \
+    op(4, 5, "(%[c])", "32(%[c])") op(6, 7, "(%[c],%[ldc])", "32(%[c],%[ldc])")                                  \
+    op(8, 9, "(%[c],%[ldc],2)", "32(%[c],%[ldc],2)") op(10, 11, "(%[c3])", "32(%[c3])")                          \
+    op(12, 13, "(%[c3],%[ldc])", "32(%[c3],%[ldc])") op(14, 15, "(%[c3],%[ldc],2)", "32(%[c3],%[ldc],2)")
+#define PUT(x, y, m0, m1) "vmovups %%ymm" #x ", " m0 "\n\tvmovups %%ymm" #y ", " m1 "\n\t"
+#define ADD(x, y, m0, m1)                                                                                        \
+    "vaddps " m0 ", %%ymm" #x ", %%ymm" #x "\n\tvaddps " m1 ", %%ymm" #y ", %%ymm" #y "\n\t" PUT(x, y, m0, m1)
+#define STORE_ACC                                                                                                \
+    "test %[mode], %[mode]\n\t"                                                                                    \
+    "jnz 5f\n\t" SAVE_ACC "jmp 9f\n\t"                                                                           \
+    "5:\n\t"                                                                                                     \
+    "lea (%[c],%[ldc],2), %[c3]\n\t"                                                                              \
+    "add %[ldc], %[c3]\n\t"                                                                                       \
+    "cmp $2, %[mode]\n\t"                                                                                         \
+    "je 6f\n\t" ROWS_C(PUT) "jmp 9f\n\t"                                                                          \
+    "6:\n\t" ROWS_C(ADD) "9:\n\t"
+
+/* Which STORE_ACC path a tile takes. */
+static inline int64_t store_mode(int m, int n, float alpha, float beta)
+{
+    if (m != MR || n != NR || alpha != 1.0f) return 0;
+    return beta == 0.0f ? 1 : beta == 1.0f ? 2 : 0;
+}
+
 /* The k loop is assembly: with 15 of the 16 ymm registers live, gcc's
  * register allocation adds moves and loses ~8% here. The accumulators go to
  * t, and C is updated from there in C. */
@@ -68,6 +96,8 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc + 15), _MM_HINT_T0);
     uint64_t kk = (uint64_t)k;
+    const int64_t mode = store_mode(m, n, alpha, beta), ldc_bytes = ldc * (int64_t)sizeof(float);
+    float *c3;
     __asm__ volatile(ZERO_ACC
                      "cmp $4, %[k]\n\t"
                      "jb 2f\n\t"
@@ -87,12 +117,12 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
                      "add $64, %[b]\n\t"
                      "dec %[k]\n\t"
                      "jnz 3b\n\t"
-                     "4:\n\t" SAVE_ACC
-                     : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk)
-                     : [t] "r"(t)
+                     "4:\n\t" STORE_ACC
+                     : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk), [c3] "=&r"(c3)
+                     : [t] "r"(t), [c] "r"(C), [ldc] "r"(ldc_bytes), [mode] "r"(mode)
                      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
                        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-    store_tile(t, C, ldc, m, n, alpha, beta);
+    if (!mode) store_tile(t, C, ldc, m, n, alpha, beta);
 }
 
 #define STEP_SB(u)                                                                                                \
@@ -113,6 +143,8 @@ TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc + 15), _MM_HINT_T0);
     uint64_t kk = (uint64_t)k;
     const int64_t ldb_bytes = ldb * (int64_t)sizeof(float);
+    const int64_t mode = store_mode(m, n, alpha, beta), ldc_bytes = ldc * (int64_t)sizeof(float);
+    float *c3;
     __asm__ volatile(ZERO_ACC
                      "cmp $4, %[k]\n\t"
                      "jb 2f\n\t"
@@ -130,15 +162,19 @@ TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int
                      "add $24, %[a]\n\t"
                      "dec %[k]\n\t"
                      "jnz 3b\n\t"
-                     "4:\n\t" SAVE_ACC
-                     : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk)
-                     : [t] "r"(t), [ldb] "r"(ldb_bytes)
+                     "4:\n\t" STORE_ACC
+                     : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk), [c3] "=&r"(c3)
+                     : [t] "r"(t), [ldb] "r"(ldb_bytes), [c] "r"(C), [ldc] "r"(ldc_bytes), [mode] "r"(mode)
                      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
                        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-    store_tile(t, C, ldc, m, n, alpha, beta);
+    if (!mode) store_tile(t, C, ldc, m, n, alpha, beta);
 }
 #undef STEP_SB
 #undef STEP
+#undef STORE_ACC
+#undef ADD
+#undef PUT
+#undef ROWS_C
 #undef ROW
 #undef ZERO_ACC
 #undef SAVE_ACC
@@ -154,14 +190,26 @@ TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int 
         }
         return;
     }
-    /* An edge tile: update only the valid part. */
+    /* An edge tile: update only the valid part, masked past column n. */
+    static const int32_t lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     for (int r = 0; r < m; r++) {
         float *c = C + r * ldc;
         const float *s = t + r * NR;
-        if (beta == 0.0f)
-            for (int j = 0; j < n; j++) c[j] = alpha * s[j];
-        else
-            for (int j = 0; j < n; j++) c[j] = alpha * s[j] + beta * c[j];
+        for (int j = 0; j < n; j += 8) {
+            const __m256 acc = _mm256_load_ps(s + j);
+            if (n - j >= 8) {
+                update8(c + j, acc, va, vb, beta);
+                continue;
+            }
+            const __m256i mask = _mm256_loadu_si256((const __m256i *)(lanes + 8 - (n - j)));
+            __m256 v = _mm256_mul_ps(va, acc);
+            if (beta == 1.0f)
+                v = _mm256_fmadd_ps(va, acc, _mm256_maskload_ps(c + j, mask));
+            else if (beta != 0.0f)
+                v = _mm256_fmadd_ps(va, acc, _mm256_mul_ps(vb, _mm256_maskload_ps(c + j, mask)));
+            _mm256_maskstore_ps(c + j, mask, v);
+        }
     }
 }
 
