@@ -188,6 +188,28 @@ static bool direct_b(const drv *d)
     return d->M <= DIRECT_B_MAX_M && d->N >= DIRECT_B_MIN_N && B->ld % 16 == 0 && ((uintptr_t)B->p & 63) == 0;
 }
 
+/* Whether the kernel applies the epilogue itself (spd_tile_epi): a row
+ * bias and Relu or Clip, on a product that starts C afresh, with the clamp
+ * it takes. Others (a residual, column bias, other activations) keep the
+ * pass over each finished 256 columns. */
+static bool tile_epi_fits(const drv *d, int *clamp, float *lo, float *hi)
+{
+    const spd_gemm_epi *e = d->epi;
+    *clamp = SPD_CLAMP_NONE;
+    *lo = *hi = 0.0f;
+    if (!d->kern->fuses_epi || !e || e->z || d->alpha != 1.0f || d->beta != 0.0f) return false;
+    const spd_act_kind k = e->ac ? e->ac->kind : SPD_ACT_NONE;
+    if (k == SPD_ACT_RELU)
+        *clamp = SPD_CLAMP_RELU;
+    else if (k == SPD_ACT_CLIP) {
+        *clamp = SPD_CLAMP_CLIP;
+        *lo = e->ac->a;
+        *hi = e->ac->b;
+    } else if (k != SPD_ACT_NONE)
+        return false;
+    return e->row_bias || *clamp != SPD_CLAMP_NONE;
+}
+
 static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
 {
     const spd_sgemm_kernel *kern = d->kern;
@@ -196,6 +218,9 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
     const int64_t mr = kern->mr, nr = kern->nr, kc = d->kc, K = d->K, ldc = d->ldc;
     const int64_t mc = min64(kern->mc, round_up(m, mr));
     const bool direct = direct_b(d);
+    int clamp;
+    float lo, hi;
+    const bool fused = tile_epi_fits(d, &clamp, &lo, &hi);
     const int64_t full = direct ? n / nr * nr : 0; /* direct: columns read in place; the rest packed */
     const size_t a_n = A->packed ? 0 : (size_t)round_up(mc * kc, 16);
     const size_t b_n = B->packed ? 0 : direct ? (size_t)(kc * nr) : (size_t)(kc * round_up(n, nr));
@@ -231,20 +256,27 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
                 kern->pack_a(A->trans, mm, k, A->trans ? A->p + pc * A->ld + r : A->p + r * A->ld + pc, A->ld, ap);
             float *cc = d->C + r * ldc + c0;
             const bool last = pc + k >= K;
+            spd_tile_epi te = {fused && pc == 0 && d->epi->row_bias ? d->epi->row_bias + r : NULL,
+                               fused && last ? clamp : SPD_CLAMP_NONE, lo, hi};
+            const spd_tile_epi *tep = fused ? &te : NULL;
             for (int64_t jr = 0, e0 = 0; jr < n; jr += nr) {
                 const int nn = (int)min64(nr, n - jr);
                 const float *b = direct ? bp : bb + jr * k;
                 if (jr < full) {
                     const float *bd = B->p + pc * B->ld + c0 + jr;
-                    for (int64_t ir = 0; ir < mm; ir += mr)
+                    for (int64_t ir = 0; ir < mm; ir += mr) {
+                        if (te.bias) te.bias = d->epi->row_bias + r + ir;
                         kern->kernel_sb(k, aa + ir * k, bd, B->ld, cc + ir * ldc + jr, ldc, (int)min64(mr, mm - ir),
-                                        nn, d->alpha, bt);
+                                        nn, d->alpha, bt, tep);
+                    }
                 } else {
-                    for (int64_t ir = 0; ir < mm; ir += mr)
+                    for (int64_t ir = 0; ir < mm; ir += mr) {
+                        if (te.bias) te.bias = d->epi->row_bias + r + ir;
                         kern->kernel(k, aa + ir * k, b, cc + ir * ldc + jr, ldc, (int)min64(mr, mm - ir), nn,
-                                     d->alpha, bt);
+                                     d->alpha, bt, tep);
+                    }
                 }
-                if (last && (jr + nn - e0 >= EPI_COLS || jr + nn == n)) {
+                if (!fused && last && (jr + nn - e0 >= EPI_COLS || jr + nn == n)) {
                     epilogue(d->epi, d->C, ldc, r, mm, c0 + e0, jr + nn - e0);
                     e0 = jr + nn;
                 }

@@ -19,17 +19,6 @@
 #define COPY_B_ROW(d, s) (_mm256_store_ps((d), _mm256_loadu_ps(s)), _mm256_store_ps((d) + 8, _mm256_loadu_ps((s) + 8)))
 #include "ops/sgemm_pack.inc"
 
-/* c = alpha*acc + beta*c on 8 floats; beta == 0 does not read c. */
-TARGET static inline void update8(float *c, __m256 acc, __m256 va, __m256 vb, float beta)
-{
-    if (beta == 0.0f)
-        _mm256_storeu_ps(c, _mm256_mul_ps(va, acc));
-    else if (beta == 1.0f)
-        _mm256_storeu_ps(c, _mm256_fmadd_ps(va, acc, _mm256_loadu_ps(c)));
-    else
-        _mm256_storeu_ps(c, _mm256_fmadd_ps(va, acc, _mm256_mul_ps(vb, _mm256_loadu_ps(c))));
-}
-
 /* Row r of the tile in k step u: broadcast a[u][r] into ymm<br> and multiply
  * it into the accumulators ymm<c0>, ymm<c1> with the B row in ymm0, ymm1. */
 #define ROW(u, r, br, c0, c1)                                                                                     \
@@ -42,7 +31,8 @@ TARGET static inline void update8(float *c, __m256 acc, __m256 va, __m256 vb, fl
     ROW(u, 0, 2, 4, 5) ROW(u, 1, 3, 6, 7) ROW(u, 2, 2, 8, 9) ROW(u, 3, 3, 10, 11) ROW(u, 4, 2, 12, 13)            \
     ROW(u, 5, 3, 14, 15)
 
-TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int n, float alpha, float beta);
+TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int n, float alpha, float beta, int clamp,
+                              const float *lohi);
 
 /* The twelve accumulators ymm4..ymm15: cleared before the k loop, and
  * stored to the tile buffer t after it. */
@@ -58,6 +48,20 @@ TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int 
     "vmovaps %%ymm10, 192(%[t])\n\tvmovaps %%ymm11, 224(%[t])\n\tvmovaps %%ymm12, 256(%[t])\n\t"                \
     "vmovaps %%ymm13, 288(%[t])\n\tvmovaps %%ymm14, 320(%[t])\n\tvmovaps %%ymm15, 352(%[t])\n\t"
 
+/* The accumulators start at the tile's row bias (%[bias], 6 floats) when
+ * there is one, at zero otherwise. */
+#define INIT_ACC                                                                                                 \
+    "test %[bias], %[bias]\n\t"                                                                                    \
+    "jnz 10f\n\t" ZERO_ACC "jmp 11f\n\t"                                                                          \
+    "10:\n\t"                                                                                                    \
+    "vbroadcastss 0(%[bias]), %%ymm4\n\tvmovaps %%ymm4, %%ymm5\n\t"                                                \
+    "vbroadcastss 4(%[bias]), %%ymm6\n\tvmovaps %%ymm6, %%ymm7\n\t"                                                \
+    "vbroadcastss 8(%[bias]), %%ymm8\n\tvmovaps %%ymm8, %%ymm9\n\t"                                                \
+    "vbroadcastss 12(%[bias]), %%ymm10\n\tvmovaps %%ymm10, %%ymm11\n\t"                                            \
+    "vbroadcastss 16(%[bias]), %%ymm12\n\tvmovaps %%ymm12, %%ymm13\n\t"                                            \
+    "vbroadcastss 20(%[bias]), %%ymm14\n\tvmovaps %%ymm14, %%ymm15\n\t"                                            \
+    "11:\n\t"
+
 /* After the k loop: a full tile with alpha 1 goes straight from the
  * accumulators to C (mode 1: C = acc, mode 2: C += acc, the same roundings
  * as store_tile's); anything else (mode 0) goes to t for store_tile. A
@@ -67,38 +71,61 @@ TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int 
     op(8, 9, "(%[c],%[ldc],2)", "32(%[c],%[ldc],2)") op(10, 11, "(%[c3])", "32(%[c3])")                          \
     op(12, 13, "(%[c3],%[ldc])", "32(%[c3],%[ldc])") op(14, 15, "(%[c3],%[ldc],2)", "32(%[c3],%[ldc],2)")
 #define PUT(x, y, m0, m1) "vmovups %%ymm" #x ", " m0 "\n\tvmovups %%ymm" #y ", " m1 "\n\t"
-#define ADD(x, y, m0, m1)                                                                                        \
-    "vaddps " m0 ", %%ymm" #x ", %%ymm" #x "\n\tvaddps " m1 ", %%ymm" #y ", %%ymm" #y "\n\t" PUT(x, y, m0, m1)
+#define ADD(x, y, m0, m1) "vaddps " m0 ", %%ymm" #x ", %%ymm" #x "\n\tvaddps " m1 ", %%ymm" #y ", %%ymm" #y "\n\t"
+#define ALL_ACC(f) f(4) f(5) f(6) f(7) f(8) f(9) f(10) f(11) f(12) f(13) f(14) f(15)
+/* act8's semantics: Relu is max(x, 0) with NaN -> 0; Clip min(hi, max(lo, x))
+ * with NaN kept (maxps/minps return their second source on NaN). */
+#define RELU(x) "vmaxps %%ymm0, %%ymm" #x ", %%ymm" #x "\n\t"
+#define CLIP(x) "vmaxps %%ymm" #x ", %%ymm0, %%ymm" #x "\n\tvminps %%ymm" #x ", %%ymm1, %%ymm" #x "\n\t"
+/* mode: 0 to t; else bit 1: add C first, bits 2-3: clamp (SPD_CLAMP_* << 2),
+ * then store to C. ymm0/ymm1 (the B row) are free after the k loop. */
 #define STORE_ACC                                                                                                \
     "test %[mode], %[mode]\n\t"                                                                                    \
     "jnz 5f\n\t" SAVE_ACC "jmp 9f\n\t"                                                                           \
     "5:\n\t"                                                                                                     \
     "lea (%[c],%[ldc],2), %[c3]\n\t"                                                                              \
     "add %[ldc], %[c3]\n\t"                                                                                       \
-    "cmp $2, %[mode]\n\t"                                                                                         \
-    "je 6f\n\t" ROWS_C(PUT) "jmp 9f\n\t"                                                                          \
-    "6:\n\t" ROWS_C(ADD) "9:\n\t"
+    "test $2, %[mode]\n\t"                                                                                        \
+    "jz 6f\n\t" ROWS_C(ADD) "6:\n\t"                                                                              \
+    "test $12, %[mode]\n\t"                                                                                       \
+    "jz 8f\n\t"                                                                                                   \
+    "vbroadcastss 0(%[lohi]), %%ymm0\n\t"                                                                         \
+    "vbroadcastss 4(%[lohi]), %%ymm1\n\t"                                                                         \
+    "test $8, %[mode]\n\t"                                                                                        \
+    "jnz 7f\n\t" ALL_ACC(RELU) "jmp 8f\n\t"                                                                       \
+    "7:\n\t" ALL_ACC(CLIP) "8:\n\t" ROWS_C(PUT) "9:\n\t"
 
 /* Which STORE_ACC path a tile takes. */
-static inline int64_t store_mode(int m, int n, float alpha, float beta)
+static inline int64_t store_mode(int m, int n, float alpha, float beta, const spd_tile_epi *te)
 {
-    if (m != MR || n != NR || alpha != 1.0f) return 0;
-    return beta == 0.0f ? 1 : beta == 1.0f ? 2 : 0;
+    if (m != MR || n != NR || alpha != 1.0f || (beta != 0.0f && beta != 1.0f)) return 0;
+    return 1 | (beta == 1.0f ? 2 : 0) | (te ? te->clamp << 2 : 0);
+}
+
+/* The bias pointer the assembly reads 6 floats from: an edge tile's m
+ * values padded into pad. */
+static inline const float *tile_bias(const spd_tile_epi *te, int m, float *pad)
+{
+    if (!te || !te->bias) return NULL;
+    if (m == MR) return te->bias;
+    for (int r = 0; r < MR; r++) pad[r] = r < m ? te->bias[r] : 0.0f;
+    return pad;
 }
 
 /* The k loop is assembly: with 15 of the 16 ymm registers live, gcc's
  * register allocation adds moves and loses ~8% here. The accumulators go to
  * t, and C is updated from there in C. */
 TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n,
-                               float alpha, float beta)
+                               float alpha, float beta, const spd_tile_epi *te)
 {
     float t[MR * NR] __attribute__((aligned(32)));
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc + 15), _MM_HINT_T0);
     uint64_t kk = (uint64_t)k;
-    const int64_t mode = store_mode(m, n, alpha, beta), ldc_bytes = ldc * (int64_t)sizeof(float);
-    float *c3;
-    __asm__ volatile(ZERO_ACC
+    const int64_t mode = store_mode(m, n, alpha, beta, te), ldc_bytes = ldc * (int64_t)sizeof(float);
+    float *c3, pad[MR];
+    const float *bias = tile_bias(te, m, pad), lohi[2] = {te ? te->lo : 0.0f, te ? te->hi : 0.0f};
+    __asm__ volatile(INIT_ACC
                      "cmp $4, %[k]\n\t"
                      "jb 2f\n\t"
                      "1:\n\t" /* four k steps */
@@ -119,10 +146,11 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
                      "jnz 3b\n\t"
                      "4:\n\t" STORE_ACC
                      : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk), [c3] "=&r"(c3)
-                     : [t] "r"(t), [c] "r"(C), [ldc] "r"(ldc_bytes), [mode] "r"(mode)
+                     : [t] "r"(t), [c] "r"(C), [ldc] "r"(ldc_bytes), [mode] "r"(mode), [bias] "r"(bias),
+                       [lohi] "r"(lohi)
                      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
                        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-    if (!mode) store_tile(t, C, ldc, m, n, alpha, beta);
+    if (!mode) store_tile(t, C, ldc, m, n, alpha, beta, te ? te->clamp : 0, lohi);
 }
 
 #define STEP_SB(u)                                                                                                \
@@ -136,16 +164,17 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
  * (a full 16-column run of a row-major B), so a product with few rows of A
  * does not copy B into panels first. */
 TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int64_t ldb, float *C, int64_t ldc,
-                                  int m, int n, float alpha, float beta)
+                                  int m, int n, float alpha, float beta, const spd_tile_epi *te)
 {
     float t[MR * NR] __attribute__((aligned(32)));
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc + 15), _MM_HINT_T0);
     uint64_t kk = (uint64_t)k;
     const int64_t ldb_bytes = ldb * (int64_t)sizeof(float);
-    const int64_t mode = store_mode(m, n, alpha, beta), ldc_bytes = ldc * (int64_t)sizeof(float);
-    float *c3;
-    __asm__ volatile(ZERO_ACC
+    const int64_t mode = store_mode(m, n, alpha, beta, te), ldc_bytes = ldc * (int64_t)sizeof(float);
+    float *c3, pad[MR];
+    const float *bias = tile_bias(te, m, pad), lohi[2] = {te ? te->lo : 0.0f, te ? te->hi : 0.0f};
+    __asm__ volatile(INIT_ACC
                      "cmp $4, %[k]\n\t"
                      "jb 2f\n\t"
                      "1:\n\t" /* four k steps */
@@ -164,14 +193,19 @@ TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int
                      "jnz 3b\n\t"
                      "4:\n\t" STORE_ACC
                      : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk), [c3] "=&r"(c3)
-                     : [t] "r"(t), [ldb] "r"(ldb_bytes), [c] "r"(C), [ldc] "r"(ldc_bytes), [mode] "r"(mode)
+                     : [t] "r"(t), [ldb] "r"(ldb_bytes), [c] "r"(C), [ldc] "r"(ldc_bytes), [mode] "r"(mode),
+                       [bias] "r"(bias), [lohi] "r"(lohi)
                      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
                        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-    if (!mode) store_tile(t, C, ldc, m, n, alpha, beta);
+    if (!mode) store_tile(t, C, ldc, m, n, alpha, beta, te ? te->clamp : 0, lohi);
 }
 #undef STEP_SB
 #undef STEP
 #undef STORE_ACC
+#undef INIT_ACC
+#undef RELU
+#undef CLIP
+#undef ALL_ACC
 #undef ADD
 #undef PUT
 #undef ROWS_C
@@ -179,36 +213,36 @@ TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int
 #undef ZERO_ACC
 #undef SAVE_ACC
 
-/* C[0:m, 0:n] = alpha * t + beta * C from the accumulators in t. */
-TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int n, float alpha, float beta)
+/* v clamped as act8 does it (Relu: NaN -> 0; Clip: NaN stays). */
+TARGET static inline __m256 clamp8(__m256 v, int clamp, __m256 lo, __m256 hi)
 {
-    if (m == MR && n == NR) {
-        const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-        for (int r = 0; r < MR; r++) {
-            update8(C + r * ldc, _mm256_load_ps(t + r * NR), va, vb, beta);
-            update8(C + r * ldc + 8, _mm256_load_ps(t + r * NR + 8), va, vb, beta);
-        }
-        return;
-    }
-    /* An edge tile: update only the valid part, masked past column n. */
+    if (clamp == SPD_CLAMP_RELU) return _mm256_max_ps(v, lo);
+    if (clamp == SPD_CLAMP_CLIP) return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
+    return v;
+}
+
+/* C[0:m, 0:n] = clamp(alpha * t + beta * C) from the accumulators in t,
+ * masked past column n. */
+TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int n, float alpha, float beta, int clamp,
+                              const float *lohi)
+{
     static const int32_t lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    const __m256 lo = _mm256_set1_ps(clamp == SPD_CLAMP_RELU ? 0.0f : lohi[0]), hi = _mm256_set1_ps(lohi[1]);
     for (int r = 0; r < m; r++) {
         float *c = C + r * ldc;
         const float *s = t + r * NR;
         for (int j = 0; j < n; j += 8) {
             const __m256 acc = _mm256_load_ps(s + j);
-            if (n - j >= 8) {
-                update8(c + j, acc, va, vb, beta);
-                continue;
-            }
-            const __m256i mask = _mm256_loadu_si256((const __m256i *)(lanes + 8 - (n - j)));
-            __m256 v = _mm256_mul_ps(va, acc);
-            if (beta == 1.0f)
+            const __m256i mask = _mm256_loadu_si256((const __m256i *)(lanes + 8 - (n - j < 8 ? n - j : 8)));
+            __m256 v;
+            if (beta == 0.0f)
+                v = _mm256_mul_ps(va, acc);
+            else if (beta == 1.0f)
                 v = _mm256_fmadd_ps(va, acc, _mm256_maskload_ps(c + j, mask));
-            else if (beta != 0.0f)
+            else
                 v = _mm256_fmadd_ps(va, acc, _mm256_mul_ps(vb, _mm256_maskload_ps(c + j, mask)));
-            _mm256_maskstore_ps(c + j, mask, v);
+            _mm256_maskstore_ps(c + j, mask, clamp8(v, clamp, lo, hi));
         }
     }
 }
@@ -224,6 +258,7 @@ static const spd_sgemm_kernel g_avx2 = {
     .pack_b = pack_b,
     .kernel = kernel_6x16,
     .kernel_sb = kernel_6x16_sb,
+    .fuses_epi = 1,
 };
 
 const spd_sgemm_kernel *spd_sgemm_kernel_avx2(void) { return &g_avx2; }

@@ -31,8 +31,9 @@ TARGET static inline void update16(float *c, __m512 acc, __m512 va, __m512 vb, f
 }
 
 TARGET static void kernel_12x32(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n,
-                                float alpha, float beta)
+                                float alpha, float beta, const spd_tile_epi *te)
 {
+    (void)te; /* fuses_epi unset: the driver passes NULL */
 #define DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
     DECL(0) DECL(1) DECL(2) DECL(3) DECL(4) DECL(5) DECL(6) DECL(7) DECL(8) DECL(9) DECL(10) DECL(11)
 #undef DECL

@@ -19,6 +19,18 @@
 
 typedef enum spd_sgemm_isa { SPD_SGEMM_REF = 0, SPD_SGEMM_AVX2 = 1, SPD_SGEMM_AVX512 = 2 } spd_sgemm_isa;
 
+/* What a micro-kernel applies to the tile it writes (kernels with
+ * fuses_epi): bias[i] starts row i's accumulators (the first k slice, beta
+ * 0), and the result is clamped as it is stored (the last slice). This is
+ * the bias-and-Relu/Clip epilogue of most convolutions, done without
+ * another pass over C. */
+typedef struct spd_tile_epi {
+    const float *bias; /* one per row of the tile (m of them); NULL: none */
+    int clamp;         /* SPD_CLAMP_* */
+    float lo, hi;      /* SPD_CLAMP_CLIP's bounds */
+} spd_tile_epi;
+enum { SPD_CLAMP_NONE = 0, SPD_CLAMP_RELU = 1 /* max(x, 0), NaN -> 0 */, SPD_CLAMP_CLIP = 2 /* NaN stays */ };
+
 typedef struct spd_sgemm_kernel {
     const char *name;
     int mr, nr;           /* micro-tile */
@@ -33,13 +45,14 @@ typedef struct spd_sgemm_kernel {
     void (*pack_b)(int trans, int64_t k, int64_t n, const float *B, int64_t ldb, float *dst);
     /* C[0:m, 0:n] = alpha * (a * b) + beta * C for one packed mr-panel a and
      * nr-panel b of depth k >= 1, with m <= mr, n <= nr. beta == 0 never
-     * reads C. */
+     * reads C. te: see spd_tile_epi, NULL or ignored unless fuses_epi. */
     void (*kernel)(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n, float alpha,
-                   float beta);
+                   float beta, const spd_tile_epi *te);
     /* The same with op(B) read in place, not packed: row p of the panel's
      * nr columns at b + p*ldb (all nr readable); NULL where the ISA has none. */
     void (*kernel_sb)(int64_t k, const float *a, const float *b, int64_t ldb, float *C, int64_t ldc, int m, int n,
-                      float alpha, float beta);
+                      float alpha, float beta, const spd_tile_epi *te);
+    int fuses_epi; /* the kernels apply a spd_tile_epi (with alpha 1) */
 } spd_sgemm_kernel;
 
 /* NULL where the compiler cannot target the ISA (not x86). They do not check

@@ -169,6 +169,53 @@ static gemm_case make_case(int64_t M, int64_t N, int64_t K, int ta, int tb, int 
     return c;
 }
 
+/* The driver's epilogue (row bias, residual, Relu/Clip/none) on every
+ * path: the AVX2 kernels apply bias and clamp in registers (spd_tile_epi),
+ * others in a pass. A has NaNs in some rows, so NaN semantics show: Relu
+ * turns NaN into 0, Clip keeps it (like spd_act_scalar). */
+static void check_epilogue(int64_t M, int64_t N, int64_t K, int act, int with_bias, int with_z, int threads)
+{
+    float *A = xmalloc((size_t)(M * K) * sizeof(float)), *B = xmalloc((size_t)(K * N) * sizeof(float));
+    float *C = xmalloc((size_t)(M * N) * sizeof(float)), *bias = xmalloc((size_t)M * sizeof(float));
+    float *Z = xmalloc((size_t)(M * N) * sizeof(float));
+    for (int64_t i = 0; i < M * K; i++) A[i] = rnd_float();
+    for (int64_t i = 0; i < K * N; i++) B[i] = rnd_float();
+    for (int64_t i = 0; i < M; i++) bias[i] = rnd_float();
+    for (int64_t i = 0; i < M * N; i++) Z[i] = rnd_float();
+    for (int64_t i = 3; i < M; i += 7) A[i * K] = NAN; /* rows of NaN outputs */
+    const spd_act ac = {act == 0 ? SPD_ACT_NONE : act == 1 ? SPD_ACT_RELU : SPD_ACT_CLIP, -0.25f, 0.5f};
+    const spd_gemm_epi epi = {&ac, with_bias ? bias : NULL, with_z ? Z : NULL, N};
+    for (int p = 0; p < g_n_paths; p++) {
+        spd_sgemm_set_isa(g_paths[p]);
+        const spd_gemm_a ga = {0, A, K, NULL, NULL, NULL, 0};
+        const spd_gemm_b gb = {0, B, N, NULL, NULL, NULL, 0};
+        for (int64_t i = 0; i < M * N; i++) C[i] = NAN; /* beta 0 must not read C */
+        spd_gemm_run(spd_sgemm_kernel_current(), M, N, K, 1.0f, &ga, &gb, 0.0f, C, N, &epi, threads);
+        int bad = 0;
+        for (int64_t i = 0; i < M && !bad; i++)
+            for (int64_t j = 0; j < N && !bad; j++) {
+                double acc = with_bias ? bias[i] : 0.0, mag = fabs(acc);
+                for (int64_t q = 0; q < K; q++) {
+                    acc += (double)A[i * K + q] * B[q * N + j];
+                    mag += fabs((double)A[i * K + q] * B[q * N + j]);
+                }
+                if (with_z) acc += Z[i * N + j], mag += fabs(Z[i * N + j]);
+                const float want = spd_act_scalar(&ac, (float)acc), got = C[i * N + j];
+                const int ok = isnan(want) ? isnan(got) : got == want || fabs(got - want) <= 1e-5 * (mag + 1.0);
+                if (!ok) {
+                    printf("FAIL epilogue %s M=%lld N=%lld K=%lld act=%d bias=%d z=%d threads=%d: C[%lld][%lld] = %.9g, "
+                           "want %.9g\n",
+                           spd_sgemm_isa_name(g_paths[p]), (long long)M, (long long)N, (long long)K, act, with_bias,
+                           with_z, threads, (long long)i, (long long)j, got, want);
+                    bad = 1;
+                }
+            }
+        g_checks++;
+        g_failed += bad;
+    }
+    free(A), free(B), free(C), free(bias), free(Z);
+}
+
 int main(void)
 {
     spd_sgemm_isa best = spd_sgemm_isa_best();
@@ -227,6 +274,18 @@ int main(void)
         c = make_case(160, 768, 16, 0, 0, 0, 0);
         run_case(&c, 2);
     }
+    /* The epilogue: every activation with and without bias and residual,
+     * edge tiles (M, N not multiples of 6, 16), several k slices, the
+     * in-place B path (N >= 512, 64-byte rows). */
+    for (int act = 0; act < 3; act++)
+        for (int bz = 0; bz < 4; bz++) {
+            check_epilogue(13, 37, 29, act, bz & 1, bz >> 1, 1);
+            check_epilogue(24, 64, 300, act, bz & 1, bz >> 1, 2);
+            check_epilogue(7, 512, 20, act, bz & 1, bz >> 1, 1);
+        }
+    for (int r = 0; r < 12; r++)
+        check_epilogue(rnd_range(1, 70), rnd_range(1, 90), rnd_range(1, 600), (int)rnd_range(0, 2), (int)(rnd() & 1),
+                       (int)(rnd() & 1), r % 2 ? 2 : 1);
     /* Scratch allocation fails: the packed paths fall back to the reference. */
     {
         gemm_case c = make_case(40, 50, 60, 0, 0, 3, 0);

@@ -69,8 +69,9 @@ static void fake_pack_b(int trans, int64_t k, int64_t n, const float *B, int64_t
 
 /* Only reached if the matrix-vector path declines. */
 static void fake_kernel(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n, float alpha,
-                        float beta)
+                        float beta, const spd_tile_epi *te)
 {
+    (void)te;
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             float s = 0.0f;
