@@ -189,15 +189,15 @@ static bool direct_b(const drv *d)
 }
 
 /* Whether the kernel applies the epilogue itself (spd_tile_epi): a row
- * bias and Relu or Clip, on a product that starts C afresh, with the clamp
- * it takes. Others (a residual, column bias, other activations) keep the
- * pass over each finished 256 columns. */
+ * bias, a residual laid out like C and Relu or Clip, on a product that
+ * starts C afresh, with the clamp it takes. Other activations keep the pass
+ * over each finished 256 columns. */
 static bool tile_epi_fits(const drv *d, int *clamp, float *lo, float *hi)
 {
     const spd_gemm_epi *e = d->epi;
     *clamp = SPD_CLAMP_NONE;
     *lo = *hi = 0.0f;
-    if (!d->kern->fuses_epi || !e || e->z || d->alpha != 1.0f || d->beta != 0.0f) return false;
+    if (!d->kern->fuses_epi || !e || (e->z && e->ldz != d->ldc) || d->alpha != 1.0f || d->beta != 0.0f) return false;
     const spd_act_kind k = e->ac ? e->ac->kind : SPD_ACT_NONE;
     if (k == SPD_ACT_RELU)
         *clamp = SPD_CLAMP_RELU;
@@ -207,7 +207,7 @@ static bool tile_epi_fits(const drv *d, int *clamp, float *lo, float *hi)
         *hi = e->ac->b;
     } else if (k != SPD_ACT_NONE)
         return false;
-    return e->row_bias || *clamp != SPD_CLAMP_NONE;
+    return e->row_bias || e->z || *clamp != SPD_CLAMP_NONE;
 }
 
 static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
@@ -256,7 +256,8 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
                 kern->pack_a(A->trans, mm, k, A->trans ? A->p + pc * A->ld + r : A->p + r * A->ld + pc, A->ld, ap);
             float *cc = d->C + r * ldc + c0;
             const bool last = pc + k >= K;
-            spd_tile_epi te = {fused && pc == 0 && d->epi->row_bias ? d->epi->row_bias + r : NULL,
+            const float *z = fused && last && d->epi->z ? d->epi->z + r * ldc + c0 : NULL;
+            spd_tile_epi te = {fused && pc == 0 && d->epi->row_bias ? d->epi->row_bias + r : NULL, z,
                                fused && last ? clamp : SPD_CLAMP_NONE, lo, hi};
             const spd_tile_epi *tep = fused ? &te : NULL;
             for (int64_t jr = 0, e0 = 0; jr < n; jr += nr) {
@@ -266,12 +267,14 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
                     const float *bd = B->p + pc * B->ld + c0 + jr;
                     for (int64_t ir = 0; ir < mm; ir += mr) {
                         if (te.bias) te.bias = d->epi->row_bias + r + ir;
+                        if (z) te.z = z + ir * ldc + jr;
                         kern->kernel_sb(k, aa + ir * k, bd, B->ld, cc + ir * ldc + jr, ldc, (int)min64(mr, mm - ir),
                                         nn, d->alpha, bt, tep);
                     }
                 } else {
                     for (int64_t ir = 0; ir < mm; ir += mr) {
                         if (te.bias) te.bias = d->epi->row_bias + r + ir;
+                        if (z) te.z = z + ir * ldc + jr;
                         kern->kernel(k, aa + ir * k, b, cc + ir * ldc + jr, ldc, (int)min64(mr, mm - ir), nn,
                                      d->alpha, bt, tep);
                     }

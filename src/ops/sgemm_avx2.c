@@ -31,8 +31,8 @@
     ROW(u, 0, 2, 4, 5) ROW(u, 1, 3, 6, 7) ROW(u, 2, 2, 8, 9) ROW(u, 3, 3, 10, 11) ROW(u, 4, 2, 12, 13)            \
     ROW(u, 5, 3, 14, 15)
 
-TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int n, float alpha, float beta, int clamp,
-                              const float *lohi);
+TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int n, float alpha, float beta,
+                              const float *z, int clamp, const float *lohi);
 
 /* The twelve accumulators ymm4..ymm15: cleared before the k loop, and
  * stored to the tile buffer t after it. */
@@ -70,6 +70,10 @@ TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int 
     op(4, 5, "(%[c])", "32(%[c])") op(6, 7, "(%[c],%[ldc])", "32(%[c],%[ldc])")                                  \
     op(8, 9, "(%[c],%[ldc],2)", "32(%[c],%[ldc],2)") op(10, 11, "(%[c3])", "32(%[c3])")                          \
     op(12, 13, "(%[c3],%[ldc])", "32(%[c3],%[ldc])") op(14, 15, "(%[c3],%[ldc],2)", "32(%[c3],%[ldc],2)")
+#define ROWS_Z(op)                                                                                               \
+    op(4, 5, "(%[z])", "32(%[z])") op(6, 7, "(%[z],%[ldc])", "32(%[z],%[ldc])")                                  \
+    op(8, 9, "(%[z],%[ldc],2)", "32(%[z],%[ldc],2)") op(10, 11, "(%[z3])", "32(%[z3])")                          \
+    op(12, 13, "(%[z3],%[ldc])", "32(%[z3],%[ldc])") op(14, 15, "(%[z3],%[ldc],2)", "32(%[z3],%[ldc],2)")
 #define PUT(x, y, m0, m1) "vmovups %%ymm" #x ", " m0 "\n\tvmovups %%ymm" #y ", " m1 "\n\t"
 #define ADD(x, y, m0, m1) "vaddps " m0 ", %%ymm" #x ", %%ymm" #x "\n\tvaddps " m1 ", %%ymm" #y ", %%ymm" #y "\n\t"
 #define ALL_ACC(f) f(4) f(5) f(6) f(7) f(8) f(9) f(10) f(11) f(12) f(13) f(14) f(15)
@@ -77,8 +81,9 @@ TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int 
  * with NaN kept (maxps/minps return their second source on NaN). */
 #define RELU(x) "vmaxps %%ymm0, %%ymm" #x ", %%ymm" #x "\n\t"
 #define CLIP(x) "vmaxps %%ymm" #x ", %%ymm0, %%ymm" #x "\n\tvminps %%ymm" #x ", %%ymm1, %%ymm" #x "\n\t"
-/* mode: 0 to t; else bit 1: add C first, bits 2-3: clamp (SPD_CLAMP_* << 2),
- * then store to C. ymm0/ymm1 (the B row) are free after the k loop. */
+/* mode: 0 to t; else bit 1: add C, bit 4: add the residual z (ld ldc),
+ * bits 2-3: clamp (SPD_CLAMP_* << 2), then store to C. ymm0/ymm1 (the B
+ * row) are free after the k loop. */
 #define STORE_ACC                                                                                                \
     "test %[mode], %[mode]\n\t"                                                                                    \
     "jnz 5f\n\t" SAVE_ACC "jmp 9f\n\t"                                                                           \
@@ -87,6 +92,10 @@ TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int 
     "add %[ldc], %[c3]\n\t"                                                                                       \
     "test $2, %[mode]\n\t"                                                                                        \
     "jz 6f\n\t" ROWS_C(ADD) "6:\n\t"                                                                              \
+    "test $16, %[mode]\n\t"                                                                                       \
+    "jz 12f\n\t"                                                                                                  \
+    "lea (%[z],%[ldc],2), %[z3]\n\t"                                                                              \
+    "add %[ldc], %[z3]\n\t" ROWS_Z(ADD) "12:\n\t"                                                                 \
     "test $12, %[mode]\n\t"                                                                                       \
     "jz 8f\n\t"                                                                                                   \
     "vbroadcastss 0(%[lohi]), %%ymm0\n\t"                                                                         \
@@ -99,7 +108,7 @@ TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int 
 static inline int64_t store_mode(int m, int n, float alpha, float beta, const spd_tile_epi *te)
 {
     if (m != MR || n != NR || alpha != 1.0f || (beta != 0.0f && beta != 1.0f)) return 0;
-    return 1 | (beta == 1.0f ? 2 : 0) | (te ? te->clamp << 2 : 0);
+    return 1 | (beta == 1.0f ? 2 : 0) | (te ? te->clamp << 2 : 0) | (te && te->z ? 16 : 0);
 }
 
 /* The bias pointer the assembly reads 6 floats from: an edge tile's m
@@ -121,6 +130,12 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
     float t[MR * NR] __attribute__((aligned(32)));
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc + 15), _MM_HINT_T0);
+    const float *z = te ? te->z : NULL, *z3;
+    if (z)
+        for (int r = 0; r < m; r++) { /* read after the k loop: in flight meanwhile */
+            _mm_prefetch((const char *)(z + r * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(z + r * ldc + 15), _MM_HINT_T0);
+        }
     uint64_t kk = (uint64_t)k;
     const int64_t mode = store_mode(m, n, alpha, beta, te), ldc_bytes = ldc * (int64_t)sizeof(float);
     float *c3, pad[MR];
@@ -145,12 +160,12 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
                      "dec %[k]\n\t"
                      "jnz 3b\n\t"
                      "4:\n\t" STORE_ACC
-                     : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk), [c3] "=&r"(c3)
+                     : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk), [c3] "=&r"(c3), [z3] "=&r"(z3)
                      : [t] "r"(t), [c] "r"(C), [ldc] "r"(ldc_bytes), [mode] "r"(mode), [bias] "r"(bias),
-                       [lohi] "r"(lohi)
+                       [lohi] "r"(lohi), [z] "r"(z)
                      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
                        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-    if (!mode) store_tile(t, C, ldc, m, n, alpha, beta, te ? te->clamp : 0, lohi);
+    if (!mode) store_tile(t, C, ldc, m, n, alpha, beta, z, te ? te->clamp : 0, lohi);
 }
 
 #define STEP_SB(u)                                                                                                \
@@ -169,6 +184,12 @@ TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int
     float t[MR * NR] __attribute__((aligned(32)));
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
     for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc + 15), _MM_HINT_T0);
+    const float *z = te ? te->z : NULL, *z3;
+    if (z)
+        for (int r = 0; r < m; r++) { /* read after the k loop: in flight meanwhile */
+            _mm_prefetch((const char *)(z + r * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(z + r * ldc + 15), _MM_HINT_T0);
+        }
     uint64_t kk = (uint64_t)k;
     const int64_t ldb_bytes = ldb * (int64_t)sizeof(float);
     const int64_t mode = store_mode(m, n, alpha, beta, te), ldc_bytes = ldc * (int64_t)sizeof(float);
@@ -192,16 +213,17 @@ TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int
                      "dec %[k]\n\t"
                      "jnz 3b\n\t"
                      "4:\n\t" STORE_ACC
-                     : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk), [c3] "=&r"(c3)
+                     : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk), [c3] "=&r"(c3), [z3] "=&r"(z3)
                      : [t] "r"(t), [ldb] "r"(ldb_bytes), [c] "r"(C), [ldc] "r"(ldc_bytes), [mode] "r"(mode),
-                       [bias] "r"(bias), [lohi] "r"(lohi)
+                       [bias] "r"(bias), [lohi] "r"(lohi), [z] "r"(z)
                      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
                        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-    if (!mode) store_tile(t, C, ldc, m, n, alpha, beta, te ? te->clamp : 0, lohi);
+    if (!mode) store_tile(t, C, ldc, m, n, alpha, beta, z, te ? te->clamp : 0, lohi);
 }
 #undef STEP_SB
 #undef STEP
 #undef STORE_ACC
+#undef ROWS_Z
 #undef INIT_ACC
 #undef RELU
 #undef CLIP
@@ -221,10 +243,10 @@ TARGET static inline __m256 clamp8(__m256 v, int clamp, __m256 lo, __m256 hi)
     return v;
 }
 
-/* C[0:m, 0:n] = clamp(alpha * t + beta * C) from the accumulators in t,
- * masked past column n. */
-TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int n, float alpha, float beta, int clamp,
-                              const float *lohi)
+/* C[0:m, 0:n] = clamp(alpha * t + beta * C + z) from the accumulators in
+ * t, masked past column n (z NULL: none; its rows ldc apart). */
+TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int n, float alpha, float beta,
+                              const float *z, int clamp, const float *lohi)
 {
     static const int32_t lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
@@ -242,6 +264,7 @@ TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int 
                 v = _mm256_fmadd_ps(va, acc, _mm256_maskload_ps(c + j, mask));
             else
                 v = _mm256_fmadd_ps(va, acc, _mm256_mul_ps(vb, _mm256_maskload_ps(c + j, mask)));
+            if (z) v = _mm256_add_ps(v, _mm256_maskload_ps(z + r * ldc + j, mask));
             _mm256_maskstore_ps(c + j, mask, clamp8(v, clamp, lo, hi));
         }
     }

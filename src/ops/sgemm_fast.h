@@ -21,11 +21,13 @@ typedef enum spd_sgemm_isa { SPD_SGEMM_REF = 0, SPD_SGEMM_AVX2 = 1, SPD_SGEMM_AV
 
 /* What a micro-kernel applies to the tile it writes (kernels with
  * fuses_epi): bias[i] starts row i's accumulators (the first k slice, beta
- * 0), and the result is clamped as it is stored (the last slice). This is
- * the bias-and-Relu/Clip epilogue of most convolutions, done without
- * another pass over C. */
+ * 0); the residual is added and the result clamped as it is stored (the
+ * last slice). This is the bias, residual and Relu/Clip epilogue of most
+ * convolutions, done without another pass over C. */
 typedef struct spd_tile_epi {
     const float *bias; /* one per row of the tile (m of them); NULL: none */
+    const float *z;    /* a residual added before the clamp, laid out like C
+                          (same ldc), at the tile's corner; NULL: none */
     int clamp;         /* SPD_CLAMP_* */
     float lo, hi;      /* SPD_CLAMP_CLIP's bounds */
 } spd_tile_epi;
