@@ -1,5 +1,5 @@
-/* float32 fast paths of the elementwise, activation and pooling kernels
- * (ew_fast.c): vectorised loops, split over the thread pool when the tensor
+/* float32 fast paths of the elementwise and activation kernels (ew_fast.c;
+ * pooling's are ops/pool_fast.h): vectorised loops, split over the thread pool when the tensor
  * is large enough to pay for it (small ones run inline, so tiny models pay
  * nothing). Each has an AVX2 build and a portable one, picked at run time
  * like ops/vmath.h's (SPEEDSTER_ISA=ref selects the portable loops). Results
@@ -59,21 +59,5 @@ bool spd_ew_unary_op_f32(spd_op_ctx *ctx, spd_ew_unop op, const spd_act *ac, spd
 /* FastGelu: y = 0.5 v (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3))), v = x + bias
  * where bias (NULL: none) has d elements repeated along x. */
 void spd_ew_fast_gelu_f32(float *y, const float *x, int64_t n, const float *bias, int64_t d);
-
-/* Pooling of float32 NCHW planes: nc planes of H x W into OH x OW, kernel
- * KH x KW, strides, dilations, begin pads (the end pads only enter
- * count_include_pad through pad_h/pad_w: the padded extent H + pt + pb). */
-typedef struct spd_pool2d {
-    int64_t nc, H, W, OH, OW, KH, KW, sy, sx, dy, dx, pt, pl, pb, pr;
-    bool max, count_include_pad;
-} spd_pool2d;
-
-/* The results of the reference window walk: max starts from the first
- * in-bounds tap and takes a later one only when greater (so a NaN first tap
- * gives NaN and later NaNs are ignored); averages are summed in double. */
-void spd_pool2d_f32(const spd_pool2d *p, const float *x, float *y);
-/* Global pooling of nc planes of n elements (average summed in double; max
- * with the rule above). */
-void spd_global_pool_f32(bool max, int64_t nc, int64_t n, const float *x, float *y);
 
 #endif

@@ -6,14 +6,14 @@
  * int8, uint8), keeps one code path, and costs little next to the window
  * walks, which are the same for all pooling kinds. The exception is the
  * hot case of CNNs, float32 1-D/2-D MaxPool/AveragePool without indices and
- * the float32 global poolings: ops/ew_fast.c's vectorised plane walks (same
+ * the float32 global poolings: ops/pool_fast.c's vectorised plane walks (same
  * results, averages summed in double), planes split over the pool. */
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "ir/op.h"
-#include "ops/ew_fast.h"
+#include "ops/pool_fast.h"
 #include "util/alloc.h"
 #include "util/status.h"
 #include "util/threadpool.h"
@@ -274,7 +274,7 @@ static void pool_run(const pgeom *g, const pool_opts *o, const double *x, double
     }
 }
 
-/* The float32 fast path (ops/ew_fast.h) when it applies: max/average
+/* The float32 fast path (ops/pool_fast.h) when it applies: max/average
  * pooling over 1-D or 2-D planes without Indices, and the global poolings;
  * false otherwise. */
 static bool pool_f32(spd_op_ctx *ctx, const pgeom *g, const pool_opts *o, bool global)

@@ -1,0 +1,804 @@
+/* float32 pooling (ops/pool_fast.h).
+ *
+ * Each output row is computed separably: first the column reduction of its
+ * (in-bounds) input rows over the whole width into a small buffer, then the
+ * reduction along the row of that buffer. For stride 2 the column pass
+ * writes even and odd columns to two arrays, so every tap of the row pass is
+ * a contiguous run of the buffer and 8 outputs take one load per tap. The
+ * output columns whose window lies inside the row take the vector row pass;
+ * the few border ones (padding, ceil_mode) a scalar walk over the same
+ * buffer. Rows with no in-bounds tap, windows of more than MAXK rows or
+ * columns and buffers that cannot be allocated take the reference walk.
+ *
+ * Max and NaN: the reference starts from the first in-bounds tap and takes a
+ * later tap when greater, so its result is NaN exactly when the first tap
+ * is, and otherwise the largest non-NaN tap. The column pass therefore keeps
+ * two results: V, the column max with NaN ignored (from -inf), and F, V made
+ * NaN where the column's first row is NaN. The row pass starts from F at the
+ * window's first column and folds V of the others with acc = v > acc ? v :
+ * acc (vmaxps with v first: a NaN v leaves acc, a NaN acc stays). The
+ * AVX2 column pass first folds from the first row, which is V and F at once
+ * when that row has no NaN (the usual case, checked with one compare per 16
+ * columns), and redoes the row the long way when it has.
+ *
+ * Averages sum in double: columns first, then along the row, times 1/count. */
+#include "ops/pool_fast.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ops/vmath.h"
+#include "util/alloc.h"
+#include "util/threadpool.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+/* Pools below this much work (taps + input elements) run on the calling
+ * thread; larger ones in tasks of about CHUNK (a few microseconds each). */
+#define PAR_MIN 131072
+#define CHUNK 16384
+/* Most rows or columns a window may have on the vector path. */
+#define MAXK 64
+
+/* v > acc ? v : acc: the reference's step, also what vmaxps(v, acc) does. */
+static inline float mx(float v, float acc) { return v > acc ? v : acc; }
+
+/* ---- the kernels, portable build ---- */
+
+/* Each build has four row kernels:
+ *  - vmax(rows, nr, W, q, fpar, p0, p1, f): the column pass of max over
+ *    rows[0..nr) (nr >= 1), columns [0, W). q == 1: p0[c] = V[c], f[c] =
+ *    F[c]; q == 2: p0[i] = V[2i], p1[i] = V[2i+1], f[i] = F[2i + fpar].
+ *    Returns 0 when no first-row value is NaN (then F = V and f may be left
+ *    unwritten), else 1;
+ *  - hmax(y, f, tp, kw, m, s): the row pass of max, y[j] for j < m = f[j*s]
+ *    folded with tp[k][j*s] for 0 < k < kw;
+ *  - vsum(rows, nr, W, q, p0, p1): the column sums in double, laid out as
+ *    vmax's V;
+ *  - hsum(y, tp, kw, m, s, inv): y[j] = (sum over k < kw of tp[k][j*s]) * inv.
+ * The batch drivers below run them over several output rows. */
+
+/* n output rows whose windows have nr rows, all in-bounds: both passes of
+ * the batch (the column passes first, see row_buf), for the interior
+ * columns; the column buffers are left for the border columns. */
+typedef struct pool_batch {
+    const float *x;       /* the first input row of the first output row */
+    int64_t rstep, kstep; /* input elements from an output row to the next; from a window row to the next */
+    int nr, n;
+    int64_t W;
+    int q, fpar;          /* as vmax's */
+    char *buf;            /* row i's buffer at buf + i * stride bytes: q arrays of L elements (then F for max) */
+    int64_t stride, L;
+    const int64_t *off;   /* elements from a row's buffer to tap k of the first interior output */
+    int64_t foff;         /* and to its F */
+    int kw;
+    int64_t m, s;         /* interior outputs and their step in the buffer */
+    float *y;             /* output row 0's first interior output */
+    int64_t ystride;
+    double inv;           /* average: 1 / count */
+} pool_batch;
+
+typedef struct pool_kern {
+    void (*max_batch)(const pool_batch *b);
+    void (*avg_batch)(const pool_batch *b);
+    double (*gsum)(const float *x, int64_t n);
+    float (*gmax)(const float *x, int64_t n);
+} pool_kern;
+
+/* The batch drivers of one build over its row kernels. */
+#define BATCH_FNS(SUF, ATTR)                                                                                           \
+    ATTR static void max_batch##SUF(const pool_batch *b)                                                               \
+    {                                                                                                                  \
+        const float *rows[MAXK];                                                                                       \
+        unsigned nan = 0;                                                                                              \
+        for (int i = 0; i < b->n; i++) {                                                                               \
+            for (int k = 0; k < b->nr; k++) rows[k] = b->x + i * b->rstep + k * b->kstep;                              \
+            float *p = (float *)(b->buf + i * b->stride);                                                              \
+            if (vmax##SUF(rows, b->nr, b->W, b->q, b->fpar, p, p + b->L, p + b->q * b->L)) nan |= 1u << i;            \
+        }                                                                                                              \
+        for (int i = 0; i < b->n && b->m > 0; i++) {                                                                   \
+            const float *p = (const float *)(b->buf + i * b->stride), *tp[MAXK];                                       \
+            for (int k = 0; k < b->kw; k++) tp[k] = p + b->off[k];                                                     \
+            hmax##SUF(b->y + i * b->ystride, nan >> i & 1 ? p + b->foff : tp[0], tp, b->kw, b->m, b->s);               \
+        }                                                                                                              \
+    }                                                                                                                  \
+    ATTR static void avg_batch##SUF(const pool_batch *b)                                                               \
+    {                                                                                                                  \
+        const float *rows[MAXK];                                                                                       \
+        for (int i = 0; i < b->n; i++) {                                                                               \
+            for (int k = 0; k < b->nr; k++) rows[k] = b->x + i * b->rstep + k * b->kstep;                              \
+            double *p = (double *)(b->buf + i * b->stride);                                                            \
+            vsum##SUF(rows, b->nr, b->W, b->q, p, p + b->L);                                                           \
+        }                                                                                                              \
+        for (int i = 0; i < b->n && b->m > 0; i++) {                                                                   \
+            const double *p = (const double *)(b->buf + i * b->stride), *tp[MAXK];                                     \
+            for (int k = 0; k < b->kw; k++) tp[k] = p + b->off[k];                                                     \
+            hsum##SUF(b->y + i * b->ystride, tp, b->kw, b->m, b->s, b->inv);                                           \
+        }                                                                                                              \
+    }
+
+/* The column results of column c (from c0 on, with r0 its first row) into the
+ * buffers: the scalar step of both builds' column passes. */
+static inline void vmax_put(float v, float r0, int64_t c, int q, int fpar, float *p0, float *p1, float *f)
+{
+    if (q == 1) {
+        p0[c] = v;
+        f[c] = mx(v, r0);
+        return;
+    }
+    (c & 1 ? p1 : p0)[c >> 1] = v;
+    if ((c & 1) == fpar) f[c >> 1] = mx(v, r0);
+}
+
+static void vmax_tail(const float *const *rows, int nr, int64_t c0, int64_t W, int q, int fpar, float *p0, float *p1,
+                      float *f)
+{
+    for (int64_t c = c0; c < W; c++) {
+        float v = -INFINITY;
+        for (int k = 0; k < nr; k++) v = mx(rows[k][c], v);
+        vmax_put(v, rows[0][c], c, q, fpar, p0, p1, f);
+    }
+}
+
+static int vmax_port(const float *const *rows, int nr, int64_t W, int q, int fpar, float *p0, float *p1, float *f)
+{
+    vmax_tail(rows, nr, 0, W, q, fpar, p0, p1, f);
+    return 1;
+}
+
+static void hmax_tail(float *y, const float *f, const float *const *tp, int kw, int64_t j0, int64_t m, int64_t s)
+{
+    for (int64_t j = j0; j < m; j++) {
+        float acc = f[j * s];
+        for (int k = 1; k < kw; k++) acc = mx(tp[k][j * s], acc);
+        y[j] = acc;
+    }
+}
+
+static void hmax_port(float *y, const float *f, const float *const *tp, int kw, int64_t m, int64_t s)
+{
+    hmax_tail(y, f, tp, kw, 0, m, s);
+}
+
+static void vsum_tail(const float *const *rows, int nr, int64_t c0, int64_t W, int q, double *p0, double *p1)
+{
+    for (int64_t c = c0; c < W; c++) {
+        double v = 0;
+        for (int k = 0; k < nr; k++) v += rows[k][c];
+        if (q == 1) p0[c] = v;
+        else (c & 1 ? p1 : p0)[c >> 1] = v;
+    }
+}
+
+static void vsum_port(const float *const *rows, int nr, int64_t W, int q, double *p0, double *p1)
+{
+    vsum_tail(rows, nr, 0, W, q, p0, p1);
+}
+
+static void hsum_tail(float *y, const double *const *tp, int kw, int64_t j0, int64_t m, int64_t s, double inv)
+{
+    for (int64_t j = j0; j < m; j++) {
+        double acc = 0;
+        for (int k = 0; k < kw; k++) acc += tp[k][j * s];
+        y[j] = (float)(acc * inv);
+    }
+}
+
+static void hsum_port(float *y, const double *const *tp, int kw, int64_t m, int64_t s, double inv)
+{
+    hsum_tail(y, tp, kw, 0, m, s, inv);
+}
+
+/* Sum of x[0..n) in double, in 8 interleaved partial sums. */
+static double gsum_port(const float *x, int64_t n)
+{
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += x[i + k];
+    double s = 0;
+    for (; i < n; i++) s += x[i];
+    for (int k = 0; k < 8; k++) s += acc[k];
+    return s;
+}
+
+/* The reference's max of x[0..n), n >= 1: lanes start from x[0] (a NaN
+ * x[0] stays), then fold with mx. */
+static float gmax_port(const float *x, int64_t n)
+{
+    float acc[8];
+    for (int k = 0; k < 8; k++) acc[k] = x[0];
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] = mx(x[i + k], acc[k]);
+    float m = x[0];
+    for (; i < n; i++) m = mx(x[i], m);
+    for (int k = 0; k < 8; k++) m = mx(acc[k], m);
+    return m;
+}
+
+BATCH_FNS(_port, )
+static const pool_kern KERN_PORT = {max_batch_port, avg_batch_port, gsum_port, gmax_port};
+
+/* ---- the kernels, AVX2 build ---- */
+
+#if defined(__x86_64__)
+#define AVX2 __attribute__((target("avx2,fma")))
+#define INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+
+/* The AVX2 column passes store whole vectors and the row passes load them,
+ * so each buffer array has PADV spare elements after its last column: the
+ * tails need no scalar loop (input loads and output stores are masked). */
+static const int32_t MASKS[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+/* The first n (0..8) lanes. */
+INLINE __m256i mask8(int64_t n) { return _mm256_loadu_si256((const __m256i *)(MASKS + 8 - n)); }
+
+/* Evens and odds of the 16 floats a:b, each in order. */
+INLINE __m256 evens(__m256 a, __m256 b)
+{
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+}
+INLINE __m256 odds(__m256 a, __m256 b)
+{
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+}
+
+/* y[0..n) = the first n (1..8) lanes of v. vmaskmovps stores are slow on
+ * AMD (microcoded), hence the copy. */
+INLINE void store_tail(float *y, __m256 v, int64_t n)
+{
+    if (n == 8) {
+        _mm256_storeu_ps(y, v);
+        return;
+    }
+    float t[8];
+    _mm256_storeu_ps(t, v);
+    memcpy(y, t, (size_t)n * sizeof *t);
+}
+
+INLINE __m256 load8(const float *p, bool masked, __m256i m)
+{
+    return masked ? _mm256_maskload_ps(p, m) : _mm256_loadu_ps(p);
+}
+
+/* V (NaN ignored) of the 8 columns at c, and their first row r0. */
+INLINE __m256 vcol(const float *const *rows, int nr, int64_t c, bool masked, __m256i m, __m256 *r0)
+{
+    *r0 = load8(rows[0] + c, masked, m);
+    __m256 v = _mm256_max_ps(*r0, _mm256_set1_ps(-INFINITY));
+    for (int k = 1; k < nr; k++) v = _mm256_max_ps(load8(rows[k] + c, masked, m), v);
+    return v;
+}
+
+/* 16 columns at c into the two phases (q == 2). */
+INLINE void vmax16(const float *const *rows, int nr, int64_t c, int fpar, float *p0, float *p1, float *f, bool masked,
+                   int64_t rem)
+{
+    const __m256i ma = mask8(masked && rem < 8 ? rem : 8);
+    const __m256i mb = mask8(masked ? (rem > 16 ? 8 : rem > 8 ? rem - 8 : 0) : 8);
+    __m256 ra, rb;
+    const __m256 va = vcol(rows, nr, c, masked, ma, &ra), vb = vcol(rows, nr, c + 8, masked, mb, &rb);
+    const __m256 e = evens(va, vb), o = odds(va, vb);
+    _mm256_storeu_ps(p0 + c / 2, e);
+    _mm256_storeu_ps(p1 + c / 2, o);
+    _mm256_storeu_ps(f + c / 2, fpar ? _mm256_max_ps(o, odds(ra, rb)) : _mm256_max_ps(e, evens(ra, rb)));
+}
+
+INLINE void vmax_body(const float *const *rows, int nr, int64_t W, int q, int fpar, float *p0, float *p1, float *f)
+{
+    int64_t c = 0;
+    if (q == 1) {
+        __m256 r0;
+        for (; c + 8 <= W; c += 8) {
+            const __m256 v = vcol(rows, nr, c, false, mask8(8), &r0);
+            _mm256_storeu_ps(p0 + c, v);
+            _mm256_storeu_ps(f + c, _mm256_max_ps(v, r0));
+        }
+        if (c < W) {
+            const __m256 v = vcol(rows, nr, c, true, mask8(W - c), &r0);
+            _mm256_storeu_ps(p0 + c, v);
+            _mm256_storeu_ps(f + c, _mm256_max_ps(v, r0));
+        }
+        return;
+    }
+    for (; c + 16 <= W; c += 16) vmax16(rows, nr, c, fpar, p0, p1, f, false, 16);
+    if (c < W) vmax16(rows, nr, c, fpar, p0, p1, f, true, W - c);
+}
+
+/* The common case, no NaN in the first row: V folded from the first row
+ * is NaN-free and is F; one compare per 16 columns checks that (V is NaN
+ * exactly where the first row is). */
+INLINE __m256 vfold(const float *const *rows, int nr, int64_t c, bool masked, __m256i m)
+{
+    __m256 v = load8(rows[0] + c, masked, m);
+    for (int k = 1; k < nr; k++) v = _mm256_max_ps(load8(rows[k] + c, masked, m), v);
+    return v;
+}
+
+/* 16 columns at c into the two phases (q == 2); NaN lanes where V is. */
+INLINE __m256 vfold16(const float *const *rows, int nr, int64_t c, float *p0, float *p1, bool masked, int64_t rem)
+{
+    const __m256i ma = mask8(masked && rem < 8 ? rem : 8), mb = mask8(masked ? (rem > 8 ? rem - 8 : 0) : 8);
+    const __m256 a = vfold(rows, nr, c, masked, ma), b = vfold(rows, nr, c + 8, masked, mb);
+    _mm256_storeu_ps(p0 + c / 2, evens(a, b));
+    _mm256_storeu_ps(p1 + c / 2, odds(a, b));
+    return _mm256_cmp_ps(a, b, _CMP_UNORD_Q);
+}
+
+INLINE bool vfold_body(const float *const *rows, int nr, int64_t W, int q, float *p0, float *p1)
+{
+    __m256 nan = _mm256_setzero_ps();
+    int64_t c = 0;
+    if (q == 1) {
+        for (; c + 16 <= W; c += 16) {
+            const __m256 a = vfold(rows, nr, c, false, mask8(8)), b = vfold(rows, nr, c + 8, false, mask8(8));
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, b, _CMP_UNORD_Q));
+            _mm256_storeu_ps(p0 + c, a);
+            _mm256_storeu_ps(p0 + c + 8, b);
+        }
+        for (; c < W; c += 8) {
+            const __m256 a = vfold(rows, nr, c, c + 8 > W, mask8(W - c < 8 ? W - c : 8));
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+            _mm256_storeu_ps(p0 + c, a);
+        }
+    } else {
+        for (; c + 16 <= W; c += 16) nan = _mm256_or_ps(nan, vfold16(rows, nr, c, p0, p1, false, 16));
+        if (c < W) nan = _mm256_or_ps(nan, vfold16(rows, nr, c, p0, p1, true, W - c));
+    }
+    return _mm256_movemask_ps(nan) != 0;
+}
+
+/* The row counts of 3x3 and 2x2 windows get their own unrolled copies. */
+AVX2 static int vmax_avx2(const float *const *rows, int nr, int64_t W, int q, int fpar, float *p0, float *p1, float *f)
+{
+    bool nan;
+    switch (nr) {
+    case 1: nan = vfold_body(rows, 1, W, q, p0, p1); break;
+    case 2: nan = vfold_body(rows, 2, W, q, p0, p1); break;
+    case 3: nan = vfold_body(rows, 3, W, q, p0, p1); break;
+    default: nan = vfold_body(rows, nr, W, q, p0, p1); break;
+    }
+    if (!nan) return 0;
+    vmax_body(rows, nr, W, q, fpar, p0, p1, f);
+    return 1;
+}
+
+INLINE void hmax_body(float *y, const float *f, const float *const *tp, int kw, int64_t m)
+{
+    int64_t j = 0;
+    for (; j + 8 <= m; j += 8) {
+        __m256 acc = _mm256_loadu_ps(f + j);
+        for (int k = 1; k < kw; k++) acc = _mm256_max_ps(_mm256_loadu_ps(tp[k] + j), acc);
+        _mm256_storeu_ps(y + j, acc);
+    }
+    if (j < m) { /* the last 8 again when there are 8, else through a copy */
+        const int64_t j1 = m >= 8 ? m - 8 : 0;
+        __m256 acc = _mm256_loadu_ps(f + j1);
+        for (int k = 1; k < kw; k++) acc = _mm256_max_ps(_mm256_loadu_ps(tp[k] + j1), acc);
+        store_tail(y + j1, acc, m - j1);
+    }
+}
+
+AVX2 static void hmax_avx2(float *y, const float *f, const float *const *tp, int kw, int64_t m, int64_t s)
+{
+    if (s != 1) {
+        hmax_tail(y, f, tp, kw, 0, m, s);
+        return;
+    }
+    switch (kw) {
+    case 2: hmax_body(y, f, tp, 2, m); break;
+    case 3: hmax_body(y, f, tp, 3, m); break;
+    default: hmax_body(y, f, tp, kw, m); break;
+    }
+}
+
+/* Column sums of the 8 columns at c as two vectors of 4 doubles. */
+INLINE void vsum8(const float *const *rows, int nr, int64_t c, bool masked, int64_t rem, __m256d *lo, __m256d *hi)
+{
+    const __m256i m = mask8(masked ? rem : 8);
+    const __m128i ml = _mm256_castsi256_si128(m), mh = _mm256_extracti128_si256(m, 1);
+    __m256d l = _mm256_setzero_pd(), h = l;
+    for (int k = 0; k < nr; k++) {
+        const float *r = rows[k] + c;
+        l = _mm256_add_pd(l, _mm256_cvtps_pd(masked ? _mm_maskload_ps(r, ml) : _mm_loadu_ps(r)));
+        h = _mm256_add_pd(h, _mm256_cvtps_pd(masked ? _mm_maskload_ps(r + 4, mh) : _mm_loadu_ps(r + 4)));
+    }
+    *lo = l;
+    *hi = h;
+}
+
+INLINE void vsum_body(const float *const *rows, int nr, int64_t W, int q, double *p0, double *p1)
+{
+    for (int64_t c = 0; c < W; c += 8) {
+        __m256d lo, hi;
+        vsum8(rows, nr, c, c + 8 > W, W - c, &lo, &hi);
+        if (q == 1) {
+            _mm256_storeu_pd(p0 + c, lo);
+            _mm256_storeu_pd(p0 + c + 4, hi);
+        } else {
+            _mm256_storeu_pd(p0 + c / 2, _mm256_permute4x64_pd(_mm256_unpacklo_pd(lo, hi), 0xD8));
+            _mm256_storeu_pd(p1 + c / 2, _mm256_permute4x64_pd(_mm256_unpackhi_pd(lo, hi), 0xD8));
+        }
+    }
+}
+
+AVX2 static void vsum_avx2(const float *const *rows, int nr, int64_t W, int q, double *p0, double *p1)
+{
+    switch (nr) {
+    case 2: vsum_body(rows, 2, W, q, p0, p1); break;
+    case 3: vsum_body(rows, 3, W, q, p0, p1); break;
+    default: vsum_body(rows, nr, W, q, p0, p1); break;
+    }
+}
+
+AVX2 static void hsum_avx2(float *y, const double *const *tp, int kw, int64_t m, int64_t s, double inv)
+{
+    if (s != 1) {
+        hsum_tail(y, tp, kw, 0, m, s, inv);
+        return;
+    }
+    const __m256d vi = _mm256_set1_pd(inv);
+    for (int64_t j = 0; j < m; j += 8) {
+        __m256d lo = _mm256_loadu_pd(tp[0] + j), hi = _mm256_loadu_pd(tp[0] + j + 4);
+        for (int k = 1; k < kw; k++) {
+            lo = _mm256_add_pd(lo, _mm256_loadu_pd(tp[k] + j));
+            hi = _mm256_add_pd(hi, _mm256_loadu_pd(tp[k] + j + 4));
+        }
+        const __m128 a = _mm256_cvtpd_ps(_mm256_mul_pd(lo, vi)), b = _mm256_cvtpd_ps(_mm256_mul_pd(hi, vi));
+        const __m256 v = _mm256_insertf128_ps(_mm256_castps128_ps256(a), b, 1);
+        store_tail(y + j, v, m - j < 8 ? m - j : 8);
+    }
+}
+
+AVX2 static double gsum_avx2(const float *x, int64_t n)
+{
+    __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
+        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)));
+        a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 8)));
+        a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 12)));
+    }
+    for (; i + 4 <= n; i += 4) a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
+    if (i < n) a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm_maskload_ps(x + i, _mm256_castsi256_si128(mask8(n - i)))));
+    double lanes[4];
+    _mm256_storeu_pd(lanes, _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
+
+AVX2 static float gmax_avx2(const float *x, int64_t n)
+{
+    const __m256 first = _mm256_set1_ps(x[0]);
+    __m256 a0 = first, a1 = first;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_max_ps(_mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_max_ps(_mm256_loadu_ps(x + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_max_ps(_mm256_loadu_ps(x + i), a0);
+    if (i < n) { /* the lanes past n load 0: blend x[0] in, which changes nothing */
+        const __m256i m = mask8(n - i);
+        a1 = _mm256_max_ps(_mm256_blendv_ps(first, _mm256_maskload_ps(x + i, m), _mm256_castsi256_ps(m)), a1);
+    }
+    float lanes[16];
+    _mm256_storeu_ps(lanes, a0);
+    _mm256_storeu_ps(lanes + 8, a1);
+    float m = x[0];
+    for (int k = 0; k < 16; k++) m = mx(lanes[k], m);
+    return m;
+}
+
+BATCH_FNS(_avx2, AVX2)
+static const pool_kern KERN_AVX2 = {max_batch_avx2, avg_batch_avx2, gsum_avx2, gmax_avx2};
+#define KERN() (spd_vmath_avx2() ? &KERN_AVX2 : &KERN_PORT)
+#else
+#define KERN() (&KERN_PORT)
+#endif
+
+/* ---- the plane walk ---- */
+
+/* The taps k in [0, nk) of output o along one axis whose input position
+ * o*s - pb + k*d lies in [lo, hi): [*k0, *k1). */
+static inline void taps(int64_t o, int64_t s, int64_t pb, int64_t d, int64_t nk, int64_t lo, int64_t hi, int64_t *k0,
+                        int64_t *k1)
+{
+    const int64_t base = o * s - pb;
+    int64_t a, b;
+    if (d == 1) {
+        a = lo - base > 0 ? lo - base : 0;
+        b = hi - base;
+    } else {
+        a = base >= lo ? 0 : (lo - base + d - 1) / d;
+        b = hi - base <= 0 ? 0 : (hi - 1 - base) / d + 1;
+    }
+    if (a > nk) a = nk;
+    if (b > nk) b = nk;
+    if (b < a) b = a;
+    *k0 = a;
+    *k1 = b;
+}
+
+/* Spare elements at the end of each buffer array (see the AVX2 kernels). */
+#define PADV 16
+/* Border columns the job lists; more take taps() per row. */
+#define NBORDER 8
+
+typedef struct pool_job {
+    const spd_pool2d *p;
+    const pool_kern *k;
+    const float *x;
+    float *y;
+    int q;                   /* column phases of the buffer: 2 for stride 2, else 1 */
+    int64_t L;               /* elements per buffer array, PADV spare included */
+    int64_t ox_lo, ox_hi;    /* output columns whose taps all lie inside the row */
+    int64_t oy_lo, oy_hi;    /* output rows whose taps all lie inside the plane */
+    int64_t nb;              /* border columns: those outside [ox_lo, ox_hi) */
+    int64_t bt[NBORDER][3];  /* the first ones' in-bounds taps [x0, x1) and padded tap count */
+    int64_t rb;              /* row blocks per plane (tasks split planes when > 1) */
+    int64_t planes_per_task; /* when rb == 1 */
+} pool_job;
+
+
+/* One output, window clipped to the plane: the reference's walk. */
+static float pool_one(const spd_pool2d *p, const float *xc, int64_t oy, int64_t ox)
+{
+    int64_t y0, y1, x0, x1;
+    taps(oy, p->sy, p->pt, p->dy, p->KH, 0, p->H, &y0, &y1);
+    taps(ox, p->sx, p->pl, p->dx, p->KW, 0, p->W, &x0, &x1);
+    const int64_t by = oy * p->sy - p->pt, bx = ox * p->sx - p->pl;
+    if (p->max) {
+        float acc = -INFINITY;
+        bool first = true;
+        for (int64_t ky = y0; ky < y1; ky++)
+            for (int64_t kx = x0; kx < x1; kx++) {
+                const float v = xc[(by + ky * p->dy) * p->W + bx + kx * p->dx];
+                acc = first ? v : mx(v, acc);
+                first = false;
+            }
+        return acc;
+    }
+    double acc = 0;
+    for (int64_t ky = y0; ky < y1; ky++)
+        for (int64_t kx = x0; kx < x1; kx++) acc += xc[(by + ky * p->dy) * p->W + bx + kx * p->dx];
+    int64_t count;
+    if (p->count_include_pad) {
+        int64_t py0, py1, px0, px1;
+        taps(oy, p->sy, p->pt, p->dy, p->KH, -p->pt, p->H + p->pb, &py0, &py1);
+        taps(ox, p->sx, p->pl, p->dx, p->KW, -p->pl, p->W + p->pr, &px0, &px1);
+        count = (py1 - py0) * (px1 - px0);
+    } else {
+        count = (y1 - y0) * (x1 - x0);
+    }
+    return (float)(acc / (double)(count ? count : 1));
+}
+
+/* Offset of column c's V in the buffer: array c % q, element c / q. */
+static inline int64_t at(const pool_job *j, int64_t c) { return j->q == 1 ? c : (c & 1) * j->L + (c >> 1); }
+
+/* Border column i (< nb): its output column, in-bounds taps [*x0, *x1) and
+ * padded tap count. */
+static int64_t border_col(const pool_job *j, int64_t i, int64_t *x0, int64_t *x1, int64_t *px)
+{
+    const spd_pool2d *p = j->p;
+    const int64_t ox = i < j->ox_lo ? i : j->ox_hi + (i - j->ox_lo);
+    if (i < NBORDER) {
+        *x0 = j->bt[i][0];
+        *x1 = j->bt[i][1];
+        *px = j->bt[i][2];
+        return ox;
+    }
+    int64_t a, b;
+    taps(ox, p->sx, p->pl, p->dx, p->KW, 0, p->W, x0, x1);
+    taps(ox, p->sx, p->pl, p->dx, p->KW, -p->pl, p->W + p->pr, &a, &b);
+    *px = b - a;
+    return ox;
+}
+
+/* A task's column buffers, one per output row of a batch: the column
+ * passes of a batch of rows run before their row passes, as a row pass
+ * right after its column pass loads what was stored moments before, across
+ * two stores, and waits for them to reach the cache. Each buffer holds q
+ * arrays of V (floats for max, doubles for average's sums), then F for max. */
+#define BATCH 8
+
+typedef struct row_buf {
+    char *mem;
+    int64_t stride;          /* bytes per row */
+    int batch;               /* rows per batch */
+    int64_t off[MAXK], foff; /* tap k of the first interior output, and its F: elements from a row's buffer */
+} row_buf;
+
+static void row_buf_init(const pool_job *j, row_buf *rb)
+{
+    const spd_pool2d *p = j->p;
+    const int64_t c0 = j->ox_lo * p->sx - p->pl;
+    for (int64_t k = 0; k < p->KW && j->ox_hi > j->ox_lo; k++) rb->off[k] = at(j, c0 + k * p->dx);
+    rb->foff = j->q * j->L + (j->ox_hi > j->ox_lo ? (j->q == 1 ? c0 : c0 >> 1) : 0);
+}
+
+/* The border columns of an output row of max from its buffer b (after the
+ * column pass); r0: the first in-bounds input row. F of the first in-bounds
+ * column is made here, as the buffer keeps it for one parity only, if at all. */
+static void max_border(const pool_job *j, const float *b, const float *r0, float *yr)
+{
+    const spd_pool2d *p = j->p;
+    for (int64_t i = 0; i < j->nb; i++) {
+        int64_t x0, x1, px;
+        const int64_t ox = border_col(j, i, &x0, &x1, &px);
+        if (x0 == x1) {
+            yr[ox] = -INFINITY;
+            continue;
+        }
+        const int64_t bx = ox * p->sx - p->pl;
+        float acc = mx(b[at(j, bx + x0 * p->dx)], r0[bx + x0 * p->dx]);
+        for (int64_t kx = x0 + 1; kx < x1; kx++) acc = mx(b[at(j, bx + kx * p->dx)], acc);
+        yr[ox] = acc;
+    }
+}
+
+/* The same for average; ny: the row count of the window (padded or not). */
+static void avg_border(const pool_job *j, const double *b, int64_t ny, float *yr)
+{
+    const spd_pool2d *p = j->p;
+    for (int64_t i = 0; i < j->nb; i++) {
+        int64_t x0, x1, px;
+        const int64_t ox = border_col(j, i, &x0, &x1, &px);
+        const int64_t nx = p->count_include_pad ? px : x1 - x0;
+        const int64_t bx = ox * p->sx - p->pl;
+        double acc = 0;
+        for (int64_t kx = x0; kx < x1; kx++) acc += b[at(j, bx + kx * p->dx)];
+        yr[ox] = (float)(acc / (double)(ny * nx != 0 ? ny * nx : 1));
+    }
+}
+
+/* Output rows [r0, r1) of plane pl; rb NULL: the reference walk. Rows whose
+ * windows lie inside the plane go in batches, the others one at a time. */
+static void pool_rows(const pool_job *j, const row_buf *rb, int64_t pl, int64_t r0, int64_t r1)
+{
+    const spd_pool2d *p = j->p;
+    const float *xc = j->x + pl * p->H * p->W;
+    float *yc = j->y + pl * p->OH * p->OW;
+    if (!rb) {
+        for (int64_t oy = r0; oy < r1; oy++)
+            for (int64_t ox = 0; ox < p->OW; ox++) yc[oy * p->OW + ox] = pool_one(p, xc, oy, ox);
+        return;
+    }
+    pool_batch b = {.rstep = p->sy * p->W, .kstep = p->dy * p->W, .W = p->W, .q = j->q, .fpar = (int)(p->pl & 1),
+                    .buf = rb->mem, .stride = rb->stride, .L = j->L, .off = rb->off, .foff = rb->foff,
+                    .kw = (int)p->KW, .m = j->ox_hi - j->ox_lo, .s = j->q == 1 ? p->sx : 1, .ystride = p->OW};
+    for (int64_t oy = r0; oy < r1; oy += b.n) {
+        int64_t y0 = 0, y1 = p->KH, ny;
+        if (oy >= j->oy_lo && oy < j->oy_hi) {
+            const int64_t end = r1 < j->oy_hi ? r1 : j->oy_hi;
+            b.n = end - oy < rb->batch ? (int)(end - oy) : rb->batch;
+            ny = p->KH;
+        } else {
+            b.n = 1;
+            taps(oy, p->sy, p->pt, p->dy, p->KH, 0, p->H, &y0, &y1);
+            ny = y1 - y0;
+            if (p->count_include_pad) {
+                int64_t py0, py1;
+                taps(oy, p->sy, p->pt, p->dy, p->KH, -p->pt, p->H + p->pb, &py0, &py1);
+                ny = py1 - py0;
+            }
+        }
+        float *yr = yc + oy * p->OW;
+        if (y1 == y0) {
+            for (int64_t ox = 0; ox < p->OW; ox++) yr[ox] = pool_one(p, xc, oy, ox);
+            continue;
+        }
+        b.x = xc + (oy * p->sy - p->pt + y0 * p->dy) * p->W;
+        b.nr = (int)(y1 - y0);
+        b.y = yr + j->ox_lo;
+        if (p->max) {
+            j->k->max_batch(&b);
+            for (int i = 0; i < b.n && j->nb; i++)
+                max_border(j, (const float *)(rb->mem + i * rb->stride), b.x + i * b.rstep, yr + i * p->OW);
+        } else {
+            b.inv = 1.0 / (double)(ny * p->KW);
+            j->k->avg_batch(&b);
+            for (int i = 0; i < b.n && j->nb; i++)
+                avg_border(j, (const double *)(rb->mem + i * rb->stride), ny, yr + i * p->OW);
+        }
+    }
+}
+
+static void pool_task(void *ctx, int64_t t)
+{
+    const pool_job *j = ctx;
+    const spd_pool2d *p = j->p;
+    double stack[2048];
+    row_buf rbuf, *rb = &rbuf;
+    rbuf.stride = p->max ? (j->q + 1) * j->L * (int64_t)sizeof(float) : j->q * j->L * (int64_t)sizeof(double);
+    rbuf.batch = (int)((int64_t)sizeof stack / rbuf.stride < BATCH ? (int64_t)sizeof stack / rbuf.stride : BATCH);
+    rbuf.mem = (char *)stack;
+    if (p->KH > MAXK || p->KW > MAXK) {
+        rb = NULL;
+    } else if (rbuf.batch < 1) {
+        rbuf.batch = 1;
+        if (!(rbuf.mem = spd_malloc((size_t)rbuf.stride))) rb = NULL; /* the walk */
+    }
+    if (rb) row_buf_init(j, rb);
+    if (j->rb > 1) {
+        const int64_t pl = t / j->rb, b = t % j->rb;
+        pool_rows(j, rb, pl, b * p->OH / j->rb, (b + 1) * p->OH / j->rb);
+    } else {
+        const int64_t p0 = t * j->planes_per_task;
+        const int64_t p1 = p0 + j->planes_per_task < p->nc ? p0 + j->planes_per_task : p->nc;
+        for (int64_t pl = p0; pl < p1; pl++) pool_rows(j, rb, pl, 0, p->OH);
+    }
+    if (rb && rbuf.mem != (char *)stack) spd_free(rbuf.mem);
+}
+
+void spd_pool2d_f32(const spd_pool2d *p, const float *x, float *y)
+{
+    if (p->nc <= 0 || p->OH <= 0 || p->OW <= 0) return;
+    pool_job j = {.p = p, .k = KERN(), .x = x, .y = y, .q = p->sx == 2 ? 2 : 1, .rb = 1, .planes_per_task = p->nc};
+    j.L = ((j.q == 1 ? p->W : (p->W + 1) / 2) + PADV + 7) & ~(int64_t)7;
+    /* interior columns: ox*sx - pl >= 0 and ox*sx - pl + (KW-1)*dx <= W - 1 */
+    const int64_t ext = (p->KW - 1) * p->dx;
+    j.ox_lo = (p->pl + p->sx - 1) / p->sx;
+    j.ox_hi = p->W - 1 - ext + p->pl >= 0 ? (p->W - 1 - ext + p->pl) / p->sx + 1 : 0;
+    if (j.ox_lo > p->OW) j.ox_lo = p->OW;
+    if (j.ox_hi > p->OW) j.ox_hi = p->OW;
+    if (j.ox_hi < j.ox_lo) j.ox_hi = j.ox_lo;
+    j.nb = j.ox_lo + p->OW - j.ox_hi;
+    for (int64_t i = 0; i < j.nb && i < NBORDER; i++) {
+        const int64_t ox = i < j.ox_lo ? i : j.ox_hi + (i - j.ox_lo);
+        int64_t a, b;
+        taps(ox, p->sx, p->pl, p->dx, p->KW, 0, p->W, &j.bt[i][0], &j.bt[i][1]);
+        taps(ox, p->sx, p->pl, p->dx, p->KW, -p->pl, p->W + p->pr, &a, &b);
+        j.bt[i][2] = b - a;
+    }
+    /* the same for rows */
+    const int64_t ey = (p->KH - 1) * p->dy;
+    j.oy_lo = (p->pt + p->sy - 1) / p->sy;
+    j.oy_hi = p->H - 1 - ey + p->pt >= 0 ? (p->H - 1 - ey + p->pt) / p->sy + 1 : 0;
+    if (j.oy_hi > p->OH) j.oy_hi = p->OH;
+    if (j.oy_hi < j.oy_lo) j.oy_hi = j.oy_lo;
+    const int64_t work = p->OH * p->OW * p->KH * p->KW + p->H * p->W;
+    const int threads = spd_thread_count();
+    int64_t tasks = 1;
+    if (work * p->nc >= PAR_MIN && threads > 1) {
+        if (p->nc >= 4 * threads || work < 2 * CHUNK) {
+            j.planes_per_task = work >= CHUNK ? 1 : CHUNK / work;
+            tasks = (p->nc + j.planes_per_task - 1) / j.planes_per_task;
+        } else { /* few large planes: split them into blocks of rows */
+            j.rb = work / CHUNK < p->OH ? work / CHUNK : p->OH;
+            tasks = p->nc * j.rb;
+        }
+    }
+    spd_parallel_for(tasks, pool_task, &j);
+}
+
+/* ---- global pooling ---- */
+
+typedef struct gpool_job {
+    bool max;
+    const pool_kern *k;
+    int64_t n, planes_per_task, nc;
+    const float *x;
+    float *y;
+} gpool_job;
+
+static void gpool_task(void *ctx, int64_t t)
+{
+    const gpool_job *j = ctx;
+    const int64_t p0 = t * j->planes_per_task;
+    const int64_t p1 = p0 + j->planes_per_task < j->nc ? p0 + j->planes_per_task : j->nc;
+    if (j->max)
+        for (int64_t pl = p0; pl < p1; pl++) j->y[pl] = j->k->gmax(j->x + pl * j->n, j->n);
+    else
+        for (int64_t pl = p0; pl < p1; pl++) j->y[pl] = (float)(j->k->gsum(j->x + pl * j->n, j->n) / (double)j->n);
+}
+
+void spd_global_pool_f32(bool max, int64_t nc, int64_t n, const float *x, float *y)
+{
+    if (nc <= 0 || n <= 0) return;
+    gpool_job j = {max, KERN(), n, nc, nc, x, y};
+    if (n * nc >= PAR_MIN && spd_thread_count() > 1) j.planes_per_task = n >= CHUNK ? 1 : CHUNK / n;
+    spd_parallel_for((nc + j.planes_per_task - 1) / j.planes_per_task, gpool_task, &j);
+}
