@@ -41,7 +41,12 @@ TARGET void spd_vact_bias_f32_avx2(const spd_act *ac, float *y, int64_t n, float
     case SPD_ACT_HARDSIGMOID: act_loop(SPD_ACT_HARDSIGMOID, ac, y, n, bias, z); break;
     case SPD_ACT_SIGMOID: act_loop(SPD_ACT_SIGMOID, ac, y, n, bias, z); break;
     case SPD_ACT_TANH: act_loop(SPD_ACT_TANH, ac, y, n, bias, z); break;
-    case SPD_ACT_SILU: act_loop(SPD_ACT_SILU, ac, y, n, bias, z); break;
+    case SPD_ACT_SILU:
+        if (ac->a == 1.0f)
+            act_loop(SPD_ACT_SILU1, ac, y, n, bias, z);
+        else
+            act_loop(SPD_ACT_SILU, ac, y, n, bias, z);
+        break;
     case SPD_ACT_GELU: act_loop(SPD_ACT_GELU, ac, y, n, bias, z); break;
     }
 }
@@ -68,7 +73,12 @@ TARGET void spd_vact_f32_avx2(const spd_act *ac, float *y, const float *x, int64
     case SPD_ACT_HARDSIGMOID: act_map(SPD_ACT_HARDSIGMOID, ac, y, x, n); break;
     case SPD_ACT_SIGMOID: act_map(SPD_ACT_SIGMOID, ac, y, x, n); break;
     case SPD_ACT_TANH: act_map(SPD_ACT_TANH, ac, y, x, n); break;
-    case SPD_ACT_SILU: act_map(SPD_ACT_SILU, ac, y, x, n); break;
+    case SPD_ACT_SILU:
+        if (ac->a == 1.0f)
+            act_map(SPD_ACT_SILU1, ac, y, x, n);
+        else
+            act_map(SPD_ACT_SILU, ac, y, x, n);
+        break;
     case SPD_ACT_GELU: act_map(SPD_ACT_GELU, ac, y, x, n); break;
     }
 }
