@@ -39,6 +39,7 @@ spd_unit_test(test_gemv)
 spd_unit_test(test_concurrency ${CMAKE_SOURCE_DIR})
 spd_unit_test(test_threadpool)
 spd_unit_test(test_conv_fast)
+spd_unit_test(test_wino)
 spd_unit_test(test_rnn)
 spd_unit_test(test_fastew)
 

@@ -31,6 +31,7 @@
 #include "ops/conv.h"
 #include "ops/conv_dw.h"
 #include "ops/conv_pack.h"
+#include "ops/conv_wino.h"
 #include "ops/gemm.h"
 #include "ops/sgemm_fast.h"
 #include "ops/vmath.h"
@@ -465,6 +466,7 @@ typedef struct conv_prep {
     int64_t M, K, group; /* W as M x K (K = C/group x kernel size) */
     _Atomic(float *) w;  /* A layout, per group */
     _Atomic(float *) wt; /* W^T in B layout, per group */
+    _Atomic(float *) wino; /* Winograd U (ops/conv_wino.h) */
 } conv_prep;
 
 static void conv_prep_free(void *p)
@@ -473,6 +475,7 @@ static void conv_prep_free(void *p)
     if (!s) return;
     spd_free(atomic_load(&s->w));
     spd_free(atomic_load(&s->wt));
+    spd_conv_wino_free_weights(atomic_load(&s->wino));
     spd_free(s);
 }
 
@@ -738,6 +741,34 @@ static bool conv_is_depthwise(const geom *g, int64_t C, int64_t M, int64_t group
     return group == C && group == M && g->nd == 2;
 }
 
+/* 3x3 stride-1 undilated ungrouped 2-D kernels with pads up to 2, enough
+ * channels and enough output take Winograd F(2x2, 3x3) (ops/conv_wino.h). */
+static bool wino_fits(const geom *g, int64_t C, int64_t M, int64_t group)
+{
+    if (g->nd != 2 || group != 1) return false;
+    for (int a = 0; a < 2; a++)
+        if (g->k[a] != 3 || g->s[a] != 1 || g->d[a] != 1 || g->pb[a] > 2 || g->pe[a] > 2) return false;
+    return spd_conv_wino_fits(C, M, g->small[0], g->small[1]);
+}
+
+static spd_status conv_wino(const geom *g, int64_t N, int64_t C, int64_t M, const float *x, const float *w,
+                            const float *bias, float *y, const conv_epi *e)
+{
+    const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
+    conv_prep *prep = e->prep;
+    if (prep && (prep->kern != kern || prep->M != M || prep->K != C * 9 || prep->group != 1)) prep = NULL;
+    float *own = NULL; /* unprepared: transformed per call */
+    const float *u = prep ? spd_conv_wino_cached_weights(&prep->wino, kern, w, M, C)
+                          : (own = spd_conv_wino_pack_weights(kern, w, M, C));
+    if (!u)
+        return spd_errorf(SPD_ERR_NOMEM, "out of memory for the Winograd transform of a %lld x %lld x 3 x 3 weight",
+                          (long long)M, (long long)C);
+    const spd_wino_shape s = {N, C, M, g->big[0], g->big[1], g->pb[0], g->pb[1], g->pe[0], g->pe[1]};
+    const spd_status st = spd_conv_wino(kern, &s, x, u, bias, e->z, &e->ac, y, spd_thread_count());
+    spd_conv_wino_free_weights(own);
+    return st;
+}
+
 static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64_t group,
                            const float *x, const float *w, const float *bias, float *y, const conv_epi *e)
 {
@@ -748,6 +779,7 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
         depthwise(g, N, C, x, w, bias, y, e);
         return SPD_OK;
     }
+    if (wino_fits(g, C, M, group)) return conv_wino(g, N, C, M, x, w, bias, y, e);
 
     const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
     const bool pointwise = is_pointwise(g);
@@ -839,6 +871,7 @@ spd_status spd_conv_prepare(const spd_node *node, int64_t opset, int n_in, const
     if (!s) return SPD_OK;
     atomic_init(&s->w, NULL);
     atomic_init(&s->wt, NULL);
+    atomic_init(&s->wino, NULL);
     s->magic = CONV_PREP_MAGIC;
     s->kern = kern;
     s->M = M;
