@@ -25,7 +25,6 @@
 #include <string.h>
 
 #include "ops/gemv.h"
-#include "ops/gemv.h"
 #include "ops/sgemm_fast.h"
 #include "util/alloc.h"
 #include "util/cpu.h"
@@ -352,7 +351,6 @@ spd_status spd_gemm_run(const spd_sgemm_kernel *kern, int64_t M, int64_t N, int6
                         const spd_gemm_epi *epi, int threads)
 {
     if (M <= 0 || N <= 0) return SPD_OK;
-    if (M <= SPD_GEMV_MAX_M && spd_gemv_run(kern, M, N, K, alpha, A, B, beta, C, ldc, epi, threads)) return SPD_OK;
     if (M <= SPD_GEMV_MAX_M && spd_gemv_run(kern, M, N, K, alpha, A, B, beta, C, ldc, epi, threads)) return SPD_OK;
     drv d = {.kern = kern, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C,
              .ldc = ldc, .epi = epi};

@@ -274,6 +274,19 @@ static void conv_tests(void)
         c.ac = pick_act((int)(i % 7));
         run_conv_case(&c, i % 2 ? 2 : 1);
     }
+    /* pointwise over 1x1 planes (squeeze-and-excitation), a matrix-vector
+     * product: batch 1-5 (past the vector path's 4 rows), every activation,
+     * with and without bias and residual */
+    for (int r = 0; r < 14; r++) {
+        conv_case c = conv_base(2);
+        c.N = 1 + r % 5;
+        c.C = r % 4 == 0 ? 1 : rnd_range(2, 300);
+        c.M = rnd_range(1, 200);
+        c.bias = r % 3 != 2;
+        c.z = r % 4 == 3;
+        c.ac = pick_act(r % 7);
+        run_conv_case(&c, r % 2 ? 2 : 1);
+    }
     /* random 1-D, 2-D and 3-D cases */
     for (int r = 0; r < 60; r++) {
         const int nd = r % 10 == 0 ? 1 : r % 10 == 1 ? 3 : 2;
