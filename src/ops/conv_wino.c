@@ -138,6 +138,7 @@ typedef struct wino_job {
     int64_t Tb, ldv, tstride;    /* tiles per block, V's row stride, a combined row's */
     int64_t vstride, mstride;    /* floats from V[xi] to V[xi+1], and M's */
     int64_t nblocks;
+    int gemm_threads; /* threads each of the 16 products may use (1 when blocks go to threads) */
     size_t ustride;
     const float *x, *u, *bias, *z;
     spd_act ac;
@@ -439,7 +440,7 @@ static bool run_block(wino_job *jb, scratch *sc, int64_t blk)
         const spd_gemm_a A = {.trans = 0, .p = jb->kern ? NULL : u, .ld = s->C, .packed = jb->kern ? u : NULL};
         const spd_gemm_b B = {.trans = 0, .p = sc->V + (size_t)(xi * jb->vstride), .ld = jb->ldv};
         if (spd_gemm_run(jb->kern, s->M, nt, s->C, 1.0f, &A, &B, 0.0f, sc->M + (size_t)(xi * jb->mstride), jb->Tb,
-                         NULL, 1) != SPD_OK) {
+                         NULL, jb->gemm_threads) != SPD_OK) {
             spd_error_clear();
             return false;
         }
@@ -501,7 +502,13 @@ spd_status spd_conv_wino(const spd_sgemm_kernel *kern, const spd_wino_shape *s, 
     jb.TX = cdiv(jb.OW, 2);
     jb.T = s->N * jb.TY * jb.TX;
     if (threads < 1) threads = 1;
-    jb.Tb = choose_tb(jb.T, threads);
+    /* Too few tiles for two 16-tile blocks per thread (a 7x7 output): one
+     * block, its products split over the threads by rows of U (resnet50's
+     * 7x7 stage ran on one thread: 2.1 -> 1.2 ms at 2 threads). With 49
+     * tiles (14x14) the blocks measured as fast. */
+    const bool shared = threads > 1 && cdiv(jb.T, 16) < 2 * threads;
+    jb.gemm_threads = shared ? threads : 1;
+    jb.Tb = shared ? cdiv(jb.T, 16) * 16 : choose_tb(jb.T, threads);
     jb.ldv = jb.Tb + 8; /* room for a partial vector's extra lanes */
     jb.tstride = 2 * jb.Tb + 24;
     jb.vstride = spread(s->C * jb.ldv);
@@ -514,7 +521,7 @@ spd_status spd_conv_wino(const spd_sgemm_kernel *kern, const spd_wino_shape *s, 
 #endif
     atomic_init(&jb.next, 0);
     atomic_init(&jb.failed, 0);
-    const int64_t tasks = min64(threads, jb.nblocks);
+    const int64_t tasks = shared ? 1 : min64(threads, jb.nblocks);
     if (tasks > 1)
         spd_parallel_for(tasks, wino_task, &jb);
     else
