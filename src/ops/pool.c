@@ -183,11 +183,13 @@ static spd_status pool_geom(const spd_op_ctx *ctx, bool dil_ok, bool ceil_ok, pg
     return SPD_OK;
 }
 
-static spd_status alloc_like_x(spd_tensor *t, spd_dtype dt, const pgeom *g, const spd_tensor *X)
+/* uninit: the caller writes every element (zeroing cost squeezenet's
+ * MaxPools 1% of the model) */
+static spd_status alloc_like_x(spd_tensor *t, spd_dtype dt, const pgeom *g, const spd_tensor *X, bool uninit)
 {
     int64_t dims[SPD_MAX_DIMS] = {X->dims[0], X->dims[1]};
     for (int i = 0; i < g->nd; i++) dims[2 + i] = g->out[i];
-    return spd_tensor_alloc(t, dt, g->nd + 2, dims);
+    return uninit ? spd_tensor_alloc_uninit(t, dt, g->nd + 2, dims) : spd_tensor_alloc(t, dt, g->nd + 2, dims);
 }
 
 /* ---- the window walk ------------------------------------------------------------ */
@@ -307,9 +309,9 @@ static bool pool_f32(spd_op_ctx *ctx, const pgeom *g, const pool_opts *o, bool g
 static spd_status run_pool_ex(spd_op_ctx *ctx, const pgeom *g, pool_opts *o, bool global)
 {
     const spd_tensor *X = ctx->in[0];
-    SPD_TRY(alloc_like_x(&ctx->out[0], X->dtype, g, X));
+    SPD_TRY(alloc_like_x(&ctx->out[0], X->dtype, g, X, true)); /* both paths below store every output */
     if (o->kind == POOL_MAX && ctx->n_outputs > 1) {
-        SPD_TRY(alloc_like_x(&ctx->out[1], SPD_INT64, g, X));
+        SPD_TRY(alloc_like_x(&ctx->out[1], SPD_INT64, g, X, false));
         o->indices = (int64_t *)ctx->out[1].data;
     }
     if (pool_f32(ctx, g, o, global)) return SPD_OK;

@@ -253,7 +253,9 @@ static spd_status op_concat(spd_op_ctx *ctx)
                                   k, (long long)x->dims[i], i, (long long)x0->dims[i]);
         dims[axis] += x->dims[axis];
     }
-    SPD_TRY(spd_tensor_alloc(&ctx->out[0], x0->dtype, r, dims));
+    /* the inputs' copies below cover the output exactly: no zeroing first
+     * (it cost squeezenet's Concats 3% of the model) */
+    SPD_TRY(spd_tensor_alloc_uninit(&ctx->out[0], x0->dtype, r, dims));
     size_t esz = spd_dtype_size(x0->dtype);
     int64_t outer = spd_dims_prod(dims, 0, axis), inner = spd_dims_prod(dims, axis + 1, r);
     char *d = ctx->out[0].data;
