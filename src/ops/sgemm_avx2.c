@@ -256,16 +256,26 @@ TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int 
         const float *s = t + r * NR;
         for (int j = 0; j < n; j += 8) {
             const __m256 acc = _mm256_load_ps(s + j);
-            const __m256i mask = _mm256_loadu_si256((const __m256i *)(lanes + 8 - (n - j < 8 ? n - j : 8)));
-            __m256 v;
-            if (beta == 0.0f)
-                v = _mm256_mul_ps(va, acc);
-            else if (beta == 1.0f)
+            if (n - j >= 8) { /* plain loads and stores: vmaskmovps stores are slow on AMD */
+                __m256 v = _mm256_mul_ps(va, acc);
+                if (beta == 1.0f)
+                    v = _mm256_fmadd_ps(va, acc, _mm256_loadu_ps(c + j));
+                else if (beta != 0.0f)
+                    v = _mm256_fmadd_ps(va, acc, _mm256_mul_ps(vb, _mm256_loadu_ps(c + j)));
+                if (z) v = _mm256_add_ps(v, _mm256_loadu_ps(z + r * ldc + j));
+                _mm256_storeu_ps(c + j, clamp8(v, clamp, lo, hi));
+                continue;
+            }
+            const __m256i mask = _mm256_loadu_si256((const __m256i *)(lanes + 8 - (n - j)));
+            __m256 v = _mm256_mul_ps(va, acc);
+            if (beta == 1.0f)
                 v = _mm256_fmadd_ps(va, acc, _mm256_maskload_ps(c + j, mask));
-            else
+            else if (beta != 0.0f)
                 v = _mm256_fmadd_ps(va, acc, _mm256_mul_ps(vb, _mm256_maskload_ps(c + j, mask)));
             if (z) v = _mm256_add_ps(v, _mm256_maskload_ps(z + r * ldc + j, mask));
-            _mm256_maskstore_ps(c + j, mask, clamp8(v, clamp, lo, hi));
+            float out[8] __attribute__((aligned(32)));
+            _mm256_store_ps(out, clamp8(v, clamp, lo, hi));
+            for (int q = 0; q < n - j; q++) c[j + q] = out[q];
         }
     }
 }
