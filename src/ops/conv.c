@@ -660,13 +660,7 @@ static const float *prep_packed(conv_prep *prep, bool transposed, const float *w
     size_t gs = 0;
     float *mine = transposed ? pack_weights_t(prep->kern, w, prep->M, prep->K, prep->group, &gs)
                              : pack_weights(prep->kern, w, prep->M, prep->K, prep->group, &gs, spd_thread_count() > 1);
-    if (!mine) return NULL;
-    float *expected = NULL;
-    if (!atomic_compare_exchange_strong(slot, &expected, mine)) {
-        spd_free(mine);
-        return expected;
-    }
-    return mine;
+    return mine ? spd_install_once(slot, mine) : NULL;
 }
 
 /* Small output grids (a CNN's 7x7 and 14x14 stages) leave the kernel's

@@ -114,13 +114,7 @@ const float *spd_conv_wino_cached_weights(_Atomic(float *) *slot, const spd_sgem
     float *have = atomic_load(slot);
     if (have) return have;
     float *mine = spd_conv_wino_pack_weights(kern, W, M, C);
-    if (!mine) return NULL;
-    float *expected = NULL;
-    if (!atomic_compare_exchange_strong(slot, &expected, mine)) {
-        spd_free(mine);
-        return expected;
-    }
-    return mine;
+    return mine ? spd_install_once(slot, mine) : NULL;
 }
 
 /* ---- the job --------------------------------------------------------------- */

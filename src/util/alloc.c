@@ -69,6 +69,14 @@ void *spd_calloc(size_t count_, size_t size)
     return p;
 }
 
+float *spd_install_once(_Atomic(float *) *slot, float *mine)
+{
+    float *expected = NULL;
+    if (atomic_compare_exchange_strong(slot, &expected, mine)) return mine;
+    spd_free(mine);
+    return expected;
+}
+
 void spd_free(void *p)
 {
     if (!p) return;

@@ -13,6 +13,11 @@ void spd_free(void *p);
 char *spd_strdup(const char *s);
 char *spd_strndup(const char *s, size_t n);
 
+/* Publishes a block built on first use (packed weights): installs mine in
+ * *slot unless another thread did first, and then frees mine. Returns the
+ * block that stays. */
+float *spd_install_once(_Atomic(float *) *slot, float *mine);
+
 /* Bytes currently allocated and the peak since the last reset. */
 size_t spd_alloc_current(void);
 size_t spd_alloc_peak(void);
