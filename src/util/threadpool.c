@@ -1,6 +1,7 @@
 #include "util/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -19,7 +20,11 @@
 /* Idle workers watch for the next job this long before they sleep. A
  * model's operators follow each other microseconds apart; waking a sleeping
  * thread costs tens of microseconds on a virtual machine (an IPI through
- * the hypervisor), paid twice per operator. */
+ * the hypervisor), paid twice per operator. The spinning yields every few
+ * microseconds: when the scheduler puts a spinner on the CPU of the thread
+ * it waits for (it does, for the first ~100 ms of a process, until the load
+ * balancer separates them), that thread runs instead of losing half its
+ * time slices. */
 #define SPIN_NS 500000L
 /* A job has at most this many tasks per publication (the index shares a
  * 64-bit word with the job's id); larger jobs are published in pieces. */
@@ -127,7 +132,7 @@ static void *worker(void *arg)
             const long until = now_ns() + SPIN_NS;
             for (int k = 1; current_id(p) == seen && !atomic_load(&p->quit); k++) {
                 CPU_RELAX();
-                if (!(k & 255) && now_ns() > until) break;
+                if (!(k & 255) && (now_ns() > until || (sched_yield(), 0))) break;
             }
         }
         if (current_id(p) == seen) {
@@ -187,7 +192,7 @@ static void run_job(pool *p, int64_t n_tasks, spd_task_fn fn, void *ctx)
     const long until = now_ns() + SPIN_NS;
     for (int k = 1; atomic_load(&j->done) < n_tasks; k++) {
         CPU_RELAX();
-        if (!(k & 255) && now_ns() > until) break;
+        if (!(k & 255) && (now_ns() > until || (sched_yield(), 0))) break;
     }
     if (atomic_load(&j->done) < n_tasks) {
         pthread_mutex_lock(&p->mu);
