@@ -121,6 +121,33 @@ static inline const float *tile_bias(const spd_tile_epi *te, int m, float *pad)
     return pad;
 }
 
+/* What the assembly needs besides the operands, set up by both kernels
+ * alike; C's rows (and the residual's) are prefetched meanwhile, read only
+ * after the k loop. */
+typedef struct tile_out {
+    int64_t mode, ldc_bytes;
+    const float *bias, *z;
+    float lohi[2], pad[MR];
+} tile_out;
+
+TARGET static inline void tile_begin(tile_out *o, const float *C, int64_t ldc, int m, int n, float alpha, float beta,
+                                     const spd_tile_epi *te)
+{
+    for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
+    for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc + 15), _MM_HINT_T0);
+    o->z = te ? te->z : NULL;
+    if (o->z)
+        for (int r = 0; r < m; r++) {
+            _mm_prefetch((const char *)(o->z + r * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(o->z + r * ldc + 15), _MM_HINT_T0);
+        }
+    o->mode = store_mode(m, n, alpha, beta, te);
+    o->ldc_bytes = ldc * (int64_t)sizeof(float);
+    o->bias = tile_bias(te, m, o->pad);
+    o->lohi[0] = te ? te->lo : 0.0f;
+    o->lohi[1] = te ? te->hi : 0.0f;
+}
+
 /* The k loop is assembly: with 15 of the 16 ymm registers live, gcc's
  * register allocation adds moves and loses ~8% here. The accumulators go to
  * t, and C is updated from there in C. */
@@ -128,18 +155,11 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
                                float alpha, float beta, const spd_tile_epi *te)
 {
     float t[MR * NR] __attribute__((aligned(32)));
-    for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
-    for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc + 15), _MM_HINT_T0);
-    const float *z = te ? te->z : NULL, *z3;
-    if (z)
-        for (int r = 0; r < m; r++) { /* read after the k loop: in flight meanwhile */
-            _mm_prefetch((const char *)(z + r * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char *)(z + r * ldc + 15), _MM_HINT_T0);
-        }
+    tile_out o;
+    tile_begin(&o, C, ldc, m, n, alpha, beta, te);
+    const float *z3;
+    float *c3;
     uint64_t kk = (uint64_t)k;
-    const int64_t mode = store_mode(m, n, alpha, beta, te), ldc_bytes = ldc * (int64_t)sizeof(float);
-    float *c3, pad[MR];
-    const float *bias = tile_bias(te, m, pad), lohi[2] = {te ? te->lo : 0.0f, te ? te->hi : 0.0f};
     __asm__ volatile(INIT_ACC
                      "cmp $4, %[k]\n\t"
                      "jb 2f\n\t"
@@ -161,11 +181,11 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
                      "jnz 3b\n\t"
                      "4:\n\t" STORE_ACC
                      : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk), [c3] "=&r"(c3), [z3] "=&r"(z3)
-                     : [t] "r"(t), [c] "r"(C), [ldc] "r"(ldc_bytes), [mode] "r"(mode), [bias] "r"(bias),
-                       [lohi] "r"(lohi), [z] "r"(z)
+                     : [t] "r"(t), [c] "r"(C), [ldc] "r"(o.ldc_bytes), [mode] "r"(o.mode), [bias] "r"(o.bias),
+                       [lohi] "r"(o.lohi), [z] "r"(o.z)
                      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
                        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-    if (!mode) store_tile(t, C, ldc, m, n, alpha, beta, z, te ? te->clamp : 0, lohi);
+    if (!o.mode) store_tile(t, C, ldc, m, n, alpha, beta, o.z, te ? te->clamp : 0, o.lohi);
 }
 
 #define STEP_SB(u)                                                                                                \
@@ -182,19 +202,12 @@ TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int
                                   int m, int n, float alpha, float beta, const spd_tile_epi *te)
 {
     float t[MR * NR] __attribute__((aligned(32)));
-    for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
-    for (int r = 0; r < m; r++) _mm_prefetch((const char *)(C + r * ldc + 15), _MM_HINT_T0);
-    const float *z = te ? te->z : NULL, *z3;
-    if (z)
-        for (int r = 0; r < m; r++) { /* read after the k loop: in flight meanwhile */
-            _mm_prefetch((const char *)(z + r * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char *)(z + r * ldc + 15), _MM_HINT_T0);
-        }
+    tile_out o;
+    tile_begin(&o, C, ldc, m, n, alpha, beta, te);
+    const float *z3;
+    float *c3;
     uint64_t kk = (uint64_t)k;
     const int64_t ldb_bytes = ldb * (int64_t)sizeof(float);
-    const int64_t mode = store_mode(m, n, alpha, beta, te), ldc_bytes = ldc * (int64_t)sizeof(float);
-    float *c3, pad[MR];
-    const float *bias = tile_bias(te, m, pad), lohi[2] = {te ? te->lo : 0.0f, te ? te->hi : 0.0f};
     __asm__ volatile(INIT_ACC
                      "cmp $4, %[k]\n\t"
                      "jb 2f\n\t"
@@ -214,11 +227,11 @@ TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int
                      "jnz 3b\n\t"
                      "4:\n\t" STORE_ACC
                      : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk), [c3] "=&r"(c3), [z3] "=&r"(z3)
-                     : [t] "r"(t), [ldb] "r"(ldb_bytes), [c] "r"(C), [ldc] "r"(ldc_bytes), [mode] "r"(mode),
-                       [bias] "r"(bias), [lohi] "r"(lohi), [z] "r"(z)
+                     : [t] "r"(t), [ldb] "r"(ldb_bytes), [c] "r"(C), [ldc] "r"(o.ldc_bytes), [mode] "r"(o.mode),
+                       [bias] "r"(o.bias), [lohi] "r"(o.lohi), [z] "r"(o.z)
                      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
                        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-    if (!mode) store_tile(t, C, ldc, m, n, alpha, beta, z, te ? te->clamp : 0, lohi);
+    if (!o.mode) store_tile(t, C, ldc, m, n, alpha, beta, o.z, te ? te->clamp : 0, o.lohi);
 }
 #undef STEP_SB
 #undef STEP
