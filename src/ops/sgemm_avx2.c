@@ -148,12 +148,142 @@ TARGET static inline void tile_begin(tile_out *o, const float *C, int64_t ldc, i
     o->lohi[1] = te ? te->hi : 0.0f;
 }
 
+/* Edge tiles that the 6x16 assembly would pad out to a full tile: a tile
+ * of at most 8 columns (the last panel of N = 49 or 196), or of at most 2
+ * or 4 rows (the last row tile of M = 128 or 64). Each keeps at least 8
+ * independent FMA chains in flight (4-cycle latency, 2 per cycle), split
+ * over two k parities where the tile is too small for 8 accumulators, so
+ * it costs a third to two thirds of a full tile instead of all of it.
+ * Written out register by register: as arrays, gcc stored every
+ * accumulator back to the stack after each FMA. The sums go to t (rows NR
+ * apart) for store_tile. B's row p is at b + p*ldb. */
+#define BC(i) _mm256_broadcast_ss(a + (i))
+#define INIT(r) (bias ? _mm256_set1_ps(bias[r]) : _mm256_setzero_ps())
+
+TARGET static void tile_n8(int64_t k, const float *a, const float *b, int64_t ldb, const float *bias, float *t)
+{
+    __m256 e0 = INIT(0), e1 = INIT(1), e2 = INIT(2), e3 = INIT(3), e4 = INIT(4), e5 = INIT(5);
+    __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0, o4 = o0, o5 = o0;
+    int64_t p = 0;
+    for (; p + 2 <= k; p += 2, a += 2 * MR, b += 2 * ldb) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + ldb);
+        e0 = _mm256_fmadd_ps(BC(0), b0, e0);
+        e1 = _mm256_fmadd_ps(BC(1), b0, e1);
+        e2 = _mm256_fmadd_ps(BC(2), b0, e2);
+        e3 = _mm256_fmadd_ps(BC(3), b0, e3);
+        e4 = _mm256_fmadd_ps(BC(4), b0, e4);
+        e5 = _mm256_fmadd_ps(BC(5), b0, e5);
+        o0 = _mm256_fmadd_ps(BC(6), b1, o0);
+        o1 = _mm256_fmadd_ps(BC(7), b1, o1);
+        o2 = _mm256_fmadd_ps(BC(8), b1, o2);
+        o3 = _mm256_fmadd_ps(BC(9), b1, o3);
+        o4 = _mm256_fmadd_ps(BC(10), b1, o4);
+        o5 = _mm256_fmadd_ps(BC(11), b1, o5);
+    }
+    if (p < k) {
+        const __m256 b0 = _mm256_loadu_ps(b);
+        e0 = _mm256_fmadd_ps(BC(0), b0, e0);
+        e1 = _mm256_fmadd_ps(BC(1), b0, e1);
+        e2 = _mm256_fmadd_ps(BC(2), b0, e2);
+        e3 = _mm256_fmadd_ps(BC(3), b0, e3);
+        e4 = _mm256_fmadd_ps(BC(4), b0, e4);
+        e5 = _mm256_fmadd_ps(BC(5), b0, e5);
+    }
+    _mm256_store_ps(t + 0 * NR, _mm256_add_ps(e0, o0));
+    _mm256_store_ps(t + 1 * NR, _mm256_add_ps(e1, o1));
+    _mm256_store_ps(t + 2 * NR, _mm256_add_ps(e2, o2));
+    _mm256_store_ps(t + 3 * NR, _mm256_add_ps(e3, o3));
+    _mm256_store_ps(t + 4 * NR, _mm256_add_ps(e4, o4));
+    _mm256_store_ps(t + 5 * NR, _mm256_add_ps(e5, o5));
+}
+
+TARGET static void tile_m2(int64_t k, const float *a, const float *b, int64_t ldb, const float *bias, float *t)
+{
+    __m256 e00 = INIT(0), e01 = e00, e10 = INIT(1), e11 = e10;
+    __m256 o00 = _mm256_setzero_ps(), o01 = o00, o10 = o00, o11 = o00;
+    int64_t p = 0;
+    for (; p + 2 <= k; p += 2, a += 2 * MR, b += 2 * ldb) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        const __m256 c0 = _mm256_loadu_ps(b + ldb), c1 = _mm256_loadu_ps(b + ldb + 8);
+        const __m256 x0 = BC(0), x1 = BC(1), y0 = BC(MR), y1 = BC(MR + 1);
+        e00 = _mm256_fmadd_ps(x0, b0, e00);
+        e01 = _mm256_fmadd_ps(x0, b1, e01);
+        e10 = _mm256_fmadd_ps(x1, b0, e10);
+        e11 = _mm256_fmadd_ps(x1, b1, e11);
+        o00 = _mm256_fmadd_ps(y0, c0, o00);
+        o01 = _mm256_fmadd_ps(y0, c1, o01);
+        o10 = _mm256_fmadd_ps(y1, c0, o10);
+        o11 = _mm256_fmadd_ps(y1, c1, o11);
+    }
+    if (p < k) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), x0 = BC(0), x1 = BC(1);
+        e00 = _mm256_fmadd_ps(x0, b0, e00);
+        e01 = _mm256_fmadd_ps(x0, b1, e01);
+        e10 = _mm256_fmadd_ps(x1, b0, e10);
+        e11 = _mm256_fmadd_ps(x1, b1, e11);
+    }
+    _mm256_store_ps(t, _mm256_add_ps(e00, o00));
+    _mm256_store_ps(t + 8, _mm256_add_ps(e01, o01));
+    _mm256_store_ps(t + NR, _mm256_add_ps(e10, o10));
+    _mm256_store_ps(t + NR + 8, _mm256_add_ps(e11, o11));
+}
+
+TARGET static void tile_m4(int64_t k, const float *a, const float *b, int64_t ldb, const float *bias, float *t)
+{
+    __m256 c00 = INIT(0), c01 = c00, c10 = INIT(1), c11 = c10, c20 = INIT(2), c21 = c20, c30 = INIT(3), c31 = c30;
+    for (int64_t p = 0; p < k; p++, a += MR, b += ldb) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 x = BC(0);
+        c00 = _mm256_fmadd_ps(x, b0, c00);
+        c01 = _mm256_fmadd_ps(x, b1, c01);
+        x = BC(1);
+        c10 = _mm256_fmadd_ps(x, b0, c10);
+        c11 = _mm256_fmadd_ps(x, b1, c11);
+        x = BC(2);
+        c20 = _mm256_fmadd_ps(x, b0, c20);
+        c21 = _mm256_fmadd_ps(x, b1, c21);
+        x = BC(3);
+        c30 = _mm256_fmadd_ps(x, b0, c30);
+        c31 = _mm256_fmadd_ps(x, b1, c31);
+    }
+    _mm256_store_ps(t, c00);
+    _mm256_store_ps(t + 8, c01);
+    _mm256_store_ps(t + NR, c10);
+    _mm256_store_ps(t + NR + 8, c11);
+    _mm256_store_ps(t + 2 * NR, c20);
+    _mm256_store_ps(t + 2 * NR + 8, c21);
+    _mm256_store_ps(t + 3 * NR, c30);
+    _mm256_store_ps(t + 3 * NR + 8, c31);
+}
+#undef BC
+#undef INIT
+
+/* Runs the tile through tile_n8/m2/m4 when it is narrow or short enough to
+ * gain; returns 0 when the full assembly tile is the better fit. */
+TARGET static int edge_kernel(int64_t k, const float *a, const float *b, int64_t ldb, float *C, int64_t ldc, int m,
+                              int n, float alpha, float beta, const spd_tile_epi *te)
+{
+    if (n > 8 && m > 4) return 0;
+    float t[MR * NR] __attribute__((aligned(32)));
+    const float *bias = te ? te->bias : NULL;
+    if (n <= 8)
+        tile_n8(k, a, b, ldb, bias, t);
+    else if (m <= 2)
+        tile_m2(k, a, b, ldb, bias, t);
+    else
+        tile_m4(k, a, b, ldb, bias, t);
+    const float lohi[2] = {te ? te->lo : 0.0f, te ? te->hi : 0.0f};
+    store_tile(t, C, ldc, m, n, alpha, beta, te ? te->z : NULL, te ? te->clamp : 0, lohi);
+    return 1;
+}
+
 /* The k loop is assembly: with 15 of the 16 ymm registers live, gcc's
  * register allocation adds moves and loses ~8% here. The accumulators go to
  * t, and C is updated from there in C. */
 TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n,
                                float alpha, float beta, const spd_tile_epi *te)
 {
+    if ((n <= 8 || m <= 4) && edge_kernel(k, a, b, NR, C, ldc, m, n, alpha, beta, te)) return;
     float t[MR * NR] __attribute__((aligned(32)));
     tile_out o;
     tile_begin(&o, C, ldc, m, n, alpha, beta, te);
@@ -201,6 +331,7 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
 TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int64_t ldb, float *C, int64_t ldc,
                                   int m, int n, float alpha, float beta, const spd_tile_epi *te)
 {
+    if ((n <= 8 || m <= 4) && edge_kernel(k, a, b, ldb, C, ldc, m, n, alpha, beta, te)) return;
     float t[MR * NR] __attribute__((aligned(32)));
     tile_out o;
     tile_begin(&o, C, ldc, m, n, alpha, beta, te);
