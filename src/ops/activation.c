@@ -445,7 +445,7 @@ static spd_status softmax_common(spd_op_ctx *ctx, bool log_)
     SPD_TRY(softmax_layout(ctx, in, &outer, &len, &inner));
     spd_tensor *out = &ctx->out[0];
     if (in->dtype == SPD_FLOAT || in->dtype == SPD_DOUBLE) {
-        SPD_TRY(spd_tensor_alloc(out, in->dtype, in->ndim, in->dims));
+        SPD_TRY(spd_tensor_alloc_uninit(out, in->dtype, in->ndim, in->dims)); /* every row written */
         if (len == 0 || spd_tensor_numel(in) == 0) return SPD_OK;
         if (in->dtype == SPD_FLOAT)
             softmax_f32(in->data, out->data, outer, len, inner, log_);

@@ -149,7 +149,7 @@ static spd_status act_op(spd_op_ctx *ctx, const act *ac)
     const spd_tensor *x = NULL;
     SPD_TRY(need_float_input(ctx, &x));
     if (x->dtype == SPD_FLOAT) {
-        SPD_TRY(spd_tensor_alloc(&ctx->out[0], x->dtype, x->ndim, x->dims));
+        SPD_TRY(spd_tensor_alloc_uninit(&ctx->out[0], x->dtype, x->ndim, x->dims)); /* every element written */
         spd_ew_unary_f32(SPD_EW_U_ACT, ac, ctx->out[0].data, x->data, spd_tensor_numel(x));
         return SPD_OK;
     }
@@ -191,7 +191,7 @@ static spd_status op_fast_gelu(spd_op_ctx *ctx)
             return spd_errorf(SPD_ERR_INVALID, "bias must be 1-D with X's last dimension and type");
         if (d == 0) b = NULL;
     }
-    SPD_TRY(spd_tensor_alloc(&ctx->out[0], x->dtype, x->ndim, x->dims));
+    SPD_TRY(spd_tensor_alloc_uninit(&ctx->out[0], x->dtype, x->ndim, x->dims)); /* every element written */
     if (x->dtype == SPD_FLOAT) {
         spd_ew_fast_gelu_f32(ctx->out[0].data, x->data, n, b ? b->data : NULL, d);
     } else {

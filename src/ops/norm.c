@@ -389,7 +389,7 @@ static spd_status op_layernorm(spd_op_ctx *ctx)
     for (int k = 0; k < 3 && st == SPD_OK; k++) st = view_in(&v, k, input(ctx, k));
     if (st == SPD_OK) st = expand_to(S, v.in[1], nin, X->dims + ax, "Scale", &scale);
     if (st == SPD_OK && B) st = expand_to(B, v.in[2], nin, X->dims + ax, "B", &bias);
-    if (st == SPD_OK) st = spd_tensor_alloc(&ctx->out[0], X->dtype, X->ndim, X->dims);
+    if (st == SPD_OK) st = spd_tensor_alloc_uninit(&ctx->out[0], X->dtype, X->ndim, X->dims); /* every row written */
     if (st == SPD_OK) st = view_out(&v, 0, &ctx->out[0]);
     int64_t sdims[SPD_MAX_DIMS];
     for (int i = 0; i < X->ndim; i++) sdims[i] = i < ax ? X->dims[i] : 1;

@@ -30,7 +30,7 @@ static spd_status copy_as(spd_op_ctx *ctx, int k, const spd_tensor *in, int ndim
 {
     if (spd_dims_prod(dims, 0, ndim) != spd_tensor_numel(in))
         return spd_errorf(SPD_ERR_INTERNAL, "copy_as: element count changes");
-    SPD_TRY(spd_tensor_alloc(&ctx->out[k], in->dtype, ndim, dims));
+    SPD_TRY(spd_tensor_alloc_uninit(&ctx->out[k], in->dtype, ndim, dims)); /* every byte copied */
     size_t nb = spd_tensor_nbytes(in);
     if (nb) memcpy(ctx->out[k].data, in->data, nb);
     return SPD_OK;
@@ -119,7 +119,7 @@ static spd_status transpose_to(spd_tensor *out, const spd_tensor *x, const int *
         dims[i] = x->dims[perm[i]];
         st[i] = in_st[perm[i]];
     }
-    SPD_TRY(spd_tensor_alloc(out, x->dtype, r, dims));
+    SPD_TRY(spd_tensor_alloc_uninit(out, x->dtype, r, dims)); /* every element copied */
     spd_strided_copy(out->data, x->data, r, dims, st, spd_dtype_size(x->dtype));
     return SPD_OK;
 }
