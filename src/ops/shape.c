@@ -32,7 +32,9 @@ static spd_status copy_as(spd_op_ctx *ctx, int k, const spd_tensor *in, int ndim
         return spd_errorf(SPD_ERR_INTERNAL, "copy_as: element count changes");
     SPD_TRY(spd_tensor_alloc_uninit(&ctx->out[k], in->dtype, ndim, dims)); /* every byte copied */
     size_t nb = spd_tensor_nbytes(in);
-    if (nb) memcpy(ctx->out[k].data, in->data, nb);
+    /* The memory plan may hand the output the input's own slot (it dies
+     * here): the bytes are already in place. */
+    if (nb && ctx->out[k].data != in->data) memcpy(ctx->out[k].data, in->data, nb);
     return SPD_OK;
 }
 

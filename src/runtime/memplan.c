@@ -20,6 +20,8 @@ struct spd_memplan {
     atomic_int busy;
     int n_values;
     int *def, *end;            /* lifetime of each value, in node indices */
+    int *alias;                /* per value: the value whose bytes it may take over, -1: none */
+    int *gend;                 /* lay_out's scratch: a group's last use */
     unsigned char *plannable;  /* produced by a node and not a graph output */
     size_t *sizes;             /* per-call scratch: bytes each value took */
     spd_tensor *vals;          /* per-call scratch: the interpreter's values */
@@ -74,6 +76,23 @@ static int sig_eq(const sig *a, const sig *b)
     return a->n == b->n && (a->n == 0 || !memcmp(a->v, b->v, (size_t)a->n * sizeof *a->v));
 }
 
+/* Operators whose output holds its input's bytes unchanged (a new shape
+ * only): when the input dies at the node, the output takes over its slot
+ * and the kernel's copy becomes a no-op (copy_as in ops/shape.c skips a
+ * copy onto itself). A transformer reshapes every projection this way. */
+static int keeps_bytes(const char *op)
+{
+    return !strcmp(op, "Reshape") || !strcmp(op, "Flatten") || !strcmp(op, "Squeeze") || !strcmp(op, "Unsqueeze");
+}
+
+/* The value at the start of v's alias chain (v itself when it takes over
+ * nothing, or when the chain breaks on a size that differs in this layout). */
+static int group_root(const spd_memplan *mp, const size_t *sizes, int v)
+{
+    while (mp->alias[v] >= 0 && sizes[mp->alias[v]] == sizes[v]) v = mp->alias[v];
+    return v;
+}
+
 spd_memplan *spd_memplan_new(const spd_program *p)
 {
     spd_memplan *mp = spd_calloc(1, sizeof *mp);
@@ -89,8 +108,10 @@ spd_memplan *spd_memplan_new(const spd_program *p)
     mp->vals = spd_calloc(nv, sizeof *mp->vals);
     mp->offset = spd_calloc(nv, sizeof *mp->offset);
     mp->cap = spd_calloc(nv, sizeof *mp->cap);
+    mp->alias = spd_malloc(nv * sizeof *mp->alias);
+    mp->gend = spd_malloc(nv * sizeof *mp->gend);
     if (!mp->def || !mp->end || !mp->plannable || !mp->sizes || !mp->cand_sizes || !mp->vals || !mp->offset ||
-        !mp->cap) {
+        !mp->cap || !mp->alias || !mp->gend) {
         spd_memplan_free(mp);
         return NULL;
     }
@@ -102,6 +123,14 @@ spd_memplan *spd_memplan_new(const spd_program *p)
     for (int o = 0; o < p->n_outputs; o++) mp->plannable[p->outputs[o]] = 0;
     for (int i = 0; i < p->n_nodes; i++)
         for (int k = 0; k < p->nodes[i].n_frees; k++) mp->end[p->nodes[i].frees[k]] = i;
+    for (int v = 0; v < p->n_values; v++) mp->alias[v] = -1;
+    for (int i = 0; i < p->n_nodes; i++) {
+        const spd_pnode *pn = &p->nodes[i];
+        if (pn->n_in < 1 || pn->n_out != 1 || !pn->def || pn->run != pn->def->run || !keeps_bytes(pn->node->op_type))
+            continue;
+        const int x = pn->in[0], y = pn->out[0];
+        if (x >= 0 && y >= 0 && mp->plannable[x] && mp->plannable[y] && mp->end[x] == i) mp->alias[y] = x;
+    }
     return mp;
 }
 
@@ -116,6 +145,8 @@ void spd_memplan_free(spd_memplan *mp)
     spd_free(mp->vals);
     spd_free(mp->offset);
     spd_free(mp->cap);
+    spd_free(mp->alias);
+    spd_free(mp->gend);
     spd_free(mp->cur.v);
     spd_free(mp->cand.v);
     spd_free(mp->plan.v);
@@ -154,9 +185,17 @@ static int by_offset(const void *a, const void *b)
 }
 
 /* Greedy best-known layout: the largest values first, each at the lowest
- * offset that does not overlap a placed value alive at the same time. */
+ * offset that does not overlap a placed value alive at the same time. A
+ * chain of values that take over each other's bytes (alias) is placed once,
+ * alive from its first value's definition to its last value's last use. */
 static int lay_out(spd_memplan *mp, const size_t *sizes)
 {
+    int *gend = mp->gend;
+    for (int v = 0; v < mp->n_values; v++) gend[v] = mp->end[v];
+    for (int v = 0; v < mp->n_values; v++) {
+        const int r = group_root(mp, sizes, v);
+        if (r != v && gend[r] < mp->end[v]) gend[r] = mp->end[v];
+    }
     int n = 0;
     for (int v = 0; v < mp->n_values; v++) n += mp->plannable[v] && sizes[v] > 0;
     item *items = spd_malloc(((size_t)n + 1) * sizeof *items);
@@ -168,7 +207,7 @@ static int lay_out(spd_memplan *mp, const size_t *sizes)
     }
     n = 0;
     for (int v = 0; v < mp->n_values; v++)
-        if (mp->plannable[v] && sizes[v] > 0)
+        if (mp->plannable[v] && sizes[v] > 0 && group_root(mp, sizes, v) == v)
             items[n++] = (item){v, (sizes[v] + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN};
     qsort(items, (size_t)n, sizeof *items, by_size_desc);
     memset(mp->cap, 0, (size_t)mp->n_values * sizeof *mp->cap);
@@ -177,7 +216,7 @@ static int lay_out(spd_memplan *mp, const size_t *sizes)
         int v = items[i].v, nb = 0;
         for (int j = 0; j < i; j++) {
             int w = items[j].v;
-            if (mp->end[w] < mp->def[v] || mp->end[v] < mp->def[w]) continue;
+            if (gend[w] < mp->def[v] || gend[v] < mp->def[w]) continue;
             busy[nb++] = (item){w, mp->offset[w]};
         }
         qsort(busy, (size_t)nb, sizeof *busy, by_offset);
@@ -190,6 +229,13 @@ static int lay_out(spd_memplan *mp, const size_t *sizes)
         mp->offset[v] = off;
         mp->cap[v] = items[i].size;
         if (off + items[i].size > total) total = off + items[i].size;
+    }
+    for (int v = 0; v < mp->n_values; v++) {
+        if (!mp->plannable[v] || sizes[v] == 0) continue;
+        const int r = group_root(mp, sizes, v);
+        if (r == v) continue;
+        mp->offset[v] = mp->offset[r];
+        mp->cap[v] = mp->cap[r];
     }
     spd_free(items);
     spd_free(busy);
