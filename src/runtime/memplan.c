@@ -77,9 +77,11 @@ static int sig_eq(const sig *a, const sig *b)
 }
 
 /* Operators whose output holds its input's bytes unchanged (a new shape
- * only): when the input dies at the node, the output takes over its slot
- * and the kernel's copy becomes a no-op (copy_as in ops/shape.c skips a
- * copy onto itself). A transformer reshapes every projection this way. */
+ * only): the output shares the input's slot, the two alive as one from the
+ * input's definition to the last use of either, and the kernel's copy
+ * becomes a no-op (copy_as in ops/shape.c skips a copy onto itself). No
+ * kernel writes into its inputs, so sharing bytes is safe while both live.
+ * A transformer reshapes every projection this way. */
 static int keeps_bytes(const char *op)
 {
     return !strcmp(op, "Reshape") || !strcmp(op, "Flatten") || !strcmp(op, "Squeeze") || !strcmp(op, "Unsqueeze");
@@ -129,7 +131,7 @@ spd_memplan *spd_memplan_new(const spd_program *p)
         if (pn->n_in < 1 || pn->n_out != 1 || !pn->def || pn->run != pn->def->run || !keeps_bytes(pn->node->op_type))
             continue;
         const int x = pn->in[0], y = pn->out[0];
-        if (x >= 0 && y >= 0 && mp->plannable[x] && mp->plannable[y] && mp->end[x] == i) mp->alias[y] = x;
+        if (x >= 0 && y >= 0 && mp->plannable[x] && mp->plannable[y]) mp->alias[y] = x;
     }
     return mp;
 }
