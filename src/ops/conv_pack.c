@@ -3,6 +3,9 @@
 
 #include <stdbool.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "util/alloc.h"
 #include "util/threadpool.h"
@@ -69,6 +72,23 @@ void spd_conv2d_src_free(spd_conv2d_src *src)
     src->off = NULL;
 }
 
+/* d[q] = x[2q] for q < n, reading no further than x[avail - 1]: the
+ * stride-2 planes of a stem convolution. Four at a time with SSE (part of
+ * x86-64's baseline): the scalar gather was a sixth of a 3-channel stem's
+ * time, more than its packing. */
+static void copy_even(float *d, const float *x, int64_t n, int64_t avail)
+{
+    int64_t q = 0;
+#if defined(__SSE2__)
+    for (; q + 4 <= n && 2 * q + 8 <= avail; q += 4)
+        _mm_storeu_ps(d + q,
+                      _mm_shuffle_ps(_mm_loadu_ps(x + 2 * q), _mm_loadu_ps(x + 2 * q + 4), _MM_SHUFFLE(2, 0, 2, 0)));
+#else
+    (void)avail;
+#endif
+    for (; q < n; q++) d[q] = x[2 * q];
+}
+
 typedef struct fill_job {
     spd_conv2d_src *src;
     const float *x;
@@ -103,6 +123,8 @@ static void fill_channel(void *ctx, int64_t c)
             memset(d, 0, (size_t)j0 * sizeof(float));
             if (s->sx == 1)
                 memcpy(d + j0, xr, (size_t)(j1 - j0) * sizeof(float));
+            else if (s->sx == 2)
+                copy_even(d + j0, xr, j1 - j0, s->W - (j0 * s->sx + px - s->pl));
             else
                 for (int64_t q = 0; q < j1 - j0; q++) d[j0 + q] = xr[q * s->sx];
             memset(d + j1, 0, (size_t)(Wh - j1) * sizeof(float));

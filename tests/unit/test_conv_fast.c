@@ -260,6 +260,9 @@ static void conv_tests(void)
         /* pointwise with long aligned rows: the kernel reads X in place
          * (768 and 1024 columns; a partial last panel; more than kc rows) */
         {20, 30, 1, 24, 32, 1, 1, 1, 0},  {300, 7, 1, 32, 32, 1, 1, 1, 0},  {9, 160, 1, 16, 36, 1, 1, 1, 0},
+        /* stems: 3 channels, 3x3 stride 2, odd widths, with and without
+         * padding (the stride-2 planes are copied four columns at a time) */
+        {3, 20, 1, 29, 35, 3, 2, 1, 0},   {3, 32, 1, 30, 38, 3, 2, 1, 1},
     };
     for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
         conv_case c = conv_base(2);
