@@ -10,7 +10,11 @@
  * names and attributes (FusedConv, FusedGemm, LayerNormalization, Gelu,
  * FastGelu, QuickGelu), so an optimized model stays loadable by ONNX Runtime
  * (except FusedConv/FusedGemm with a Gelu or QuickGelu activation, which
- * only speedster runs); their reference kernels are in src/ops/fused.c. */
+ * only speedster runs); their reference kernels are in src/ops/fused.c.
+ * One is speedster's own: ai.speedster PermutedMatMul (src/ops/matmul_perm.c),
+ * a MatMul with its operands' and result's Transposes folded in, for which
+ * ONNX Runtime has no equivalent (its FusedMatMul swaps the last two dims
+ * only, and moves the first past the batch dims). */
 #ifndef SPD_PASSES_PASSES_H
 #define SPD_PASSES_PASSES_H
 
@@ -38,6 +42,7 @@ typedef struct spd_pass_report {
     int fused_quickgelu;     /* x * Sigmoid(x) turned into QuickGelu */
     int removed_reshapes;    /* Reshape pairs merged or cancelled, no-op Reshapes */
     int folded_scales;       /* Div/Mul by a constant folded into a Gemm's alpha */
+    int folded_transposes;   /* Transposes folded into PermutedMatMul */
 } spd_pass_report;
 
 /* The fusions in a report, for a one-number summary. */
@@ -171,6 +176,10 @@ spd_status spd_pass_fuse_activation_ex(spd_model *m, const spd_shape_table *shap
 spd_status spd_pass_fuse_layernorm_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
 spd_status spd_pass_fuse_gelu_ex(spd_model *m, spd_pass_report *rep);
 spd_status spd_pass_fuse_silu_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
+/* Transposes read only by a MatMul, or reading only its result, become the
+ * perms of an ai.speedster PermutedMatMul (the attention head split and
+ * merge); needs the sample run's shapes (NULL: nothing to do). */
+spd_status spd_pass_fold_transpose_matmul_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
 /* MatMul(A, W) + row-vector bias with W a constant [K, N] -> Gemm; an A of
  * rank > 2 whose shape the table knows goes through Reshape(A, [-1, K]) and
  * the result back to A's leading dims. Then, around those Gemms: a Reshape

@@ -39,6 +39,7 @@ spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_sam
     if (st == SPD_OK) st = spd_pass_fuse_gelu_ex(m, rep);
     if (st == SPD_OK) st = spd_pass_fuse_silu_ex(m, tab, rep);
     if (st == SPD_OK) st = spd_pass_fuse_activation_ex(m, tab, rep);
+    if (st == SPD_OK) st = spd_pass_fold_transpose_matmul_ex(m, tab, rep);
     if (have_shapes) spd_shapes_free(&shapes);
     SPD_TRY(st);
 
@@ -52,7 +53,7 @@ spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_sam
 int spd_pass_report_fused(const spd_pass_report *r)
 {
     return r->matmul_to_gemm + r->fused_conv + r->fused_residual + r->fused_gemm + r->fused_layernorm + r->fused_gelu +
-           r->fused_fastgelu + r->fused_quickgelu + r->folded_scales;
+           r->fused_fastgelu + r->fused_quickgelu + r->folded_scales + r->folded_transposes;
 }
 
 const char *spd_pass_report_describe(const spd_pass_report *r, char *buf, size_t n)
@@ -76,6 +77,7 @@ const char *spd_pass_report_describe(const spd_pass_report *r, char *buf, size_t
         {r->fused_quickgelu, "SiLU -> QuickGelu"},
         {r->removed_reshapes, "Reshapes merged"},
         {r->folded_scales, "scales folded into Gemm"},
+        {r->folded_transposes, "Transposes folded into PermutedMatMul"},
     };
     int first = 1;
     for (size_t i = 0; i < sizeof items / sizeof items[0] && k < n; i++) {

@@ -7,7 +7,8 @@
  *    double-precision convolution on random shapes: odd sizes, strides,
  *    pads, dilations, groups, depthwise 3x3/5x5 stride 1/2, 1x1;
  *  - float32 MaxPool/AveragePool/global pools against the same operator on
- *    float64 input (the generic path).
+ *    float64 input (the generic path);
+ *  - PermutedMatMul against a double-precision product through its perms.
  *
  * One line per failed check; the last line is "N checks, N failed"; exit
  * status 1 when any check fails. */
@@ -444,6 +445,137 @@ static void test_pool(void)
     run_pool_case("GlobalMaxPool", 5, 9, 3, 0, 0, 0, 0, 0);
 }
 
+
+/* ---- PermutedMatMul ---- */
+
+/* The raw offset of logical index L of an operand read through perm p:
+ * raw index q[p[i]] = L[i]. */
+static int64_t perm_offset(int r, const int64_t *L, const int64_t *p, const int64_t *raw_dims)
+{
+    int64_t q[SPD_MAX_DIMS], off = 0;
+    for (int i = 0; i < r; i++) q[p[i]] = L[i];
+    for (int i = 0; i < r; i++) off = off * raw_dims[i] + q[i];
+    return off;
+}
+
+static void unravel(int64_t t, int r, const int64_t *dims, int64_t *idx)
+{
+    for (int i = r - 1; i >= 0; i--) {
+        idx[i] = dims[i] ? t % dims[i] : 0;
+        t = dims[i] ? t / dims[i] : 0;
+    }
+}
+
+static void rnd_perm(int r, int64_t *p)
+{
+    for (int i = 0; i < r; i++) p[i] = i;
+    for (int i = r - 1; i > 0; i--) {
+        const int j = (int)rnd_range(0, i);
+        const int64_t t = p[i];
+        p[i] = p[j];
+        p[j] = t;
+    }
+}
+
+/* Y = Transpose(alpha * MatMul(Transpose(A, pa), Transpose(B, pb)), py)
+ * against a double-precision product through the same index maps. */
+static void run_pmm_case(int r, const int64_t *batch, int64_t M, int64_t K, int64_t N, const int64_t *pa,
+                         const int64_t *pb, const int64_t *py, float alpha)
+{
+    int64_t la[SPD_MAX_DIMS], lb[SPD_MAX_DIMS], lr[SPD_MAX_DIMS], ra[SPD_MAX_DIMS], rb[SPD_MAX_DIMS],
+        yd[SPD_MAX_DIMS];
+    for (int i = 0; i < r - 2; i++) la[i] = lb[i] = lr[i] = batch[i];
+    la[r - 2] = M, la[r - 1] = K, lb[r - 2] = K, lb[r - 1] = N, lr[r - 2] = M, lr[r - 1] = N;
+    for (int i = 0; i < r; i++) {
+        ra[pa[i]] = la[i];
+        rb[pb[i]] = lb[i];
+        yd[i] = lr[py[i]];
+    }
+    spd_tensor A = {0}, B = {0}, out = {0};
+    spd_tensor_alloc(&A, SPD_FLOAT, r, ra);
+    spd_tensor_alloc(&B, SPD_FLOAT, r, rb);
+    float *a = A.data, *b = B.data;
+    for (int64_t i = 0; i < spd_tensor_numel(&A); i++) a[i] = rnd_float();
+    for (int64_t i = 0; i < spd_tensor_numel(&B); i++) b[i] = rnd_float();
+    spd_graph *g = spd_calloc(1, sizeof *g);
+    spd_node *node = make_node(g, "PermutedMatMul", "ai.speedster", 2);
+    spd_node_set_ints(node, "perm_a", pa, (size_t)r);
+    spd_node_set_ints(node, "perm_b", pb, (size_t)r);
+    spd_node_set_ints(node, "perm_y", py, (size_t)r);
+    spd_node_set_float(node, "alpha", alpha);
+    const spd_tensor *ins[2] = {&A, &B};
+    spd_op_ctx ctx = {node, 1, 2, ins, 1, &out, NULL, NULL};
+    const spd_op_def *d = spd_op_find("ai.speedster", "PermutedMatMul", 1);
+    const spd_status st = d ? d->run(&ctx) : SPD_ERR_UNSUPPORTED;
+    char desc[160];
+    snprintf(desc, sizeof desc, "PermutedMatMul r%d M%lld K%lld N%lld pa %lld%lld%lld pb %lld%lld%lld py %lld%lld%lld", r,
+             (long long)M, (long long)K, (long long)N, (long long)pa[0], (long long)pa[1], (long long)pa[2],
+             (long long)pb[0], (long long)pb[1], (long long)pb[2], (long long)py[0], (long long)py[1],
+             (long long)py[2]);
+    check(st == SPD_OK, "%s: status %d (%s)", desc, (int)st, spd_last_error());
+    const int64_t n = spd_dims_prod(lr, 0, r);
+    int shape_ok = st == SPD_OK && out.ndim == r;
+    for (int i = 0; shape_ok && i < r; i++) shape_ok = out.dims[i] == yd[i];
+    check(shape_ok, "%s: output shape", desc);
+    double worst = 0;
+    for (int64_t t = 0; shape_ok && t < n; t++) {
+        int64_t yi[SPD_MAX_DIMS], li[SPD_MAX_DIMS], ai[SPD_MAX_DIMS], bi[SPD_MAX_DIMS];
+        unravel(t, r, yd, yi);
+        for (int i = 0; i < r; i++) li[py[i]] = yi[i]; /* the result's index */
+        memcpy(ai, li, sizeof ai);
+        memcpy(bi, li, sizeof bi);
+        double acc = 0;
+        for (int64_t k = 0; k < K; k++) {
+            ai[r - 1] = k, bi[r - 2] = k, bi[r - 1] = li[r - 1];
+            acc += (double)a[perm_offset(r, ai, pa, ra)] * b[perm_offset(r, bi, pb, rb)];
+        }
+        const double e = fabs(((const float *)out.data)[t] - alpha * acc) / (fabs(alpha * acc) + 1.0);
+        if (e > worst || isnan(e)) worst = isnan(e) ? INFINITY : e;
+    }
+    check(worst <= 1e-6 * sqrt((double)K + 1) + 1e-6, "%s: max error %.3g", desc, worst);
+    spd_tensor_release(&out);
+    spd_tensor_release(&A);
+    spd_tensor_release(&B);
+    spd_graph_free(g);
+}
+
+static void test_permuted_matmul(void)
+{
+    /* BERT's score and context products: [b, t, h, d] read as [b, h, t, d]
+     * and [b, h, d, t]; the context written back as [b, t, h, d] */
+    const int64_t bh[2] = {2, 3}, q[4] = {0, 2, 1, 3}, k[4] = {0, 2, 3, 1}, id[4] = {0, 1, 2, 3};
+    run_pmm_case(4, bh, 17, 8, 17, q, k, id, 0.125f);
+    run_pmm_case(4, bh, 17, 17, 8, id, q, q, 1.0f);
+    /* every rank-3 and random rank-4 permutation, friendly or copied first */
+    for (int c = 0; c < 40; c++) {
+        const int r = c < 30 ? 3 : 4;
+        int64_t batch[2] = {rnd_range(1, 4), rnd_range(1, 3)}, pa[4], pb[4], py[4];
+        rnd_perm(r, pa);
+        rnd_perm(r, pb);
+        rnd_perm(r, py);
+        run_pmm_case(r, batch, rnd_range(1, 40), rnd_range(1, 70), rnd_range(1, 40), pa, pb, py,
+                     c % 3 ? 1.0f : -0.5f);
+    }
+    /* K = 0: zeros; a perm that is no permutation: an error */
+    const int64_t b1[1] = {2}, i3[3] = {0, 1, 2}, bad[3] = {0, 0, 2};
+    run_pmm_case(3, b1, 3, 0, 4, i3, i3, i3, 1.0f);
+    spd_tensor A = {0}, B = {0}, out = {0};
+    const int64_t d3[3] = {2, 3, 3};
+    spd_tensor_alloc(&A, SPD_FLOAT, 3, d3);
+    spd_tensor_alloc(&B, SPD_FLOAT, 3, d3);
+    spd_graph *g = spd_calloc(1, sizeof *g);
+    spd_node *node = make_node(g, "PermutedMatMul", "ai.speedster", 2);
+    spd_node_set_ints(node, "perm_a", bad, 3);
+    const spd_tensor *ins[2] = {&A, &B};
+    spd_op_ctx ctx = {node, 1, 2, ins, 1, &out, NULL, NULL};
+    const spd_op_def *d = spd_op_find("ai.speedster", "PermutedMatMul", 1);
+    check(d && d->run(&ctx) == SPD_ERR_INVALID && strstr(spd_last_error(), "perm_a"), "PermutedMatMul: bad perm_a");
+    spd_tensor_release(&out);
+    spd_tensor_release(&A);
+    spd_tensor_release(&B);
+    spd_graph_free(g);
+}
+
 int main(void)
 {
     const spd_sgemm_isa best = spd_sgemm_isa_best();
@@ -454,6 +586,7 @@ int main(void)
         test_act();
         test_conv();
         test_pool();
+        test_permuted_matmul();
     }
     return test_summary();
 }

@@ -80,11 +80,12 @@ static const tcase g_cases[] = {
     {"torch_mlp_gelu", 1, "FusedGemm=1 Gemm=1 Reshape=2 -Gelu -Erf -MatMul -Add tight"},
     {"torch_gelu_erf", 1, "FusedGemm=1 Reshape=2 -Gelu -Erf -MatMul tight"},
     /* attention: shared input Reshape, merged Reshapes, scale into alpha */
-    {"attention", 1, "Gemm=8 MatMul=4 Reshape=10 Softmax=2 -Div -Mul -Add fewer tight"},
+    /* ... and the head split/merge Transposes into PermutedMatMul */
+    {"attention", 1, "Gemm=8 PermutedMatMul=4 Reshape=10 Softmax=2 -MatMul -Transpose -Div -Mul -Add fewer tight"},
     {"attention", 0, "Div=1 Mul=1 MatMul=12 -Gemm"},
     {"conv_residual", 1, "FusedConv=2 Conv=1 Add=1 -Relu tight"},
     {"conv_residual", 0, "Conv=3 Add=3 Relu=1 -FusedConv"},
-    {"fused_qkv", 1, "Gemm=1 Slice=3 Reshape=4 Transpose=3 MatMul=2 -Add tight"},
+    {"fused_qkv", 1, "Gemm=1 Slice=3 Reshape=4 PermutedMatMul=2 -Transpose -MatMul -Add tight"},
 };
 
 static int count_op(const spd_graph *g, const char *op)
