@@ -390,11 +390,118 @@ static TARGET void dw_plane_generic(const spd_dw_params *p, const float *x, cons
     if (ac->kind != SPD_ACT_NONE || z) spd_vact_bias_f32_avx2(ac, y, OH * OW, 0.0f, z);
 }
 
+/* ---- planes narrower than a vector, stride 1 ---- */
+
+/* Taps the flat kernel keeps in registers (5x5). */
+#define DW_FLAT_TAPS 25
+
+/* Whether dw_plane_flat takes p: stride 1, a plane narrower than a vector
+ * (its rows would each be one masked vector), a small kernel, and a
+ * residual that is not the output itself (the rows are copied out before
+ * the epilogue reads it). */
+static bool flat_fits(const spd_dw_params *p, const float *z, const float *y)
+{
+    const uintptr_t yb = (uintptr_t)y, zb = (uintptr_t)z, n = (uintptr_t)(p->OH * p->OW) * sizeof(float);
+    if (p->sy != 1 || p->sx != 1 || p->OW >= 8 || p->KH * p->KW > DW_FLAT_TAPS || p->OH > DW_STACK_FLOATS) return false;
+    const int64_t PW = p->OW + p->KW - 1;
+    return (p->OH + p->KH - 1) * PW + p->KW + 8 <= DW_STACK_FLOATS / 2 && (!z || zb + n <= yb || yb + n <= zb);
+}
+
+/* Output row oy of the flat kernel before its activation: bias plus the
+ * taps over xin (rows PW apart), plus the residual row; lanes past OW are
+ * garbage. Inlined with constant KH, KW for 3x3 and 5x5. */
+__attribute__((always_inline)) static TARGET inline void flat_rows(const int64_t KH, const int64_t KW,
+                                                                   const spd_dw_params *p, int64_t PW,
+                                                                   const float *xin, const float *w, float bias,
+                                                                   const spd_act *ac, bool act_in_regs,
+                                                                   const float *z, float *y)
+{
+    const int64_t OH = p->OH, OW = p->OW, n = OH * OW;
+    __m256 wv[DW_FLAT_TAPS];
+    for (int64_t t = 0; t < KH * KW; t++) wv[t] = _mm256_set1_ps(w[t]);
+    const __m256 b = _mm256_set1_ps(bias), pa = _mm256_set1_ps(ac->a), pb = _mm256_set1_ps(ac->b);
+    const __m256i m = tail_mask(OW);
+    for (int64_t oy = 0; oy < OH; oy++) {
+        const float *src = xin + oy * PW;
+        /* two chains: a row's taps are otherwise one dependent chain */
+        __m256 acc = b, acc2 = _mm256_setzero_ps();
+        for (int64_t ky = 0; ky < KH; ky++)
+            for (int64_t kx = 0; kx < KW; kx++) {
+                const __m256 t = _mm256_mul_ps(wv[ky * KW + kx], _mm256_loadu_ps(src + ky * PW + kx));
+                if ((ky * KW + kx) & 1)
+                    acc2 = _mm256_add_ps(acc2, t);
+                else
+                    acc = _mm256_add_ps(acc, t);
+            }
+        acc = _mm256_add_ps(acc, acc2);
+        /* whole vectors while they end inside the plane: the lanes past the
+         * row land on the next rows, written after this one */
+        const bool whole = oy * OW + 8 <= n;
+        if (z) acc = _mm256_add_ps(acc, whole ? _mm256_loadu_ps(z + oy * OW) : _mm256_maskload_ps(z + oy * OW, m));
+        if (act_in_regs) acc = act8(ac->kind, acc, pa, pb);
+        if (whole)
+            _mm256_storeu_ps(y + oy * OW, acc);
+        else
+            _mm256_maskstore_ps(y + oy * OW, m, acc);
+    }
+}
+
+/* The zero-padded plane is one flat array with rows PW = OW + KW - 1
+ * apart: output row oy is the vector at oy*PW plus ky*PW + kx for each tap,
+ * whole vectors with nothing masked (the lanes past OW are dropped).
+ * Row by row over the plane itself, keyword spotting's 25x5 planes cost a
+ * masked load per tap and a masked store per row (a third of that model's
+ * time). The copy in goes top down in whole vectors: one running past its
+ * row writes zeros over what follows before any of it is written (calls to
+ * memcpy for 20 bytes cost more than the products). */
+static TARGET void dw_plane_flat(const spd_dw_params *p, const float *x, const float *w, float bias,
+                                 const spd_act *ac, const float *z, float *y)
+{
+    const int64_t OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW;
+    const int64_t PH = OH + KH - 1, PW = OW + KW - 1;
+    /* the last row's farthest tap reads 8 floats from (PH - 1) * PW + KW - 1 */
+    const int64_t nin = PH * PW + KW + 8;
+    float xin[DW_STACK_FLOATS / 2];
+    memset(xin, 0, (size_t)nin * sizeof(float));
+    for (int64_t r = 0; r < PH; r++) {
+        const int64_t iy = r - p->pt;
+        if (iy < 0 || iy >= p->H) continue;
+        const int64_t c0 = p->pl < PW ? p->pl : PW; /* first column inside the input */
+        const int64_t c1 = p->pl + p->W < PW ? p->pl + p->W : PW;
+        const float *src = x + iy * p->W + (c0 - p->pl);
+        float *dst = xin + r * PW + c0;
+        for (int64_t q = 0; q < c1 - c0; q += 8) {
+            if (c1 - c0 - q >= 8) {
+                _mm256_storeu_ps(dst + q, _mm256_loadu_ps(src + q));
+            } else { /* zeros past the run: padding, or rows written later */
+                const __m256i m = tail_mask(c1 - c0 - q);
+                /* a plain load where the plane goes on past it (a masked
+                 * load costs more on AMD), masked at the plane's end */
+                const bool inside = src + q + 8 <= x + p->H * p->W;
+                const __m256 v = inside ? _mm256_and_ps(_mm256_loadu_ps(src + q), _mm256_castsi256_ps(m))
+                                        : _mm256_maskload_ps(src + q, m);
+                _mm256_storeu_ps(dst + q, v);
+            }
+        }
+    }
+    const spd_act_kind k = ac->kind;
+    const bool in_regs = k == SPD_ACT_NONE || k == SPD_ACT_RELU || k == SPD_ACT_CLIP || k == SPD_ACT_LEAKYRELU ||
+                         k == SPD_ACT_HARDSIGMOID || k == SPD_ACT_SILU;
+    if (KH == 3 && KW == 3)
+        flat_rows(3, 3, p, PW, xin, w, bias, ac, in_regs, z, y);
+    else if (KH == 5 && KW == 5)
+        flat_rows(5, 5, p, PW, xin, w, bias, ac, in_regs, z, y);
+    else
+        flat_rows(KH, KW, p, PW, xin, w, bias, ac, in_regs, z, y);
+    if (!in_regs) spd_vact_bias_f32_avx2(ac, y, OH * OW, 0.0f, NULL);
+}
 
 TARGET void spd_depthwise_plane_avx2(const spd_dw_params *p, const float *x, const float *w, float bias,
                                      const spd_act *ac, const float *z, float *y)
 {
-    if (spd_depthwise_specialised(p))
+    if (flat_fits(p, z, y))
+        dw_plane_flat(p, x, w, bias, ac, z, y);
+    else if (spd_depthwise_specialised(p))
         dw_plane_special(p, x, w, bias, ac, z, y);
     else
         dw_plane_generic(p, x, w, bias, ac, z, y);

@@ -264,8 +264,8 @@ TARGET static int edge_kernel(int64_t k, const float *a, const float *b, int64_t
                               int n, float alpha, float beta, const spd_tile_epi *te)
 {
     if (n > 8 && m > 4) return 0;
-    float t[MR * NR] __attribute__((aligned(32)));
-    const float *bias = te ? te->bias : NULL;
+    float t[MR * NR] __attribute__((aligned(32))), pad[MR];
+    const float *bias = tile_bias(te, m, pad); /* the tiles read MR, 2 or 4 values */
     if (n <= 8)
         tile_n8(k, a, b, ldb, bias, t);
     else if (m <= 2)

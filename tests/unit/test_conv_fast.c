@@ -351,6 +351,8 @@ static void depthwise_tests(void)
         {1, 96, 14, 14, 3, 3, 2, 2, 0, 0, 1, 1, SPD_ACT_RELU, 0},    /* "same" padding at the end */
         {2, 100, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, SPD_ACT_NONE, 1},     /* several planes to a task */
         {1, 64, 25, 5, 3, 3, 1, 1, 1, 1, 1, 1, SPD_ACT_RELU, 0},     /* keyword spotting */
+        {1, 9, 12, 7, 5, 5, 1, 1, 2, 1, 0, 2, SPD_ACT_SILU, 1},      /* narrow, flat: uneven pads */
+        {1, 2, 300, 4, 3, 3, 1, 1, 1, 0, 1, 2, SPD_ACT_CLIP, 1},     /* narrow and tall */
         {1, 24, 9, 9, 7, 7, 1, 1, 3, 3, 3, 3, SPD_ACT_GELU, 0},      /* narrow, generic: 8 channels */
         {1, 13, 11, 6, 3, 1, 1, 1, 1, 0, 1, 0, SPD_ACT_TANH, 1},     /* narrow 3x1, 13 channels */
         {1, 3, 20, 37, 3, 3, 1, 2, 1, 1, 0, 2, SPD_ACT_LEAKYRELU, 1}, /* unequal strides: generic */
