@@ -140,6 +140,15 @@ static void test_vmath(void)
             we = fmax(we, fabs(y[i] - e) / e);
         }
         check(fabs(s - ws) / ws < 1e-5 && we < 1e-6, "exp_sub_sum n=%d: sum %g want %g, rel %g", n, s, ws, we);
+        /* subtracting less than the maximum: lanes above 0 take the full exp */
+        const float s2 = spd_vexp_sub_sum_f32(y, x, n, m - 5.0f);
+        ws = we = 0;
+        for (int i = 0; i < n; i++) {
+            const double e = exp((double)(x[i] - (m - 5.0f)));
+            ws += e;
+            we = fmax(we, fabs(y[i] - e) / e);
+        }
+        check(fabs(s2 - ws) / ws < 1e-5 && we < 1e-6, "exp_sub_sum n=%d below the max: rel %g", n, we);
         x[n / 2] = NAN;
         check(isnan(spd_vmax_f32(x, n)), "vmax with a NaN n=%d", n);
     }
