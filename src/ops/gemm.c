@@ -168,6 +168,14 @@ static void ref_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
     epilogue(d->epi, d->C, d->ldc, r0, m, c0, n);
 }
 
+/* A block of up to this many rows packs A as one chunk, not the kernel's
+ * mc rows and a remainder: each chunk streams the block's B panels again,
+ * prepacked weights from memory. ViT's 197 tokens in chunks of 144 + 53
+ * ran its QKV and FC1 products 5-7% slower at 2 threads; beyond ~200 rows
+ * (BERT at batch 4) the larger chunk no longer fits L2 with the rest. A
+ * multiple of the AVX2 and AVX-512 kernels' mr. */
+#define MC_ONE_CHUNK 204
+
 /* Whether the kernel reads B in place (kernel_sb) instead of from packed
  * panels: B raw and upright, with long rows starting on cache lines (a
  * pointwise convolution's X: packing copies all of X once per row block,
@@ -215,7 +223,7 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
     const spd_gemm_a *A = d->A;
     const spd_gemm_b *B = d->B;
     const int64_t mr = kern->mr, nr = kern->nr, kc = d->kc, K = d->K, ldc = d->ldc;
-    const int64_t mc = min64(kern->mc, round_up(m, mr));
+    const int64_t mc = round_up(m, mr) <= MC_ONE_CHUNK ? round_up(m, mr) : min64(kern->mc, round_up(m, mr));
     const bool direct = direct_b(d);
     int clamp;
     float lo, hi;
