@@ -288,7 +288,7 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
     if ((n <= 8 || m <= 4) && edge_kernel(k, a, b, NR, C, ldc, m, n, alpha, beta, te)) return;
     float t[MR * NR] __attribute__((aligned(32)));
     tile_out o;
-    tile_begin(&o, C, ldc, m, n, alpha, beta, te, 0);
+    tile_begin(&o, C, ldc, m, n, alpha, beta, te, te ? te->c_ahead : 0);
     const float *z3;
     float *c3;
     uint64_t kk = (uint64_t)k;
@@ -328,14 +328,6 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
     ROW(u, 0, 2, 4, 5) ROW(u, 1, 3, 6, 7) ROW(u, 2, 2, 8, 9) ROW(u, 3, 3, 10, 11) ROW(u, 4, 2, 12, 13)            \
     ROW(u, 5, 3, 14, 15)
 
-/* How far ahead along its rows the in-place-B kernel prefetches C: four
- * panels. Those products have few row tiles per panel and long rows, so
- * the lines are still in L1 when written: 96x12544x16 with cold C ran
- * 0.66x as long, 16x12544x32 0.79x (with packed B and many row tiles the
- * lines are evicted before use: 576x196x96 ran 1.1x, so that kernel does
- * not). */
-#define C_AHEAD_SB 64
-
 /* The same tile with B read in place: row p of the 16 columns at b + p*ldb
  * (a full 16-column run of a row-major B), so a product with few rows of A
  * does not copy B into panels first. Each row's line two panels ahead is
@@ -349,7 +341,7 @@ TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int
     if ((n <= 8 || m <= 4) && edge_kernel(k, a, b, ldb, C, ldc, m, n, alpha, beta, te)) return;
     float t[MR * NR] __attribute__((aligned(32)));
     tile_out o;
-    tile_begin(&o, C, ldc, m, n, alpha, beta, te, C_AHEAD_SB);
+    tile_begin(&o, C, ldc, m, n, alpha, beta, te, te ? te->c_ahead : 0);
     const float *z3;
     float *c3;
     uint64_t kk = (uint64_t)k;

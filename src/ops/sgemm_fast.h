@@ -23,13 +23,15 @@ typedef enum spd_sgemm_isa { SPD_SGEMM_REF = 0, SPD_SGEMM_AVX2 = 1, SPD_SGEMM_AV
  * fuses_epi): bias[i] starts row i's accumulators (the first k slice, beta
  * 0); the residual is added and the result clamped as it is stored (the
  * last slice). This is the bias, residual and Relu/Clip epilogue of most
- * convolutions, done without another pass over C. */
+ * convolutions, done without another pass over C. The driver passes one
+ * (with no epilogue) to such kernels also for its c_ahead hint. */
 typedef struct spd_tile_epi {
     const float *bias; /* one per row of the tile (m of them); NULL: none */
     const float *z;    /* a residual added before the clamp, laid out like C
                           (same ldc), at the tile's corner; NULL: none */
     int clamp;         /* SPD_CLAMP_* */
     float lo, hi;      /* SPD_CLAMP_CLIP's bounds */
+    int64_t c_ahead;   /* also prefetch C's rows this many floats ahead (0: not) */
 } spd_tile_epi;
 enum { SPD_CLAMP_NONE = 0, SPD_CLAMP_RELU = 1 /* max(x, 0), NaN -> 0 */, SPD_CLAMP_CLIP = 2 /* NaN stays */ };
 
