@@ -126,14 +126,22 @@ static spd_graph *new_graph(void)
     return g;
 }
 
+/* An opset-13 model around g (the program keeps a pointer to it: it must
+ * outlive the program). */
+static void model_of(spd_graph *g, spd_opset *os, spd_model *m)
+{
+    *os = (spd_opset){"", 13};
+    memset(m, 0, sizeof *m);
+    m->n_opsets = 1;
+    m->opsets = os;
+    m->graph = g;
+}
+
 static spd_status prepare(spd_graph *g)
 {
-    spd_opset os = {"", 13};
+    spd_opset os;
     spd_model m;
-    memset(&m, 0, sizeof m);
-    m.n_opsets = 1;
-    m.opsets = &os;
-    m.graph = g;
+    model_of(g, &os, &m);
     spd_program *p = NULL;
     spd_status st = spd_program_build(&m, g, NULL, &p);
     spd_program_free(p);
@@ -184,12 +192,9 @@ static size_t run_planned(const char *ops[5][4], float (*want)(float))
     spd_node *last = &g->nodes[4];
     last->n_inputs = 2;
     last->inputs[1] = S(ops[4][2] + strlen(ops[4][2]) + 1);
-    spd_opset os = {"", 13};
+    spd_opset os;
     spd_model m;
-    memset(&m, 0, sizeof m);
-    m.n_opsets = 1;
-    m.opsets = &os;
-    m.graph = g;
+    model_of(g, &os, &m);
     spd_program *p = NULL;
     size_t arena = 0;
     CHECK(spd_program_build(&m, g, NULL, &p) == SPD_OK);
