@@ -38,6 +38,7 @@
 #include "ops/vmath.h"
 #include "util/threadpool.h"
 #include "util/alloc.h"
+#include "util/scratch.h"
 #include "util/status.h"
 
 typedef struct geom {
@@ -826,7 +827,7 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
                               (long long)kdim);
         }
     }
-    if (trans && !(scratch = spd_malloc((size_t)(Mg * g->small_n) * sizeof(float)))) {
+    if (trans && !(scratch = spd_scratch(SPD_SCRATCH_CONV_OUT, (size_t)(Mg * g->small_n) * sizeof(float)))) {
         if (use2d) spd_conv2d_src_free(&x2d);
         spd_free(wown);
         return spd_errorf(SPD_ERR_NOMEM, "out of memory for a %lld x %lld convolution output", (long long)Mg,
@@ -861,7 +862,6 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
         }
     }
     if (use2d) spd_conv2d_src_free(&x2d);
-    spd_free(scratch);
     spd_free(col);
     spd_free(wown);
     return st;

@@ -8,6 +8,7 @@
 #endif
 
 #include "util/alloc.h"
+#include "util/scratch.h"
 #include "util/threadpool.h"
 
 #define MAX_STRIDE 8
@@ -47,9 +48,9 @@ spd_status spd_conv2d_src_init(spd_conv2d_src *src, const spd_conv2d_shape *s, i
     const int64_t plane = src->Hh * src->Wh, rows = s->C * s->KH * s->KW;
     const bool alias = n == 1 && s->sy == 1 && s->sx == 1 && s->pt == 0 && s->pl == 0 && src->Hh == s->H &&
                        src->Wh == s->W;
-    if (!alias) src->buf = src->own = spd_malloc((size_t)(s->C * n * plane) * sizeof(float));
-    src->off = spd_malloc((size_t)rows * sizeof(int64_t));
-    if ((!alias && !src->own) || !src->off) {
+    if (!alias) src->buf = src->own = spd_scratch(SPD_SCRATCH_CONV_SRC, (size_t)(s->C * n * plane) * sizeof(float));
+    src->off = spd_scratch(SPD_SCRATCH_CONV_IDX, (size_t)rows * sizeof(int64_t));
+    if ((!alias && !src->buf) || !src->off) {
         spd_conv2d_src_free(src);
         return spd_errorf(SPD_ERR_NOMEM, "out of memory for a %lld-channel padded convolution input",
                           (long long)s->C);
@@ -66,9 +67,7 @@ spd_status spd_conv2d_src_init(spd_conv2d_src *src, const spd_conv2d_shape *s, i
 
 void spd_conv2d_src_free(spd_conv2d_src *src)
 {
-    spd_free(src->own);
-    spd_free(src->off);
-    src->buf = src->own = NULL;
+    src->buf = src->own = NULL; /* the thread's scratch, kept for the next call */
     src->off = NULL;
 }
 

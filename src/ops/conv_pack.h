@@ -30,7 +30,7 @@ typedef struct spd_conv2d_src {
     int64_t nphase;   /* sy * sx */
     unsigned char used[64]; /* phases any tap reads (at most 8 x 8 tracked; more: all) */
     const float *buf; /* C x nphase planes of Hh x Wh: own, or X itself */
-    float *own;       /* the copy, NULL when X already has the planes' layout */
+    float *own;       /* the copy (thread scratch), NULL when X already has the planes' layout */
     int64_t *off;     /* per column-matrix row: its offset in buf */
     int64_t nr;       /* the micro-kernel's panel width */
 } spd_conv2d_src;
@@ -38,7 +38,9 @@ typedef struct spd_conv2d_src {
 /* Whether the phase-split packer handles this geometry (its copy stays
  * within a small multiple of the input). */
 int spd_conv2d_src_fits(const spd_conv2d_shape *s);
-/* Allocates the copy and the row offsets for one image's group. */
+/* Takes the copy and the row offsets for one image's group from the
+ * calling thread's scratch (util/scratch.h): one source per thread at a
+ * time, released by spd_conv2d_src_free. */
 spd_status spd_conv2d_src_init(spd_conv2d_src *src, const spd_conv2d_shape *s, int64_t nr);
 /* Copies one image's group of channels x (C x H x W) into the planes,
  * split over `threads` when it is large; where the planes would be a copy

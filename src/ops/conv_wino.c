@@ -36,6 +36,7 @@
 
 #include "ops/gemm.h"
 #include "util/alloc.h"
+#include "util/scratch.h"
 #include "util/threadpool.h"
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -394,8 +395,7 @@ TARGET static void out_tf_avx2(const wino_job *jb, const seg *sg, int64_t nseg, 
 typedef struct scratch {
     float *V, *M, *tmp, *zrow;
     seg *segs;
-    void *mem;
-} scratch;
+} scratch; /* carved from the thread's SPD_SCRATCH_CONV_TASK */
 
 static size_t up64(size_t n) { return (n + 63) / 64 * 64; }
 
@@ -406,9 +406,8 @@ static bool scratch_alloc(const wino_job *jb, scratch *sc)
     const size_t t = up64((size_t)(4 * jb->tstride) * sizeof(float));
     const size_t zr = up64((size_t)jb->s.W * sizeof(float));
     const size_t sg = (size_t)(jb->Tb + 1) * sizeof(seg);
-    char *p = spd_malloc(v + m + t + zr + sg);
+    char *p = spd_scratch(SPD_SCRATCH_CONV_TASK, v + m + t + zr + sg);
     if (!p) return false;
-    sc->mem = p;
     sc->V = (float *)p;
     sc->M = (float *)(p + v);
     sc->tmp = (float *)(p + v + m);
@@ -460,7 +459,6 @@ static void wino_task(void *ctx, int64_t t)
     }
     for (int64_t b; (b = atomic_fetch_add(&jb->next, 1)) < jb->nblocks;)
         if (!run_block(jb, &sc, b)) atomic_store(&jb->failed, 1);
-    spd_free(sc.mem);
 }
 
 /* n floats rounded up to an odd number of cache lines: the transforms

@@ -28,6 +28,7 @@
 #include "ops/sgemm_fast.h"
 #include "util/alloc.h"
 #include "util/cpu.h"
+#include "util/scratch.h"
 #include "util/threadpool.h"
 
 /* Below this many multiply-adds a pool wake-up costs more than it saves. */
@@ -243,7 +244,7 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
     const size_t b_n = B->packed ? 0 : direct ? (size_t)(kc * nr) : (size_t)(kc * round_up(n, nr));
     float *buf = NULL;
     if (a_n + b_n) {
-        buf = spd_malloc((a_n + b_n) * sizeof(float));
+        buf = spd_scratch(SPD_SCRATCH_GEMM, (a_n + b_n) * sizeof(float));
         if (!buf) {
             ref_block(d, r0, m, c0, n);
             return;
@@ -304,7 +305,6 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
             }
         }
     }
-    spd_free(buf);
 }
 
 static void run_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)

@@ -13,6 +13,7 @@
 #include "ops/gemm.h"
 #include "ops/sgemm_fast.h"
 #include "util/alloc.h"
+#include "util/scratch.h"
 #include "util/status.h"
 #include "util/threadpool.h"
 
@@ -214,11 +215,11 @@ static spd_status gemm_f32(spd_op_ctx *ctx, int transA, int transB, int64_t M, i
     const spd_gemm_b gb = {.trans = transB, .p = B->data, .ld = B->dims[1],
                            .packed = prepacked_b(ctx, kern, transB, K, N)};
     spd_gemm_epi epi = {.ac = ac};
-    float *y = ctx->out[0].data, *rb = NULL, gbeta = 0.0f;
+    float *y = ctx->out[0].data, *rb, gbeta = 0.0f;
     const float *c = C ? (const float *)C->data : NULL;
     if (c && csn == 0) {
         /* one value per row (C is M x 1 or a scalar) */
-        rb = spd_malloc((size_t)M * sizeof(float));
+        rb = spd_scratch(SPD_SCRATCH_OP, (size_t)M * sizeof(float));
         if (!rb) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
         for (int64_t i = 0; i < M; i++) rb[i] = beta * c[i * csm];
         epi.row_bias = rb;
@@ -230,9 +231,7 @@ static spd_status gemm_f32(spd_op_ctx *ctx, int transA, int transB, int64_t M, i
             for (int64_t j = 0; j < N; j++) y[i * N + j] = c[i * csm + j * csn];
         gbeta = beta;
     }
-    spd_status s = spd_gemm_run(kern, M, N, K, alpha, &ga, &gb, gbeta, y, N, &epi, spd_thread_count());
-    spd_free(rb);
-    return s;
+    return spd_gemm_run(kern, M, N, K, alpha, &ga, &gb, gbeta, y, N, &epi, spd_thread_count());
 }
 
 /* Row-major element strides of C seen as an (M, N) matrix under

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "ops/ops_util.h"
 #include "util/alloc.h"
 #include "util/status.h"
 #include "util/threadpool.h"
@@ -112,11 +113,6 @@ static const spd_tensor *input(const spd_op_ctx *ctx, int k)
     return k < ctx->n_inputs ? ctx->in[k] : NULL;
 }
 
-static bool output_named(const spd_op_ctx *ctx, int k)
-{
-    return k < ctx->n_outputs && k < ctx->node->n_outputs && ctx->node->outputs[k] && ctx->node->outputs[k][0];
-}
-
 /* mean and 1/sqrt(var + eps) of n values */
 static void moments(const float *x, int64_t n, int64_t stride, double eps, double *mean, double *inv_std,
                     double *var_out)
@@ -159,7 +155,7 @@ static spd_status batchnorm_train(spd_op_ctx *ctx, views *v, int64_t N, int64_t 
     const float *x = v->in[0], *scale = v->in[1], *bias = v->in[2], *rmean = v->in[3], *rvar = v->in[4];
     float *y = v->out[0];
     for (int k = 1; k < 3; k++) {
-        if (!output_named(ctx, k)) continue;
+        if (!spd_op_out_named(ctx, k)) continue;
         const spd_tensor *like = ctx->in[2 + k];
         SPD_TRY(spd_tensor_alloc(&ctx->out[k], like->dtype, 1, &C));
         SPD_TRY(view_out(v, k, &ctx->out[k]));
@@ -205,7 +201,7 @@ static spd_status op_batchnorm(spd_op_ctx *ctx)
     for (int k = 1; k < 5; k++) SPD_TRY(need_count(input(ctx, k), names[k], pc, pc));
     if (!training)
         for (int k = 1; k < ctx->n_outputs; k++)
-            if (output_named(ctx, k))
+            if (spd_op_out_named(ctx, k))
                 return spd_errorf(SPD_ERR_UNSUPPORTED, "training outputs (mean, var, saved statistics) are "
                                                        "only supported with training_mode=1 at opset 14+");
 
@@ -277,10 +273,11 @@ static spd_status op_instancenorm(spd_op_ctx *ctx)
 
 /* ---- LayerNormalization --------------------------------------------------------------- */
 
-/* t broadcast (numpy rules, right-aligned) onto the `nd` dims `dims`,
- * materialized as a dense float array of prod(dims) values. */
+/* t broadcast (numpy rules, right-aligned) onto the `nd` dims `dims`, as
+ * a dense float array of prod(dims) values: t's own values when it has
+ * them all already (the usual Scale and B), else a copy in *owned. */
 static spd_status expand_to(const spd_tensor *t, const float *vals, int nd, const int64_t *dims, const char *name,
-                            float **out)
+                            const float **out, float **owned)
 {
     if (t->ndim > nd)
         return spd_errorf(SPD_ERR_INVALID, "%s has %d dims, more than the %d normalized ones", name, t->ndim, nd);
@@ -290,6 +287,10 @@ static spd_status expand_to(const spd_tensor *t, const float *vals, int nd, cons
             return spd_errorf(SPD_ERR_INVALID, "%s does not broadcast to the normalized shape", name);
     }
     const int64_t n = spd_dims_prod(dims, 0, nd);
+    if (spd_tensor_numel(t) == n) { /* every dim matches: nothing to broadcast */
+        *out = vals;
+        return SPD_OK;
+    }
     int64_t strides[SPD_MAX_DIMS];
     spd_broadcast_strides(t, nd, dims, strides);
     float *e = spd_malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
@@ -304,7 +305,7 @@ static spd_status expand_to(const spd_tensor *t, const float *vals, int nd, cons
             pos[a] = 0;
         }
     }
-    *out = e;
+    *out = *owned = e;
     return SPD_OK;
 }
 
@@ -384,17 +385,18 @@ static spd_status op_layernorm(spd_op_ctx *ctx)
 
     views v;
     memset(&v, 0, sizeof v);
-    float *scale = NULL, *bias = NULL;
+    const float *scale = NULL, *bias = NULL;
+    float *scale_own = NULL, *bias_own = NULL;
     spd_status st = SPD_OK;
     for (int k = 0; k < 3 && st == SPD_OK; k++) st = view_in(&v, k, input(ctx, k));
-    if (st == SPD_OK) st = expand_to(S, v.in[1], nin, X->dims + ax, "Scale", &scale);
-    if (st == SPD_OK && B) st = expand_to(B, v.in[2], nin, X->dims + ax, "B", &bias);
+    if (st == SPD_OK) st = expand_to(S, v.in[1], nin, X->dims + ax, "Scale", &scale, &scale_own);
+    if (st == SPD_OK && B) st = expand_to(B, v.in[2], nin, X->dims + ax, "B", &bias, &bias_own);
     if (st == SPD_OK) st = spd_tensor_alloc_uninit(&ctx->out[0], X->dtype, X->ndim, X->dims); /* every row written */
     if (st == SPD_OK) st = view_out(&v, 0, &ctx->out[0]);
     int64_t sdims[SPD_MAX_DIMS];
     for (int i = 0; i < X->ndim; i++) sdims[i] = i < ax ? X->dims[i] : 1;
     for (int k = 1; k < 3 && st == SPD_OK; k++) {
-        if (!output_named(ctx, k)) continue;
+        if (!spd_op_out_named(ctx, k)) continue;
         st = spd_tensor_alloc(&ctx->out[k], stat_type, X->ndim, sdims);
         if (st == SPD_OK) st = view_out(&v, k, &ctx->out[k]);
     }
@@ -403,8 +405,8 @@ static spd_status op_layernorm(spd_op_ctx *ctx)
         j.rows_per_task = cols >= 4096 ? 1 : 4096 / (cols > 0 ? cols : 1);
         spd_parallel_for((rows + j.rows_per_task - 1) / j.rows_per_task, ln_task, &j);
     }
-    spd_free(scale);
-    spd_free(bias);
+    spd_free(scale_own);
+    spd_free(bias_own);
     views_release(&v, st == SPD_OK);
     return st;
 }

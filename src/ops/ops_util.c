@@ -11,6 +11,11 @@ const spd_tensor *spd_op_in(const spd_op_ctx *ctx, int i)
     return i < ctx->n_inputs ? ctx->in[i] : NULL;
 }
 
+bool spd_op_out_named(const spd_op_ctx *ctx, int k)
+{
+    return k < ctx->n_outputs && k < ctx->node->n_outputs && ctx->node->outputs[k] && ctx->node->outputs[k][0];
+}
+
 spd_status spd_op_need(const spd_op_ctx *ctx, int i, const spd_tensor **t)
 {
     *t = spd_op_in(ctx, i);

@@ -2,10 +2,15 @@
 #ifndef SPD_OPS_OPS_UTIL_H
 #define SPD_OPS_OPS_UTIL_H
 
+#include <stdbool.h>
+
 #include "ir/op.h"
 
 /* Input i of the node, NULL when omitted or beyond the node's inputs. */
 const spd_tensor *spd_op_in(const spd_op_ctx *ctx, int i);
+/* Whether the node names output k (an omitted optional output is "" and
+ * need not be computed). */
+bool spd_op_out_named(const spd_op_ctx *ctx, int k);
 /* The same, failing with a message when it is missing. */
 spd_status spd_op_need(const spd_op_ctx *ctx, int i, const spd_tensor **t);
 /* Fails for dtypes without a fixed element size (strings). */

@@ -22,7 +22,9 @@
 #include "ops/gemm.h"
 #include "ops/rnn_kernels.h"
 #include "ops/vmath.h"
+#include "ops/ops_util.h"
 #include "util/alloc.h"
+#include "util/scratch.h"
 #include "util/status.h"
 
 /* ------------------------------------------------------------------------ */
@@ -122,7 +124,8 @@ typedef struct rnn {
     bool batch_first;         /* layout = 1 */
     bool reverse;             /* the single direction runs backwards */
     double *x, *w, *r, *bias, *p, *h0, *c0;
-    int64_t *lens;
+    int64_t *lens;            /* lens_small, or allocated for a larger batch */
+    int64_t lens_small[8];
     act acts[2][3];
     double clip;              /* <= 0: none */
     bool input_forget, lbr;
@@ -131,7 +134,8 @@ typedef struct rnn {
 static void rnn_free(rnn *m)
 {
     spd_free(m->x); spd_free(m->w); spd_free(m->r); spd_free(m->bias);
-    spd_free(m->p); spd_free(m->h0); spd_free(m->c0); spd_free(m->lens);
+    spd_free(m->p); spd_free(m->h0); spd_free(m->c0);
+    if (m->lens != m->lens_small) spd_free(m->lens);
 }
 
 /* A double copy of t (NULL stays NULL). */
@@ -226,7 +230,7 @@ static spd_status rnn_setup(spd_op_ctx *ctx, cell_kind kind, rnn *m)
     const act_kind *dflt = kind == CELL_LSTM ? d_lstm : kind == CELL_GRU ? d_gru : d_rnn;
     SPD_TRY(parse_acts(node, (int)D, kind == CELL_LSTM ? 3 : kind == CELL_GRU ? 2 : 1, dflt, m->acts));
 
-    m->lens = spd_malloc((size_t)(B ? B : 1) * sizeof *m->lens);
+    m->lens = B <= 8 ? m->lens_small : spd_malloc((size_t)B * sizeof *m->lens);
     if (!m->lens) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
     for (int64_t b = 0; b < B; b++) {
         m->lens[b] = L ? spd_tensor_get_i64(L, b) : m->S;
@@ -415,6 +419,8 @@ static spd_status rnn_prepare(const spd_node *node, int64_t opset, int n_in, con
  * (rows ordered as X's, so either layout works through the row stride), then
  * per step the recurrent projection h R^T for the whole batch accumulated
  * into that step's rows, and the gates in float. */
+static size_t up16(size_t n) { return (n + 15) / 16 * 16; }
+
 static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_tensor *Yh, spd_tensor *Yc)
 {
     const int64_t S = m->S, B = m->B, I = m->I, H = m->H, D = m->D, GH = m->G * m->H;
@@ -426,15 +432,17 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
     const spd_tensor *Pt = kind == CELL_LSTM ? opt_in(ctx, 7) : NULL;
     const float clip = (float)m->clip;
 
-    float *xw = spd_malloc((size_t)nxw * sizeof *xw);
-    float *h = spd_malloc((size_t)nbh * sizeof *h);
-    float *c = spd_malloc((size_t)nbh * sizeof *c);
-    float *tmp = spd_malloc((size_t)nbh * sizeof *tmp);
-    float *bias = spd_malloc((size_t)GH * sizeof *bias);
+    /* xw, h, c, tmp and bias, each on its own cache lines, from the thread's scratch */
     const rnn_prep *prep = ctx->state;
     if (prep && (prep->magic != RNN_PREP_MAGIC || prep->D != D || prep->GH != GH || prep->H != H || B > SMALL_BATCH))
         prep = NULL;
-    float *rt = B <= SMALL_BATCH && !prep ? spd_malloc((size_t)(GH * H > 0 ? GH * H : 1) * sizeof *rt) : NULL;
+    /* xw, h, c, tmp, bias and (R not prepared) R^T, each on its own cache
+     * lines, from the thread's scratch */
+    const size_t cxw = up16((size_t)nxw), cbh = up16((size_t)nbh), cgh = up16((size_t)GH);
+    const size_t crt = B <= SMALL_BATCH && !prep ? up16((size_t)(GH * H)) : 0;
+    float *xw = spd_scratch(SPD_SCRATCH_OP, (cxw + 3 * cbh + cgh + crt) * sizeof(float));
+    float *h = xw ? xw + cxw : NULL, *c = h ? h + cbh : NULL, *tmp = c ? c + cbh : NULL;
+    float *bias = tmp ? tmp + cbh : NULL, *rt = bias && crt ? bias + cgh : NULL;
     spd_status s = SPD_OK;
     if (!xw || !h || !c || !tmp || !bias || (B <= SMALL_BATCH && !rt && !prep)) s = spd_errorf(SPD_ERR_NOMEM, "out of memory");
 
@@ -544,12 +552,6 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
             if (Yc) memcpy((float *)Yc->data + at, c + b * H, (size_t)H * sizeof *c);
         }
     }
-    spd_free(xw);
-    spd_free(h);
-    spd_free(c);
-    spd_free(tmp);
-    spd_free(bias);
-    spd_free(rt);
     return s;
 }
 
@@ -571,12 +573,12 @@ static spd_status rnn_run(spd_op_ctx *ctx, cell_kind kind)
     }
     int nout = ctx->n_outputs < (kind == CELL_LSTM ? 3 : 2) ? ctx->n_outputs : (kind == CELL_LSTM ? 3 : 2);
     spd_status s = SPD_OK;
-    for (int k = 0; k < nout && s == SPD_OK; k++)
-        s = k == 0 ? spd_tensor_alloc(&ctx->out[0], dt, 4, ydims)
-                   : spd_tensor_alloc(&ctx->out[k], dt, 3, sdims);
-    spd_tensor *Y = nout > 0 ? &ctx->out[0] : NULL;
-    spd_tensor *Yh = nout > 1 ? &ctx->out[1] : NULL;
-    spd_tensor *Yc = nout > 2 ? &ctx->out[2] : NULL;
+    for (int k = 0; k < nout && s == SPD_OK; k++) /* an omitted output ("") is not computed */
+        if (spd_op_out_named(ctx, k))
+            s = k == 0 ? spd_tensor_alloc(&ctx->out[0], dt, 4, ydims) : spd_tensor_alloc(&ctx->out[k], dt, 3, sdims);
+    spd_tensor *Y = nout > 0 && spd_op_out_named(ctx, 0) ? &ctx->out[0] : NULL;
+    spd_tensor *Yh = nout > 1 && spd_op_out_named(ctx, 1) ? &ctx->out[1] : NULL;
+    spd_tensor *Yc = nout > 2 && spd_op_out_named(ctx, 2) ? &ctx->out[2] : NULL;
 
     if (s == SPD_OK && fast_ok(ctx, &m)) {
         s = rnn_run_f32(ctx, &m, Y, Yh, Yc);

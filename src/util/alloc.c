@@ -13,6 +13,7 @@
 #define HDR 64
 
 static atomic_size_t g_current, g_peak;
+static atomic_long g_calls;
 static atomic_long g_fail_countdown;
 
 static void count(size_t add, size_t sub)
@@ -52,6 +53,7 @@ static void advise_huge(void *p, size_t n)
 
 void *spd_malloc(size_t n)
 {
+    atomic_fetch_add_explicit(&g_calls, 1, memory_order_relaxed);
     if (should_fail() || n > SIZE_MAX - HDR) return NULL;
     void *p = NULL;
     if (posix_memalign(&p, HDR, n + HDR) != 0) return NULL;
@@ -108,6 +110,7 @@ char *spd_strndup(const char *s, size_t n)
 char *spd_strdup(const char *s) { return spd_strndup(s, strlen(s)); }
 
 size_t spd_alloc_current(void) { return atomic_load(&g_current); }
+long spd_alloc_calls(void) { return atomic_load(&g_calls); }
 size_t spd_alloc_peak(void) { return atomic_load(&g_peak); }
 void spd_alloc_reset_peak(void) { atomic_store(&g_peak, atomic_load(&g_current)); }
 void spd_alloc_fail_after(long n) { atomic_store(&g_fail_countdown, n); }

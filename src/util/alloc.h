@@ -22,6 +22,8 @@ float *spd_install_once(_Atomic(float *) *slot, float *mine);
 size_t spd_alloc_current(void);
 size_t spd_alloc_peak(void);
 void spd_alloc_reset_peak(void);
+/* Allocations made so far (a planned run should add only its outputs). */
+long spd_alloc_calls(void);
 /* Make the n-th allocation from now fail (0 disables); for tests. */
 void spd_alloc_fail_after(long n);
 

@@ -21,6 +21,7 @@
 #include "passes/passes.h"
 #include "runtime/exec.h"
 #include "util/alloc.h"
+#include "util/scratch.h"
 #include "util/status.h"
 
 static int g_failed, g_passed, g_keep;
@@ -200,7 +201,7 @@ static void run_case(const char *dir, const char *tmpdir, const tcase *c)
     snprintf(path, sizeof path, "%s/%s.onnx", dir, c->file);
     snprintf(saved, sizeof saved, "%s/passes_%s_%d.onnx", tmpdir, c->file, c->use_samples);
     snprintf(label, sizeof label, "%s%s", c->file, c->use_samples ? " (samples)" : "");
-    size_t mem0 = spd_alloc_current();
+    size_t mem0 = (spd_alloc_current() - spd_scratch_held());
     spd_model *orig = NULL, *opt = NULL, *back = NULL;
     spd_tensor in[8], out0[8], out1[8], out2[8], out3[8], other[8];
     int n_in = 0, n0 = 0, n1 = 0, n2 = 0, n3 = 0;
@@ -282,7 +283,7 @@ done:
     spd_onnx_model_free(opt);
     spd_onnx_model_free(orig);
     spd_error_clear();
-    check(spd_alloc_current() == mem0, label, "no leaks");
+    check((spd_alloc_current() - spd_scratch_held()) == mem0, label, "no leaks");
 }
 
 /* Every allocation of clone + optimize failing in turn: an error or
@@ -299,7 +300,7 @@ static void test_alloc_failures(const char *dir, const char *file, int use_sampl
     }
     spd_tensor in[8];
     int n_in = make_inputs(orig->graph, 2, in, 8);
-    size_t mem0 = spd_alloc_current();
+    size_t mem0 = (spd_alloc_current() - spd_scratch_held());
     int ok = 1, failures = 0;
     for (long k = 1; k < 100000; k++) {
         spd_model *c = NULL;
@@ -310,7 +311,7 @@ static void test_alloc_failures(const char *dir, const char *file, int use_sampl
         spd_alloc_fail_after(0);
         spd_onnx_model_free(c);
         spd_error_clear();
-        if (spd_alloc_current() != mem0) { ok = 0; break; }
+        if ((spd_alloc_current() - spd_scratch_held()) != mem0) { ok = 0; break; }
         if (st == SPD_OK) break;
         failures++;
     }
@@ -324,7 +325,7 @@ static void test_alloc_failures(const char *dir, const char *file, int use_sampl
 /* Graph editing helpers on their own. */
 static void test_edit(void)
 {
-    size_t mem0 = spd_alloc_current();
+    size_t mem0 = (spd_alloc_current() - spd_scratch_held());
     spd_graph *g = spd_calloc(1, sizeof *g);
     const char *a_in[] = {"x"}, *a_out[] = {"a"}, *b_in[] = {"a", "a"}, *b_out[] = {"b"};
     int i1 = -1, i0 = -1;
@@ -357,7 +358,7 @@ static void test_edit(void)
               c->initializers[0].tensor.owner, "edit", "graph clone");
     spd_graph_free(c);
     spd_graph_free(g);
-    check(spd_alloc_current() == mem0, "edit", "no leaks");
+    check((spd_alloc_current() - spd_scratch_held()) == mem0, "edit", "no leaks");
 }
 
 /* One ONNX test case: the optimized model must compute what the original
@@ -366,7 +367,7 @@ static void sweep_case(const char *dir)
 {
     char path[1024], why[200];
     const char *label = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
-    size_t mem0 = spd_alloc_current();
+    size_t mem0 = (spd_alloc_current() - spd_scratch_held());
     spd_model *orig = NULL, *opt = NULL;
     spd_tensor in[16], out0[16], out1[16];
     int n_in = 0, n0 = 0, n1 = 0;
@@ -401,7 +402,7 @@ done:
     spd_onnx_model_free(opt);
     spd_onnx_model_free(orig);
     spd_error_clear();
-    if (spd_alloc_current() != mem0) check(0, label, "leak");
+    if ((spd_alloc_current() - spd_scratch_held()) != mem0) check(0, label, "leak");
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -9,8 +9,10 @@
 #include "runtime/exec.h"
 #include "runtime/memplan.h"
 #include "util/alloc.h"
+#include "util/scratch.h"
 #include "util/status.h"
 #include "util/strmap.h"
+#include "speedster.h"
 
 static int g_failed, g_checks;
 
@@ -242,7 +244,67 @@ static void test_memplan_alias(void)
     CHECK(run_planned(g2, relu_plus_sigmoid_relu) == 256);
 }
 
-int main(void)
+/* Runs `dir`'s model (inputs from test_data_set_0) three times at two
+ * threads, then once more counting allocations: a planned call makes only
+ * its outputs (kernels' temporaries are the threads' scratch, the values
+ * in between the arena). Returns the allocations of that call, -1 when the
+ * model could not be run. */
+static long run_allocations(const char *dir, int n_in)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    spd_model *m = NULL;
+    if (spd_model_load(path, &m) != SPD_OK) return -1;
+    spd_tensor in[4], out[4];
+    memset(in, 0, sizeof in);
+    long calls = -1;
+    int ok = 1;
+    for (int k = 0; k < n_in && ok; k++) {
+        snprintf(path, sizeof path, "%s/test_data_set_0/input_%d.pb", dir, k);
+        ok = spd_tensor_read_file(path, &in[k]) == SPD_OK;
+    }
+    const int n_out = spd_model_num_outputs(m);
+    for (int call = 0; call < 4 && ok && n_out <= 4; call++) {
+        memset(out, 0, sizeof out);
+        const long before = spd_alloc_calls();
+        ok = spd_model_run(m, in, n_in, out, n_out) == SPD_OK;
+        if (call == 3 && ok) calls = spd_alloc_calls() - before;
+        for (int k = 0; k < n_out; k++) spd_tensor_release(&out[k]);
+    }
+    for (int k = 0; k < n_in; k++) spd_tensor_release(&in[k]);
+    spd_model_free(m);
+    return calls;
+}
+
+static void test_run_allocations(const char *conformance, const char *repo)
+{
+    spd_set_num_threads(2);
+    static const struct {
+        const char *name;
+        int n_in, n_out;
+    } cases[] = {
+        {"test_conv_with_strides_padding", 2, 1},  /* padded source copy, packed GEMM */
+        {"test_gemm_default_scalar_bias", 3, 1},   /* a per-row bias */
+        {"test_layer_normalization_3d_axis1_epsilon", 3, 3}, /* Y, Mean, InvStdDev */
+        {"test_lstm_with_initial_bias", 4, 1},     /* recurrent state */
+        {"test_gru_defaults", 3, 1},
+    };
+    char dir[4200];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(dir, sizeof dir, "%s/%s", conformance, cases[i].name);
+        const long calls = run_allocations(dir, cases[i].n_in);
+        if (calls != cases[i].n_out) printf("  %s: %ld allocations in a planned call\n", cases[i].name, calls);
+        CHECK(calls == cases[i].n_out);
+    }
+    /* a whole CNN: convolutions through the packed GEMM on both threads */
+    snprintf(dir, sizeof dir, "%s/examples/tiny_cnn", repo);
+    const long calls = run_allocations(dir, 1);
+    if (calls != 1) printf("  tiny_cnn: %ld allocations in a planned call\n", calls);
+    CHECK(calls == 1);
+    spd_set_num_threads(0);
+}
+
+int main(int argc, char **argv)
 {
     size_t start = spd_alloc_current();
     test_half();
@@ -251,7 +313,9 @@ int main(void)
     test_strmap();
     test_prepare_errors();
     test_memplan_alias();
-    CHECK(spd_alloc_current() == start); /* nothing leaked through spd_malloc */
+    if (argc > 2) test_run_allocations(argv[1], argv[2]);
+    /* the threads' scratch is not a leak: it is kept until they exit */
+    CHECK(spd_alloc_current() - spd_scratch_held() == start); /* nothing leaked through spd_malloc */
     printf("%d checks, %d failed\n", g_checks, g_failed);
     return g_failed != 0;
 }
