@@ -413,8 +413,11 @@ static void depthwise8_task(void *ctx, int64_t t)
                         j->epi->z ? j->epi->z + p * g->small_n : NULL, j->out + p * g->small_n);
 }
 
-/* Planes narrower than this whose kernel has no specialised AVX2 code
- * (conv_dw.h) go eight channels at a time, one per lane. */
+/* Planes narrower than this go eight channels at a time, one per lane
+ * (conv_dw.h): the 7x7 and 14x14 depthwise convolutions of mobilenet_v2
+ * and efficientnet_b0 ran 0.55-0.85x as long as with the specialised
+ * kernels a plane at a time, keyword spotting's 25x5 0.56x; 28 and more
+ * wide ran slower (1.1-1.3x). */
 #define DW_NARROW 16
 /* Multiply-adds a depthwise task should have at least: small planes (the
  * 7x7 of a CNN's last stage) go several to a task. */
@@ -431,7 +434,7 @@ static void depthwise(const geom *g, int64_t N, int64_t C, const float *x, const
                 N * C};
     const int64_t macs = g->small_n * g->k_n; /* per plane */
     const bool serial = d.planes * macs < PARALLEL_MIN;
-    if (d.avx2 && g->small[1] < DW_NARROW && C >= 8 && !spd_depthwise_specialised(&d.dp)) {
+    if (d.avx2 && g->small[1] < DW_NARROW && C >= 8 && g->k_n <= SPD_DW8_MAX_TAPS) {
         const int64_t tasks = N * ((C + 7) / 8);
         if (serial)
             for (int64_t t = 0; t < tasks; t++) depthwise8_task(&d, t);

@@ -22,9 +22,11 @@ void spd_depthwise_plane_avx2(const spd_dw_params *p, const float *x, const floa
                               const spd_act *ac, const float *z, float *y);
 /* Whether p has a specialised kernel (else the generic one runs). */
 bool spd_depthwise_specialised(const spd_dw_params *p);
-/* Eight consecutive planes (channels) at once, one per lane, for planes
- * narrower than a vector: bias holds 8 values or is NULL, w 8 kernels,
- * x/z/y 8 consecutive planes. */
+/* Eight consecutive planes (channels) at once, one per lane, for narrow
+ * planes: bias holds 8 values or is NULL, w 8 kernels, x/z/y 8 consecutive
+ * planes (y may be x or z). Kernels of more taps than this go a plane at a
+ * time. */
+#define SPD_DW8_MAX_TAPS 49
 void spd_depthwise8_avx2(const spd_dw_params *p, const float *x, const float *w, const float *bias,
                          const spd_act *ac, const float *z, float *y);
 

@@ -19,6 +19,7 @@
  * eight channels at a time, one per lane (spd_depthwise8_avx2). */
 #include "ops/conv_dw.h"
 #include "util/alloc.h"
+#include "util/scratch.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,6 +27,7 @@
 
 #if defined(__x86_64__)
 #include "ops/vmath_avx2_inl.h"
+#include "ops/avx2_regs.h"
 
 /* ---- 3x3 and 5x5 ---- */
 
@@ -509,57 +511,171 @@ TARGET void spd_depthwise_plane_avx2(const spd_dw_params *p, const float *x, con
 
 /* ---- narrow planes, eight channels at a time ---- */
 
+
+/* Eight planes interleaved into xi, one channel per lane, zero-padded to
+ * PH x PW pixels of 8 floats: input rows go through 8x8 register
+ * transposes, up to eight pixels of a row per transpose. Each transpose
+ * stores all eight pixels: past the row's input columns they land on its
+ * right padding, zeroed after, or on the next row, written after (xi has
+ * 8 pixels of slack past the last row). */
+static TARGET void interleave8(const spd_dw_params *p, const float *x, int64_t PH, int64_t PW, float *xi)
+{
+    const int64_t H = p->H, W = p->W, in_n = H * W;
+    const __m256 zero = _mm256_setzero_ps();
+    const int64_t c0 = p->pl < PW ? p->pl : PW; /* the columns [c0, c1) come from x */
+    const int64_t c1 = p->pl + W < PW ? p->pl + W : PW;
+    for (int64_t r = 0; r < PH; r++) {
+        float *dst = xi + r * PW * 8;
+        const int64_t iy = r - p->pt;
+        if (iy < 0 || iy >= H) {
+            for (int64_t q = 0; q < PW; q++) _mm256_storeu_ps(dst + q * 8, zero);
+            continue;
+        }
+        for (int64_t q = 0; q < c0; q++) _mm256_storeu_ps(dst + q * 8, zero);
+        for (int64_t q = c0; q < c1; q += 8) {
+            const int64_t at = iy * W + (q - p->pl);
+            /* a plain load reads on into the next row, or the next plane,
+             * but not past the eighth plane's end */
+            __m256 v[8];
+            if (at + 8 <= in_n) {
+                for (int c = 0; c < 8; c++) v[c] = _mm256_loadu_ps(x + c * in_n + at);
+            } else {
+                const __m256i m = tail_mask(in_n - at);
+                for (int c = 0; c < 8; c++) v[c] = _mm256_maskload_ps(x + c * in_n + at, m);
+            }
+            transpose8_regs(v);
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps(dst + (q + j) * 8, v[j]);
+        }
+        for (int64_t q = c1; q < PW; q++) _mm256_storeu_ps(dst + q * 8, zero);
+    }
+}
+
+/* One output pixel of the eight channels: bias plus KH*KW taps from the
+ * window at base (rows PW pixels apart), in two chains. */
+__attribute__((always_inline)) static TARGET inline __m256 dw8_pixel(const int64_t KH, const int64_t KW, int64_t PW,
+                                                                     const float *base, const __m256 *wv, __m256 bv)
+{
+    __m256 acc = bv, acc2 = _mm256_setzero_ps();
+#pragma GCC unroll 8
+    for (int64_t ky = 0; ky < KH; ky++)
+#pragma GCC unroll 8
+        for (int64_t kx = 0; kx < KW; kx++) {
+            const int64_t t = ky * KW + kx;
+            const __m256 xv = _mm256_loadu_ps(base + (ky * PW + kx) * 8);
+            if (t & 1)
+                acc2 = _mm256_fmadd_ps(wv[t], xv, acc2);
+            else
+                acc = _mm256_fmadd_ps(wv[t], xv, acc);
+        }
+    return _mm256_add_ps(acc, acc2);
+}
+
+/* Eight pixels of eight channels (r[j]: pixel o0 + j) go back to the
+ * planes: one transpose makes them a run of g <= 8 pixels per channel, to
+ * which the residual and the activation apply before the store. */
+__attribute__((always_inline)) static TARGET inline void dw8_store(__m256 r[8], int g, int64_t o0, int64_t out_n,
+                                                                   const spd_act_kind KIND, __m256 pa, __m256 pb,
+                                                                   const float *z, float *y)
+{
+    transpose8_regs(r);
+    const __m256i m = tail_mask(g < 8 ? g : 1);
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) {
+        __m256 v = r[c];
+        const int64_t at = c * out_n + o0;
+        if (z) v = _mm256_add_ps(v, g == 8 ? _mm256_loadu_ps(z + at) : _mm256_maskload_ps(z + at, m));
+        v = act8(KIND, v, pa, pb);
+        if (g == 8)
+            _mm256_storeu_ps(y + at, v);
+        else
+            store_first(y + at, v, g);
+    }
+}
+
+/* Every output pixel, eight at a time; off[o]: pixel o's window in xi.
+ * Inlined with constant KH, KW (3x3, 5x5) and KIND (the activation done in
+ * registers, SPD_ACT_NONE when it is applied after). */
+__attribute__((always_inline)) static TARGET inline void dw8_run(const int64_t KH, const int64_t KW,
+                                                                 const spd_act_kind KIND, const spd_dw_params *p,
+                                                                 int64_t PW, const float *xi, const int32_t *off,
+                                                                 const float *wi, __m256 bv, const spd_act *ac,
+                                                                 const float *z, float *y)
+{
+    const int64_t out_n = p->OH * p->OW;
+    const __m256 pa = _mm256_set1_ps(ac->a), pb = _mm256_set1_ps(ac->b);
+    __m256 wv[SPD_DW8_MAX_TAPS];
+    for (int64_t t = 0; t < KH * KW; t++) wv[t] = _mm256_loadu_ps(wi + t * 8);
+    int64_t o0 = 0;
+    for (; o0 + 8 <= out_n; o0 += 8) {
+        __m256 r[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) r[j] = dw8_pixel(KH, KW, PW, xi + off[o0 + j], wv, bv);
+        dw8_store(r, 8, o0, out_n, KIND, pa, pb, z, y);
+    }
+    if (o0 < out_n) {
+        const int g = (int)(out_n - o0);
+        __m256 r[8];
+        for (int j = 0; j < 8; j++)
+            r[j] = j < g ? dw8_pixel(KH, KW, PW, xi + off[o0 + j], wv, bv) : _mm256_setzero_ps();
+        dw8_store(r, g, o0, out_n, KIND, pa, pb, z, y);
+    }
+}
+
+/* dw8_run with KH, KW and the activation made constants where common. */
+#define DW8_KIND(KH, KW)                                                                                   \
+    switch ((int)kind) {                                                                                     \
+    case SPD_ACT_RELU: dw8_run(KH, KW, SPD_ACT_RELU, p, PW, xi, off, wi, bv, ac, z, y); break;                \
+    case SPD_ACT_CLIP: dw8_run(KH, KW, SPD_ACT_CLIP, p, PW, xi, off, wi, bv, ac, z, y); break;                \
+    case SPD_ACT_SILU: dw8_run(KH, KW, SPD_ACT_SILU, p, PW, xi, off, wi, bv, ac, z, y); break;                \
+    default: dw8_run(KH, KW, kind, p, PW, xi, off, wi, bv, ac, z, y); break;                                 \
+    }
+
 /* Eight depthwise planes at once, one channel per lane: for planes too
  * narrow to fill a vector along their width (keyword spotting's 25x5, the
- * 7x7 of a CNN's last stage). The planes are interleaved into a zero-padded
- * buffer, every output pixel is KH*KW vector FMAs, and the result is
- * de-interleaved with the epilogue applied per plane. x, y, z: the first of
- * eight consecutive planes; w: their KH*KW weights each; bias: 8 or NULL. */
+ * 7x7 of a CNN's last stage), where a plane at a time pays a masked vector
+ * per row and tap. The planes are interleaved into a zero-padded copy (the
+ * thread's scratch), every output pixel is KH*KW vector FMAs, and eight
+ * pixels at a time go back to the planes through a register transpose,
+ * with the epilogue. x, y, z: the first of eight consecutive planes (y may
+ * be x or z, no other overlap); w: their KH*KW weights each; bias: 8 or
+ * NULL. */
 TARGET void spd_depthwise8_avx2(const spd_dw_params *p, const float *x, const float *w, const float *bias,
                                 const spd_act *ac, const float *z, float *y)
 {
-    const int64_t OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW, nk = KH * KW;
+    const int64_t OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW, nk = KH * KW, out_n = OH * OW;
     const int64_t PH = (OH - 1) * p->sy + KH, PW = (OW - 1) * p->sx + KW;
-    const int64_t in_n = p->H * p->W, out_n = OH * OW;
-    float *xi = spd_malloc((size_t)(PH * PW + OH * OW + nk) * 8 * sizeof(float));
-    if (!xi) {
+    const size_t n_off = ((size_t)out_n + 15) / 16 * 16;
+    char *mem = spd_scratch(SPD_SCRATCH_CONV_TASK,
+                            n_off * sizeof(int32_t) + (size_t)(nk + PH * PW + 8) * 8 * sizeof(float));
+    if (!mem || nk > SPD_DW8_MAX_TAPS) {
         /* no memory for the interleaved copy: one plane at a time */
+        const int64_t in_n = p->H * p->W;
         for (int c = 0; c < 8; c++)
             spd_depthwise_plane_avx2(p, x + c * in_n, w + c * nk, bias ? bias[c] : 0.0f, ac,
                                      z ? z + c * out_n : NULL, y + c * out_n);
         return;
     }
-    float *yi = xi + PH * PW * 8, *wi = yi + OH * OW * 8;
+    int32_t *off = (int32_t *)mem;
+    float *wi = (float *)(mem + n_off * sizeof(int32_t)), *xi = wi + nk * 8;
+    for (int64_t oy = 0, o = 0; oy < OH; oy++)
+        for (int64_t ox = 0; ox < OW; ox++, o++) off[o] = (int32_t)((oy * p->sy * PW + ox * p->sx) * 8);
     for (int64_t k = 0; k < nk; k++)
         for (int c = 0; c < 8; c++) wi[k * 8 + c] = w[c * nk + k];
-    for (int64_t r = 0; r < PH; r++)
-        for (int64_t q = 0; q < PW; q++) {
-            const int64_t iy = r - p->pt, ix = q - p->pl;
-            float *dst = xi + (r * PW + q) * 8;
-            if (iy < 0 || iy >= p->H || ix < 0 || ix >= p->W) {
-                _mm256_storeu_ps(dst, _mm256_setzero_ps());
-                continue;
-            }
-            const float *src = x + iy * p->W + ix;
-            for (int c = 0; c < 8; c++) dst[c] = src[c * in_n];
-        }
+    interleave8(p, x, PH, PW, xi);
+    const spd_act_kind ak = ac->kind;
+    const bool in_regs = ak == SPD_ACT_NONE || ak == SPD_ACT_RELU || ak == SPD_ACT_CLIP || ak == SPD_ACT_LEAKYRELU ||
+                         ak == SPD_ACT_HARDSIGMOID || ak == SPD_ACT_SILU;
+    const spd_act_kind kind = in_regs ? ak : SPD_ACT_NONE;
     const __m256 bv = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-    for (int64_t oy = 0; oy < OH; oy++)
-        for (int64_t ox = 0; ox < OW; ox++) {
-            __m256 acc = bv;
-            for (int64_t ky = 0; ky < KH; ky++) {
-                const float *row = xi + ((oy * p->sy + ky) * PW + ox * p->sx) * 8;
-                for (int64_t kx = 0; kx < KW; kx++)
-                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(wi + (ky * KW + kx) * 8), _mm256_loadu_ps(row + kx * 8), acc);
-            }
-            _mm256_storeu_ps(yi + (oy * OW + ox) * 8, acc);
-        }
-    for (int c = 0; c < 8; c++) {
-        float *yc = y + c * out_n;
-        for (int64_t i = 0; i < out_n; i++) yc[i] = yi[i * 8 + c];
-        if (ac->kind != SPD_ACT_NONE || z) spd_vact_bias_f32_avx2(ac, yc, out_n, 0.0f, z ? z + c * out_n : NULL);
+    if (KH == 3 && KW == 3) {
+        DW8_KIND(3, 3)
+    } else if (KH == 5 && KW == 5) {
+        DW8_KIND(5, 5)
+    } else {
+        dw8_run(KH, KW, kind, p, PW, xi, off, wi, bv, ac, z, y);
     }
-    spd_free(xi);
+    if (!in_regs)
+        for (int c = 0; c < 8; c++) spd_vact_bias_f32_avx2(ac, y + c * out_n, out_n, 0.0f, NULL);
 }
 
 
