@@ -265,7 +265,8 @@ static spd_status op_concat(spd_op_ctx *ctx)
         for (int k = 0; k < ctx->n_inputs; k++) {
             const spd_tensor *x = ctx->in[k];
             size_t block = (size_t)(x->dims[axis] * inner) * esz;
-            if (block) memcpy(d, (const char *)x->data + (size_t)o * block, block);
+            const char *src = (const char *)x->data + (size_t)o * block;
+            if (block && src != d) memcpy(d, src, block); /* not where the plan computed it already */
             d += block;
         }
     }

@@ -214,6 +214,7 @@ static spd_status run_node(spd_exec *ex, int i)
         for (int k = 0; k < pn->n_out; k++) spd_tensor_release(&out[k]);
         goto done;
     }
+    if (ex->mem && !ex->planned) spd_memplan_learn(ex->mem, i, out);
     for (int k = 0; k < pn->n_out; k++) {
         if (pn->out[k] < 0) { spd_tensor_release(&out[k]); continue; }
         if (out[k].dtype == SPD_UNDEFINED && st == SPD_OK)

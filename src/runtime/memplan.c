@@ -1,6 +1,7 @@
 #include "runtime/memplan.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,11 @@ struct spd_memplan {
     int n_values;
     int *def, *end;            /* lifetime of each value, in node indices */
     int *alias;                /* per value: the value whose bytes it may take over, -1: none */
-    int *gend;                 /* lay_out's scratch: a group's last use */
+    int *cnode;                /* per value: the Concat that may hold it in its output, -1: none */
+    unsigned char *cflat;      /* per node: a Concat whose inputs lay end to end in the last run */
+    int *par;                  /* lay_out's scratch: the value whose bytes hold v's, -1: none */
+    size_t *poff;              /*   and where in them */
+    int *gdef, *gend;          /* lay_out's scratch: a group's first definition and last use */
     unsigned char *plannable;  /* produced by a node and not a graph output */
     size_t *sizes;             /* per-call scratch: bytes each value took */
     spd_tensor *vals;          /* per-call scratch: the interpreter's values */
@@ -87,12 +92,63 @@ static int keeps_bytes(const char *op)
     return !strcmp(op, "Reshape") || !strcmp(op, "Flatten") || !strcmp(op, "Squeeze") || !strcmp(op, "Unsqueeze");
 }
 
-/* The value at the start of v's alias chain (v itself when it takes over
- * nothing, or when the chain breaks on a size that differs in this layout). */
-static int group_root(const spd_memplan *mp, const size_t *sizes, int v)
+/* Concat along an axis with only 1s before it (a batch-1 NCHW concat of
+ * channels) lays its inputs end to end: each input can be computed straight
+ * into its part of the output, and the Concat copies nothing (op_concat
+ * skips a copy onto itself). Squeezenet's fire modules and inception and
+ * DenseNet blocks concatenate this way. Which Concats do is learned from a
+ * run (spd_memplan_learn). */
+static bool is_concat(const spd_pnode *pn)
 {
-    while (mp->alias[v] >= 0 && sizes[mp->alias[v]] == sizes[v]) v = mp->alias[v];
+    return pn->n_in >= 2 && pn->n_out == 1 && pn->def && pn->run == pn->def->run && !strcmp(pn->node->op_type, "Concat");
+}
+
+/* The value whose bytes hold v's in this layout (v itself for a group's
+ * root), with v's byte offset in them; *in_concat: whether v is part of a
+ * Concat's output (its slot is then its own size, not the root's). */
+static int group_root(const spd_memplan *mp, int v, size_t *off, bool *in_concat)
+{
+    *off = 0;
+    *in_concat = false;
+    while (mp->par[v] >= 0) {
+        *in_concat |= mp->par[v] != mp->alias[v]; /* a Concat's link, not a shape-only one */
+        *off += mp->poff[v];
+        v = mp->par[v];
+    }
     return v;
+}
+
+/* The parent links of this layout: a shape-only operator's output takes its
+ * input's bytes when their sizes agree; a flat Concat's inputs take their
+ * parts of its output when the sizes add up. */
+static void link_groups(spd_memplan *mp, const size_t *sizes)
+{
+    const spd_program *p = mp->prog;
+    for (int v = 0; v < mp->n_values; v++) {
+        mp->par[v] = mp->alias[v] >= 0 && sizes[mp->alias[v]] == sizes[v] ? mp->alias[v] : -1;
+        mp->poff[v] = 0;
+    }
+    for (int i = 0; i < p->n_nodes; i++) {
+        const spd_pnode *pn = &p->nodes[i];
+        if (!mp->cflat[i] || !is_concat(pn)) continue;
+        const int y = pn->out[0];
+        size_t sum = 0;
+        bool mine = true;
+        for (int k = 0; k < pn->n_in; k++) {
+            mine &= pn->in[k] >= 0 && mp->cnode[pn->in[k]] == i;
+            if (mine) sum += sizes[pn->in[k]];
+        }
+        if (!mine || sum != sizes[y] || sum == 0) continue;
+        size_t off = 0;
+        for (int k = 0; k < pn->n_in; k++) {
+            const int x = pn->in[k];
+            if (sizes[x]) {
+                mp->par[x] = y;
+                mp->poff[x] = off;
+            }
+            off += sizes[x];
+        }
+    }
 }
 
 spd_memplan *spd_memplan_new(const spd_program *p)
@@ -111,9 +167,14 @@ spd_memplan *spd_memplan_new(const spd_program *p)
     mp->offset = spd_calloc(nv, sizeof *mp->offset);
     mp->cap = spd_calloc(nv, sizeof *mp->cap);
     mp->alias = spd_malloc(nv * sizeof *mp->alias);
+    mp->cnode = spd_malloc(nv * sizeof *mp->cnode);
+    mp->cflat = spd_calloc((size_t)p->n_nodes + 1, 1);
+    mp->par = spd_malloc(nv * sizeof *mp->par);
+    mp->poff = spd_calloc(nv, sizeof *mp->poff);
+    mp->gdef = spd_malloc(nv * sizeof *mp->gdef);
     mp->gend = spd_malloc(nv * sizeof *mp->gend);
     if (!mp->def || !mp->end || !mp->plannable || !mp->sizes || !mp->cand_sizes || !mp->vals || !mp->offset ||
-        !mp->cap || !mp->alias || !mp->gend) {
+        !mp->cap || !mp->alias || !mp->cnode || !mp->cflat || !mp->par || !mp->poff || !mp->gdef || !mp->gend) {
         spd_memplan_free(mp);
         return NULL;
     }
@@ -133,6 +194,21 @@ spd_memplan *spd_memplan_new(const spd_program *p)
         const int x = pn->in[0], y = pn->out[0];
         if (x >= 0 && y >= 0 && mp->plannable[x] && mp->plannable[y]) mp->alias[y] = x;
     }
+    /* A Concat may hold its inputs when each is planned, its alone, and
+     * takes over no other value's bytes (a reshaped value stays whole). */
+    for (int v = 0; v < p->n_values; v++) mp->cnode[v] = -1;
+    for (int i = 0; i < p->n_nodes; i++) {
+        const spd_pnode *pn = &p->nodes[i];
+        if (!is_concat(pn) || pn->out[0] < 0 || !mp->plannable[pn->out[0]]) continue;
+        bool ok = true;
+        for (int k = 0; k < pn->n_in && ok; k++) {
+            const int x = pn->in[k];
+            ok = x >= 0 && mp->plannable[x] && mp->alias[x] < 0 && mp->cnode[x] < 0;
+            for (int j = 0; j < k && ok; j++) ok = pn->in[j] != x;
+        }
+        if (ok)
+            for (int k = 0; k < pn->n_in; k++) mp->cnode[pn->in[k]] = i;
+    }
     return mp;
 }
 
@@ -148,6 +224,11 @@ void spd_memplan_free(spd_memplan *mp)
     spd_free(mp->offset);
     spd_free(mp->cap);
     spd_free(mp->alias);
+    spd_free(mp->cnode);
+    spd_free(mp->cflat);
+    spd_free(mp->par);
+    spd_free(mp->poff);
+    spd_free(mp->gdef);
     spd_free(mp->gend);
     spd_free(mp->cur.v);
     spd_free(mp->cand.v);
@@ -188,15 +269,24 @@ static int by_offset(const void *a, const void *b)
 
 /* Greedy best-known layout: the largest values first, each at the lowest
  * offset that does not overlap a placed value alive at the same time. A
- * chain of values that take over each other's bytes (alias) is placed once,
- * alive from its first value's definition to its last value's last use. */
+ * group of values that share bytes (a chain of shape-only operators, a
+ * Concat and its inputs) is placed once, alive from its first value's
+ * definition to its last value's last use. */
 static int lay_out(spd_memplan *mp, const size_t *sizes)
 {
-    int *gend = mp->gend;
-    for (int v = 0; v < mp->n_values; v++) gend[v] = mp->end[v];
+    int *gdef = mp->gdef, *gend = mp->gend;
+    link_groups(mp, sizes);
     for (int v = 0; v < mp->n_values; v++) {
-        const int r = group_root(mp, sizes, v);
-        if (r != v && gend[r] < mp->end[v]) gend[r] = mp->end[v];
+        gdef[v] = mp->def[v];
+        gend[v] = mp->end[v];
+    }
+    for (int v = 0; v < mp->n_values; v++) {
+        size_t off;
+        bool in_concat;
+        const int r = group_root(mp, v, &off, &in_concat);
+        if (r == v) continue;
+        if (gend[r] < mp->end[v]) gend[r] = mp->end[v];
+        if (gdef[r] > mp->def[v]) gdef[r] = mp->def[v];
     }
     int n = 0;
     for (int v = 0; v < mp->n_values; v++) n += mp->plannable[v] && sizes[v] > 0;
@@ -208,9 +298,12 @@ static int lay_out(spd_memplan *mp, const size_t *sizes)
         return -1;
     }
     n = 0;
-    for (int v = 0; v < mp->n_values; v++)
-        if (mp->plannable[v] && sizes[v] > 0 && group_root(mp, sizes, v) == v)
+    for (int v = 0; v < mp->n_values; v++) {
+        size_t off;
+        bool in_concat;
+        if (mp->plannable[v] && sizes[v] > 0 && group_root(mp, v, &off, &in_concat) == v)
             items[n++] = (item){v, (sizes[v] + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN};
+    }
     qsort(items, (size_t)n, sizeof *items, by_size_desc);
     memset(mp->cap, 0, (size_t)mp->n_values * sizeof *mp->cap);
     size_t total = 0;
@@ -218,7 +311,7 @@ static int lay_out(spd_memplan *mp, const size_t *sizes)
         int v = items[i].v, nb = 0;
         for (int j = 0; j < i; j++) {
             int w = items[j].v;
-            if (gend[w] < mp->def[v] || gend[v] < mp->def[w]) continue;
+            if (gend[w] < gdef[v] || gend[v] < gdef[w]) continue;
             busy[nb++] = (item){w, mp->offset[w]};
         }
         qsort(busy, (size_t)nb, sizeof *busy, by_offset);
@@ -234,10 +327,13 @@ static int lay_out(spd_memplan *mp, const size_t *sizes)
     }
     for (int v = 0; v < mp->n_values; v++) {
         if (!mp->plannable[v] || sizes[v] == 0) continue;
-        const int r = group_root(mp, sizes, v);
+        size_t off;
+        bool in_concat;
+        const int r = group_root(mp, v, &off, &in_concat);
         if (r == v) continue;
-        mp->offset[v] = mp->offset[r];
-        mp->cap[v] = mp->cap[r];
+        mp->offset[v] = mp->offset[r] + off;
+        /* a part of a Concat's output holds exactly its own bytes */
+        mp->cap[v] = in_concat ? sizes[v] : mp->cap[r];
     }
     spd_free(items);
     spd_free(busy);
@@ -277,6 +373,18 @@ void *spd_memplan_slot(const spd_memplan *mp, int v, size_t *cap)
     if (v < 0 || v >= mp->n_values || !mp->cap[v]) return NULL;
     *cap = mp->cap[v];
     return (char *)mp->arena + mp->offset[v];
+}
+
+void spd_memplan_learn(spd_memplan *mp, int node, const spd_tensor *outs)
+{
+    const spd_pnode *pn = &mp->prog->nodes[node];
+    if (!is_concat(pn)) return;
+    const spd_tensor *y = &outs[0];
+    int64_t axis = spd_attr_int(pn->node, "axis", 1);
+    if (axis < 0) axis += y->ndim;
+    int64_t outer = 1;
+    for (int64_t d = 0; d < axis && d < y->ndim; d++) outer *= y->dims[d];
+    mp->cflat[node] = y->ndim > 0 && axis >= 0 && axis < y->ndim && outer == 1;
 }
 
 size_t *spd_memplan_sizes(spd_memplan *mp) { return mp->sizes; }

@@ -32,6 +32,9 @@ void spd_memplan_release(spd_memplan *mp, const size_t *sizes);
 
 /* The arena slot of value v (NULL when v is not in the arena) and its size. */
 void *spd_memplan_slot(const spd_memplan *mp, int v, size_t *cap);
+/* After node `node` ran in a call that teaches the plan: outs are its
+ * outputs (the plan learns which Concats lay their inputs end to end). */
+void spd_memplan_learn(spd_memplan *mp, int node, const spd_tensor *outs);
 /* Per-value scratch the interpreter reuses across calls. */
 size_t *spd_memplan_sizes(spd_memplan *mp);
 spd_tensor *spd_memplan_vals(spd_memplan *mp);
