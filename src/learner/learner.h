@@ -7,9 +7,10 @@
 #include "optimize/options.h"
 #include "util/cpu.h"
 
-/* 2: reduced-precision learners keep their quantization in model.onnx
+/* 3: model.onnx's checksum is "hash64x4" (persist.c), before "fnv1a64";
+ * 2: reduced-precision learners keep their quantization in model.onnx
  * (QuantizeLinear/DequantizeLinear); 1: in backend files beside it. */
-#define SPD_LEARNER_FORMAT 2
+#define SPD_LEARNER_FORMAT 3
 #define SPD_LEARNER_FORMAT_OLDEST 1
 
 struct spd_learner {

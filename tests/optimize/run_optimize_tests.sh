@@ -432,6 +432,29 @@ b = bytearray(open(p, "rb").read())
 b[len(b) // 2] ^= 0x01
 open(p, "wb").write(b)' "$WORK/learner_flipped_model/model.onnx"
     broken learner_flipped_model model.onnx
+    # a learner saved before format 3 records FNV-1a: it still loads, and
+    # still refuses a changed byte
+    cp -r "$WORK/lrn" "$WORK/learner_format2" && $PY -c '
+import json, sys
+d = sys.argv[1]
+h = 1469598103934665603
+for c in open(d + "/model.onnx", "rb").read():
+    h = ((h ^ c) * 1099511628211) % (1 << 64)
+m = json.load(open(d + "/metadata.json"))
+m["format_version"] = 2
+mf = m["model_file"]
+del mf["hash64x4"]
+mf["fnv1a64"] = "%016x" % h
+json.dump(m, open(d + "/metadata.json", "w"))' "$WORK/learner_format2"
+    run_model format2 "$WORK/learner_format2" "$TINY_IN"
+    if [ "$RC" -eq 0 ]; then pass learner_format2_loads; else fail learner_format2_loads "exit $RC: $(cat "$WORK/format2.run.err")"; fi
+    cp -r "$WORK/learner_format2" "$WORK/learner_format2_flipped" && $PY -c '
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[len(b) // 3] ^= 0x10
+open(p, "wb").write(b)' "$WORK/learner_format2_flipped/model.onnx"
+    broken learner_format2_flipped model.onnx
     cp -r "$WORK/lrn" "$WORK/learner_no_model" && rm "$WORK/learner_no_model/model.onnx"
     broken learner_no_model model.onnx
     cp -r "$WORK/lrn" "$WORK/learner_other_model" && cp "$M/digits/model.onnx" "$WORK/learner_other_model/model.onnx"
