@@ -61,6 +61,9 @@ static const shape shapes[] = {
     {"bert 128x3072x768", 128, 3072, 768},
     {"bert 128x768x3072", 128, 768, 3072},
     {"attn 128x128x64", 128, 128, 64},
+    {"vit 197x2304x768", 197, 2304, 768},
+    {"vit 197x3072x768", 197, 3072, 768},
+    {"vit 197x768x3072", 197, 768, 3072},
 };
 
 /* Path 100 + isa: the same product through spd_gemm_run with B prepacked

@@ -206,16 +206,22 @@ static bool direct_b(const drv *d)
     return d->M <= DIRECT_B_MAX_M && d->N >= DIRECT_B_MIN_N && B->ld % 16 == 0 && ((uintptr_t)B->p & 63) == 0;
 }
 
-/* Whether the kernel applies the epilogue itself (spd_tile_epi): a row
- * bias, a residual laid out like C and Relu or Clip, on a product that
- * starts C afresh, with the clamp it takes. Other activations keep the pass
- * over each finished 256 columns. */
+/* A bias over columns: the epilogue's z as one row (ldz 0), a Gemm's C. */
+static bool col_bias(const spd_gemm_epi *e) { return e && e->z && e->ldz == 0 && !e->row_bias; }
+
+/* Whether the kernel applies the epilogue itself (spd_tile_epi): a row or
+ * column bias, a residual laid out like C and Relu or Clip, on a product
+ * that starts C afresh, with the clamp it takes. Other activations keep the
+ * pass over each finished 256 columns (a Gemm's bias over columns went
+ * there too, 1-2% of a transformer's time). */
 static bool tile_epi_fits(const drv *d, int *clamp, float *lo, float *hi)
 {
     const spd_gemm_epi *e = d->epi;
     *clamp = SPD_CLAMP_NONE;
     *lo = *hi = 0.0f;
-    if (!d->kern->fuses_epi || !e || (e->z && e->ldz != d->ldc) || d->alpha != 1.0f || d->beta != 0.0f) return false;
+    if (!d->kern->fuses_epi || !e || (e->z && e->ldz != d->ldc && !col_bias(e)) || d->alpha != 1.0f ||
+        d->beta != 0.0f)
+        return false;
     const spd_act_kind k = e->ac ? e->ac->kind : SPD_ACT_NONE;
     if (k == SPD_ACT_RELU)
         *clamp = SPD_CLAMP_RELU;
@@ -273,15 +279,17 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
             else
                 kern->pack_a(A->trans, mm, k, A->trans ? A->p + pc * A->ld + r : A->p + r * A->ld + pc, A->ld, ap);
             float *cc = d->C + r * ldc + c0;
-            const bool last = pc + k >= K;
-            const float *z = fused && last && d->epi->z ? d->epi->z + r * ldc + c0 : NULL;
-            spd_tile_epi te = {fused && pc == 0 && d->epi->row_bias ? d->epi->row_bias + r : NULL, z,
+            const bool last = pc + k >= K, cb = fused && col_bias(d->epi);
+            const float *z = fused && last && d->epi->z && !cb ? d->epi->z + r * ldc + c0 : NULL;
+            const float *zc = cb && pc == 0 ? d->epi->z + c0 : NULL; /* the column bias, from column c0 */
+            spd_tile_epi te = {fused && pc == 0 && d->epi->row_bias ? d->epi->row_bias + r : NULL, NULL, z,
                                fused && last ? clamp : SPD_CLAMP_NONE, lo, hi,
                                round_up(mm, mr) <= C_AHEAD_MAX_ROWS ? C_AHEAD : 0};
             const spd_tile_epi *tep = kern->fuses_epi ? &te : NULL;
             for (int64_t jr = 0, e0 = 0; jr < n; jr += nr) {
                 const int nn = (int)min64(nr, n - jr);
                 const float *b = direct ? bp : bb + jr * k;
+                if (zc) te.col_bias = zc + jr;
                 if (jr < full) {
                     const float *bd = B->p + pc * B->ld + c0 + jr;
                     for (int64_t ir = 0; ir < mm; ir += mr) {

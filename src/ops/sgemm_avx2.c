@@ -48,11 +48,21 @@ TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int 
     "vmovaps %%ymm10, 192(%[t])\n\tvmovaps %%ymm11, 224(%[t])\n\tvmovaps %%ymm12, 256(%[t])\n\t"                \
     "vmovaps %%ymm13, 288(%[t])\n\tvmovaps %%ymm14, 320(%[t])\n\tvmovaps %%ymm15, 352(%[t])\n\t"
 
-/* The accumulators start at the tile's row bias (%[bias], 6 floats) when
- * there is one, at zero otherwise. */
+/* The accumulators start at the tile's row bias (%[bias], 6 floats) or,
+ * with mode bit 32, its column bias (%[bias], 16 floats) when there is
+ * one, at zero otherwise. */
 #define INIT_ACC                                                                                                 \
-    "test %[bias], %[bias]\n\t"                                                                                    \
-    "jnz 10f\n\t" ZERO_ACC "jmp 11f\n\t"                                                                          \
+    "test %[bias], %[bias]\n\t"                                                                                  \
+    "jnz 13f\n\t" ZERO_ACC "jmp 11f\n\t"                                                                         \
+    "13:\n\t"                                                                                                    \
+    "test $32, %[mode]\n\t"                                                                                      \
+    "jz 10f\n\t"                                                                                                 \
+    "vmovups 0(%[bias]), %%ymm4\n\tvmovups 32(%[bias]), %%ymm5\n\t"                                              \
+    "vmovaps %%ymm4, %%ymm6\n\tvmovaps %%ymm5, %%ymm7\n\tvmovaps %%ymm4, %%ymm8\n\t"                             \
+    "vmovaps %%ymm5, %%ymm9\n\tvmovaps %%ymm4, %%ymm10\n\tvmovaps %%ymm5, %%ymm11\n\t"                           \
+    "vmovaps %%ymm4, %%ymm12\n\tvmovaps %%ymm5, %%ymm13\n\tvmovaps %%ymm4, %%ymm14\n\t"                          \
+    "vmovaps %%ymm5, %%ymm15\n\t"                                                                                \
+    "jmp 11f\n\t"                                                                                                \
     "10:\n\t"                                                                                                    \
     "vbroadcastss 0(%[bias]), %%ymm4\n\tvmovaps %%ymm4, %%ymm5\n\t"                                                \
     "vbroadcastss 4(%[bias]), %%ymm6\n\tvmovaps %%ymm6, %%ymm7\n\t"                                                \
@@ -81,11 +91,11 @@ TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int 
  * with NaN kept (maxps/minps return their second source on NaN). */
 #define RELU(x) "vmaxps %%ymm0, %%ymm" #x ", %%ymm" #x "\n\t"
 #define CLIP(x) "vmaxps %%ymm" #x ", %%ymm0, %%ymm" #x "\n\tvminps %%ymm" #x ", %%ymm1, %%ymm" #x "\n\t"
-/* mode: 0 to t; else bit 1: add C, bit 4: add the residual z (ld ldc),
- * bits 2-3: clamp (SPD_CLAMP_* << 2), then store to C. ymm0/ymm1 (the B
- * row) are free after the k loop. */
+/* mode & 31: 0 to t; else bit 1: add C, bit 4: add the residual z (ld
+ * ldc), bits 2-3: clamp (SPD_CLAMP_* << 2), then store to C. ymm0/ymm1
+ * (the B row) are free after the k loop. */
 #define STORE_ACC                                                                                                \
-    "test %[mode], %[mode]\n\t"                                                                                    \
+    "test $31, %[mode]\n\t"                                                                                      \
     "jnz 5f\n\t" SAVE_ACC "jmp 9f\n\t"                                                                           \
     "5:\n\t"                                                                                                     \
     "lea (%[c],%[ldc],2), %[c3]\n\t"                                                                              \
@@ -104,7 +114,8 @@ TARGET static void store_tile(const float *t, float *C, int64_t ldc, int m, int 
     "jnz 7f\n\t" ALL_ACC(RELU) "jmp 8f\n\t"                                                                       \
     "7:\n\t" ALL_ACC(CLIP) "8:\n\t" ROWS_C(PUT) "9:\n\t"
 
-/* Which STORE_ACC path a tile takes. */
+/* Which STORE_ACC path a tile takes (bit 32, the column bias, is
+ * INIT_ACC's and is set by tile_begin). */
 static inline int64_t store_mode(int m, int n, float alpha, float beta, const spd_tile_epi *te)
 {
     if (m != MR || n != NR || alpha != 1.0f || (beta != 0.0f && beta != 1.0f)) return 0;
@@ -127,7 +138,7 @@ static inline const float *tile_bias(const spd_tile_epi *te, int m, float *pad)
 typedef struct tile_out {
     int64_t mode, ldc_bytes;
     const float *bias, *z;
-    float lohi[2], pad[MR];
+    float lohi[2], pad[NR];
 } tile_out;
 
 TARGET static inline void tile_begin(tile_out *o, const float *C, int64_t ldc, int m, int n, float alpha, float beta,
@@ -146,6 +157,11 @@ TARGET static inline void tile_begin(tile_out *o, const float *C, int64_t ldc, i
     o->mode = store_mode(m, n, alpha, beta, te);
     o->ldc_bytes = ldc * (int64_t)sizeof(float);
     o->bias = tile_bias(te, m, o->pad);
+    if (te && te->col_bias && !o->bias) { /* the assembly reads 16 values */
+        o->bias = n == NR ? te->col_bias : o->pad;
+        for (int j = 0; n < NR && j < NR; j++) o->pad[j] = j < n ? te->col_bias[j] : 0.0f;
+        o->mode |= 32;
+    }
     o->lohi[0] = te ? te->lo : 0.0f;
     o->lohi[1] = te ? te->hi : 0.0f;
 }
@@ -274,6 +290,9 @@ TARGET static int edge_kernel(int64_t k, const float *a, const float *b, int64_t
         tile_m2(k, a, b, ldb, bias, t);
     else
         tile_m4(k, a, b, ldb, bias, t);
+    if (te && te->col_bias && !bias)
+        for (int r = 0; r < m; r++)
+            for (int j = 0; j < n; j++) t[r * NR + j] += te->col_bias[j];
     const float lohi[2] = {te ? te->lo : 0.0f, te ? te->hi : 0.0f};
     store_tile(t, C, ldc, m, n, alpha, beta, te ? te->z : NULL, te ? te->clamp : 0, lohi);
     return 1;
@@ -317,7 +336,7 @@ TARGET static void kernel_6x16(int64_t k, const float *a, const float *b, float 
                        [lohi] "r"(o.lohi), [z] "r"(o.z)
                      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
                        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-    if (!o.mode) store_tile(t, C, ldc, m, n, alpha, beta, o.z, te ? te->clamp : 0, o.lohi);
+    if (!(o.mode & 31)) store_tile(t, C, ldc, m, n, alpha, beta, o.z, te ? te->clamp : 0, o.lohi);
 }
 
 #define STEP_SB(u)                                                                                                \
@@ -369,7 +388,7 @@ TARGET static void kernel_6x16_sb(int64_t k, const float *a, const float *b, int
                        [bias] "r"(o.bias), [lohi] "r"(o.lohi), [z] "r"(o.z)
                      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
                        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-    if (!o.mode) store_tile(t, C, ldc, m, n, alpha, beta, o.z, te ? te->clamp : 0, o.lohi);
+    if (!(o.mode & 31)) store_tile(t, C, ldc, m, n, alpha, beta, o.z, te ? te->clamp : 0, o.lohi);
 }
 #undef STEP_SB
 #undef STEP

@@ -27,6 +27,8 @@ typedef enum spd_sgemm_isa { SPD_SGEMM_REF = 0, SPD_SGEMM_AVX2 = 1, SPD_SGEMM_AV
  * (with no epilogue) to such kernels also for its c_ahead hint. */
 typedef struct spd_tile_epi {
     const float *bias; /* one per row of the tile (m of them); NULL: none */
+    const float *col_bias; /* or one per column (n of them), a Gemm's bias:
+                              starts every row's accumulators the same way */
     const float *z;    /* a residual added before the clamp, laid out like C
                           (same ldc), at the tile's corner; NULL: none */
     int clamp;         /* SPD_CLAMP_* */

@@ -185,7 +185,8 @@ static void check_epilogue(int64_t M, int64_t N, int64_t K, int act, int with_bi
     for (int64_t i = 0; i < M * N; i++) Z[i] = rnd_float();
     for (int64_t i = 3; i < M; i += 7) A[i * K] = NAN; /* rows of NaN outputs */
     const spd_act ac = {act == 0 ? SPD_ACT_NONE : act == 1 ? SPD_ACT_RELU : SPD_ACT_CLIP, -0.25f, 0.5f};
-    const spd_gemm_epi epi = {&ac, with_bias ? bias : NULL, with_z ? Z : NULL, N};
+    /* with_z 2: Z's first row as a bias over columns (ldz 0, a Gemm's C) */
+    const spd_gemm_epi epi = {&ac, with_bias ? bias : NULL, with_z ? Z : NULL, with_z == 2 ? 0 : N};
     for (int p = 0; p < g_n_paths; p++) {
         spd_sgemm_set_isa(g_paths[p]);
         const spd_gemm_a ga = {0, A, K, NULL, NULL, NULL, 0};
@@ -200,7 +201,8 @@ static void check_epilogue(int64_t M, int64_t N, int64_t K, int act, int with_bi
                     acc += (double)A[i * K + q] * B[q * N + j];
                     mag += fabs((double)A[i * K + q] * B[q * N + j]);
                 }
-                if (with_z) acc += Z[i * N + j], mag += fabs(Z[i * N + j]);
+                const float zv = with_z ? Z[(with_z == 2 ? 0 : i * N) + j] : 0.0f;
+                acc += zv, mag += fabs(zv);
                 const float want = spd_act_scalar(&ac, (float)acc), got = C[i * N + j];
                 const int ok = isnan(want) ? isnan(got) : got == want || fabs(got - want) <= 1e-5 * (mag + 1.0);
                 if (!ok) {
@@ -287,6 +289,18 @@ int main(void)
     for (int r = 0; r < 12; r++)
         check_epilogue(rnd_range(1, 70), rnd_range(1, 90), rnd_range(1, 600), (int)rnd_range(0, 2), (int)(rnd() & 1),
                        (int)(rnd() & 1), r % 2 ? 2 : 1);
+    /* A bias over columns (fused into the AVX2 tiles' accumulators): full
+     * and edge tiles, several k slices, in-place B, alone and beside a row
+     * bias (then the pass applies both). */
+    for (int act = 0; act < 3; act++) {
+        check_epilogue(13, 37, 29, act, 0, 2, 1);
+        check_epilogue(24, 64, 300, act, 0, 2, 2);
+        check_epilogue(7, 512, 20, act, 0, 2, 1);
+        check_epilogue(12, 48, 600, act, 1, 2, 1);
+    }
+    for (int r = 0; r < 12; r++)
+        check_epilogue(rnd_range(1, 70), rnd_range(1, 90), rnd_range(1, 600), (int)rnd_range(0, 2), 0, 2,
+                       r % 2 ? 2 : 1);
     /* Scratch allocation fails: the packed paths fall back to the reference. */
     {
         gemm_case c = make_case(40, 50, 60, 0, 0, 3, 0);
