@@ -4,7 +4,11 @@
 # Not a test: it prints figures.
 #
 # usage: run_bench.sh SPEEDSTER_BIN MODELS_DIR [threads] [model...]
-# env:   BENCH_ROUNDS (3), BENCH_WARMUP (1), BENCH_RUNS (5)
+# env:   BENCH_ROUNDS (3), BENCH_WARMUP (10), BENCH_RUNS (10)
+#        (ten warm-up calls: at two threads both runtimes take several calls
+#        to reach their steady speed in a fresh process on this kind of
+#        virtual machine, speedster's pool up to ~10, and a serving process
+#        is measured at its steady speed)
 #        BENCH_LEARNERS=DIR: time DIR/<model> (a learner folder from
 #        `speedster optimize`) instead of the model itself, when it exists
 #
@@ -22,8 +26,8 @@ models=$2
 threads=${3:-$(nproc)}
 shift $(($# < 3 ? $# : 3))
 rounds=${BENCH_ROUNDS:-3}
-warmup=${BENCH_WARMUP:-1}
-runs=${BENCH_RUNS:-5}
+warmup=${BENCH_WARMUP:-10}
+runs=${BENCH_RUNS:-10}
 here=$(cd "$(dirname "$0")" && pwd)
 
 if [ ! -f "$here/node_modules/onnxruntime-node/package.json" ]; then
