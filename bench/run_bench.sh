@@ -12,10 +12,12 @@
 #        BENCH_LEARNERS=DIR: time DIR/<model> (a learner folder from
 #        `speedster optimize`) instead of the model itself, when it exists
 #
-# Each round times ORT (in a fresh process: load, warmup, runs) and then
-# `speedster bench` with the same warmup and runs; rounds alternate the two so
-# that a slow spell of the machine hits both.  A model's figure is the median
-# of its per-round medians.
+# Each round times ORT (in a fresh process: load, warmup, runs) and
+# `speedster bench` with the same warmup and runs, one right after the other,
+# the two taking turns going first. The times printed are the medians of the
+# per-round medians; the ratio is the median of the per-round ratios (the
+# machines are shared: a slow spell spans seconds, and hits a round's two
+# runs alike more often than two rounds).
 set -u
 if [ $# -lt 2 ]; then
     echo "usage: run_bench.sh SPEEDSTER_BIN MODELS_DIR [threads] [model...]" >&2
@@ -67,20 +69,33 @@ for n in "${names[@]}"; do
     ort_meds=()
     spd_meds=()
     err=""
+    pair_ratios=()
+    target="$case_dir/model.onnx"
+    [ -n "${BENCH_LEARNERS:-}" ] && [ -f "$BENCH_LEARNERS/$n/metadata.json" ] && target="$BENCH_LEARNERS/$n"
     for ((r = 0; r < rounds; r++)); do
-        o=$(node "$here/bench_ort.js" "$case_dir" --threads "$threads" --warmup "$warmup" --runs "$runs" 2>&1 | tail -n 1)
-        m=$(json_field median_ms <<<"$o")
-        if [ -n "$m" ]; then ort_meds+=("$m"); else err="ORT: $o"; fi
-        target="$case_dir/model.onnx"
-        [ -n "${BENCH_LEARNERS:-}" ] && [ -f "$BENCH_LEARNERS/$n/metadata.json" ] && target="$BENCH_LEARNERS/$n"
-        s=$("$bin" bench "$target" -i "$case_dir/test_data_set_0" --threads "$threads" \
-            --warmup "$warmup" --runs "$runs" 2>&1 | tail -n 1)
-        m=$(json_field median_ms <<<"$s")
-        if [ -n "$m" ]; then spd_meds+=("$m"); else err="speedster: $s"; fi
+        # the two runs of a round are adjacent in time, and take turns going first
+        om_r=""
+        sm_r=""
+        for side in $(if ((r % 2)); then echo spd ort; else echo ort spd; fi); do
+            if [ "$side" = ort ]; then
+                o=$(node "$here/bench_ort.js" "$case_dir" --threads "$threads" --warmup "$warmup" --runs "$runs" 2>&1 | tail -n 1)
+                om_r=$(json_field median_ms <<<"$o")
+                if [ -n "$om_r" ]; then ort_meds+=("$om_r"); else err="ORT: $o"; fi
+            else
+                s=$("$bin" bench "$target" -i "$case_dir/test_data_set_0" --threads "$threads" \
+                    --warmup "$warmup" --runs "$runs" 2>&1 | tail -n 1)
+                sm_r=$(json_field median_ms <<<"$s")
+                if [ -n "$sm_r" ]; then spd_meds+=("$sm_r"); else err="speedster: $s"; fi
+            fi
+        done
+        [ -n "$om_r" ] && [ -n "$sm_r" ] && pair_ratios+=("$(awk -v a="$sm_r" -v b="$om_r" 'BEGIN { if (b > 0) print a / b }')")
     done
     om=$(median "${ort_meds[@]}")
     sm=$(median "${spd_meds[@]}")
-    ratio=$(awk -v a="$sm" -v b="$om" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }')
+    # the ratio is the median of the rounds' own ratios: a slow spell of the
+    # machine that covers a round slows both of its runs alike
+    pr=$(median "${pair_ratios[@]}")
+    ratio=$(awk -v r="$pr" 'BEGIN { if (r == "") print "-"; else printf "%.2f", r }')
     # The goals of the native-speed issue: at most 1.25 per model, and at
     # most 1/1.5 where ORT takes under 0.2 ms (tiny models).
     goal=""
