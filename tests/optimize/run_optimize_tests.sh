@@ -425,12 +425,15 @@ if [ -d "$WORK/lrn" ]; then
     broken learner_truncated_metadata metadata.json
     cp -r "$WORK/lrn" "$WORK/learner_empty_metadata" && : >"$WORK/learner_empty_metadata/metadata.json"
     broken learner_empty_metadata metadata.json
-    cp -r "$WORK/lrn" "$WORK/learner_flipped_model" && $PY -c '
+    flip_bit() { # FILE FRACTION MASK: xor MASK into the byte at FRACTION of FILE
+        $PY -c '
 import sys
-p = sys.argv[1]
+p, f, m = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 b = bytearray(open(p, "rb").read())
-b[len(b) // 2] ^= 0x01
-open(p, "wb").write(b)' "$WORK/learner_flipped_model/model.onnx"
+b[int(len(b) * f)] ^= m
+open(p, "wb").write(b)' "$1" "$2" "$3"
+    }
+    cp -r "$WORK/lrn" "$WORK/learner_flipped_model" && flip_bit "$WORK/learner_flipped_model/model.onnx" 0.5 1
     broken learner_flipped_model model.onnx
     # a learner saved before format 3 records FNV-1a: it still loads, and
     # still refuses a changed byte
@@ -448,12 +451,8 @@ mf["fnv1a64"] = "%016x" % h
 json.dump(m, open(d + "/metadata.json", "w"))' "$WORK/learner_format2"
     run_model format2 "$WORK/learner_format2" "$TINY_IN"
     if [ "$RC" -eq 0 ]; then pass learner_format2_loads; else fail learner_format2_loads "exit $RC: $(cat "$WORK/format2.run.err")"; fi
-    cp -r "$WORK/learner_format2" "$WORK/learner_format2_flipped" && $PY -c '
-import sys
-p = sys.argv[1]
-b = bytearray(open(p, "rb").read())
-b[len(b) // 3] ^= 0x10
-open(p, "wb").write(b)' "$WORK/learner_format2_flipped/model.onnx"
+    cp -r "$WORK/learner_format2" "$WORK/learner_format2_flipped" &&
+        flip_bit "$WORK/learner_format2_flipped/model.onnx" 0.33 16
     broken learner_format2_flipped model.onnx
     cp -r "$WORK/lrn" "$WORK/learner_no_model" && rm "$WORK/learner_no_model/model.onnx"
     broken learner_no_model model.onnx

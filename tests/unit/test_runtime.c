@@ -182,19 +182,11 @@ static void test_prepare_errors(void)
 }
 
 
-/* Runs a 5-node graph over x (2x3x4) four times (the arena is laid out on
- * the second call, used from the third) and checks y against want(x) each
- * time; returns the arena's size. */
-static size_t run_planned(const char *ops[5][4], float (*want)(float))
+/* Runs graph g (freed here) over x (2x3x4) four times (the arena is laid
+ * out on the second call, used from the third), checks y with ok(x, y,
+ * ctx) each time, and returns the arena's size. */
+static size_t run_graph(spd_graph *g, int (*ok)(const float *x, const spd_tensor *y, const void *ctx), const void *ctx)
 {
-    spd_graph *g = new_graph();
-    spd_free(g->nodes);
-    g->nodes = spd_calloc(5, sizeof(spd_node));
-    for (int i = 0; i < 5; i++) add_node(g, ops[i][0], ops[i][1], ops[i][2], NULL, ops[i][3]);
-    /* the last node adds two values */
-    spd_node *last = &g->nodes[4];
-    last->n_inputs = 2;
-    last->inputs[1] = S(ops[4][2] + strlen(ops[4][2]) + 1);
     spd_opset os;
     spd_model m;
     model_of(g, &os, &m);
@@ -210,9 +202,7 @@ static size_t run_planned(const char *ops[5][4], float (*want)(float))
         for (int call = 0; call < 4; call++) {
             spd_tensor y = {0};
             CHECK(spd_exec_run_user(p, &x, 1, &y, 1) == SPD_OK);
-            int bad = y.ndim != 2 || y.dims[0] != 2 || y.dims[1] != 12;
-            for (int i = 0; !bad && i < 24; i++) bad = fabsf(((float *)y.data)[i] - want(xv[i])) > 1e-6f;
-            CHECK(!bad);
+            CHECK(ok(xv, &y, ctx));
             spd_tensor_release(&y);
         }
         arena = spd_memplan_arena_bytes(p->mem);
@@ -221,6 +211,31 @@ static size_t run_planned(const char *ops[5][4], float (*want)(float))
     spd_program_free(p);
     spd_graph_free(g);
     return arena;
+}
+
+typedef float (*elementwise_fn)(float);
+
+/* y is 2x12 and y[i] = want(x[i]) */
+static int flat_elementwise(const float *x, const spd_tensor *y, const void *ctx)
+{
+    const elementwise_fn want = *(const elementwise_fn *)ctx;
+    int bad = y->ndim != 2 || y->dims[0] != 2 || y->dims[1] != 12;
+    for (int i = 0; !bad && i < 24; i++) bad = fabsf(((const float *)y->data)[i] - want(x[i])) > 1e-6f;
+    return !bad;
+}
+
+/* A 5-node graph over x whose last node adds two values; y = want(x). */
+static size_t run_planned(const char *ops[5][4], float (*want)(float))
+{
+    spd_graph *g = new_graph();
+    spd_free(g->nodes);
+    g->nodes = spd_calloc(5, sizeof(spd_node));
+    for (int i = 0; i < 5; i++) add_node(g, ops[i][0], ops[i][1], ops[i][2], NULL, ops[i][3]);
+    spd_node *last = &g->nodes[4];
+    last->n_inputs = 2;
+    last->inputs[1] = S(ops[4][2] + strlen(ops[4][2]) + 1);
+    const elementwise_fn f = want;
+    return run_graph(g, flat_elementwise, &f);
 }
 
 static float relu_plus_sigmoid(float v) { return (v > 0 ? v : 0) + 1 / (1 + expf(-v)); }
@@ -245,9 +260,25 @@ static void test_memplan_alias(void)
     CHECK(run_planned(g2, relu_plus_sigmoid_relu) == 256);
 }
 
-/* y = Neg(Concat(Relu(x), Sigmoid(x), axis)) over x (2x3x4), called four
- * times (laid out on the second call); checks y each time and returns the
- * arena's size. */
+/* y = -Concat(Relu(x), Sigmoid(x)) along axis *ctx: 4x3x4 (axis 0) or
+ * 2x6x4 (axis 1) */
+static int neg_concat(const float *xv, const spd_tensor *y, const void *ctx)
+{
+    const int64_t axis = *(const int64_t *)ctx, J = axis == 0 ? 3 : 6;
+    int bad = y->ndim != 3 || spd_tensor_numel(y) != 48;
+    const float *yv = y->data;
+    for (int o = 0; !bad && o < 48; o++) {
+        int64_t i = o / (J * 4), j = o / 4 % J, k = o % 4, second = 0;
+        if (axis == 0 && i >= 2) i -= 2, second = 1;
+        if (axis == 1 && j >= 3) j -= 3, second = 1;
+        const float v = xv[(i * 3 + j) * 4 + k];
+        const float want = second ? 1 / (1 + expf(-v)) : (v > 0 ? v : 0);
+        bad = fabsf(yv[o] + want) > 1e-6f;
+    }
+    return !bad;
+}
+
+/* The Concat graph along `axis`, run four times; returns the arena's size. */
 static size_t run_concat(int64_t axis)
 {
     spd_graph *g = new_graph();
@@ -256,42 +287,7 @@ static size_t run_concat(int64_t axis)
     add_node(g, "n3", "Concat", "a", "b", "c");
     add_node(g, "n4", "Neg", "c", NULL, "y");
     CHECK(spd_node_set_int(&g->nodes[2], "axis", axis) == SPD_OK);
-    spd_opset os;
-    spd_model m;
-    model_of(g, &os, &m);
-    spd_program *p = NULL;
-    size_t arena = 0;
-    CHECK(spd_program_build(&m, g, NULL, &p) == SPD_OK);
-    if (p) {
-        int64_t dims[3] = {2, 3, 4};
-        spd_tensor x = {0};
-        CHECK(spd_tensor_alloc(&x, SPD_FLOAT, 3, dims) == SPD_OK);
-        float *xv = x.data;
-        for (int i = 0; i < 24; i++) xv[i] = (float)(i % 7) - 3.0f + 0.25f * (float)i;
-        for (int call = 0; call < 4; call++) {
-            spd_tensor y = {0};
-            CHECK(spd_exec_run_user(p, &x, 1, &y, 1) == SPD_OK);
-            int bad = y.ndim != 3 || spd_tensor_numel(&y) != 48;
-            const float *yv = y.data;
-            /* output (i, j, k) over 4x3x4 (axis 0) or 2x6x4 (axis 1) */
-            const int64_t J = axis == 0 ? 3 : 6;
-            for (int o = 0; !bad && o < 48; o++) {
-                int64_t i = o / (J * 4), j = o / 4 % J, k = o % 4, second = 0;
-                if (axis == 0 && i >= 2) i -= 2, second = 1;
-                if (axis == 1 && j >= 3) j -= 3, second = 1;
-                const float v = xv[(i * 3 + j) * 4 + k];
-                const float want = second ? 1 / (1 + expf(-v)) : (v > 0 ? v : 0);
-                bad = fabsf(yv[o] + want) > 1e-6f;
-            }
-            CHECK(!bad);
-            spd_tensor_release(&y);
-        }
-        arena = spd_memplan_arena_bytes(p->mem);
-        spd_tensor_release(&x);
-    }
-    spd_program_free(p);
-    spd_graph_free(g);
-    return arena;
+    return run_graph(g, neg_concat, &axis);
 }
 
 /* Along the first axis the two halves are computed into their places in
