@@ -556,9 +556,7 @@ __attribute__((always_inline)) static TARGET inline __m256 dw8_pixel(const int64
                                                                      const float *base, const __m256 *wv, __m256 bv)
 {
     __m256 acc = bv, acc2 = _mm256_setzero_ps();
-#pragma GCC unroll 8
     for (int64_t ky = 0; ky < KH; ky++)
-#pragma GCC unroll 8
         for (int64_t kx = 0; kx < KW; kx++) {
             const int64_t t = ky * KW + kx;
             const __m256 xv = _mm256_loadu_ps(base + (ky * PW + kx) * 8);
@@ -572,19 +570,23 @@ __attribute__((always_inline)) static TARGET inline __m256 dw8_pixel(const int64
 
 /* Eight pixels of eight channels (r[j]: pixel o0 + j) go back to the
  * planes: one transpose makes them a run of g <= 8 pixels per channel, to
- * which the residual and the activation apply before the store. */
+ * which the residual and the activation (none, Relu or Clip) apply before
+ * the store. */
 __attribute__((always_inline)) static TARGET inline void dw8_store(__m256 r[8], int g, int64_t o0, int64_t out_n,
                                                                    const spd_act_kind KIND, __m256 pa, __m256 pb,
                                                                    const float *z, float *y)
 {
     transpose8_regs(r);
     const __m256i m = tail_mask(g < 8 ? g : 1);
-#pragma GCC unroll 8
+    const __m256 zero = _mm256_setzero_ps();
     for (int c = 0; c < 8; c++) {
         __m256 v = r[c];
         const int64_t at = c * out_n + o0;
         if (z) v = _mm256_add_ps(v, g == 8 ? _mm256_loadu_ps(z + at) : _mm256_maskload_ps(z + at, m));
-        v = act8(KIND, v, pa, pb);
+        if (KIND == SPD_ACT_RELU)
+            v = _mm256_max_ps(v, zero);
+        else if (KIND == SPD_ACT_CLIP)
+            v = _mm256_min_ps(pb, _mm256_max_ps(pa, v));
         if (g == 8)
             _mm256_storeu_ps(y + at, v);
         else
@@ -592,9 +594,35 @@ __attribute__((always_inline)) static TARGET inline void dw8_store(__m256 r[8], 
     }
 }
 
+/* The last g < 8 pixels from o0 (any kernel size, the activation kind at
+ * run time): one copy for every shape, not one per specialisation. */
+static TARGET __attribute__((noinline)) void dw8_tail(int64_t KH, int64_t KW, spd_act_kind kind, int64_t PW,
+                                                      const float *xi, const int32_t *off, const __m256 *wv,
+                                                      __m256 bv, int64_t o0, int64_t out_n, __m256 pa, __m256 pb,
+                                                      const float *z, float *y)
+{
+    const int g = (int)(out_n - o0);
+    __m256 r[8];
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm256_setzero_ps();
+        if (j >= g) continue;
+        __m256 acc = bv;
+        for (int64_t ky = 0; ky < KH; ky++)
+            for (int64_t kx = 0; kx < KW; kx++)
+                acc = _mm256_fmadd_ps(wv[ky * KW + kx], _mm256_loadu_ps(xi + off[o0 + j] + (ky * PW + kx) * 8), acc);
+        r[j] = acc;
+    }
+    if (kind == SPD_ACT_RELU)
+        dw8_store(r, g, o0, out_n, SPD_ACT_RELU, pa, pb, z, y);
+    else if (kind == SPD_ACT_CLIP)
+        dw8_store(r, g, o0, out_n, SPD_ACT_CLIP, pa, pb, z, y);
+    else
+        dw8_store(r, g, o0, out_n, SPD_ACT_NONE, pa, pb, z, y);
+}
+
 /* Every output pixel, eight at a time; off[o]: pixel o's window in xi.
- * Inlined with constant KH, KW (3x3, 5x5) and KIND (the activation done in
- * registers, SPD_ACT_NONE when it is applied after). */
+ * Inlined with constant KH, KW (3x3, 5x5) and KIND (none, Relu, Clip:
+ * other activations go over the planes after). */
 __attribute__((always_inline)) static TARGET inline void dw8_run(const int64_t KH, const int64_t KW,
                                                                  const spd_act_kind KIND, const spd_dw_params *p,
                                                                  int64_t PW, const float *xi, const int32_t *off,
@@ -612,22 +640,15 @@ __attribute__((always_inline)) static TARGET inline void dw8_run(const int64_t K
         for (int j = 0; j < 8; j++) r[j] = dw8_pixel(KH, KW, PW, xi + off[o0 + j], wv, bv);
         dw8_store(r, 8, o0, out_n, KIND, pa, pb, z, y);
     }
-    if (o0 < out_n) {
-        const int g = (int)(out_n - o0);
-        __m256 r[8];
-        for (int j = 0; j < 8; j++)
-            r[j] = j < g ? dw8_pixel(KH, KW, PW, xi + off[o0 + j], wv, bv) : _mm256_setzero_ps();
-        dw8_store(r, g, o0, out_n, KIND, pa, pb, z, y);
-    }
+    if (o0 < out_n) dw8_tail(KH, KW, KIND, PW, xi, off, wv, bv, o0, out_n, pa, pb, z, y);
 }
 
-/* dw8_run with KH, KW and the activation made constants where common. */
+/* dw8_run with KH, KW and the activation made constants. */
 #define DW8_KIND(KH, KW)                                                                                   \
     switch ((int)kind) {                                                                                     \
     case SPD_ACT_RELU: dw8_run(KH, KW, SPD_ACT_RELU, p, PW, xi, off, wi, bv, ac, z, y); break;                \
     case SPD_ACT_CLIP: dw8_run(KH, KW, SPD_ACT_CLIP, p, PW, xi, off, wi, bv, ac, z, y); break;                \
-    case SPD_ACT_SILU: dw8_run(KH, KW, SPD_ACT_SILU, p, PW, xi, off, wi, bv, ac, z, y); break;                \
-    default: dw8_run(KH, KW, kind, p, PW, xi, off, wi, bv, ac, z, y); break;                                 \
+    default: dw8_run(KH, KW, SPD_ACT_NONE, p, PW, xi, off, wi, bv, ac, z, y); break;                         \
     }
 
 /* Eight depthwise planes at once, one channel per lane: for planes too
@@ -662,17 +683,15 @@ TARGET void spd_depthwise8_avx2(const spd_dw_params *p, const float *x, const fl
     for (int64_t k = 0; k < nk; k++)
         for (int c = 0; c < 8; c++) wi[k * 8 + c] = w[c * nk + k];
     interleave8(p, x, PH, PW, xi);
-    const spd_act_kind ak = ac->kind;
-    const bool in_regs = ak == SPD_ACT_NONE || ak == SPD_ACT_RELU || ak == SPD_ACT_CLIP || ak == SPD_ACT_LEAKYRELU ||
-                         ak == SPD_ACT_HARDSIGMOID || ak == SPD_ACT_SILU;
-    const spd_act_kind kind = in_regs ? ak : SPD_ACT_NONE;
+    const spd_act_kind kind = ac->kind;
+    const bool in_regs = kind == SPD_ACT_NONE || kind == SPD_ACT_RELU || kind == SPD_ACT_CLIP;
     const __m256 bv = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
     if (KH == 3 && KW == 3) {
         DW8_KIND(3, 3)
     } else if (KH == 5 && KW == 5) {
         DW8_KIND(5, 5)
     } else {
-        dw8_run(KH, KW, kind, p, PW, xi, off, wi, bv, ac, z, y);
+        DW8_KIND(KH, KW)
     }
     if (!in_regs)
         for (int c = 0; c < 8; c++) spd_vact_bias_f32_avx2(ac, y + c * out_n, out_n, 0.0f, NULL);
