@@ -66,6 +66,19 @@ static int g_default;                                        /* a learner's reco
 static atomic_int g_openmp_users;                            /* live oneDNN plans */
 static _Thread_local int t_in_task;
 
+/* Read once: sysconf reads /sys on every call (tens of microseconds on a
+ * virtual machine), and every operator asks for the thread count. */
+static int online_cores(void)
+{
+    static atomic_int cached;
+    int n = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (n > 0) return n;
+    long v = sysconf(_SC_NPROCESSORS_ONLN);
+    n = v < 1 ? 1 : v > MAX_THREADS ? MAX_THREADS : (int)v;
+    atomic_store_explicit(&cached, n, memory_order_relaxed);
+    return n;
+}
+
 static int default_threads(void)
 {
     const char *env = getenv("NEBULLVM_THREADS_PER_MODEL");
@@ -75,8 +88,7 @@ static int default_threads(void)
         if (!*end && v >= 1) return v > MAX_THREADS ? MAX_THREADS : (int)v;
     }
     if (g_default > 0) return g_default;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+    return online_cores();
 }
 
 void spd_set_default_threads(int n) { g_default = n > 0 ? (n > MAX_THREADS ? MAX_THREADS : n) : 0; }
