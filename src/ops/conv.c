@@ -605,7 +605,7 @@ static spd_status conv_gemm(const spd_sgemm_kernel *kern, const geom *g, int64_t
         B.ctx = &src;
         B.pack_cost = 8.0f;
     }
-    const spd_gemm_epi epi = {ac, bias, z, N};
+    const spd_gemm_epi epi = {.ac = ac, .row_bias = bias, .z = z, .ldz = N};
     return spd_gemm_run(kern, M, N, K, 1.0f, &A, &B, 0.0f, y, N, &epi, spd_thread_count());
 }
 

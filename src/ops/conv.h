@@ -12,6 +12,10 @@
  * right after it is computed. */
 spd_status spd_conv_fused(spd_op_ctx *ctx, const spd_act *ac, const spd_tensor *Z);
 
+/* FusedConv's activation and activation_params (also ai.speedster
+ * NhwcConv's): SPD_ACT_NONE when the node has none. */
+spd_status spd_conv_act_attrs(const spd_node *node, spd_act *ac);
+
 /* The prepare hook (ir/op.h) of Conv and FusedConv: a constant float32 W is
  * packed once for the GEMM kernel current at build time; the kernels use it
  * (ctx->state) while that kernel stays current, else pack W per call. */

@@ -78,16 +78,24 @@ static spd_status run_base(spd_op_ctx *ctx, const char *op, int64_t opset, int n
 
 /* FusedConv(X, W, B, Z): act(Conv(X, W, B) + Z), activation_params holding
  * alpha (LeakyRelu), min,max (Clip) or alpha,beta (HardSigmoid). */
+spd_status spd_conv_act_attrs(const spd_node *node, spd_act *ac)
+{
+    ac->kind = SPD_ACT_NONE;
+    ac->a = ac->b = 0;
+    SPD_TRY(parse_act(spd_attr_string(node, "activation", ""), ac));
+    size_t np;
+    const float *p = spd_attr_floats(node, "activation_params", &np);
+    if (np > 0) ac->a = p[0];
+    if (np > 1) ac->b = p[1];
+    if (ac->kind == SPD_ACT_LEAKYRELU && np < 1 && spd_node_attr(node, "alpha"))
+        ac->a = spd_attr_float(node, "alpha", 0.01f);
+    return SPD_OK;
+}
+
 static spd_status op_fused_conv(spd_op_ctx *ctx)
 {
-    act ac = {SPD_ACT_NONE, 0, 0};
-    SPD_TRY(parse_act(spd_attr_string(ctx->node, "activation", ""), &ac));
-    size_t np;
-    const float *p = spd_attr_floats(ctx->node, "activation_params", &np);
-    if (np > 0) ac.a = p[0];
-    if (np > 1) ac.b = p[1];
-    if (ac.kind == SPD_ACT_LEAKYRELU && np < 1 && spd_node_attr(ctx->node, "alpha"))
-        ac.a = spd_attr_float(ctx->node, "alpha", 0.01f);
+    act ac;
+    SPD_TRY(spd_conv_act_attrs(ctx->node, &ac));
     const spd_tensor *z = ctx->n_inputs > 3 ? ctx->in[3] : NULL;
     spd_op_ctx c = *ctx;
     c.opset = 11; /* ctx->state: spd_conv_prepare's packed weights (Conv checks it) */

@@ -149,11 +149,13 @@ static const spd_act g_no_act = {SPD_ACT_NONE, 0, 0};
 
 static void epilogue(const spd_gemm_epi *e, float *C, int64_t ldc, int64_t r0, int64_t m, int64_t c0, int64_t n)
 {
-    if (!e || (!e->row_bias && !e->z && (!e->ac || e->ac->kind == SPD_ACT_NONE))) return;
+    if (!e || (!e->row_bias && !e->col_bias && !e->z && (!e->ac || e->ac->kind == SPD_ACT_NONE))) return;
     const spd_act *ac = e->ac ? e->ac : &g_no_act;
-    for (int64_t r = r0; r < r0 + m; r++)
+    for (int64_t r = r0; r < r0 + m; r++) {
+        if (e->col_bias) spd_add_col_bias(C + r * ldc + c0, e->col_bias + c0, n);
         spd_vact_bias_f32(ac, C + r * ldc + c0, n, e->row_bias ? e->row_bias[r] : 0.0f,
                           e->z ? e->z + r * e->ldz + c0 : NULL);
+    }
 }
 
 static void ref_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
@@ -220,7 +222,7 @@ static bool tile_epi_fits(const drv *d, int *clamp, float *lo, float *hi)
     *clamp = SPD_CLAMP_NONE;
     *lo = *hi = 0.0f;
     if (!d->kern->fuses_epi || !e || (e->z && e->ldz != d->ldc && !col_bias(e)) || d->alpha != 1.0f ||
-        d->beta != 0.0f)
+        d->beta != 0.0f || (e->col_bias && (e->row_bias || col_bias(e))))
         return false;
     const spd_act_kind k = e->ac ? e->ac->kind : SPD_ACT_NONE;
     if (k == SPD_ACT_RELU)
@@ -231,7 +233,7 @@ static bool tile_epi_fits(const drv *d, int *clamp, float *lo, float *hi)
         *hi = e->ac->b;
     } else if (k != SPD_ACT_NONE)
         return false;
-    return e->row_bias || e->z || *clamp != SPD_CLAMP_NONE;
+    return e->row_bias || e->col_bias || e->z || *clamp != SPD_CLAMP_NONE;
 }
 
 static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
@@ -282,6 +284,7 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
             const bool last = pc + k >= K, cb = fused && col_bias(d->epi);
             const float *z = fused && last && d->epi->z && !cb ? d->epi->z + r * ldc + c0 : NULL;
             const float *zc = cb && pc == 0 ? d->epi->z + c0 : NULL; /* the column bias, from column c0 */
+            if (fused && pc == 0 && d->epi->col_bias) zc = d->epi->col_bias + c0;
             spd_tile_epi te = {fused && pc == 0 && d->epi->row_bias ? d->epi->row_bias + r : NULL, NULL, z,
                                fused && last ? clamp : SPD_CLAMP_NONE, lo, hi,
                                round_up(mm, mr) <= C_AHEAD_MAX_ROWS ? C_AHEAD : 0};

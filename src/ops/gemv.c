@@ -90,7 +90,7 @@ static const spd_act g_no_act = {SPD_ACT_NONE, 0, 0};
 static void finish(const gv *g, const float *acc, int64_t c0, int64_t n)
 {
     const spd_gemm_epi *e = g->epi;
-    const bool epi = e && (e->row_bias || e->z || (e->ac && e->ac->kind != SPD_ACT_NONE));
+    const bool epi = e && (e->row_bias || e->col_bias || e->z || (e->ac && e->ac->kind != SPD_ACT_NONE));
     for (int r = 0; r < g->m; r++) {
         float *c = g->C + r * g->ldc + c0;
         const float *s = acc + r * CHUNK;
@@ -98,6 +98,7 @@ static void finish(const gv *g, const float *acc, int64_t c0, int64_t n)
             for (int64_t j = 0; j < n; j++) c[j] = g->alpha * s[j];
         else
             for (int64_t j = 0; j < n; j++) c[j] = g->alpha * s[j] + g->beta * c[j];
+        if (e && e->col_bias) spd_add_col_bias(c, e->col_bias + c0, n);
         if (epi)
             spd_vact_bias_f32(e->ac ? e->ac : &g_no_act, c, n, e->row_bias ? e->row_bias[r] : 0.0f,
                               e->z ? e->z + r * e->ldz + c0 : NULL);

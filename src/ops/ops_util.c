@@ -1,5 +1,6 @@
 /* Helpers shared by the data-movement kernels (shape.c, index.c, resize.c). */
 #include "ops/ops_util.h"
+#include "ops/transpose2d.h"
 
 #include <string.h>
 
@@ -78,6 +79,40 @@ static void copy_run(char *dst, const char *src, int64_t n, int64_t s, size_t es
 }
 
 #define MAX_VIEW_DIMS SPD_VIEW_MAX_DIMS
+
+/* Drops size-1 dims and merges neighbours the source walks as one
+ * (st[k] == st[k+1] * dims[k+1]); returns the new count. */
+static int merge_dims(int nd, const int64_t *dims, const int64_t *st, int64_t *md, int64_t *ms)
+{
+    int m = 0;
+    for (int k = 0; k < nd; k++) {
+        if (dims[k] == 1) continue;
+        if (m > 0 && ms[m - 1] == st[k] * dims[k]) {
+            md[m - 1] *= dims[k];
+            ms[m - 1] = st[k];
+            continue;
+        }
+        md[m] = dims[k];
+        ms[m++] = st[k];
+    }
+    return m;
+}
+
+/* float views that are (batches of) 2-D transposes: the output's second
+ * innermost dim is the source's contiguous one */
+static bool copy_as_transposes(void *dst, const void *src, int nd, const int64_t *dims, const int64_t *st,
+                               size_t esz)
+{
+    if (esz != 4 || nd < 2 || nd > MAX_VIEW_DIMS) return false;
+    int64_t md[MAX_VIEW_DIMS], ms[MAX_VIEW_DIMS];
+    const int m = merge_dims(nd, dims, st, md, ms);
+    if (m < 2 || m > 3 || ms[m - 2] != 1 || md[m - 2] < 8 || md[m - 1] < 8) return false;
+    const int64_t batches = m == 3 ? md[0] : 1, bst = m == 3 ? ms[0] : 0, plane = md[m - 2] * md[m - 1];
+    for (int64_t b = 0; b < batches; b++)
+        spd_transpose2d_f32((float *)dst + b * plane, (const float *)src + b * bst, md[m - 1], md[m - 2], ms[m - 1]);
+    return true;
+}
+
 void spd_strided_copy(void *dst, const void *src, int nd, const int64_t *dims, const int64_t *st,
                          size_t esz)
 {
@@ -87,6 +122,7 @@ void spd_strided_copy(void *dst, const void *src, int nd, const int64_t *dims, c
         memcpy(dst, src, esz);
         return;
     }
+    if (copy_as_transposes(dst, src, nd, dims, st, esz)) return;
     int64_t idx[MAX_VIEW_DIMS] = {0};
     int64_t inner = dims[nd - 1], off = 0;
     char *d = dst;

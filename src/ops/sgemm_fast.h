@@ -131,14 +131,15 @@ typedef struct spd_gemm_b {
 } spd_gemm_b;
 
 /* Applied to each block of C while it is in cache, after the product:
- *   C[i][j] = act(C[i][j] + row_bias[i] + z[i*ldz + j])
- * (ldz 0: one row z for every row, a bias over columns). NULL parts are
- * skipped. */
+ *   C[i][j] = act(C[i][j] + row_bias[i] + col_bias[j] + z[i*ldz + j])
+ * (ldz 0: one row z for every row, also a bias over columns; col_bias is
+ * one that leaves z free for a residual). NULL parts are skipped. */
 typedef struct spd_gemm_epi {
     const spd_act *ac;
     const float *row_bias;
     const float *z;
     int64_t ldz;
+    const float *col_bias;
 } spd_gemm_epi;
 
 /* C = epi(alpha * op(A) * op(B) + beta * C), split into 2-D blocks over up

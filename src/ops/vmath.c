@@ -192,3 +192,8 @@ float spd_vmax_f32(const float *x, int64_t n)
     }
     return m;
 }
+
+void spd_add_col_bias(float *y, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] += b[i];
+}

@@ -38,6 +38,8 @@ float spd_act_scalar(const spd_act *ac, float x);
 /* y[i] = act(y[i] + bias + (z ? z[i] : 0)), the Conv/Gemm epilogue, in the
  * reference's order: ((y + bias) + z), then the activation. */
 void spd_vact_bias_f32(const spd_act *ac, float *y, int64_t n, float bias, const float *z);
+/* y[i] += b[i]: a bias over a row's columns. */
+void spd_add_col_bias(float *y, const float *b, int64_t n);
 /* y[i] = act(x[i]); y may be x. */
 void spd_vact_f32(const spd_act *ac, float *y, const float *x, int64_t n);
 

@@ -43,6 +43,7 @@ typedef struct spd_pass_report {
     int removed_reshapes;    /* Reshape pairs merged or cancelled, no-op Reshapes */
     int folded_scales;       /* Div/Mul by a constant folded into a Gemm's alpha */
     int folded_transposes;   /* Transposes folded into PermutedMatMul */
+    int nhwc_convs;          /* convolutions run channels-last (NhwcConv) */
 } spd_pass_report;
 
 /* The fusions in a report, for a one-number summary. */
@@ -192,8 +193,15 @@ spd_status spd_pass_fold_transpose_matmul_ex(spd_model *m, const spd_shape_table
  * spd_pass_fuse_activation_ex before it fuses activations. */
 spd_status spd_pass_fuse_matmul_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
 
+/* Conv/FusedConv in regions with a depthwise convolution -> ai.speedster
+ * NhwcConv, channels-last, with Transposes where a region begins and ends
+ * (passes/layout_nhwc.c); needs the sample run's shapes (NULL: nothing to
+ * do). */
+spd_status spd_pass_layout_nhwc_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
+
 /* All of them in order: fold constants, dead code, BatchNormalization
- * folding, LayerNorm, GELU, SiLU, activation fusion, dead code; then nodes are put
+ * folding, LayerNorm, GELU, SiLU, activation fusion, Transpose folding,
+ * channels-last regions, dead code; then nodes are put
  * in topological order. rep (may be NULL) is zeroed and filled. */
 spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_samples, spd_pass_report *rep);
 

@@ -40,6 +40,7 @@ spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_sam
     if (st == SPD_OK) st = spd_pass_fuse_silu_ex(m, tab, rep);
     if (st == SPD_OK) st = spd_pass_fuse_activation_ex(m, tab, rep);
     if (st == SPD_OK) st = spd_pass_fold_transpose_matmul_ex(m, tab, rep);
+    if (st == SPD_OK) st = spd_pass_layout_nhwc_ex(m, tab, rep);
     if (have_shapes) spd_shapes_free(&shapes);
     SPD_TRY(st);
 
@@ -78,6 +79,7 @@ const char *spd_pass_report_describe(const spd_pass_report *r, char *buf, size_t
         {r->removed_reshapes, "Reshapes merged"},
         {r->folded_scales, "scales folded into Gemm"},
         {r->folded_transposes, "Transposes folded into PermutedMatMul"},
+        {r->nhwc_convs, "convolutions channels-last"},
     };
     int first = 1;
     for (size_t i = 0; i < sizeof items / sizeof items[0] && k < n; i++) {

@@ -1,5 +1,6 @@
 /* Tests of the fast float32 Conv / FusedConv / Gemm / FusedGemm / MatMul
- * paths against a double-precision naive reference:
+ * paths against a double-precision naive reference (every 2-D group-1 or
+ * depthwise case also through ai.speedster NhwcConv, channels-last):
  *  - Conv without a full im2col (pointwise, im2col packed per tile), 1-D,
  *    2-D and 3-D, grouped, depthwise, strided, padded, dilated, odd sizes,
  *    with and without bias / residual / activation;
@@ -146,6 +147,72 @@ static void conv_ref(const conv_case *c, const float *x, const float *w, const f
         }
 }
 
+/* NCHW <-> NHWC for the channels-last runs */
+static void to_nhwc(const float *x, float *y, int64_t N, int64_t C, int64_t HW)
+{
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t p = 0; p < HW; p++) y[(n * HW + p) * C + c] = x[(n * C + c) * HW + p];
+}
+
+/* The same case through ai.speedster NhwcConv (2-D, group 1 or depthwise):
+ * X and Z channels-last, the result compared position by position. */
+static void run_nhwc_case(const conv_case *c, spd_graph *g, int conv_idx, const spd_tensor *X, const spd_tensor *W,
+                          const spd_tensor *B, const spd_tensor *Z, const int64_t *od, const double *want, double tol,
+                          const char *desc)
+{
+    const int n_in = c->z ? 4 : c->bias ? 3 : 2;
+    const char *ins[4] = {"x", "w", c->bias ? "b" : "", "z"}, *outs[1] = {"y"};
+    int idx = 0;
+    spd_graph_add_node(g, "NhwcConv", "ai.speedster", "nh", n_in, ins, 1, outs, &idx);
+    spd_node_copy_attrs(&g->nodes[idx], &g->nodes[conv_idx]);
+    const spd_node *node = &g->nodes[idx];
+    const int64_t HW = c->in[0] * c->in[1], OHW = od[0] * od[1];
+    const int64_t xd[4] = {c->N, c->in[0], c->in[1], c->C}, zd[4] = {c->N, od[0], od[1], c->M};
+    spd_tensor Xh = make(4, xd), Zh = make(4, zd);
+    to_nhwc(X->data, Xh.data, c->N, c->C, HW);
+    to_nhwc(Z->data, Zh.data, c->N, c->M, OHW);
+    const spd_tensor *in[4] = {&Xh, W, c->bias ? B : NULL, &Zh};
+    const spd_tensor *consts[4] = {NULL, W, c->bias ? B : NULL, NULL};
+    const spd_sgemm_isa best = spd_sgemm_isa_best();
+    const spd_op_def *d = spd_op_find("ai.speedster", "NhwcConv", 1);
+    for (int prepared = 0; prepared < 2; prepared++)
+        for (int isa = (int)best; isa >= 0; isa--) {
+            spd_sgemm_set_isa(best);
+            void *state = NULL;
+            void (*state_free)(void *) = NULL;
+            if (prepared && d && d->prepare) d->prepare(node, 1, n_in, consts, &state, &state_free);
+            spd_sgemm_set_isa((spd_sgemm_isa)isa);
+            snprintf(g_label, sizeof g_label, "nhwc %s", spd_sgemm_isa_name((spd_sgemm_isa)isa));
+            spd_tensor out[1];
+            memset(out, 0, sizeof out);
+            spd_op_ctx ctx = {node, 1, n_in, in, 1, out, NULL, state};
+            spd_status st = d ? d->run(&ctx) : SPD_ERR_UNSUPPORTED;
+            if (state_free) state_free(state);
+            check(st == SPD_OK, "%s nhwc prepared=%d: status %d (%s)", desc, prepared, (int)st, spd_last_error());
+            const int sized = st == SPD_OK && spd_tensor_numel(&out[0]) == c->N * c->M * OHW;
+            if (st == SPD_OK) check(sized, "%s nhwc: output size", desc);
+            if (sized) {
+                double worst = 0;
+                int64_t at = -1;
+                const float *y = out[0].data;
+                for (int64_t n = 0; n < c->N; n++)
+                    for (int64_t m = 0; m < c->M; m++)
+                        for (int64_t p = 0; p < OHW; p++) {
+                            const int64_t wi = (n * c->M + m) * OHW + p;
+                            const float v = y[(n * OHW + p) * c->M + m];
+                            const double e = isnan(v) ? INFINITY : fabs(v - want[wi]) / (fabs(want[wi]) + 1.0);
+                            if (e > worst) worst = e, at = wi;
+                        }
+                check(worst <= tol, "%s nhwc prepared=%d: error %.3g at %lld", desc, prepared, worst, (long long)at);
+            }
+            spd_tensor_release(&out[0]);
+        }
+    spd_sgemm_set_isa(best);
+    spd_tensor_release(&Xh);
+    spd_tensor_release(&Zh);
+}
+
 static void run_conv_case(const conv_case *c, int threads)
 {
     int64_t xd[5] = {c->N, c->C}, wd[5] = {c->M, c->C / c->group}, bd[1] = {c->M}, od[3], yd[5] = {c->N, c->M};
@@ -226,6 +293,9 @@ static void run_conv_case(const conv_case *c, int threads)
             spd_tensor_release(&out[0]);
         }
     spd_sgemm_set_isa(best);
+    const bool dw = c->group > 1 && c->group == c->C && c->group == c->M;
+    if (c->nd == 2 && (c->group == 1 || dw))
+        run_nhwc_case(c, g, idx, &X, &W, &B, &Z, od, want, tol, desc);
     free(want);
     spd_graph_free(g);
     spd_tensor_release(&X);

@@ -1,0 +1,478 @@
+/* ai.speedster NhwcConv: FusedConv (act(Conv(X, W, B) + Z)) with X, Z and
+ * Y channels-last, [N, H, W, C]; W stays ONNX's [M, C/group, KH, KW].
+ * Attributes: Conv's (kernel_shape, strides, pads, dilations, group,
+ * auto_pad) and FusedConv's (activation, activation_params). 2-D only,
+ * group 1 or depthwise (group = C = M).
+ *
+ * Why channels-last: depthwise-separable networks (keyword spotting,
+ * MobileNet) alternate 1x1 convolutions with depthwise ones on small
+ * planes. Channels-first, a 1x1 convolution is W[M x C] * X[C x HW] with
+ * HW (125, 196, 49) as the GEMM's columns: short rows that straddle cache
+ * lines and a ragged last panel. Channels-last it is X[HW x C] * W^T[C x M]:
+ * the weights are the prepacked B, the channel counts (multiples of 8) its
+ * columns, and the depthwise convolution runs along contiguous channel
+ * vectors. The layout changes are placed once per region by
+ * passes/layout_nhwc.c, not per node. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ir/op.h"
+#include "ops/conv.h"
+#include "ops/gemm.h"
+#include "ops/sgemm_fast.h"
+#include "ops/vmath.h"
+#include "util/alloc.h"
+#include "util/scratch.h"
+#include "util/status.h"
+#include "util/threadpool.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#else
+#define HAVE_X86 0
+#endif
+
+#define NHWC_PREP_MAGIC 0x6e687763u
+
+typedef struct nhwc_geom {
+    int64_t N, H, W, C, M, KH, KW, sh, sw, dh, dw, pt, pl, OH, OW;
+    bool depthwise, pointwise;
+} nhwc_geom;
+
+/* Weights rearranged once: group 1, W^T as [KH*KW*C, M] (rows in the order
+ * im2col writes a pixel's taps) prepacked for `kern`; depthwise, one channel
+ * vector per tap, [KH*KW][C]. */
+typedef struct nhwc_prep {
+    uint32_t magic;
+    const spd_sgemm_kernel *kern;
+    int64_t K, M;
+    float *wpack;
+    float *wdw;
+} nhwc_prep;
+
+static void prep_free(void *p)
+{
+    nhwc_prep *s = p;
+    if (!s) return;
+    spd_free(s->wpack);
+    spd_free(s->wdw);
+    spd_free(s);
+}
+
+/* wr[(t*C + c)*M + m] = W[m][c][t] */
+static void reorder_w(const float *w, int64_t M, int64_t C, int64_t T, float *wr)
+{
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t t = 0; t < T; t++) wr[(t * C + c) * M + m] = w[(m * C + c) * T + t];
+}
+
+/* wd[t*C + c] = W[c][0][t] */
+static void reorder_dw(const float *w, int64_t C, int64_t T, float *wd)
+{
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t t = 0; t < T; t++) wd[t * C + c] = w[c * T + t];
+}
+
+static bool is_depthwise(int64_t group, const int64_t *wdims) { return group > 1 && group == wdims[0] && wdims[1] == 1; }
+
+static spd_status nhwc_prepare(const spd_node *node, int64_t opset, int n_in, const spd_tensor *const *consts,
+                               void **state, void (**state_free)(void *))
+{
+    (void)opset;
+    const spd_tensor *W = n_in > 1 ? consts[1] : NULL;
+    if (!W || W->dtype != SPD_FLOAT || W->ndim != 4 || !W->data) return SPD_OK;
+    const int64_t group = spd_attr_int(node, "group", 1), M = W->dims[0], C = W->dims[1];
+    const int64_t T = W->dims[2] * W->dims[3];
+    if (M < 1 || C < 1 || T < 1) return SPD_OK;
+    nhwc_prep *s = spd_calloc(1, sizeof *s);
+    if (!s) return SPD_OK;
+    s->magic = NHWC_PREP_MAGIC;
+    s->M = M;
+    if (is_depthwise(group, W->dims)) {
+        s->wdw = spd_malloc((size_t)(M * T) * sizeof(float));
+        if (!s->wdw) goto fail;
+        reorder_dw(W->data, M, T, s->wdw);
+    } else if (group == 1) {
+        const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
+        if (!kern) goto fail; /* the reference reads W^T raw, rearranged per call */
+        s->kern = kern;
+        s->K = C * T;
+        float *wr = spd_malloc((size_t)(s->K * M) * sizeof(float));
+        s->wpack = spd_malloc(spd_sgemm_prepacked_b_floats(kern, s->K, M) * sizeof(float));
+        if (!wr || !s->wpack) {
+            spd_free(wr);
+            goto fail;
+        }
+        reorder_w(W->data, M, C, T, wr);
+        spd_sgemm_prepack_b(kern, 0, s->K, M, wr, M, s->wpack);
+        spd_free(wr);
+    } else {
+        goto fail;
+    }
+    *state = s;
+    *state_free = prep_free;
+    return SPD_OK;
+fail:
+    prep_free(s);
+    return SPD_OK;
+}
+
+static spd_status pads_for(const spd_node *node, const char *ap, int axis, int64_t in, int64_t k, int64_t s,
+                           int64_t d, int64_t *begin, int64_t *out)
+{
+    const int64_t ek = (k - 1) * d + 1;
+    if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
+        *out = (in + s - 1) / s;
+        int64_t total = (*out - 1) * s + ek - in;
+        if (total < 0) total = 0;
+        *begin = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
+        return SPD_OK;
+    }
+    int64_t pb = 0, pe = 0;
+    if (!strcmp(ap, "NOTSET")) {
+        size_t np;
+        const int64_t *p = spd_attr_ints(node, "pads", &np);
+        if (p && np != 4) return spd_errorf(SPD_ERR_INVALID, "pads has %zu values for a 2-D convolution (wants 4)", np);
+        if (p) {
+            pb = p[axis];
+            pe = p[2 + axis];
+        }
+        if (pb < 0 || pe < 0) return spd_errorf(SPD_ERR_INVALID, "negative pads");
+    } else if (strcmp(ap, "VALID")) {
+        return spd_errorf(SPD_ERR_INVALID, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
+    }
+    if (in + pb + pe < ek)
+        return spd_errorf(SPD_ERR_INVALID, "kernel extent %lld on spatial axis %d exceeds the padded input size %lld",
+                          (long long)ek, axis, (long long)(in + pb + pe));
+    *begin = pb;
+    *out = (in + pb + pe - ek) / s + 1;
+    return SPD_OK;
+}
+
+static spd_status two_ints(const spd_node *node, const char *name, int64_t *a, int64_t *b)
+{
+    size_t n;
+    const int64_t *v = spd_attr_ints(node, name, &n);
+    if (!v) return SPD_OK;
+    if (n != 2) return spd_errorf(SPD_ERR_INVALID, "%s has %zu values for a 2-D convolution (wants 2)", name, n);
+    if (v[0] < 1 || v[1] < 1) return spd_errorf(SPD_ERR_INVALID, "%s must be positive", name);
+    *a = v[0];
+    *b = v[1];
+    return SPD_OK;
+}
+
+static spd_status make_geom(const spd_node *node, const spd_tensor *X, const spd_tensor *W, nhwc_geom *g)
+{
+    if (X->dtype != SPD_FLOAT || W->dtype != SPD_FLOAT)
+        return spd_errorf(SPD_ERR_UNSUPPORTED, "NhwcConv on %s and %s (float only)", spd_dtype_name(X->dtype),
+                          spd_dtype_name(W->dtype));
+    if (X->ndim != 4 || W->ndim != 4)
+        return spd_errorf(SPD_ERR_INVALID, "NhwcConv wants X [N, H, W, C] and W [M, C/group, KH, KW] (ranks %d and %d)",
+                          X->ndim, W->ndim);
+    memset(g, 0, sizeof *g);
+    g->N = X->dims[0];
+    g->H = X->dims[1];
+    g->W = X->dims[2];
+    g->C = X->dims[3];
+    g->M = W->dims[0];
+    g->KH = W->dims[2];
+    g->KW = W->dims[3];
+    const int64_t group = spd_attr_int(node, "group", 1);
+    g->depthwise = is_depthwise(group, W->dims);
+    if (g->depthwise ? g->C != group : (group != 1 || W->dims[1] != g->C))
+        return spd_errorf(SPD_ERR_UNSUPPORTED,
+                          "NhwcConv runs group 1 or depthwise (group = channels = filters): X has %lld channels, W is "
+                          "[%lld, %lld, ...], group %lld",
+                          (long long)g->C, (long long)W->dims[0], (long long)W->dims[1], (long long)group);
+    if (g->H < 1 || g->W < 1 || g->KH < 1 || g->KW < 1) return spd_errorf(SPD_ERR_INVALID, "empty plane or kernel");
+    size_t nk;
+    const int64_t *ks = spd_attr_ints(node, "kernel_shape", &nk);
+    if (ks && (nk != 2 || ks[0] != g->KH || ks[1] != g->KW))
+        return spd_errorf(SPD_ERR_INVALID, "kernel_shape does not match W's [%lld, %lld]", (long long)g->KH,
+                          (long long)g->KW);
+    g->sh = g->sw = g->dh = g->dw = 1;
+    SPD_TRY(two_ints(node, "strides", &g->sh, &g->sw));
+    SPD_TRY(two_ints(node, "dilations", &g->dh, &g->dw));
+    const char *ap = spd_attr_string(node, "auto_pad", "NOTSET");
+    SPD_TRY(pads_for(node, ap, 0, g->H, g->KH, g->sh, g->dh, &g->pt, &g->OH));
+    SPD_TRY(pads_for(node, ap, 1, g->W, g->KW, g->sw, g->dw, &g->pl, &g->OW));
+    g->pointwise = g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
+                   g->OH == g->H && g->OW == g->W;
+    return SPD_OK;
+}
+
+/* ------------------------------------------------------------- group 1 */
+
+typedef struct im2col_job {
+    const nhwc_geom *g;
+    const float *x;
+    float *col;
+} im2col_job;
+
+static void put(float *d, const float *s, int64_t n)
+{
+    if (n < 16)
+        for (int64_t i = 0; i < n; i++) d[i] = s[i];
+    else
+        memcpy(d, s, (size_t)n * sizeof(float));
+}
+
+static void zero(float *d, int64_t n)
+{
+    if (n < 16)
+        for (int64_t i = 0; i < n; i++) d[i] = 0.0f;
+    else
+        memset(d, 0, (size_t)n * sizeof(float));
+}
+
+/* The rows of output row (n, oy): per pixel and kernel row, the taps'
+ * channel runs, which lie end to end in X when the dilation is 1 (one
+ * copy per kernel row: a stem's 1 or 3 channels per tap go 4-10 at once). */
+static void im2col_task(void *ctx, int64_t t)
+{
+    const im2col_job *j = ctx;
+    const nhwc_geom *g = j->g;
+    const int64_t n = t / g->OH, oy = t % g->OH, C = g->C, KW = g->KW, K = g->KH * KW * C;
+    float *d = j->col + t * g->OW * K;
+    for (int64_t ox = 0; ox < g->OW; ox++) {
+        const int64_t ixs = ox * g->sw - g->pl;
+        int64_t kx0 = 0, kx1 = KW;
+        while (kx0 < kx1 && ixs + kx0 * g->dw < 0) kx0++;
+        while (kx1 > kx0 && ixs + (kx1 - 1) * g->dw >= g->W) kx1--;
+        for (int64_t ky = 0; ky < g->KH; ky++, d += KW * C) {
+            const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+            if (iy < 0 || iy >= g->H || kx0 >= kx1) {
+                zero(d, KW * C);
+                continue;
+            }
+            const float *row = j->x + (n * g->H + iy) * g->W * C;
+            zero(d, kx0 * C);
+            if (g->dw == 1)
+                put(d + kx0 * C, row + (ixs + kx0) * C, (kx1 - kx0) * C);
+            else
+                for (int64_t kx = kx0; kx < kx1; kx++) put(d + kx * C, row + (ixs + kx * g->dw) * C, C);
+            zero(d + kx1 * C, (KW - kx1) * C);
+        }
+    }
+}
+
+static spd_status conv_gemm_nhwc(const nhwc_geom *g, const nhwc_prep *prep, const float *x, const float *w,
+                                 const float *bias, const float *z, const spd_act *ac, float *y)
+{
+    const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
+    const int64_t T = g->KH * g->KW, K = T * g->C, P = g->N * g->OH * g->OW;
+    spd_gemm_a A = {.trans = 0, .p = x, .ld = g->C};
+    if (!g->pointwise) {
+        float *col = spd_scratch(SPD_SCRATCH_CONV_SRC, (size_t)(P * K) * sizeof(float));
+        if (!col) return spd_errorf(SPD_ERR_NOMEM, "out of memory for the %lld x %lld column matrix", (long long)P, (long long)K);
+        im2col_job j = {g, x, col};
+        if (P * K < 16384)
+            for (int64_t t = 0; t < g->N * g->OH; t++) im2col_task(&j, t);
+        else
+            spd_parallel_for(g->N * g->OH, im2col_task, &j);
+        A.p = col;
+        A.ld = K;
+    }
+    spd_gemm_b B = {.trans = 0};
+    if (prep && prep->wpack && kern && prep->kern == kern && prep->K == K && prep->M == g->M) {
+        B.packed = prep->wpack;
+    } else {
+        float *wr = spd_scratch(SPD_SCRATCH_OP, (size_t)(K * g->M) * sizeof(float));
+        if (!wr) return spd_errorf(SPD_ERR_NOMEM, "out of memory for the rearranged weights");
+        reorder_w(w, g->M, g->C, T, wr);
+        B.p = wr;
+        B.ld = g->M;
+    }
+    const spd_gemm_epi epi = {.ac = ac, .z = z, .ldz = g->M, .col_bias = bias};
+    return spd_gemm_run(kern, P, g->M, K, 1.0f, &A, &B, 0.0f, y, g->M, &epi, spd_thread_count());
+}
+
+/* ----------------------------------------------------------- depthwise */
+
+typedef struct dw_job {
+    const nhwc_geom *g;
+    const float *x, *w, *bias, *z;
+    const spd_act *ac;
+    float *y;
+    int64_t rows; /* output rows per task */
+    bool avx2;
+} dw_job;
+
+/* Output pixels [ox0, ox1) of row (n, oy), taps bounds-checked, one channel
+ * at a time: the portable path, and the border pixels of the AVX2 one. */
+static void dw_pixels_ref(const dw_job *j, int64_t n, int64_t oy, int64_t ox0, int64_t ox1)
+{
+    const nhwc_geom *g = j->g;
+    const int64_t C = g->C;
+    for (int64_t ox = ox0; ox < ox1; ox++) {
+        float *yp = j->y + ((n * g->OH + oy) * g->OW + ox) * C;
+        for (int64_t c = 0; c < C; c++) yp[c] = j->bias ? j->bias[c] : 0.0f;
+        for (int64_t ky = 0; ky < g->KH; ky++) {
+            const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+            if (iy < 0 || iy >= g->H) continue;
+            for (int64_t kx = 0; kx < g->KW; kx++) {
+                const int64_t ix = ox * g->sw - g->pl + kx * g->dw;
+                if (ix < 0 || ix >= g->W) continue;
+                const float *xp = j->x + ((n * g->H + iy) * g->W + ix) * C, *wp = j->w + (ky * g->KW + kx) * C;
+                for (int64_t c = 0; c < C; c++) yp[c] += xp[c] * wp[c];
+            }
+        }
+    }
+}
+
+#if HAVE_X86
+/* Output pixels [ox0, ox1) of row (n, oy), whose kernel rows [ky0, ky1)
+ * are inside the plane; each pixel's columns are clipped to it. Channels
+ * go 32, then 8, then a masked tail at a time, the accumulators starting
+ * from the bias. */
+__attribute__((target("avx2,fma"))) static void dw_pixels_avx2(const dw_job *j, int64_t n, int64_t oy, int64_t ox0,
+                                                               int64_t ox1, int64_t ky0, int64_t ky1)
+{
+    const nhwc_geom *g = j->g;
+    const int64_t C = g->C, KW = g->KW;
+    const int64_t xstep = g->dw * C, ystep = g->dh * g->W * C;
+    static const int32_t lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    const __m256i tail = _mm256_loadu_si256((const __m256i *)(lanes + 8 - (C & 7)));
+    for (int64_t ox = ox0; ox < ox1; ox++) {
+        float *yp = j->y + ((n * g->OH + oy) * g->OW + ox) * C;
+        const int64_t iy0 = oy * g->sh - g->pt + ky0 * g->dh, ixs = ox * g->sw - g->pl;
+        int64_t kx0 = 0, kx1 = KW;
+        while (kx0 < kx1 && ixs + kx0 * g->dw < 0) kx0++;
+        while (kx1 > kx0 && ixs + (kx1 - 1) * g->dw >= g->W) kx1--;
+        const float *x0 = j->x + ((n * g->H + iy0) * g->W + ixs + kx0 * g->dw) * C, *w0 = j->w + (ky0 * KW + kx0) * C;
+        const int64_t nkx = kx1 - kx0;
+        int64_t c = 0;
+        for (; c + 32 <= C; c += 32) {
+            __m256 a0, a1, a2, a3;
+            if (j->bias) {
+                a0 = _mm256_loadu_ps(j->bias + c);
+                a1 = _mm256_loadu_ps(j->bias + c + 8);
+                a2 = _mm256_loadu_ps(j->bias + c + 16);
+                a3 = _mm256_loadu_ps(j->bias + c + 24);
+            } else {
+                a0 = a1 = a2 = a3 = _mm256_setzero_ps();
+            }
+            const float *xr = x0 + c, *wr = w0 + c;
+            for (int64_t ky = ky0; ky < ky1; ky++, xr += ystep, wr += KW * C) {
+                const float *xp = xr, *wp = wr;
+                for (int64_t kx = 0; kx < nkx; kx++, xp += xstep, wp += C) {
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(xp), _mm256_loadu_ps(wp), a0);
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 8), _mm256_loadu_ps(wp + 8), a1);
+                    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 16), _mm256_loadu_ps(wp + 16), a2);
+                    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 24), _mm256_loadu_ps(wp + 24), a3);
+                }
+            }
+            _mm256_storeu_ps(yp + c, a0);
+            _mm256_storeu_ps(yp + c + 8, a1);
+            _mm256_storeu_ps(yp + c + 16, a2);
+            _mm256_storeu_ps(yp + c + 24, a3);
+        }
+        for (; c < C; c += 8) {
+            const bool part = c + 8 > C;
+            __m256 a = j->bias ? (part ? _mm256_maskload_ps(j->bias + c, tail) : _mm256_loadu_ps(j->bias + c))
+                               : _mm256_setzero_ps();
+            const float *xr = x0 + c, *wr = w0 + c;
+            for (int64_t ky = ky0; ky < ky1; ky++, xr += ystep, wr += KW * C) {
+                const float *xp = xr, *wp = wr;
+                for (int64_t kx = 0; kx < nkx; kx++, xp += xstep, wp += C)
+                    a = part ? _mm256_fmadd_ps(_mm256_maskload_ps(xp, tail), _mm256_maskload_ps(wp, tail), a)
+                             : _mm256_fmadd_ps(_mm256_loadu_ps(xp), _mm256_loadu_ps(wp), a);
+            }
+            if (part)
+                _mm256_maskstore_ps(yp + c, tail, a);
+            else
+                _mm256_storeu_ps(yp + c, a);
+        }
+    }
+}
+#endif
+
+static void dw_row(const dw_job *j, int64_t n, int64_t oy)
+{
+    const nhwc_geom *g = j->g;
+    bool done = false;
+#if HAVE_X86
+    if (j->avx2) {
+        int64_t ky0 = 0, ky1 = g->KH;
+        while (ky0 < ky1 && oy * g->sh - g->pt + ky0 * g->dh < 0) ky0++;
+        while (ky1 > ky0 && oy * g->sh - g->pt + (ky1 - 1) * g->dh >= g->H) ky1--;
+        dw_pixels_avx2(j, n, oy, 0, g->OW, ky0, ky1);
+        done = true;
+    }
+#endif
+    if (!done) dw_pixels_ref(j, n, oy, 0, g->OW);
+    const int64_t len = g->OW * g->C, off = (n * g->OH + oy) * len;
+    if (j->z || (j->ac && j->ac->kind != SPD_ACT_NONE)) {
+        static const spd_act none = {SPD_ACT_NONE, 0, 0};
+        spd_vact_bias_f32(j->ac ? j->ac : &none, j->y + off, len, 0.0f, j->z ? j->z + off : NULL);
+    }
+}
+
+static void dw_task(void *ctx, int64_t t)
+{
+    const dw_job *j = ctx;
+    const int64_t rows = j->g->N * j->g->OH;
+    for (int64_t r = t * j->rows; r < rows && r < (t + 1) * j->rows; r++) dw_row(j, r / j->g->OH, r % j->g->OH);
+}
+
+/* Below this many multiply-adds per task a split costs more than it saves. */
+#define DW_TASK_MACS 16384
+
+static spd_status conv_dw_nhwc(const nhwc_geom *g, const nhwc_prep *prep, const float *x, const float *w,
+                               const float *bias, const float *z, const spd_act *ac, float *y)
+{
+    const int64_t T = g->KH * g->KW;
+    const float *wd = prep && prep->wdw && prep->M == g->C ? prep->wdw : NULL;
+    if (!wd) {
+        float *t = spd_scratch(SPD_SCRATCH_OP, (size_t)(T * g->C) * sizeof(float));
+        if (!t) return spd_errorf(SPD_ERR_NOMEM, "out of memory for the rearranged weights");
+        reorder_dw(w, g->C, T, t);
+        wd = t;
+    }
+    const int64_t rows = g->N * g->OH, row_macs = g->OW * g->C * T;
+    int64_t per = row_macs > 0 ? (DW_TASK_MACS + row_macs - 1) / row_macs : rows;
+    const int threads = spd_thread_count();
+    if (threads > 1 && per * threads > rows) per = (rows + threads - 1) / threads; /* every thread gets work */
+    if (per < 1) per = 1;
+    dw_job j = {g, x, wd, bias, z, ac, y, per, spd_sgemm_isa_current() >= SPD_SGEMM_AVX2};
+    const int64_t tasks = (rows + per - 1) / per;
+    if (tasks <= 1 || threads <= 1 || rows * row_macs < 2 * DW_TASK_MACS)
+        for (int64_t r = 0; r < rows; r++) dw_row(&j, r / g->OH, r % g->OH);
+    else
+        spd_parallel_for(tasks, dw_task, &j);
+    return SPD_OK;
+}
+
+/* ------------------------------------------------------------ the op */
+
+static spd_status op_nhwc_conv(spd_op_ctx *ctx)
+{
+    if (ctx->n_inputs < 2 || !ctx->in[0] || !ctx->in[1]) return spd_errorf(SPD_ERR_INVALID, "needs inputs X and W");
+    const spd_tensor *X = ctx->in[0], *W = ctx->in[1];
+    const spd_tensor *B = ctx->n_inputs > 2 ? ctx->in[2] : NULL, *Z = ctx->n_inputs > 3 ? ctx->in[3] : NULL;
+    nhwc_geom g;
+    SPD_TRY(make_geom(ctx->node, X, W, &g));
+    if (B && (B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != g.M))
+        return spd_errorf(SPD_ERR_INVALID, "B must be float with %lld values", (long long)g.M);
+    spd_act ac;
+    SPD_TRY(spd_conv_act_attrs(ctx->node, &ac));
+    const int64_t ydims[4] = {g.N, g.OH, g.OW, g.M};
+    SPD_TRY(spd_tensor_alloc_uninit(&ctx->out[0], SPD_FLOAT, 4, ydims));
+    if (Z && (Z->dtype != SPD_FLOAT || !spd_tensor_same_shape(Z, &ctx->out[0])))
+        return spd_errorf(SPD_ERR_INVALID, "Z must have the output's type and shape [%lld, %lld, %lld, %lld]",
+                          (long long)g.N, (long long)g.OH, (long long)g.OW, (long long)g.M);
+    if (spd_tensor_numel(&ctx->out[0]) == 0) return SPD_OK;
+    const nhwc_prep *prep = ctx->state && ((const nhwc_prep *)ctx->state)->magic == NHWC_PREP_MAGIC ? ctx->state : NULL;
+    const float *x = X->data, *w = W->data, *b = B ? B->data : NULL, *z = Z ? Z->data : NULL;
+    float *y = ctx->out[0].data;
+    const spd_act *acp = ac.kind == SPD_ACT_NONE ? NULL : &ac;
+    return g.depthwise ? conv_dw_nhwc(&g, prep, x, w, b, z, acp, y) : conv_gemm_nhwc(&g, prep, x, w, b, z, acp, y);
+}
+
+const spd_op_def spd_ops_conv_nhwc[] = {
+    {"NhwcConv", "ai.speedster", 1, 1, op_nhwc_conv, nhwc_prepare},
+};
+const int spd_ops_conv_nhwc_count = (int)(sizeof spd_ops_conv_nhwc / sizeof spd_ops_conv_nhwc[0]);

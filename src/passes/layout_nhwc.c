@@ -1,0 +1,291 @@
+/* Channels-last regions for depthwise-separable networks: their Conv and
+ * FusedConv nodes become ai.speedster NhwcConv (ops/conv_nhwc.c), and the
+ * layout changes once where a region starts or ends, not per node.
+ *
+ * A region is a set of convolutions (group 1 or depthwise, 2-D, constant
+ * float W) joined by values that only convolutions read, as X or as the
+ * residual Z. Only regions that hold a depthwise convolution change: there
+ * the 1x1 convolutions have few positions and many channels, which the
+ * channels-first GEMM runs poorly (see ops/conv_nhwc.c), and only when
+ * they are long enough to pay for their layout changes and small (see
+ * MAX_ACTIVATION); a ResNet's 3x3
+ * convolutions keep the channels-first kernels (Winograd among them).
+ * Where a region reads a value from outside, a Transpose (0, 2, 3, 1) makes
+ * its channels-last copy; where something outside (or a graph output) reads
+ * a region's value, a Transpose (0, 3, 1, 2) gives it back. Values inside a
+ * region are renamed "<name>_nhwc": their shapes change, and any
+ * value_info declaring the old one goes with the old name.
+ *
+ * SPEEDSTER_NHWC=0 in the environment turns the pass off (to compare). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes/passes.h"
+#include "util/alloc.h"
+#include "util/status.h"
+
+/* A region changes layout only with at least this many convolutions per
+ * layout change: each change is a Transpose, a full copy of an activation.
+ * EfficientNet's squeeze-and-excitation blocks read the depthwise output
+ * outside the convolutions, which cuts its regions to three convolutions
+ * between two changes: channels-last, it ran 1.08x as long. Keyword
+ * spotting (9 convolutions) and MobileNetV2 (52) have two changes. */
+#define MIN_CONVS_PER_CHANGE 4
+/* ... and only convolutions whose output has at most this many values.
+ * Measured against the channels-first kernels: keyword spotting (8000
+ * values per activation) ran 0.91x as long at 1 and 2 threads; MobileNetV2
+ * (up to 1.2M values, whose channels-first kernels are tuned for large
+ * planes) 0.99-1.06x, with its 7x7 and 14x14 stages no faster either. */
+#define MAX_ACTIVATION 32768
+
+typedef struct region_state {
+    int n; /* nodes when the pass began; the Transposes it adds come after */
+    int *parent, *count;
+    unsigned char *cand, *dw, *conv;
+} region_state;
+
+static int find(int *parent, int i)
+{
+    while (parent[i] != i) i = parent[i] = parent[parent[i]];
+    return i;
+}
+
+static void unite(int *parent, int a, int b)
+{
+    a = find(parent, a);
+    b = find(parent, b);
+    if (a != b) parent[a] = b;
+}
+
+static bool named(const char *s) { return s && *s; }
+
+/* A convolution NhwcConv runs: Conv or FusedConv over a 4-D float X with
+ * a constant 4-D float W, group 1 or depthwise, one output. */
+static bool candidate(const spd_graph *g, const spd_shape_table *tab, const spd_node *n, bool *dw)
+{
+    const bool conv = !strcmp(n->op_type, "Conv") && (!n->domain || !*n->domain || !strcmp(n->domain, "ai.onnx"));
+    const bool fused = !strcmp(n->op_type, "FusedConv") && n->domain && !strcmp(n->domain, "com.microsoft");
+    if (!(conv || fused) || n->n_inputs < 2 || n->n_inputs > 4 || n->n_outputs != 1 || !named(n->inputs[0]) ||
+        !named(n->outputs[0]))
+        return false;
+    if (n->n_inputs > 3 && !named(n->inputs[3])) return false;
+    const spd_tensor *W = spd_graph_constant(g, n->inputs[1]);
+    if (!W || W->dtype != SPD_FLOAT || W->ndim != 4) return false;
+    if (n->n_inputs > 2 && named(n->inputs[2])) {
+        const spd_tensor *B = spd_graph_constant(g, n->inputs[2]);
+        if (!B || B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != W->dims[0]) return false;
+    }
+    spd_shape_entry tmp;
+    const spd_shape_entry *x = spd_shape_lookup(tab, g, n->inputs[0], &tmp);
+    if (!x || x->ndim != 4 || x->dtype != SPD_FLOAT) return false;
+    spd_shape_entry tmp_y;
+    const spd_shape_entry *y = spd_shape_lookup(tab, g, n->outputs[0], &tmp_y);
+    if (!y || y->ndim != 4 || spd_dims_prod(y->dims, 0, 4) > MAX_ACTIVATION) return false;
+    const int64_t group = spd_attr_int(n, "group", 1);
+    *dw = group > 1 && group == W->dims[0] && W->dims[1] == 1 && x->dims[1] == group;
+    return group == 1 ? x->dims[1] == W->dims[1] : *dw;
+}
+
+/* Whether every reader of value v is a candidate reading it as X or Z. */
+static bool read_by_candidates_only(const spd_graph *g, const unsigned char *cand, const char *v, int *readers,
+                                    int *n_readers)
+{
+    if (spd_graph_output_index(g, v) >= 0) return false;
+    const int n = spd_graph_consumers(g, v, readers, g->n_nodes);
+    *n_readers = n;
+    if (n == 0) return false;
+    for (int k = 0; k < n; k++) {
+        const spd_node *c = &g->nodes[readers[k]];
+        if (!cand[readers[k]]) return false;
+        for (int s = 1; s < c->n_inputs; s++)
+            if (s != 3 && !strcmp(c->inputs[s], v)) return false;
+    }
+    return true;
+}
+
+/* Which nodes change: candidates in regions that hold a depthwise one. */
+static void choose(const spd_graph *g, const spd_shape_table *tab, region_state *r, int *readers)
+{
+    const int N = g->n_nodes;
+    for (int i = 0; i < N; i++) {
+        r->parent[i] = i;
+        bool dw = false;
+        r->cand[i] = g->nodes[i].op_type && candidate(g, tab, &g->nodes[i], &dw);
+        r->dw[i] = r->cand[i] && dw;
+    }
+    for (int i = 0; i < N; i++) {
+        int n;
+        if (r->cand[i] && read_by_candidates_only(g, r->cand, g->nodes[i].outputs[0], readers, &n))
+            for (int k = 0; k < n; k++) unite(r->parent, i, readers[k]);
+    }
+    for (int i = 0; i < N; i++)
+        if (r->dw[i]) r->dw[find(r->parent, i)] = 1; /* the root marks its region */
+    /* per region: convolutions, and layout changes (values read from or
+     * given back to the outside, counted per reading slot and per output) */
+    int *convs = r->count, *changes = r->count + N;
+    memset(r->count, 0, (size_t)(2 * N) * sizeof(int));
+    for (int i = 0; i < N; i++) {
+        if (!r->cand[i]) continue;
+        const int root = find(r->parent, i);
+        const spd_node *n = &g->nodes[i];
+        int k;
+        convs[root]++;
+        for (int s = 0; s < n->n_inputs && s < 4; s++) {
+            if (s == 1 || s == 2) continue;
+            const int p = spd_graph_producer(g, n->inputs[s]);
+            if (p < 0 || !r->cand[p] || find(r->parent, p) != root) changes[root]++;
+        }
+        if (!read_by_candidates_only(g, r->cand, n->outputs[0], readers, &k)) changes[root]++;
+    }
+    for (int i = 0; i < N; i++) {
+        const int root = find(r->parent, i);
+        r->conv[i] = r->cand[i] && r->dw[root] && convs[root] >= MIN_CONVS_PER_CHANGE * changes[root];
+    }
+}
+
+static spd_status rename_with_suffix(spd_graph *g, const char *base_name, char **out)
+{
+    char *base = spd_malloc(strlen(base_name) + 6);
+    if (!base) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    strcpy(base, base_name);
+    strcat(base, "_nhwc");
+    *out = spd_graph_unique_name(g, base);
+    spd_free(base);
+    return *out ? SPD_OK : spd_errorf(SPD_ERR_NOMEM, "out of memory");
+}
+
+/* Channels-last copies of values from outside the regions, made once each. */
+typedef struct copies {
+    int n;
+    char **from, **to;
+} copies;
+
+/* The name of v's channels-last copy: Transpose(v, perm 0 2 3 1) ->
+ * "<v>_nhwc", added on first use. */
+static spd_status to_nhwc(spd_graph *g, copies *cp, const char *v, const char **out)
+{
+    for (int k = 0; k < cp->n; k++)
+        if (!strcmp(cp->from[k], v)) {
+            *out = cp->to[k];
+            return SPD_OK;
+        }
+    char *t = NULL, *f = spd_strdup(v);
+    spd_status st = f ? rename_with_suffix(g, v, &t) : spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    const char *ins[1] = {f}, *outs[1] = {t};
+    int idx;
+    if (st == SPD_OK) st = spd_graph_add_node(g, "Transpose", "", NULL, 1, ins, 1, outs, &idx);
+    const int64_t perm[4] = {0, 2, 3, 1};
+    if (st == SPD_OK) st = spd_node_set_ints(&g->nodes[idx], "perm", perm, 4);
+    if (st != SPD_OK) {
+        spd_free(f);
+        spd_free(t);
+        return st;
+    }
+    cp->from[cp->n] = f;
+    cp->to[cp->n++] = t;
+    *out = t;
+    return SPD_OK;
+}
+
+/* Node i (changing) writes its output channels-last as "<y>_nhwc", which
+ * its changing readers take; a Transpose back to y serves the others and
+ * the graph's outputs. */
+static spd_status rewrite_output(spd_graph *g, const region_state *r, int i, int *readers, int cap)
+{
+    char *y = spd_strdup(g->nodes[i].outputs[0]), *t = NULL;
+    if (!y) return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    const int n = spd_graph_consumers(g, y, readers, cap);
+    bool outside = spd_graph_output_index(g, y) >= 0;
+    spd_status st = rename_with_suffix(g, y, &t);
+    if (st == SPD_OK) st = spd_node_set_output(&g->nodes[i], 0, t);
+    for (int k = 0; k < n && st == SPD_OK; k++) {
+        spd_node *c = &g->nodes[readers[k]];
+        if (readers[k] >= r->n || !r->conv[readers[k]]) {
+            outside = true;
+            continue;
+        }
+        for (int s = 0; s < c->n_inputs && st == SPD_OK; s++)
+            if (!strcmp(c->inputs[s], y)) st = spd_node_set_input(c, s, t);
+    }
+    if (st == SPD_OK && outside) {
+        const char *ins[1] = {t}, *outs[1] = {y};
+        int idx;
+        st = spd_graph_add_node(g, "Transpose", "", NULL, 1, ins, 1, outs, &idx);
+        const int64_t perm[4] = {0, 3, 1, 2};
+        if (st == SPD_OK) st = spd_node_set_ints(&g->nodes[idx], "perm", perm, 4);
+    }
+    spd_free(t);
+    spd_free(y);
+    return st;
+}
+
+static spd_status retype(spd_node *n)
+{
+    char *op = spd_strdup("NhwcConv"), *dom = spd_strdup("ai.speedster");
+    if (!op || !dom) {
+        spd_free(op);
+        spd_free(dom);
+        return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    }
+    spd_free(n->op_type);
+    spd_free(n->domain);
+    n->op_type = op;
+    n->domain = dom;
+    return SPD_OK;
+}
+
+spd_status spd_pass_layout_nhwc_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep)
+{
+    const char *env = getenv("SPEEDSTER_NHWC");
+    if (!shapes || !m->graph || (env && env[0] == '0')) return SPD_OK;
+    spd_graph *g = m->graph;
+    const int N = g->n_nodes; /* nodes added below are Transposes, past N */
+    if (N == 0) return SPD_OK;
+    region_state r = {N, spd_calloc((size_t)N, sizeof(int)), spd_calloc((size_t)(2 * N), sizeof(int)), spd_calloc((size_t)N, 1), spd_calloc((size_t)N, 1),
+                      spd_calloc((size_t)N, 1)};
+    const int cap = 2 * N + 1; /* readers of one value, Transposes added included */
+    int *readers = spd_calloc((size_t)cap, sizeof(int));
+    copies cp = {0, spd_calloc((size_t)N * 2 + 1, sizeof(char *)), spd_calloc((size_t)N * 2 + 1, sizeof(char *))};
+    spd_status st = SPD_OK;
+    if (!r.parent || !r.count || !r.cand || !r.dw || !r.conv || !readers || !cp.from || !cp.to) {
+        st = spd_errorf(SPD_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    choose(g, shapes, &r, readers);
+    int changed = 0;
+    for (int i = 0; i < N; i++) changed += r.conv[i];
+    if (!changed) goto done;
+    /* Inputs first, while every name still means what it did: X and Z
+     * from outside a region read their channels-last copy. */
+    for (int i = 0; i < N && st == SPD_OK; i++) {
+        if (!r.conv[i]) continue;
+        for (int s = 0; s < 4 && st == SPD_OK; s++) {
+            if (s == 1 || s == 2 || s >= g->nodes[i].n_inputs) continue;
+            const int p = spd_graph_producer(g, g->nodes[i].inputs[s]);
+            if (p >= 0 && p < N && r.conv[p]) continue; /* channels-last already */
+            const char *t;
+            st = to_nhwc(g, &cp, g->nodes[i].inputs[s], &t);
+            if (st == SPD_OK) st = spd_node_set_input(&g->nodes[i], s, t);
+        }
+    }
+    for (int i = 0; i < N && st == SPD_OK; i++)
+        if (r.conv[i]) st = rewrite_output(g, &r, i, readers, cap);
+    for (int i = 0; i < N && st == SPD_OK; i++)
+        if (r.conv[i]) st = retype(&g->nodes[i]);
+    if (st == SPD_OK) st = spd_model_require_opset(m, "ai.speedster", 1);
+    if (st == SPD_OK && rep) rep->nhwc_convs += changed;
+done:
+    for (int k = 0; k < cp.n; k++) {
+        spd_free(cp.from[k]);
+        spd_free(cp.to[k]);
+    }
+    spd_free(cp.from);
+    spd_free(cp.to);
+    spd_free(readers);
+    spd_free(r.parent);
+    spd_free(r.count);
+    spd_free(r.cand);
+    spd_free(r.dw);
+    spd_free(r.conv);
+    return st;
+}
