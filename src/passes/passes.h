@@ -11,10 +11,12 @@
  * FastGelu, QuickGelu), so an optimized model stays loadable by ONNX Runtime
  * (except FusedConv/FusedGemm with a Gelu or QuickGelu activation, which
  * only speedster runs); their reference kernels are in src/ops/fused.c.
- * One is speedster's own: ai.speedster PermutedMatMul (src/ops/matmul_perm.c),
+ * Two are speedster's own: ai.speedster PermutedMatMul (src/ops/matmul_perm.c),
  * a MatMul with its operands' and result's Transposes folded in, for which
  * ONNX Runtime has no equivalent (its FusedMatMul swaps the last two dims
- * only, and moves the first past the batch dims). */
+ * only, and moves the first past the batch dims), and ai.speedster NhwcConv
+ * (src/ops/conv_nhwc.c), FusedConv on channels-last tensors (ONNX Runtime's
+ * com.microsoft NhwcConv takes no activation or residual). */
 #ifndef SPD_PASSES_PASSES_H
 #define SPD_PASSES_PASSES_H
 
