@@ -388,34 +388,130 @@ __attribute__((target("avx2,fma"))) static void dw_pixels_avx2(const dw_job *j, 
         }
     }
 }
+
+/* Interior pixels of a 3x3 depthwise convolution whose three kernel rows
+ * are all inside the plane, gathered across output rows: keyword spotting's
+ * 25x5 planes have three interior pixels a row, too few to block along one. */
+#define DW3_CHUNK 64
+
+/* n pixels (xs: each one's first tap, ys: its output) for one block of 8
+ * channels at offset c: the nine weights stay in registers and four pixels
+ * accumulate at once, so each multiply-add loads one vector (the general
+ * loop loads two, and was load-bound). */
+__attribute__((target("avx2,fma"))) static void dw3_pixels(const float *const *xs, float *const *ys, int n,
+                                                           int64_t c, int64_t ystep, int64_t xstep, const float *wc,
+                                                           int64_t C, const float *bias)
+{
+    __m256 w[9];
+    for (int t = 0; t < 9; t++) w[t] = _mm256_loadu_ps(wc + t * C);
+    const __m256 b = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+    int q = 0;
+    for (; q + 4 <= n; q += 4) {
+        __m256 a0 = b, a1 = b, a2 = b, a3 = b;
+        const float *p0 = xs[q] + c, *p1 = xs[q + 1] + c, *p2 = xs[q + 2] + c, *p3 = xs[q + 3] + c;
+        for (int r = 0; r < 3; r++)
+            for (int k = 0; k < 3; k++) {
+                const int64_t o = r * ystep + k * xstep;
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + o), w[r * 3 + k], a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(p1 + o), w[r * 3 + k], a1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(p2 + o), w[r * 3 + k], a2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p3 + o), w[r * 3 + k], a3);
+            }
+        _mm256_storeu_ps(ys[q] + c, a0);
+        _mm256_storeu_ps(ys[q + 1] + c, a1);
+        _mm256_storeu_ps(ys[q + 2] + c, a2);
+        _mm256_storeu_ps(ys[q + 3] + c, a3);
+    }
+    for (; q < n; q++) {
+        __m256 a = b, e = _mm256_setzero_ps(); /* two chains: half the latency */
+        const float *p0 = xs[q] + c;
+        for (int t = 0; t < 9; t++) {
+            const __m256 v = _mm256_loadu_ps(p0 + (t / 3) * ystep + (t % 3) * xstep);
+            if (t & 1)
+                e = _mm256_fmadd_ps(v, w[t], e);
+            else
+                a = _mm256_fmadd_ps(v, w[t], a);
+        }
+        _mm256_storeu_ps(ys[q] + c, _mm256_add_ps(a, e));
+    }
+}
+
+/* Output rows [r0, r1) of a 3x3 depthwise convolution over whole channel
+ * vectors: pixels with every tap inside through dw3_pixels, in chunks;
+ * the others through the general loop. */
+__attribute__((target("avx2,fma"))) static void dw3_rows_avx2(const dw_job *j, int64_t r0, int64_t r1)
+{
+    const nhwc_geom *g = j->g;
+    const int64_t C = g->C, last = g->W - 1 - 2 * g->dw + g->pl; /* interior: pl <= ox*sw <= last */
+    int64_t lo = (g->pl + g->sw - 1) / g->sw, hi = last < 0 ? 0 : last / g->sw + 1;
+    if (hi > g->OW) hi = g->OW;
+    if (lo > hi) lo = hi;
+    const float *xs[DW3_CHUNK];
+    float *ys[DW3_CHUNK];
+    int n = 0;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t b = r / g->OH, oy = r % g->OH, iy0 = oy * g->sh - g->pt;
+        int64_t ky0 = 0, ky1 = 3;
+        while (ky0 < ky1 && iy0 + ky0 * g->dh < 0) ky0++;
+        while (ky1 > ky0 && iy0 + (ky1 - 1) * g->dh >= g->H) ky1--;
+        if (ky0 != 0 || ky1 != 3) {
+            dw_pixels_avx2(j, b, oy, 0, g->OW, ky0, ky1);
+            continue;
+        }
+        dw_pixels_avx2(j, b, oy, 0, lo, 0, 3);
+        dw_pixels_avx2(j, b, oy, hi, g->OW, 0, 3);
+        for (int64_t ox = lo; ox < hi; ox++) {
+            xs[n] = j->x + ((b * g->H + iy0) * g->W + ox * g->sw - g->pl) * C;
+            ys[n++] = j->y + ((b * g->OH + oy) * g->OW + ox) * C;
+            if (n == DW3_CHUNK || (ox + 1 == hi && r + 1 == r1)) {
+                for (int64_t c = 0; c < C; c += 8)
+                    dw3_pixels(xs, ys, n, c, g->dh * g->W * C, g->dw * C, j->w + c, C, j->bias);
+                n = 0;
+            }
+        }
+    }
+    for (int64_t c = 0; n > 0 && c < C; c += 8)
+        dw3_pixels(xs, ys, n, c, g->dh * g->W * C, g->dw * C, j->w + c, C, j->bias);
+}
 #endif
 
 static void dw_row(const dw_job *j, int64_t n, int64_t oy)
 {
     const nhwc_geom *g = j->g;
-    bool done = false;
 #if HAVE_X86
     if (j->avx2) {
         int64_t ky0 = 0, ky1 = g->KH;
         while (ky0 < ky1 && oy * g->sh - g->pt + ky0 * g->dh < 0) ky0++;
         while (ky1 > ky0 && oy * g->sh - g->pt + (ky1 - 1) * g->dh >= g->H) ky1--;
         dw_pixels_avx2(j, n, oy, 0, g->OW, ky0, ky1);
-        done = true;
+        return;
     }
 #endif
-    if (!done) dw_pixels_ref(j, n, oy, 0, g->OW);
-    const int64_t len = g->OW * g->C, off = (n * g->OH + oy) * len;
-    if (j->z || (j->ac && j->ac->kind != SPD_ACT_NONE)) {
-        static const spd_act none = {SPD_ACT_NONE, 0, 0};
-        spd_vact_bias_f32(j->ac ? j->ac : &none, j->y + off, len, 0.0f, j->z ? j->z + off : NULL);
-    }
+    dw_pixels_ref(j, n, oy, 0, g->OW);
+}
+
+/* Output rows [r0, r1): the convolution, then the residual and the
+ * activation over each row while it is in cache. */
+static void dw_rows(const dw_job *j, int64_t r0, int64_t r1)
+{
+    const nhwc_geom *g = j->g;
+#if HAVE_X86
+    if (j->avx2 && g->KH == 3 && g->KW == 3 && g->C % 8 == 0)
+        dw3_rows_avx2(j, r0, r1);
+    else
+#endif
+        for (int64_t r = r0; r < r1; r++) dw_row(j, r / g->OH, r % g->OH);
+    if (!j->z && (!j->ac || j->ac->kind == SPD_ACT_NONE)) return;
+    static const spd_act none = {SPD_ACT_NONE, 0, 0};
+    const int64_t len = g->OW * g->C;
+    spd_vact_bias_f32(j->ac ? j->ac : &none, j->y + r0 * len, (r1 - r0) * len, 0.0f, j->z ? j->z + r0 * len : NULL);
 }
 
 static void dw_task(void *ctx, int64_t t)
 {
     const dw_job *j = ctx;
-    const int64_t rows = j->g->N * j->g->OH;
-    for (int64_t r = t * j->rows; r < rows && r < (t + 1) * j->rows; r++) dw_row(j, r / j->g->OH, r % j->g->OH);
+    const int64_t rows = j->g->N * j->g->OH, r1 = (t + 1) * j->rows;
+    dw_rows(j, t * j->rows, r1 < rows ? r1 : rows);
 }
 
 /* Below this many multiply-adds per task a split costs more than it saves. */
@@ -440,7 +536,7 @@ static spd_status conv_dw_nhwc(const nhwc_geom *g, const nhwc_prep *prep, const 
     dw_job j = {g, x, wd, bias, z, ac, y, per, spd_sgemm_isa_current() >= SPD_SGEMM_AVX2};
     const int64_t tasks = (rows + per - 1) / per;
     if (tasks <= 1 || threads <= 1 || rows * row_macs < 2 * DW_TASK_MACS)
-        for (int64_t r = 0; r < rows; r++) dw_row(&j, r / g->OH, r % g->OH);
+        dw_rows(&j, 0, rows);
     else
         spd_parallel_for(tasks, dw_task, &j);
     return SPD_OK;
