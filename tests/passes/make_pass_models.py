@@ -385,6 +385,40 @@ save("conv_residual",
      [init("w1", f32(4, 4, 3, 3, scale=0.3)), init("b1", f32(4)), init("w2", f32(4, 4, 1, 1)),
       init("w3", f32(4, 4, 1, 1)), init("b3", f32(4)), init("k", f32(4, 1, 1))])
 
+
+# Depthwise-separable chains: channels-last (NhwcConv) when a chain holds a
+# depthwise convolution, has 4+ convolutions per layout change and small
+# activations; a stem, four depthwise + pointwise blocks (one with a
+# residual), then a mean over the plane.
+def ds_chain(name, c, h, w, se=False):
+    nodes = [helper.make_node("Conv", ["x", "ws", "bs"], ["s"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Relu", ["s"], ["h0"])]
+    inits = [init("ws", f32(c, 3, 3, 3, scale=0.3)), init("bs", f32(c))]
+    for i in range(4):
+        x, d, p = "h%d" % i, "d%d" % i, "p%d" % i
+        nodes += [helper.make_node("Conv", [x, "wd%d" % i, "bd%d" % i], [d + "c"], pads=[1, 1, 1, 1], group=c),
+                  helper.make_node("Clip", [d + "c", "lo", "hi"], [d])]
+        if se and i == 1:  # squeeze-and-excitation reads the depthwise output outside the chain
+            nodes += [helper.make_node("GlobalAveragePool", [d], [d + "g"]),
+                      helper.make_node("Sigmoid", [d + "g"], [d + "s"]),
+                      helper.make_node("Mul", [d, d + "s"], [d + "m"])]
+            d = d + "m"
+        nodes.append(helper.make_node("Conv", [d, "wp%d" % i, "bp%d" % i], [p]))
+        if i == 2:
+            nodes.append(helper.make_node("Add", [p, x], [p + "r"]))
+            p = p + "r"
+        nodes.append(helper.make_node("Relu", [p], ["h%d" % (i + 1)]))
+        inits += [init("wd%d" % i, f32(c, 1, 3, 3, scale=0.3)), init("bd%d" % i, f32(c)),
+                  init("wp%d" % i, f32(c, c, 1, 1, scale=0.3)), init("bp%d" % i, f32(c))]
+    nodes.append(helper.make_node("ReduceMean", ["h4"], ["y"], axes=[2, 3], keepdims=0))
+    inits += [init("lo", np.float32(0.0)), init("hi", np.float32(6.0))]
+    save(name, nodes, [vi("x", [1, 3, h, w])], [vi("y", [1, c])], inits)
+
+
+ds_chain("ds_chain", 24, 20, 10)         # 24 x 10 x 5 = 1200 values an activation
+ds_chain("ds_chain_se", 24, 20, 10, se=True)
+ds_chain("ds_chain_big", 16, 256, 64)    # 16 x 128 x 32 = 65536 values: stays channels-first
+
 # ---------------------------------------------------------------- torch
 try:
     import torch
