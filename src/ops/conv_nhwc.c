@@ -41,6 +41,17 @@ typedef struct nhwc_geom {
     bool depthwise, pointwise;
 } nhwc_geom;
 
+typedef enum pad_kind { PAD_NOTSET, PAD_VALID, PAD_SAME_UPPER, PAD_SAME_LOWER } pad_kind;
+
+/* The node's attributes, parsed once at prepare time when it can be (each
+ * call would otherwise look up eight of them by name). */
+typedef struct nhwc_attrs {
+    int64_t group, sh, sw, dh, dw, pads[4], ks[2];
+    bool has_ks;
+    pad_kind pad;
+    spd_act ac;
+} nhwc_attrs;
+
 /* Weights rearranged once: group 1, W^T as [KH*KW*C, M] (rows in the order
  * im2col writes a pixel's taps) prepacked for `kern`; depthwise, one channel
  * vector per tap, [KH*KW][C]. */
@@ -50,6 +61,7 @@ typedef struct nhwc_prep {
     int64_t K, M;
     float *wpack;
     float *wdw;
+    nhwc_attrs attrs;
 } nhwc_prep;
 
 static void prep_free(void *p)
@@ -78,6 +90,8 @@ static void reorder_dw(const float *w, int64_t C, int64_t T, float *wd)
 
 static bool is_depthwise(int64_t group, const int64_t *wdims) { return group > 1 && group == wdims[0] && wdims[1] == 1; }
 
+static spd_status parse_attrs(const spd_node *node, nhwc_attrs *a);
+
 static spd_status nhwc_prepare(const spd_node *node, int64_t opset, int n_in, const spd_tensor *const *consts,
                                void **state, void (**state_free)(void *))
 {
@@ -89,6 +103,10 @@ static spd_status nhwc_prepare(const spd_node *node, int64_t opset, int n_in, co
     if (M < 1 || C < 1 || T < 1) return SPD_OK;
     nhwc_prep *s = spd_calloc(1, sizeof *s);
     if (!s) return SPD_OK;
+    if (parse_attrs(node, &s->attrs) != SPD_OK) { /* the call reports it */
+        spd_error_clear();
+        goto fail;
+    }
     s->magic = NHWC_PREP_MAGIC;
     s->M = M;
     if (is_depthwise(group, W->dims)) {
@@ -120,30 +138,19 @@ fail:
     return SPD_OK;
 }
 
-static spd_status pads_for(const spd_node *node, const char *ap, int axis, int64_t in, int64_t k, int64_t s,
-                           int64_t d, int64_t *begin, int64_t *out)
+/* pads: top, left, bottom, right, as ONNX orders them */
+static spd_status pads_for(const nhwc_attrs *a, int axis, int64_t in, int64_t k, int64_t s, int64_t d,
+                           int64_t *begin, int64_t *out)
 {
     const int64_t ek = (k - 1) * d + 1;
-    if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
+    if (a->pad == PAD_SAME_UPPER || a->pad == PAD_SAME_LOWER) {
         *out = (in + s - 1) / s;
         int64_t total = (*out - 1) * s + ek - in;
         if (total < 0) total = 0;
-        *begin = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
+        *begin = a->pad == PAD_SAME_UPPER ? total / 2 : total - total / 2;
         return SPD_OK;
     }
-    int64_t pb = 0, pe = 0;
-    if (!strcmp(ap, "NOTSET")) {
-        size_t np;
-        const int64_t *p = spd_attr_ints(node, "pads", &np);
-        if (p && np != 4) return spd_errorf(SPD_ERR_INVALID, "pads has %zu values for a 2-D convolution (wants 4)", np);
-        if (p) {
-            pb = p[axis];
-            pe = p[2 + axis];
-        }
-        if (pb < 0 || pe < 0) return spd_errorf(SPD_ERR_INVALID, "negative pads");
-    } else if (strcmp(ap, "VALID")) {
-        return spd_errorf(SPD_ERR_INVALID, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
-    }
+    const int64_t pb = a->pad == PAD_VALID ? 0 : a->pads[axis], pe = a->pad == PAD_VALID ? 0 : a->pads[2 + axis];
     if (in + pb + pe < ek)
         return spd_errorf(SPD_ERR_INVALID, "kernel extent %lld on spatial axis %d exceeds the padded input size %lld",
                           (long long)ek, axis, (long long)(in + pb + pe));
@@ -164,7 +171,43 @@ static spd_status two_ints(const spd_node *node, const char *name, int64_t *a, i
     return SPD_OK;
 }
 
-static spd_status make_geom(const spd_node *node, const spd_tensor *X, const spd_tensor *W, nhwc_geom *g)
+static spd_status parse_attrs(const spd_node *node, nhwc_attrs *a)
+{
+    memset(a, 0, sizeof *a);
+    a->group = spd_attr_int(node, "group", 1);
+    a->sh = a->sw = a->dh = a->dw = 1;
+    SPD_TRY(two_ints(node, "strides", &a->sh, &a->sw));
+    SPD_TRY(two_ints(node, "dilations", &a->dh, &a->dw));
+    size_t nk;
+    const int64_t *ks = spd_attr_ints(node, "kernel_shape", &nk);
+    if (ks && nk != 2) return spd_errorf(SPD_ERR_INVALID, "kernel_shape has %zu values for a 2-D convolution", nk);
+    if (ks) {
+        a->has_ks = true;
+        a->ks[0] = ks[0];
+        a->ks[1] = ks[1];
+    }
+    const char *ap = spd_attr_string(node, "auto_pad", "NOTSET");
+    if (!strcmp(ap, "SAME_UPPER"))
+        a->pad = PAD_SAME_UPPER;
+    else if (!strcmp(ap, "SAME_LOWER"))
+        a->pad = PAD_SAME_LOWER;
+    else if (!strcmp(ap, "VALID"))
+        a->pad = PAD_VALID;
+    else if (strcmp(ap, "NOTSET"))
+        return spd_errorf(SPD_ERR_INVALID, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
+    size_t np;
+    const int64_t *p = spd_attr_ints(node, "pads", &np);
+    if (a->pad == PAD_NOTSET && p) {
+        if (np != 4) return spd_errorf(SPD_ERR_INVALID, "pads has %zu values for a 2-D convolution (wants 4)", np);
+        for (int i = 0; i < 4; i++) {
+            if (p[i] < 0) return spd_errorf(SPD_ERR_INVALID, "negative pads");
+            a->pads[i] = p[i];
+        }
+    }
+    return spd_conv_act_attrs(node, &a->ac);
+}
+
+static spd_status make_geom(const nhwc_attrs *a, const spd_tensor *X, const spd_tensor *W, nhwc_geom *g)
 {
     if (X->dtype != SPD_FLOAT || W->dtype != SPD_FLOAT)
         return spd_errorf(SPD_ERR_UNSUPPORTED, "NhwcConv on %s and %s (float only)", spd_dtype_name(X->dtype),
@@ -180,25 +223,22 @@ static spd_status make_geom(const spd_node *node, const spd_tensor *X, const spd
     g->M = W->dims[0];
     g->KH = W->dims[2];
     g->KW = W->dims[3];
-    const int64_t group = spd_attr_int(node, "group", 1);
-    g->depthwise = is_depthwise(group, W->dims);
-    if (g->depthwise ? g->C != group : (group != 1 || W->dims[1] != g->C))
+    g->depthwise = is_depthwise(a->group, W->dims);
+    if (g->depthwise ? g->C != a->group : (a->group != 1 || W->dims[1] != g->C))
         return spd_errorf(SPD_ERR_UNSUPPORTED,
                           "NhwcConv runs group 1 or depthwise (group = channels = filters): X has %lld channels, W is "
                           "[%lld, %lld, ...], group %lld",
-                          (long long)g->C, (long long)W->dims[0], (long long)W->dims[1], (long long)group);
+                          (long long)g->C, (long long)W->dims[0], (long long)W->dims[1], (long long)a->group);
     if (g->H < 1 || g->W < 1 || g->KH < 1 || g->KW < 1) return spd_errorf(SPD_ERR_INVALID, "empty plane or kernel");
-    size_t nk;
-    const int64_t *ks = spd_attr_ints(node, "kernel_shape", &nk);
-    if (ks && (nk != 2 || ks[0] != g->KH || ks[1] != g->KW))
+    if (a->has_ks && (a->ks[0] != g->KH || a->ks[1] != g->KW))
         return spd_errorf(SPD_ERR_INVALID, "kernel_shape does not match W's [%lld, %lld]", (long long)g->KH,
                           (long long)g->KW);
-    g->sh = g->sw = g->dh = g->dw = 1;
-    SPD_TRY(two_ints(node, "strides", &g->sh, &g->sw));
-    SPD_TRY(two_ints(node, "dilations", &g->dh, &g->dw));
-    const char *ap = spd_attr_string(node, "auto_pad", "NOTSET");
-    SPD_TRY(pads_for(node, ap, 0, g->H, g->KH, g->sh, g->dh, &g->pt, &g->OH));
-    SPD_TRY(pads_for(node, ap, 1, g->W, g->KW, g->sw, g->dw, &g->pl, &g->OW));
+    g->sh = a->sh;
+    g->sw = a->sw;
+    g->dh = a->dh;
+    g->dw = a->dw;
+    SPD_TRY(pads_for(a, 0, g->H, g->KH, g->sh, g->dh, &g->pt, &g->OH));
+    SPD_TRY(pads_for(a, 1, g->W, g->KW, g->sw, g->dw, &g->pl, &g->OW));
     g->pointwise = g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
                    g->OH == g->H && g->OW == g->W;
     return SPD_OK;
@@ -549,22 +589,23 @@ static spd_status op_nhwc_conv(spd_op_ctx *ctx)
     if (ctx->n_inputs < 2 || !ctx->in[0] || !ctx->in[1]) return spd_errorf(SPD_ERR_INVALID, "needs inputs X and W");
     const spd_tensor *X = ctx->in[0], *W = ctx->in[1];
     const spd_tensor *B = ctx->n_inputs > 2 ? ctx->in[2] : NULL, *Z = ctx->n_inputs > 3 ? ctx->in[3] : NULL;
+    const nhwc_prep *prep = ctx->state && ((const nhwc_prep *)ctx->state)->magic == NHWC_PREP_MAGIC ? ctx->state : NULL;
+    nhwc_attrs parsed;
+    const nhwc_attrs *at = prep ? &prep->attrs : &parsed;
+    if (!prep) SPD_TRY(parse_attrs(ctx->node, &parsed));
     nhwc_geom g;
-    SPD_TRY(make_geom(ctx->node, X, W, &g));
+    SPD_TRY(make_geom(at, X, W, &g));
     if (B && (B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != g.M))
         return spd_errorf(SPD_ERR_INVALID, "B must be float with %lld values", (long long)g.M);
-    spd_act ac;
-    SPD_TRY(spd_conv_act_attrs(ctx->node, &ac));
     const int64_t ydims[4] = {g.N, g.OH, g.OW, g.M};
     SPD_TRY(spd_tensor_alloc_uninit(&ctx->out[0], SPD_FLOAT, 4, ydims));
     if (Z && (Z->dtype != SPD_FLOAT || !spd_tensor_same_shape(Z, &ctx->out[0])))
         return spd_errorf(SPD_ERR_INVALID, "Z must have the output's type and shape [%lld, %lld, %lld, %lld]",
                           (long long)g.N, (long long)g.OH, (long long)g.OW, (long long)g.M);
     if (spd_tensor_numel(&ctx->out[0]) == 0) return SPD_OK;
-    const nhwc_prep *prep = ctx->state && ((const nhwc_prep *)ctx->state)->magic == NHWC_PREP_MAGIC ? ctx->state : NULL;
     const float *x = X->data, *w = W->data, *b = B ? B->data : NULL, *z = Z ? Z->data : NULL;
     float *y = ctx->out[0].data;
-    const spd_act *acp = ac.kind == SPD_ACT_NONE ? NULL : &ac;
+    const spd_act *acp = at->ac.kind == SPD_ACT_NONE ? NULL : &at->ac;
     return g.depthwise ? conv_dw_nhwc(&g, prep, x, w, b, z, acp, y) : conv_gemm_nhwc(&g, prep, x, w, b, z, acp, y);
 }
 
