@@ -11,6 +11,7 @@
 
 #include "ir/op.h"
 #include "util/alloc.h"
+#include "util/scratch.h"
 #include "util/status.h"
 
 /* ------------------------------------------------------------------------ */
@@ -185,7 +186,8 @@ static bool reduce_f32_run(const spd_tensor *x, const bool *mask, rkind kind, sp
     if (red == 0) return false;
     const float *in = (const float *)x->data;
     float *out = (float *)y->data;
-    double *acc = inner > 1 ? spd_malloc((size_t)inner * sizeof *acc) : NULL;
+    /* per-thread scratch: a planned call allocates only its outputs */
+    double *acc = inner > 1 ? spd_scratch(SPD_SCRATCH_OP, (size_t)inner * sizeof *acc) : NULL;
     if (inner > 1 && !acc) return false;
     for (int64_t o = 0; o < outer; o++) {
         const float *xo = in + o * red * inner;
@@ -226,7 +228,6 @@ static bool reduce_f32_run(const spd_tensor *x, const bool *mask, rkind kind, sp
         for (int64_t j = 0; j < inner; j++)
             out[o * inner + j] = (float)(kind == R_MEAN ? acc[j] / (double)red : acc[j]);
     }
-    spd_free(acc);
     return true;
 }
 

@@ -187,6 +187,22 @@ static spd_status to_nhwc(spd_graph *g, copies *cp, const char *v, const char **
     return SPD_OK;
 }
 
+/* ReduceMean over H and W without keepdims (a classifier head's
+ * x.mean(dim=(2, 3))): [N, C] either way, so it can read the channels-last
+ * value with its axes moved, and no Transpose goes back for it. Opsets
+ * before 18 only (axes as an attribute). */
+static bool plane_mean(const spd_node *n)
+{
+    if (strcmp(n->op_type, "ReduceMean") || (n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) ||
+        n->n_inputs != 1 || spd_attr_int(n, "keepdims", 1) != 0)
+        return false;
+    size_t na;
+    const int64_t *ax = spd_attr_ints(n, "axes", &na);
+    if (!ax || na != 2) return false;
+    const int64_t a = ax[0] < 0 ? ax[0] + 4 : ax[0], b = ax[1] < 0 ? ax[1] + 4 : ax[1];
+    return (a == 2 && b == 3) || (a == 3 && b == 2);
+}
+
 /* Node i (changing) writes its output channels-last as "<y>_nhwc", which
  * its changing readers take; a Transpose back to y serves the others and
  * the graph's outputs. */
@@ -200,6 +216,12 @@ static spd_status rewrite_output(spd_graph *g, const region_state *r, int i, int
     if (st == SPD_OK) st = spd_node_set_output(&g->nodes[i], 0, t);
     for (int k = 0; k < n && st == SPD_OK; k++) {
         spd_node *c = &g->nodes[readers[k]];
+        if (plane_mean(c)) { /* the mean reads the channels-last value, over axes 1 and 2 */
+            const int64_t axes[2] = {1, 2};
+            st = spd_node_set_input(c, 0, t);
+            if (st == SPD_OK) st = spd_node_set_ints(c, "axes", axes, 2);
+            continue;
+        }
         if (readers[k] >= r->n || !r->conv[readers[k]]) {
             outside = true;
             continue;

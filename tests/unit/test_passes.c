@@ -87,8 +87,8 @@ static const tcase g_cases[] = {
     {"conv_residual", 1, "FusedConv=2 Conv=1 Add=1 -Relu tight"},
     {"conv_residual", 0, "Conv=3 Add=3 Relu=1 -FusedConv"},
     {"fused_qkv", 1, "Gemm=1 Slice=3 Reshape=4 PermutedMatMul=2 -Transpose -MatMul -Add tight"},
-    /* channels-last chains: one Transpose in, one out */
-    {"ds_chain", 1, "NhwcConv=9 Transpose=2 -Conv -FusedConv -Relu -Clip -Add tight"},
+    /* channels-last chains: one Transpose in; the mean over the plane reads channels-last */
+    {"ds_chain", 1, "NhwcConv=9 Transpose=1 ReduceMean=1 -Conv -FusedConv -Relu -Clip -Add tight"},
     {"ds_chain", 0, "-NhwcConv -Transpose FusedConv=8 Add=1"}, /* no shapes: no residual fusion either */
     {"ds_chain_se", 1, "-NhwcConv -Transpose FusedConv=9 GlobalAveragePool=1 tight"},
     {"ds_chain_big", 1, "-NhwcConv -Transpose FusedConv=9"},
