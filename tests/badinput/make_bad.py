@@ -158,6 +158,13 @@ def main(argv):
         helper.make_node("MatMul", ["input_x", "W_init"], ["Y"], name="mm"),
         helper.make_node("FrobnicateXYZ", ["Y"], ["Z"], name="frob")]).SerializeToString(),
         regex=r"FrobnicateXYZ")
+    # speedster's own channels-last convolution on a rank-2 X: an error that
+    # names the operator and the ranks, not a read past the tensor
+    nh = model(nodes=[helper.make_node("NhwcConv", ["input_x", "W_nhwc"], ["Z"], name="nhwc", domain="ai.speedster")],
+               inits=[numpy_helper.from_array(np.ones((4, 3, 1, 1), np.float32), "W_nhwc")])
+    nh.opset_import.append(helper.make_opsetid("ai.speedster", 1))
+    case("nhwc_conv_wrong_rank", nh.SerializeToString(), commands="run", input_arr=np.zeros((2, 3), np.float32),
+         regex=r"NhwcConv.*rank|ranks")
     dup = [helper.make_tensor_value_info("dup_out", TensorProto.FLOAT, [2, 3])]
     case("duplicate_output", model(nodes=[
         helper.make_node("Relu", ["input_x"], ["dup_out"], name="dup_a"),
