@@ -244,6 +244,17 @@ static spd_status make_geom(const nhwc_attrs *a, const spd_tensor *X, const spd_
     return SPD_OK;
 }
 
+/* The kernel taps [*lo, *hi) along one axis that land inside [0, size)
+ * for an output whose first tap is at `start`, taps `d` apart. */
+static void inside_taps(int64_t start, int64_t k, int64_t d, int64_t size, int64_t *lo, int64_t *hi)
+{
+    int64_t a = 0, b = k;
+    while (a < b && start + a * d < 0) a++;
+    while (b > a && start + (b - 1) * d >= size) b--;
+    *lo = a;
+    *hi = b;
+}
+
 /* ------------------------------------------------------------- group 1 */
 
 typedef struct im2col_job {
@@ -279,9 +290,8 @@ static void im2col_task(void *ctx, int64_t t)
     float *d = j->col + t * g->OW * K;
     for (int64_t ox = 0; ox < g->OW; ox++) {
         const int64_t ixs = ox * g->sw - g->pl;
-        int64_t kx0 = 0, kx1 = KW;
-        while (kx0 < kx1 && ixs + kx0 * g->dw < 0) kx0++;
-        while (kx1 > kx0 && ixs + (kx1 - 1) * g->dw >= g->W) kx1--;
+        int64_t kx0, kx1;
+        inside_taps(ixs, KW, g->dw, g->W, &kx0, &kx1);
         for (int64_t ky = 0; ky < g->KH; ky++, d += KW * C) {
             const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
             if (iy < 0 || iy >= g->H || kx0 >= kx1) {
@@ -379,9 +389,8 @@ __attribute__((target("avx2,fma"))) static void dw_pixels_avx2(const dw_job *j, 
     for (int64_t ox = ox0; ox < ox1; ox++) {
         float *yp = j->y + ((n * g->OH + oy) * g->OW + ox) * C;
         const int64_t iy0 = oy * g->sh - g->pt + ky0 * g->dh, ixs = ox * g->sw - g->pl;
-        int64_t kx0 = 0, kx1 = KW;
-        while (kx0 < kx1 && ixs + kx0 * g->dw < 0) kx0++;
-        while (kx1 > kx0 && ixs + (kx1 - 1) * g->dw >= g->W) kx1--;
+        int64_t kx0, kx1;
+        inside_taps(ixs, KW, g->dw, g->W, &kx0, &kx1);
         const float *x0 = j->x + ((n * g->H + iy0) * g->W + ixs + kx0 * g->dw) * C, *w0 = j->w + (ky0 * KW + kx0) * C;
         const int64_t nkx = kx1 - kx0;
         int64_t c = 0;
@@ -491,9 +500,8 @@ __attribute__((target("avx2,fma"))) static void dw3_rows_avx2(const dw_job *j, i
     int n = 0;
     for (int64_t r = r0; r < r1; r++) {
         const int64_t b = r / g->OH, oy = r % g->OH, iy0 = oy * g->sh - g->pt;
-        int64_t ky0 = 0, ky1 = 3;
-        while (ky0 < ky1 && iy0 + ky0 * g->dh < 0) ky0++;
-        while (ky1 > ky0 && iy0 + (ky1 - 1) * g->dh >= g->H) ky1--;
+        int64_t ky0, ky1;
+        inside_taps(iy0, 3, g->dh, g->H, &ky0, &ky1);
         if (ky0 != 0 || ky1 != 3) {
             dw_pixels_avx2(j, b, oy, 0, g->OW, ky0, ky1);
             continue;
@@ -520,9 +528,8 @@ static void dw_row(const dw_job *j, int64_t n, int64_t oy)
     const nhwc_geom *g = j->g;
 #if HAVE_X86
     if (j->avx2) {
-        int64_t ky0 = 0, ky1 = g->KH;
-        while (ky0 < ky1 && oy * g->sh - g->pt + ky0 * g->dh < 0) ky0++;
-        while (ky1 > ky0 && oy * g->sh - g->pt + (ky1 - 1) * g->dh >= g->H) ky1--;
+        int64_t ky0, ky1;
+        inside_taps(oy * g->sh - g->pt, g->KH, g->dh, g->H, &ky0, &ky1);
         dw_pixels_avx2(j, n, oy, 0, g->OW, ky0, ky1);
         return;
     }

@@ -154,6 +154,15 @@ static spd_status rename_with_suffix(spd_graph *g, const char *base_name, char *
     return *out ? SPD_OK : spd_errorf(SPD_ERR_NOMEM, "out of memory");
 }
 
+/* Appends Transpose(in, perm) -> out. */
+static spd_status add_transpose(spd_graph *g, const char *in, const char *out, const int64_t *perm)
+{
+    const char *ins[1] = {in}, *outs[1] = {out};
+    int idx;
+    spd_status st = spd_graph_add_node(g, "Transpose", "", NULL, 1, ins, 1, outs, &idx);
+    return st == SPD_OK ? spd_node_set_ints(&g->nodes[idx], "perm", perm, 4) : st;
+}
+
 /* Channels-last copies of values from outside the regions, made once each. */
 typedef struct copies {
     int n;
@@ -171,11 +180,8 @@ static spd_status to_nhwc(spd_graph *g, copies *cp, const char *v, const char **
         }
     char *t = NULL, *f = spd_strdup(v);
     spd_status st = f ? rename_with_suffix(g, v, &t) : spd_errorf(SPD_ERR_NOMEM, "out of memory");
-    const char *ins[1] = {f}, *outs[1] = {t};
-    int idx;
-    if (st == SPD_OK) st = spd_graph_add_node(g, "Transpose", "", NULL, 1, ins, 1, outs, &idx);
-    const int64_t perm[4] = {0, 2, 3, 1};
-    if (st == SPD_OK) st = spd_node_set_ints(&g->nodes[idx], "perm", perm, 4);
+    static const int64_t to_last[4] = {0, 2, 3, 1};
+    if (st == SPD_OK) st = add_transpose(g, f, t, to_last);
     if (st != SPD_OK) {
         spd_free(f);
         spd_free(t);
@@ -230,11 +236,8 @@ static spd_status rewrite_output(spd_graph *g, const region_state *r, int i, int
             if (!strcmp(c->inputs[s], y)) st = spd_node_set_input(c, s, t);
     }
     if (st == SPD_OK && outside) {
-        const char *ins[1] = {t}, *outs[1] = {y};
-        int idx;
-        st = spd_graph_add_node(g, "Transpose", "", NULL, 1, ins, 1, outs, &idx);
-        const int64_t perm[4] = {0, 3, 1, 2};
-        if (st == SPD_OK) st = spd_node_set_ints(&g->nodes[idx], "perm", perm, 4);
+        static const int64_t to_first[4] = {0, 3, 1, 2};
+        st = add_transpose(g, t, y, to_first);
     }
     spd_free(t);
     spd_free(y);
