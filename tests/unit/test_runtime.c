@@ -301,10 +301,10 @@ static void test_memplan_concat(void)
 }
 
 /* Runs `dir`'s model (inputs from test_data_set_0) three times at two
- * threads, then once more counting allocations: a planned call makes only
+ * threads, then five more counting allocations: a planned call makes only
  * its outputs (kernels' temporaries are the threads' scratch, the values
- * in between the arena). Returns the allocations of that call, -1 when the
- * model could not be run. */
+ * in between the arena). Returns the fewest allocations of those calls,
+ * -1 when the model could not be run. */
 static long run_allocations(const char *dir, int n_in)
 {
     char path[4200];
@@ -320,11 +320,15 @@ static long run_allocations(const char *dir, int n_in)
         ok = spd_tensor_read_file(path, &in[k]) == SPD_OK;
     }
     const int n_out = spd_model_num_outputs(m);
-    for (int call = 0; call < 4 && ok && n_out <= 4; call++) {
+    /* the fewest allocations of calls 4 to 8: at two threads, a worker that
+     * first runs some kernel's task in a later call sizes its scratch then
+     * (once; a call that allocates every time shows in all of them) */
+    for (int call = 0; call < 8 && ok && n_out <= 4; call++) {
         memset(out, 0, sizeof out);
         const long before = spd_alloc_calls();
         ok = spd_model_run(m, in, n_in, out, n_out) == SPD_OK;
-        if (call == 3 && ok) calls = spd_alloc_calls() - before;
+        const long now = spd_alloc_calls() - before;
+        if (call >= 3 && ok && (calls < 0 || now < calls)) calls = now;
         for (int k = 0; k < n_out; k++) spd_tensor_release(&out[k]);
     }
     for (int k = 0; k < n_in; k++) spd_tensor_release(&in[k]);
