@@ -369,6 +369,11 @@ typedef struct dw_job {
     float *y;
     int64_t rows; /* output rows per task */
     bool avx2;
+    /* the AVX2 kernels clamp before they store (Relu, Clip or none, no
+     * residual): no second pass over Y (4% of kws_dscnn's time) */
+    bool fused;
+    int clamp; /* SPD_CLAMP_* */
+    float lo, hi;
 } dw_job;
 
 /* Output pixels [ox0, ox1) of row (n, oy), taps bounds-checked, one channel
@@ -394,6 +399,15 @@ static void dw_pixels_ref(const dw_job *j, int64_t n, int64_t oy, int64_t ox0, i
 }
 
 #if HAVE_X86
+/* v as stored: clamped when the job fuses its activation (as the
+ * activation pass does it: Relu takes NaN to 0, Clip keeps it). */
+__attribute__((target("avx2,fma"))) static inline __m256 dw_out(const dw_job *j, __m256 v)
+{
+    if (j->clamp == SPD_CLAMP_RELU) return _mm256_max_ps(v, _mm256_setzero_ps());
+    if (j->clamp == SPD_CLAMP_CLIP) return _mm256_min_ps(_mm256_set1_ps(j->hi), _mm256_max_ps(_mm256_set1_ps(j->lo), v));
+    return v;
+}
+
 /* Output pixels [ox0, ox1) of row (n, oy), whose kernel rows [ky0, ky1)
  * are inside the plane; each pixel's columns are clipped to it. Channels
  * go 32, then 8, then a masked tail at a time, the accumulators starting
@@ -434,10 +448,10 @@ __attribute__((target("avx2,fma"))) static void dw_pixels_avx2(const dw_job *j, 
                     a3 = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 24), _mm256_loadu_ps(wp + 24), a3);
                 }
             }
-            _mm256_storeu_ps(yp + c, a0);
-            _mm256_storeu_ps(yp + c + 8, a1);
-            _mm256_storeu_ps(yp + c + 16, a2);
-            _mm256_storeu_ps(yp + c + 24, a3);
+            _mm256_storeu_ps(yp + c, dw_out(j, a0));
+            _mm256_storeu_ps(yp + c + 8, dw_out(j, a1));
+            _mm256_storeu_ps(yp + c + 16, dw_out(j, a2));
+            _mm256_storeu_ps(yp + c + 24, dw_out(j, a3));
         }
         for (; c < C; c += 8) {
             const bool part = c + 8 > C;
@@ -451,9 +465,9 @@ __attribute__((target("avx2,fma"))) static void dw_pixels_avx2(const dw_job *j, 
                              : _mm256_fmadd_ps(_mm256_loadu_ps(xp), _mm256_loadu_ps(wp), a);
             }
             if (part)
-                _mm256_maskstore_ps(yp + c, tail, a);
+                _mm256_maskstore_ps(yp + c, tail, dw_out(j, a));
             else
-                _mm256_storeu_ps(yp + c, a);
+                _mm256_storeu_ps(yp + c, dw_out(j, a));
         }
     }
 }
@@ -467,9 +481,9 @@ __attribute__((target("avx2,fma"))) static void dw_pixels_avx2(const dw_job *j, 
  * channels at offset c: the nine weights stay in registers and four pixels
  * accumulate at once, so each multiply-add loads one vector (the general
  * loop loads two, and was load-bound). */
-__attribute__((target("avx2,fma"))) static void dw3_pixels(const float *const *xs, float *const *ys, int n,
-                                                           int64_t c, int64_t ystep, int64_t xstep, const float *wc,
-                                                           int64_t C, const float *bias)
+__attribute__((target("avx2,fma"))) static void dw3_pixels(const dw_job *j, const float *const *xs, float *const *ys,
+                                                           int n, int64_t c, int64_t ystep, int64_t xstep,
+                                                           const float *wc, int64_t C, const float *bias)
 {
     __m256 w[9];
     for (int t = 0; t < 9; t++) w[t] = _mm256_loadu_ps(wc + t * C);
@@ -486,10 +500,10 @@ __attribute__((target("avx2,fma"))) static void dw3_pixels(const float *const *x
                 a2 = _mm256_fmadd_ps(_mm256_loadu_ps(p2 + o), w[r * 3 + k], a2);
                 a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p3 + o), w[r * 3 + k], a3);
             }
-        _mm256_storeu_ps(ys[q] + c, a0);
-        _mm256_storeu_ps(ys[q + 1] + c, a1);
-        _mm256_storeu_ps(ys[q + 2] + c, a2);
-        _mm256_storeu_ps(ys[q + 3] + c, a3);
+        _mm256_storeu_ps(ys[q] + c, dw_out(j, a0));
+        _mm256_storeu_ps(ys[q + 1] + c, dw_out(j, a1));
+        _mm256_storeu_ps(ys[q + 2] + c, dw_out(j, a2));
+        _mm256_storeu_ps(ys[q + 3] + c, dw_out(j, a3));
     }
     for (; q < n; q++) {
         __m256 a = b, e = _mm256_setzero_ps(); /* two chains: half the latency */
@@ -501,7 +515,7 @@ __attribute__((target("avx2,fma"))) static void dw3_pixels(const float *const *x
             else
                 a = _mm256_fmadd_ps(v, w[t], a);
         }
-        _mm256_storeu_ps(ys[q] + c, _mm256_add_ps(a, e));
+        _mm256_storeu_ps(ys[q] + c, dw_out(j, _mm256_add_ps(a, e)));
     }
 }
 
@@ -533,13 +547,13 @@ __attribute__((target("avx2,fma"))) static void dw3_rows_avx2(const dw_job *j, i
             ys[n++] = j->y + ((b * g->OH + oy) * g->OW + ox) * C;
             if (n == DW3_CHUNK || (ox + 1 == hi && r + 1 == r1)) {
                 for (int64_t c = 0; c < C; c += 8)
-                    dw3_pixels(xs, ys, n, c, g->dh * g->W * C, g->dw * C, j->w + c, C, j->bias);
+                    dw3_pixels(j, xs, ys, n, c, g->dh * g->W * C, g->dw * C, j->w + c, C, j->bias);
                 n = 0;
             }
         }
     }
     for (int64_t c = 0; n > 0 && c < C; c += 8)
-        dw3_pixels(xs, ys, n, c, g->dh * g->W * C, g->dw * C, j->w + c, C, j->bias);
+        dw3_pixels(j, xs, ys, n, c, g->dh * g->W * C, g->dw * C, j->w + c, C, j->bias);
 }
 #endif
 
@@ -568,7 +582,7 @@ static void dw_rows(const dw_job *j, int64_t r0, int64_t r1)
     else
 #endif
         for (int64_t r = r0; r < r1; r++) dw_row(j, r / g->OH, r % g->OH);
-    if (!j->z && (!j->ac || j->ac->kind == SPD_ACT_NONE)) return;
+    if (j->fused || (!j->z && (!j->ac || j->ac->kind == SPD_ACT_NONE))) return;
     static const spd_act none = {SPD_ACT_NONE, 0, 0};
     const int64_t len = g->OW * g->C;
     spd_vact_bias_f32(j->ac ? j->ac : &none, j->y + r0 * len, (r1 - r0) * len, 0.0f, j->z ? j->z + r0 * len : NULL);
@@ -600,7 +614,17 @@ static spd_status conv_dw_nhwc(const nhwc_geom *g, const nhwc_prep *prep, const 
     const int threads = spd_thread_count();
     if (threads > 1 && per * threads > rows) per = (rows + threads - 1) / threads; /* every thread gets work */
     if (per < 1) per = 1;
-    dw_job j = {g, x, wd, bias, z, ac, y, per, spd_sgemm_isa_current() >= SPD_SGEMM_AVX2};
+    const spd_act_kind kind = ac ? ac->kind : SPD_ACT_NONE;
+    dw_job j = {g, x, wd, bias, z, ac, y, per, spd_sgemm_isa_current() >= SPD_SGEMM_AVX2, false, SPD_CLAMP_NONE,
+                0.0f, 0.0f};
+    if (j.avx2 && !z && (kind == SPD_ACT_NONE || kind == SPD_ACT_RELU || kind == SPD_ACT_CLIP)) {
+        j.fused = true;
+        j.clamp = kind == SPD_ACT_RELU ? SPD_CLAMP_RELU : kind == SPD_ACT_CLIP ? SPD_CLAMP_CLIP : SPD_CLAMP_NONE;
+        if (kind == SPD_ACT_CLIP) {
+            j.lo = ac->a;
+            j.hi = ac->b;
+        }
+    }
     const int64_t tasks = (rows + per - 1) / per;
     if (tasks <= 1 || threads <= 1 || rows * row_macs < 2 * DW_TASK_MACS)
         dw_rows(&j, 0, rows);
