@@ -52,7 +52,10 @@ spd_status spd_learner_run(spd_learner *l, const spd_tensor *inputs, int n_input
     if (l->has_dyn)
         for (int i = 0; i < n_inputs; i++)
             SPD_TRY(spd_dynamic_info_check(&l->dyn, i, spd_model_input_name(l->model, i), &inputs[i]));
-    return l->backend->run(l->plan, inputs, n_inputs, outputs, n_outputs);
+    const int prev = spd_thread_cap(l->max_threads);
+    const spd_status st = l->backend->run(l->plan, inputs, n_inputs, outputs, n_outputs);
+    spd_thread_cap(prev);
+    return st;
 }
 
 int spd_learner_num_inputs(const spd_learner *l) { return spd_model_num_inputs(l->model); }

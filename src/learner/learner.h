@@ -26,6 +26,7 @@ struct spd_learner {
     char *report;
     char *source_model;          /* the path optimize was given */
     spd_cpu_features needs;      /* what the plan's kernels need */
+    int max_threads;             /* the plan runs on at most this many threads (0: as many as allowed) */
 };
 
 /* Takes ownership of model and plan. */

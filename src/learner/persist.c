@@ -143,6 +143,7 @@ spd_status spd_learner_save(const spd_learner *l, const char *dir)
     fprintf(f, "  \"backend\": \"%s\",\n  \"technique\": \"%s\",\n", l->backend->name, spd_technique_name(l->copts.technique));
     fprintf(f, "  \"graph_optimized\": %s,\n  \"device\": \"%s\",\n  \"threads\": %d,\n", l->graph_optimized ? "true" : "false",
             l->copts.device.gpu ? "gpu" : "cpu", l->copts.threads);
+    fprintf(f, "  \"max_threads\": %d,\n", l->max_threads);
     fprintf(f, "  \"cpu_features\": \"%s\",\n  \"source_model\": ", feats);
     spd_json_write_string(f, l->source_model ? l->source_model : "");
     fputs(",\n  \"inputs\": ", f);
@@ -341,6 +342,8 @@ spd_status spd_learner_load(const char *dir, spd_learner **out)
     plan = NULL;
     l->needs = need;
     l->graph_optimized = spd_json_get(&meta, "graph_optimized") && spd_json_get(&meta, "graph_optimized")->b;
+    const int64_t cap = json_int(&meta, "max_threads", 0); /* absent before it was written: no cap */
+    l->max_threads = cap < 0 || cap > 1024 ? 0 : (int)cap;
     l->latency_s = json_num(&meta, "latency_s", 0);
     l->throughput = json_num(&meta, "throughput", 0);
     l->metric_drop = json_num(&meta, "metric_drop", 0);

@@ -18,6 +18,7 @@
 #include "runtime/memplan.h"
 #include "util/alloc.h"
 #include "util/status.h"
+#include "util/threadpool.h"
 
 /* fp32 candidates must match the original this closely whatever the metric. */
 #define FP32_NUMERIC_LIMIT 1e-4
@@ -354,6 +355,50 @@ static int rematch(search *s, spd_candidate *cands, int n, int best)
     return win;
 }
 
+/* A plan this fast at the allowed thread count may run faster on one
+ * thread: its operators are too short to split, and each one's halves
+ * change cores (kws_dscnn at two threads ran 1.3-1.4x as long as at one,
+ * in every operator). The winner is timed both ways in pairs taking turns;
+ * below FEWER_THREADS_GAIN it keeps to one thread, recorded in the learner
+ * (the thread count asked for stays an upper bound). Native plans only:
+ * oneDNN's threads are OpenMP's. */
+#define FEWER_THREADS_MAX_S 0.002
+#define FEWER_THREADS_GAIN 0.97
+
+static int thread_cap(search *s, spd_candidate *w)
+{
+    const int allowed = spd_thread_count();
+    if (allowed <= 1 || !w->plan || strcmp(w->backend->name, "native") || w->lat.median_s > FEWER_THREADS_MAX_S)
+        return 0;
+    const spd_sample *smp = &s->data->samples[s->vb];
+    double ratio[REMATCH_ROUNDS];
+    spd_latency one = w->lat;
+    for (int r = 0; r < REMATCH_ROUNDS; r++) {
+        spd_latency l[2]; /* [1]: on one thread */
+        for (int i = 0; i < 2; i++) {
+            const int k = (r + i) & 1;
+            const int prev = spd_thread_cap(k);
+            const spd_status st = spd_measure_latency(run_candidate, w, smp->inputs, smp->n_inputs, s->n_out,
+                                                      LATENCY_BUDGET_S / 8, &l[k]);
+            spd_thread_cap(prev);
+            if (st != SPD_OK) {
+                spd_error_clear();
+                return 0;
+            }
+        }
+        if (r == 0 || l[1].median_s < one.median_s) one = l[1];
+        ratio[r] = l[1].median_s / l[0].median_s;
+    }
+    qsort(ratio, REMATCH_ROUNDS, sizeof ratio[0], cmp_double);
+    const double m = ratio[REMATCH_ROUNDS / 2];
+    const bool fewer = m < FEWER_THREADS_GAIN;
+    logf_(s, "[speedster] one thread against %d, head to head: median ratio %.3f: %s", allowed, m,
+          fewer ? "the learner runs on one thread" : "it keeps them all");
+    if (!fewer) return 0;
+    w->lat = one;
+    return 1;
+}
+
 /* SPEEDSTER_TECHNIQUES=int8,fp32 (a knob for tests and benchmarks, not an
  * option): only the listed techniques compete, so a reduced-precision
  * candidate is judged even where fp32 is faster. Unset: every technique. */
@@ -561,6 +606,7 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
         goto done;
     }
     spd_candidate *w = &cands[best];
+    const int max_threads = thread_cap(&s, w);
     original.arena_bytes = s.orig->runtime ? spd_memplan_arena_bytes(((const spd_program *)s.orig->runtime)->mem) : 0;
     if (w->backend && w->backend->arena_bytes) w->arena_bytes = w->backend->arena_bytes(w->plan);
     char *table = spd_report_table(&original, w, &s.r, s.metric_name, model_mb(s.orig), model_mb(w->model),
@@ -596,6 +642,7 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
                          &(spd_compile_opts){w->technique, s.r.threads, s.r.device, NULL, 0, NULL, 0}, &l);
     if (st != SPD_OK) { spd_free(table); goto done; }
     l->graph_optimized = w->optimized_graph;
+    l->max_threads = max_threads;
     w->model = NULL;
     w->plan = NULL;
     w->optimized_graph = false;

@@ -95,7 +95,22 @@ void spd_set_default_threads(int n) { g_default = n > 0 ? (n > MAX_THREADS ? MAX
 
 void spd_set_num_threads(int n) { g_wanted = n > 0 ? (n > MAX_THREADS ? MAX_THREADS : n) : 0; }
 
-int spd_thread_count(void) { return g_wanted ? g_wanted : default_threads(); }
+/* The calling thread's cap on the count (0: none), set around a learner's
+ * run: a plan that optimize found faster on fewer threads keeps to them. */
+static _Thread_local int t_cap;
+
+int spd_thread_cap(int cap)
+{
+    const int prev = t_cap;
+    t_cap = cap > 0 ? cap : 0;
+    return prev;
+}
+
+int spd_thread_count(void)
+{
+    const int n = g_wanted ? g_wanted : default_threads();
+    return t_cap && t_cap < n ? t_cap : n;
+}
 
 void spd_pool_openmp_user(int delta) { atomic_fetch_add(&g_openmp_users, delta); }
 

@@ -18,6 +18,9 @@ void spd_parallel_for(int64_t n_tasks, spd_task_fn fn, void *ctx);
  * recorded (spd_set_default_threads), else the online cores. */
 int spd_thread_count(void);
 void spd_set_default_threads(int n);
+/* Caps spd_thread_count() on the calling thread at cap (0: no cap) and
+ * returns the cap it replaces, for the caller to put back. */
+int spd_thread_cap(int cap);
 /* +1 while a oneDNN plan lives, -1 when it goes: meanwhile parallel_for
  * runs on OpenMP's team, which oneDNN's threads are, where it is built so. */
 void spd_pool_openmp_user(int delta);

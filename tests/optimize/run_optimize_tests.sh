@@ -411,6 +411,23 @@ expect_fail threads_env_0 NEBULLVM_THREADS_PER_MODEL "$TINY" -o "$WORK/x"
 unset NEBULLVM_THREADS_PER_MODEL
 expect_ok threads_option_1 "$TINY" -o "$WORK/lrt2" --threads 1 && check threads_option_metadata 'metadata.json "threads" is not 1' \
     grep -q '"threads": 1,' "$WORK/lrt2/metadata.json"
+# A plan under 2 ms at two threads is timed on one thread too; the learner
+# records which it keeps (max_threads 1 or 0), and says so in the log.
+expect_ok threads_cap_2 "$TINY" -o "$WORK/lrt3" --threads 2 && {
+    check threads_cap_logged 'no "one thread against 2" line in the log' \
+        grep -q 'one thread against 2, head to head: median ratio' "$WORK/threads_cap_2.out" "$WORK/threads_cap_2.err"
+    if grep -q 'the learner runs on one thread' "$WORK/threads_cap_2.out" "$WORK/threads_cap_2.err"; then want=1; else want=0; fi
+    check threads_cap_metadata "metadata.json \"max_threads\" is not $want, as the log says" \
+        grep -q "\"max_threads\": $want," "$WORK/lrt3/metadata.json"
+    # the cap survives loading, and a capped learner gives the same answer
+    sed 's/"max_threads": [0-9]*,/"max_threads": 1,/' "$WORK/lrt3/metadata.json" >"$WORK/lrt3/m.json" &&
+        mv "$WORK/lrt3/m.json" "$WORK/lrt3/metadata.json"
+    run_model threads_cap_run "$WORK/lrt3" "$TINY_IN"
+    if [ "$RC" -eq 0 ]; then pass threads_cap_run; else fail threads_cap_run "exit $RC: $(cat "$WORK/threads_cap_run.run.err")"; fi
+}
+expect_ok threads_cap_1 "$TINY" -o "$WORK/lrt4" --threads 1 && check threads_cap_not_at_1 \
+    'with one thread allowed, nothing is timed against one thread' \
+    sh -c "! grep -q 'one thread against' '$WORK/threads_cap_1.out' '$WORK/threads_cap_1.err'"
 
 # ----------------------------------------------------------- learner folders
 broken() { # NAME WORD: speedster run on $WORK/NAME exits 1 naming WORD

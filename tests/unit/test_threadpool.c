@@ -109,6 +109,14 @@ int main(void)
         c->nested = 0;
     }
 
+    /* a learner's cap: this thread's count only, put back by the caller */
+    spd_set_num_threads(3);
+    const int before = spd_thread_cap(1);
+    check(before == 0 && spd_thread_count() == 1, "cap 1 of 3: count %d (cap before %d)", spd_thread_count(), before);
+    run_and_check(c, 17, "capped at one thread");
+    check(spd_thread_cap(5) == 1 && spd_thread_count() == 3, "a cap above the count leaves it: %d", spd_thread_count());
+    check(spd_thread_cap(before) == 5 && spd_thread_count() == 3, "cap put back: count %d", spd_thread_count());
+
     /* four callers at once, each with its own job context */
     spd_set_num_threads(2);
     snprintf(g_label, sizeof g_label, "4 callers");
