@@ -1,0 +1,29 @@
+/* ai.speedster NhwcConv (ops/conv_nhwc.c): the geometry of one call, and
+ * its depthwise half (ops/conv_nhwc_dw.c). */
+#ifndef SPD_OPS_CONV_NHWC_H
+#define SPD_OPS_CONV_NHWC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ops/vmath.h"
+#include "util/status.h"
+
+/* X [N, H, W, C] and Y [N, OH, OW, M]; a KH x KW kernel with strides sh,
+ * sw, dilations dh, dw and the top and left pads pt, pl. */
+typedef struct spd_nhwc_geom {
+    int64_t N, H, W, C, M, KH, KW, sh, sw, dh, dw, pt, pl, OH, OW;
+    bool depthwise, pointwise;
+} spd_nhwc_geom;
+
+/* wd[t*C + c] = W[c][0][t]: depthwise weights [C, 1, KH, KW] as one channel
+ * vector per tap (T = KH*KW taps). */
+void spd_nhwc_dw_weights(const float *w, int64_t C, int64_t T, float *wd);
+
+/* Y = act(depthwise(X, W) + B + Z), channels-last. wd: the weights as
+ * spd_nhwc_dw_weights lays them out, or NULL to lay out W per call. ac and
+ * z may be NULL. */
+spd_status spd_nhwc_depthwise(const spd_nhwc_geom *g, const float *x, const float *wd, const float *w,
+                              const float *bias, const float *z, const spd_act *ac, float *y);
+
+#endif
