@@ -14,6 +14,7 @@ Weights are seeded random (torch.manual_seed(0) before each model, no
 downloads); every model is in eval() mode. With --skip-existing a model whose
 .stamp matches this script's hash is left as it is, so CI exports once.
 """
+import inspect
 import hashlib
 import math
 import os
@@ -26,6 +27,15 @@ import torch.nn as nn
 import torchvision
 import onnx
 from onnx import numpy_helper
+
+
+def onnx_export(*args, **kwargs):
+    """torch.onnx.export with TorchScript's exporter: torch >= 2.9 defaults to
+    dynamo's, which writes other graphs (static shapes, its own op spellings)."""
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False
+    return torch.onnx.export(*args, **kwargs)
+
 
 OPSET = 13  # the brief: opset 13 unless a model needs 14
 
@@ -252,9 +262,15 @@ def export_one(name, out_dir):
     path = os.path.join(mdir, "model.onnx")
     # Grad mode stays on while tracing: under no_grad nn.MultiheadAttention
     # (ViT) takes its fused fast path, which torch 1.13 cannot export.
-    torch.onnx.export(model, inputs, path, opset_version=OPSET,
-                      do_constant_folding=True,
-                      input_names=in_names, output_names=out_names)
+    try:
+        onnx_export(model, inputs, path, opset_version=OPSET, do_constant_folding=True,
+                    input_names=in_names, output_names=out_names)
+    except Exception as e:  # torch >= 2.x writes ViT's attention as SDPA: opset 14
+        if type(e).__name__ != "UnsupportedOperatorError":
+            raise
+        print("%s: %s; exporting at opset %d" % (name, str(e).split(".")[0], OPSET + 1), file=sys.stderr)
+        onnx_export(model, inputs, path, opset_version=OPSET + 1, do_constant_folding=True,
+                    input_names=in_names, output_names=out_names)
     onnx.checker.check_model(path)  # by path: the BERT/ViT files are large
 
     for k, t in enumerate(inputs):

@@ -15,6 +15,7 @@ OUT_DIR/dyn/*.json                 dynamic_info files for examples/tiny_cnn (val
 OUT_DIR/config/*                   compression config files (valid YAML and JSON, invalid)
 Prints the digits classifier's accuracy on the held-out samples.
 """
+import inspect
 import json
 import os
 import sys
@@ -22,6 +23,14 @@ import sys
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
+
+
+def onnx_export(*args, **kwargs):
+    """torch.onnx.export with TorchScript's exporter: torch >= 2.9 defaults to
+    dynamo's, which writes other graphs (static shapes, its own op spellings)."""
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False
+    return torch.onnx.export(*args, **kwargs)
 
 
 def write_sample(folder, inputs, label=None):
@@ -60,9 +69,9 @@ def digits(out):
 
     root = os.path.join(out, "digits")
     os.makedirs(root, exist_ok=True)
-    torch.onnx.export(model, torch.zeros(1, 64), os.path.join(root, "model.onnx"), opset_version=13,
-                      input_names=["pixels"], output_names=["logits"],
-                      dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}})
+    onnx_export(model, torch.zeros(1, 64), os.path.join(root, "model.onnx"), opset_version=13,
+                input_names=["pixels"], output_names=["logits"],
+                dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}})
     for i in range(n_test):
         write_sample(os.path.join(root, "data", "test_data_set_%d" % i), [xte[i:i + 1]], yte[i:i + 1].copy())
     for i in range(5):
@@ -93,9 +102,9 @@ def two_in(out):
     root = os.path.join(out, "two_in")
     os.makedirs(root, exist_ok=True)
     x, ids = torch.randn(1, 8), torch.randint(0, 16, (1, 4))
-    torch.onnx.export(model, (x, ids), os.path.join(root, "model.onnx"), opset_version=13,
-                      input_names=["x", "ids"], output_names=["y1", "y2"],
-                      dynamic_axes={"x": {0: "batch"}, "ids": {0: "batch"}, "y1": {0: "batch"}, "y2": {0: "batch"}})
+    onnx_export(model, (x, ids), os.path.join(root, "model.onnx"), opset_version=13,
+                input_names=["x", "ids"], output_names=["y1", "y2"],
+                dynamic_axes={"x": {0: "batch"}, "ids": {0: "batch"}, "y1": {0: "batch"}, "y2": {0: "batch"}})
     rng = np.random.RandomState(1)
     for i in range(5):
         write_sample(os.path.join(root, "data", "test_data_set_%d" % i),

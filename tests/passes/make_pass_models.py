@@ -6,6 +6,7 @@ Models built with onnx.helper where exporters would already fold the pattern
 (PyTorch folds BatchNormalization into Conv in eval mode), torch.onnx.export
 where the exporter's own spelling is the point (LayerNorm, GELU, shape
 arithmetic)."""
+import inspect
 import os
 import sys
 import warnings
@@ -431,8 +432,11 @@ if torch is not None:
     def export(name, mod, args, opset=13, dynamic_axes=None, names=None):
         mod.eval()
         names = names or ["x"]
+        # TorchScript's exporter: torch >= 2.9 defaults to dynamo's, whose
+        # graphs (static shapes, its own spellings) are not what is tested
+        extra = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
         torch.onnx.export(mod, args, os.path.join(OUT, name + ".onnx"), opset_version=opset,
-                          input_names=names, output_names=["y"], dynamic_axes=dynamic_axes)
+                          input_names=names, output_names=["y"], dynamic_axes=dynamic_axes, **extra)
 
     class LN(torch.nn.Module):
         def __init__(self):
