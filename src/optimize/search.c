@@ -301,6 +301,42 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* One side of a head-to-head timing: a candidate, run under a thread cap
+ * (0: none). */
+typedef struct side {
+    spd_candidate *c;
+    int cap;
+} side;
+
+/* Times the two sides REMATCH_ROUNDS times in pairs that take turns going
+ * first: *ratio is the median of the pairs' ratios (side 1's time over side
+ * 0's), top[k] side k's fastest timing. False when a timing fails. */
+static bool head_to_head(search *s, const side sd[2], spd_latency top[2], double *ratio)
+{
+    const spd_sample *smp = &s->data->samples[s->vb];
+    double ratios[REMATCH_ROUNDS];
+    for (int r = 0; r < REMATCH_ROUNDS; r++) {
+        spd_latency l[2];
+        for (int i = 0; i < 2; i++) {
+            const int k = (r + i) & 1;
+            const int prev = spd_thread_cap(sd[k].cap);
+            const spd_status st = spd_measure_latency(run_candidate, sd[k].c, smp->inputs, smp->n_inputs, s->n_out,
+                                                      LATENCY_BUDGET_S / 8, &l[k]);
+            spd_thread_cap(prev);
+            if (st != SPD_OK) {
+                spd_error_clear();
+                return false;
+            }
+        }
+        for (int k = 0; k < 2; k++)
+            if (r == 0 || l[k].median_s < top[k].median_s) top[k] = l[k];
+        ratios[r] = l[1].median_s / l[0].median_s;
+    }
+    qsort(ratios, REMATCH_ROUNDS, sizeof ratios[0], cmp_double);
+    *ratio = ratios[REMATCH_ROUNDS / 2];
+    return true;
+}
+
 /* The two fastest valid candidates within NEAR_TIE of each other were timed
  * minutes apart, and the machine may have been busier for one: time them
  * again in pairs, taking turns going first, and judge by the median of the
@@ -320,26 +356,11 @@ static int rematch(search *s, spd_candidate *cands, int n, int best)
             second = i;
     if (second < 0 || !cands[best].plan || cands[second].lat.median_s >= cands[best].lat.median_s * NEAR_TIE)
         return best;
-    const spd_sample *smp = &s->data->samples[s->vb];
     spd_candidate *pair[2] = {&cands[best], &cands[second]};
-    spd_latency top[2] = {pair[0]->lat, pair[1]->lat};
-    double ratio[REMATCH_ROUNDS];
-    for (int r = 0; r < REMATCH_ROUNDS; r++) {
-        spd_latency l[2];
-        for (int i = 0; i < 2; i++) {
-            const int k = (r + i) & 1;
-            if (spd_measure_latency(run_candidate, pair[k], smp->inputs, smp->n_inputs, s->n_out,
-                                    LATENCY_BUDGET_S / 8, &l[k]) != SPD_OK) {
-                spd_error_clear();
-                return best;
-            }
-        }
-        for (int k = 0; k < 2; k++)
-            if (r == 0 || l[k].median_s < top[k].median_s) top[k] = l[k];
-        ratio[r] = l[1].median_s / l[0].median_s;
-    }
-    qsort(ratio, REMATCH_ROUNDS, sizeof ratio[0], cmp_double);
-    const double m = ratio[REMATCH_ROUNDS / 2]; /* second's time over best's */
+    const side sd[2] = {{pair[0], 0}, {pair[1], 0}};
+    spd_latency top[2];
+    double m; /* second's time over best's */
+    if (!head_to_head(s, sd, top, &m)) return best;
     pair[0]->lat = top[0];
     pair[1]->lat = top[1];
     int win = m < 1.0 ? second : best;
@@ -372,32 +393,15 @@ static int thread_cap(search *s, spd_candidate *w)
     const int allowed = spd_thread_count();
     if (allowed <= 1 || !w->plan || strcmp(w->backend->name, "native") || w->lat.median_s > FEWER_THREADS_MAX_S)
         return 0;
-    const spd_sample *smp = &s->data->samples[s->vb];
-    double ratio[REMATCH_ROUNDS];
-    spd_latency one = w->lat;
-    for (int r = 0; r < REMATCH_ROUNDS; r++) {
-        spd_latency l[2]; /* [1]: on one thread */
-        for (int i = 0; i < 2; i++) {
-            const int k = (r + i) & 1;
-            const int prev = spd_thread_cap(k);
-            const spd_status st = spd_measure_latency(run_candidate, w, smp->inputs, smp->n_inputs, s->n_out,
-                                                      LATENCY_BUDGET_S / 8, &l[k]);
-            spd_thread_cap(prev);
-            if (st != SPD_OK) {
-                spd_error_clear();
-                return 0;
-            }
-        }
-        if (r == 0 || l[1].median_s < one.median_s) one = l[1];
-        ratio[r] = l[1].median_s / l[0].median_s;
-    }
-    qsort(ratio, REMATCH_ROUNDS, sizeof ratio[0], cmp_double);
-    const double m = ratio[REMATCH_ROUNDS / 2];
+    const side sd[2] = {{w, 0}, {w, 1}};
+    spd_latency top[2];
+    double m; /* on one thread over on all */
+    if (!head_to_head(s, sd, top, &m)) return 0;
     const bool fewer = m < FEWER_THREADS_GAIN;
     logf_(s, "[speedster] one thread against %d, head to head: median ratio %.3f: %s", allowed, m,
           fewer ? "the learner runs on one thread" : "it keeps them all");
     if (!fewer) return 0;
-    w->lat = one;
+    w->lat = top[1];
     return 1;
 }
 
