@@ -10,6 +10,8 @@
 #        virtual machine, speedster's pool up to ~10, and a serving process
 #        is measured at its steady speed); a model that ORT runs in under
 #        1 ms gets 30 times both
+#        BENCH_ORT="CMD ARGS": time ORT with CMD instead of node bench_ort.js
+#        (bench/device/ort_time.py: ORT's Python package)
 #        BENCH_LEARNERS=DIR: time DIR/<model> (a learner folder from
 #        `speedster optimize`) instead of the model itself, when it exists
 #
@@ -33,16 +35,22 @@ warmup=${BENCH_WARMUP:-10}
 runs=${BENCH_RUNS:-10}
 here=$(cd "$(dirname "$0")" && pwd)
 
-if [ ! -f "$here/node_modules/onnxruntime-node/package.json" ]; then
+# BENCH_ORT: the command that times ORT (the arguments of bench_ort.js,
+# one JSON line with median_ms), e.g. "python3 bench/device/ort_time.py"
+# where ORT is there only for Python
+if [ -n "${BENCH_ORT:-}" ]; then
+    read -ra ort_cmd <<<"$BENCH_ORT"
+else
+    ort_cmd=(node "$here/bench_ort.js")
+fi
+if [ -z "${BENCH_ORT:-}" ] && [ ! -f "$here/node_modules/onnxruntime-node/package.json" ]; then
     echo "installing onnxruntime-node 1.30.0 into $here/node_modules" >&2
     npm install --ignore-scripts --no-save --no-audit --no-fund onnxruntime-node@1.30.0 \
         --prefix "$here" >&2 || { echo "npm install failed" >&2; exit 1; }
 fi
 
-json_field() {  # json_field FIELD < one JSON line
-    node -e 'let s=require("fs").readFileSync(0,"utf8").trim().split("\n").pop();
-             try { const v = JSON.parse(s)[process.argv[1]]; console.log(v === undefined ? "" : v); }
-             catch (e) { console.log(""); }' "$1"
+json_field() {  # json_field FIELD < output whose last line is flat JSON: a numeric field, or ""
+    tail -n 1 | sed -n "s/.*\"$1\": *\([-0-9.eE+]*\).*/\1/p"
 }
 
 median() {  # median of the numbers given as arguments
@@ -76,7 +84,7 @@ for n in "${names[@]}"; do
     # hiccups
     w=$warmup
     n_runs=$runs
-    probe=$(node "$here/bench_ort.js" "$case_dir" --threads "$threads" --warmup 2 --runs 3 2>&1 | tail -n 1)
+    probe=$("${ort_cmd[@]}" "$case_dir" --threads "$threads" --warmup 2 --runs 3 2>&1 | tail -n 1)
     pm=$(json_field median_ms <<<"$probe")
     if [ -n "$pm" ] && awk -v m="$pm" 'BEGIN { exit !(m < 1.0) }'; then
         w=$((warmup * 30))
@@ -90,7 +98,7 @@ for n in "${names[@]}"; do
         sm_r=""
         for side in $(if ((r % 2)); then echo spd ort; else echo ort spd; fi); do
             if [ "$side" = ort ]; then
-                o=$(node "$here/bench_ort.js" "$case_dir" --threads "$threads" --warmup "$w" --runs "$n_runs" 2>&1 | tail -n 1)
+                o=$("${ort_cmd[@]}" "$case_dir" --threads "$threads" --warmup "$w" --runs "$n_runs" 2>&1 | tail -n 1)
                 om_r=$(json_field median_ms <<<"$o")
                 if [ -n "$om_r" ]; then ort_meds+=("$om_r"); else err="ORT: $o"; fi
             else

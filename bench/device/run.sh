@@ -2,7 +2,7 @@
 # On a device machine (its CPU, not its GPU): builds speedster with that
 # image's compiler, runs the test suite there, exports the PyTorch models
 # and times native fp32 against ONNX Runtime (the image's Python package)
-# with bench/run_bench.sh's method. Needs .dev from prepare.sh, carried.
+# through bench/run_bench.sh (BENCH_ORT). Needs .dev from prepare.sh, carried.
 #   run (device tool): BUDGET=420 bash bench/device/run.sh   carry: [".dev"]
 # The log and the test output land in $OUT.
 set -u
@@ -33,27 +33,10 @@ timeout 230 ctest --test-dir "$B" -j12 --timeout 220 --output-on-failure >"$OUT/
 grep -E 'tests passed|Failed|\*\*\*' "$OUT/ctest.txt" | tail -15
 M=$B/testdata/models
 echo "=== bench $(el)s, left $(left)s"
-mkdir -p bench/node_modules/onnxruntime-node
-sed -e 's#node "\$here/bench_ort.js"#python3 "$DEV/../bench/device/ort_time.py"#' bench/run_bench.sh >/tmp/run_bench_py.sh
-python3 - /tmp/run_bench_py.sh <<'PYEOF'
-import sys
-p = sys.argv[1]; s = open(p).read()
-a = s.index('json_field() {'); b = s.index('\n}\n', a) + 3
-s = s[:a] + '''json_field() {
-    python3 -c 'import sys, json
-l = [x for x in sys.stdin.read().split("\\n") if x.strip()]
-try:
-    v = json.loads(l[-1]).get(sys.argv[1]); print("" if v is None else v)
-except Exception:
-    print("")' "$1"
-}
-''' + s[b:]
-s = s.replace('if [ ! -f "$here/node_modules/onnxruntime-node/package.json" ]; then', 'if false; then')
-open(p, 'w').write(s)
-PYEOF
 for T in 1 2; do
     [ "$(left)" -gt 40 ] || break
-    BENCH_ROUNDS=3 BENCH_WARMUP=5 timeout "$(left)" bash /tmp/run_bench_py.sh "$B/speedster" "$M" $T \
+    BENCH_ORT="python3 $PWD/bench/device/ort_time.py" BENCH_ROUNDS=3 BENCH_WARMUP=5 \
+        timeout "$(left)" bash bench/run_bench.sh "$B/speedster" "$M" $T \
         kws_dscnn vad_gru lstm squeezenet1_1 mobilenet_v2 efficientnet_b0 resnet50 bert_base
 done
 echo "=== end $(el)s"
