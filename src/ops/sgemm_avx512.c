@@ -57,6 +57,7 @@ TARGET static void kernel_12x32(int64_t k, const float *a, const float *b, float
     for (int64_t p = 0; p < k; p++) {
         _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
         _mm_prefetch((const char *)(b + 8 * NR + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + 1024), _MM_HINT_T0);
         STEP
     }
 #undef STEP
