@@ -18,6 +18,7 @@
 #include "ops/sgemm_fast.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -37,18 +38,53 @@
  * as long in-model as with warm weights; with this, 1.1x). */
 #define A_AHEAD 1024
 
-/* v clamped as act8 does it (Relu: NaN -> 0; Clip: NaN stays). */
-TARGET static inline __m512 clamp16(__m512 v, int clamp, __m512 lo, __m512 hi)
+/* e^t for t <= 0 or NaN: vmath_avx2_inl.h's expneg8 on 16 lanes, the same
+ * operations in the same order, so a fused SiLU rounds as the separate
+ * pass does (see there for the method and its error). */
+TARGET static inline __m512 expneg16(__m512 t)
+{
+    t = _mm512_max_ps(_mm512_set1_ps(-104.0f), t); /* returns t when t is NaN */
+    const __m512 magic = _mm512_set1_ps(12582912.0f + 151.0f);
+    const __m512 k = _mm512_fmadd_ps(t, _mm512_set1_ps(1.44269504088896341f), magic);
+    const __m512 n = _mm512_sub_ps(k, magic);
+    const __m512 s = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(k), 23)),
+                                   _mm512_set1_ps(0x1p-24f));
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), t);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    const __m512 r2 = _mm512_mul_ps(r, r);
+    const __m512 lo = _mm512_fmadd_ps(_mm512_set1_ps(1.666653305e-1f), r, _mm512_set1_ps(4.999999404e-1f));
+    __m512 hi = _mm512_fmadd_ps(_mm512_set1_ps(8.367339149e-3f), r, _mm512_set1_ps(4.166868329e-2f));
+    hi = _mm512_fmadd_ps(_mm512_set1_ps(1.379102468e-3f), r2, hi);
+    __m512 p = _mm512_fmadd_ps(hi, r2, lo);
+    p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_mul_ps(p, s);
+}
+
+/* v sigmoid(u) as mulsig8: one e = exp(-|u|), v e or v over 1 + e by u's
+ * sign bit. */
+TARGET static inline __m512 mulsig16(__m512 v, __m512 u)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 e = expneg16(_mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(u), _mm512_set1_epi32(INT32_MIN))));
+    const __mmask16 neg = _mm512_cmplt_epi32_mask(_mm512_castps_si512(u), _mm512_setzero_si512());
+    const __m512 num = _mm512_mul_ps(v, _mm512_mask_blend_ps(neg, one, e));
+    return _mm512_div_ps(num, _mm512_add_ps(one, e));
+}
+
+/* v clamped as act8 does it (Relu: NaN -> 0; Clip: NaN stays; SiLU:
+ * v sigmoid(lo v), without the product when lo is 1, as act8's SILU1). */
+TARGET static inline __m512 clamp16(__m512 v, int clamp, __m512 lo, __m512 hi, float a)
 {
     if (clamp == SPD_CLAMP_RELU) return _mm512_max_ps(v, _mm512_setzero_ps());
     if (clamp == SPD_CLAMP_CLIP) return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+    if (clamp == SPD_CLAMP_SILU) return mulsig16(v, a == 1.0f ? v : _mm512_mul_ps(lo, v));
     return v;
 }
 
 /* C's 16 columns under mask mk = clamp(alpha*acc + beta*C + z); beta 0
  * does not read C. */
 TARGET static inline void store16(float *c, const float *z, __mmask16 mk, __m512 acc, float alpha, float beta,
-                                  int clamp, __m512 lo, __m512 hi)
+                                  int clamp, __m512 lo, __m512 hi, float a)
 {
     __m512 v = alpha == 1.0f ? acc : _mm512_mul_ps(_mm512_set1_ps(alpha), acc);
     if (beta == 1.0f)
@@ -57,7 +93,7 @@ TARGET static inline void store16(float *c, const float *z, __mmask16 mk, __m512
         v = _mm512_fmadd_ps(_mm512_set1_ps(alpha), acc,
                             _mm512_mul_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mk, c)));
     if (z) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, z));
-    _mm512_mask_storeu_ps(c, mk, clamp16(v, clamp, lo, hi));
+    _mm512_mask_storeu_ps(c, mk, clamp16(v, clamp, lo, hi, a));
 }
 
 TARGET static inline __mmask16 cols_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
@@ -114,10 +150,11 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int64_t 
     const int clamp = te ? te->clamp : SPD_CLAMP_NONE;
     const __m512 lo = _mm512_set1_ps(te ? te->lo : 0.0f), hi = _mm512_set1_ps(te ? te->hi : 0.0f);
     const float *z = te ? te->z : NULL;
+    const float la = te ? te->lo : 0.0f;
 #define STORE(r)                                                                                                  \
     if (r < m) {                                                                                                  \
-        store16(C + r * ldc, z ? z + r * ldc : NULL, m0, c##r##0, alpha, beta, clamp, lo, hi);                   \
-        if (wide) store16(C + r * ldc + 16, z ? z + r * ldc + 16 : NULL, m1, c##r##1, alpha, beta, clamp, lo, hi); \
+        store16(C + r * ldc, z ? z + r * ldc : NULL, m0, c##r##0, alpha, beta, clamp, lo, hi, la);                   \
+        if (wide) store16(C + r * ldc + 16, z ? z + r * ldc + 16 : NULL, m1, c##r##1, alpha, beta, clamp, lo, hi, la); \
     }
     if (cb) {
 #define ADDCB(r)                                                                                                  \
@@ -162,6 +199,7 @@ static const spd_sgemm_kernel g_avx512 = {
     .kernel = kernel_8x32,
     .kernel_sb = kernel_8x32_sb,
     .fuses_epi = 1,
+    .epi_silu = 1,
 };
 
 const spd_sgemm_kernel *spd_sgemm_kernel_avx512(void) { return &g_avx512; }

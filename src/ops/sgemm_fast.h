@@ -35,7 +35,12 @@ typedef struct spd_tile_epi {
     float lo, hi;      /* SPD_CLAMP_CLIP's bounds */
     int64_t c_ahead;   /* also prefetch C's rows this many floats ahead (0: not) */
 } spd_tile_epi;
-enum { SPD_CLAMP_NONE = 0, SPD_CLAMP_RELU = 1 /* max(x, 0), NaN -> 0 */, SPD_CLAMP_CLIP = 2 /* NaN stays */ };
+enum {
+    SPD_CLAMP_NONE = 0,
+    SPD_CLAMP_RELU = 1, /* max(x, 0), NaN -> 0 */
+    SPD_CLAMP_CLIP = 2, /* NaN stays */
+    SPD_CLAMP_SILU = 3  /* x sigmoid(lo x), as act8 computes it; only kernels with epi_silu */
+};
 
 typedef struct spd_sgemm_kernel {
     const char *name;
@@ -59,6 +64,7 @@ typedef struct spd_sgemm_kernel {
     void (*kernel_sb)(int64_t k, const float *a, const float *b, int64_t ldb, float *C, int64_t ldc, int m, int n,
                       float alpha, float beta, const spd_tile_epi *te);
     int fuses_epi; /* the kernels apply a spd_tile_epi (with alpha 1) */
+    int epi_silu;  /* ... including SPD_CLAMP_SILU */
 } spd_sgemm_kernel;
 
 /* NULL where the compiler cannot target the ISA (not x86). They do not check
