@@ -365,7 +365,7 @@ static bool dw_avx2(const geom *g)
 typedef struct dw_job {
     chan_job j;
     spd_dw_params dp;
-    bool avx2;
+    bool avx2, avx512;
     int64_t per, planes;
 } dw_job;
 
@@ -379,6 +379,7 @@ static void depthwise_plane(const dw_job *d, int64_t p)
     const float *x = j->in + p * g->big_n, *w = j->w + c * g->k_n;
     const float *z = j->epi->z ? j->epi->z + p * g->small_n : NULL;
     float *y = j->out + p * g->small_n;
+    if (d->avx512 && spd_depthwise_plane_avx512(&d->dp, x, w, bias, &j->epi->ac, z, y)) return;
     if (d->avx2) {
         spd_depthwise_plane_avx2(&d->dp, x, w, bias, &j->epi->ac, z, y);
         return;
@@ -430,6 +431,7 @@ static void depthwise(const geom *g, int64_t N, int64_t C, const float *x, const
     dw_job d = {{g, x, w, y, C, bias, e},
                 {g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1], g->s[0], g->s[1], g->pb[0], g->pb[1]},
                 dw_avx2(g),
+                dw_avx2(g) && spd_vmath_avx512(),
                 1,
                 N * C};
     const int64_t macs = g->small_n * g->k_n; /* per plane */

@@ -20,6 +20,10 @@ typedef struct spd_dw_params {
  * size; 3x3 and 5x5 with equal strides have their own kernels. */
 void spd_depthwise_plane_avx2(const spd_dw_params *p, const float *x, const float *w, float bias,
                               const spd_act *ac, const float *z, float *y);
+/* The same with AVX-512F for the shapes that have a specialised kernel;
+ * false (nothing done) for others. Call only when spd_vmath_avx512(). */
+bool spd_depthwise_plane_avx512(const spd_dw_params *p, const float *x, const float *w, float bias,
+                                const spd_act *ac, const float *z, float *y);
 /* Whether p has a specialised kernel (else the generic one runs). */
 bool spd_depthwise_specialised(const spd_dw_params *p);
 /* Eight consecutive planes (channels) at once, one per lane, for narrow

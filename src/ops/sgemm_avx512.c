@@ -28,6 +28,7 @@
 #define TARGET __attribute__((target("avx512f,avx2,fma")))
 #define COPY_B_ROW(d, s) (_mm512_store_ps((d), _mm512_loadu_ps(s)), _mm512_store_ps((d) + 16, _mm512_loadu_ps((s) + 16)))
 #include "ops/sgemm_pack.inc"
+#include "ops/vmath_avx512_inl.h"
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
@@ -37,39 +38,6 @@
  * alone left the kernel waiting (1x1 convolutions on 7x7 planes ran 1.5x
  * as long in-model as with warm weights; with this, 1.1x). */
 #define A_AHEAD 1024
-
-/* e^t for t <= 0 or NaN: vmath_avx2_inl.h's expneg8 on 16 lanes, the same
- * operations in the same order, so a fused SiLU rounds as the separate
- * pass does (see there for the method and its error). */
-TARGET static inline __m512 expneg16(__m512 t)
-{
-    t = _mm512_max_ps(_mm512_set1_ps(-104.0f), t); /* returns t when t is NaN */
-    const __m512 magic = _mm512_set1_ps(12582912.0f + 151.0f);
-    const __m512 k = _mm512_fmadd_ps(t, _mm512_set1_ps(1.44269504088896341f), magic);
-    const __m512 n = _mm512_sub_ps(k, magic);
-    const __m512 s = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(k), 23)),
-                                   _mm512_set1_ps(0x1p-24f));
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), t);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    const __m512 r2 = _mm512_mul_ps(r, r);
-    const __m512 lo = _mm512_fmadd_ps(_mm512_set1_ps(1.666653305e-1f), r, _mm512_set1_ps(4.999999404e-1f));
-    __m512 hi = _mm512_fmadd_ps(_mm512_set1_ps(8.367339149e-3f), r, _mm512_set1_ps(4.166868329e-2f));
-    hi = _mm512_fmadd_ps(_mm512_set1_ps(1.379102468e-3f), r2, hi);
-    __m512 p = _mm512_fmadd_ps(hi, r2, lo);
-    p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_mul_ps(p, s);
-}
-
-/* v sigmoid(u) as mulsig8: one e = exp(-|u|), v e or v over 1 + e by u's
- * sign bit. */
-TARGET static inline __m512 mulsig16(__m512 v, __m512 u)
-{
-    const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512 e = expneg16(_mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(u), _mm512_set1_epi32(INT32_MIN))));
-    const __mmask16 neg = _mm512_cmplt_epi32_mask(_mm512_castps_si512(u), _mm512_setzero_si512());
-    const __m512 num = _mm512_mul_ps(v, _mm512_mask_blend_ps(neg, one, e));
-    return _mm512_div_ps(num, _mm512_add_ps(one, e));
-}
 
 /* v clamped as act8 does it (Relu: NaN -> 0; Clip: NaN stays; SiLU:
  * v sigmoid(lo v), without the product when lo is 1, as act8's SILU1). */

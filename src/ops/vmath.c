@@ -22,6 +22,8 @@ bool spd_vmath_avx2(void)
 #endif
 }
 
+bool spd_vmath_avx512(void) { return spd_sgemm_isa_current() == SPD_SGEMM_AVX512; }
+
 static inline float sigmoid1(float x)
 {
     if (x >= 0) return 1.0f / (1.0f + expf(-x));

@@ -45,6 +45,9 @@ void spd_vact_f32(const spd_act *ac, float *y, const float *x, int64_t n);
 
 /* Whether the AVX2 paths are in use (CPU support and the ISA switch). */
 bool spd_vmath_avx2(void);
+/* Whether the AVX-512F kernels run: the CPU has them and the GEMM path in
+ * use (SPEEDSTER_ISA) is avx512. */
+bool spd_vmath_avx512(void);
 
 void spd_vexp_f32(float *y, const float *x, int64_t n);
 void spd_verf_f32(float *y, const float *x, int64_t n);

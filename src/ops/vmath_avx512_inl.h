@@ -1,0 +1,68 @@
+/* AVX-512F versions of vmath_avx2_inl.h's activation helpers, for the
+ * AVX-512 kernels that apply an activation before they store (the GEMM
+ * tile, depthwise). The same operations in the same order as the 8-lane
+ * ones, so a result does not depend on which kernel produced it. Only for
+ * functions compiled with AVX-512F enabled (TARGET512). */
+#ifndef SPD_OPS_VMATH_AVX512_INL_H
+#define SPD_OPS_VMATH_AVX512_INL_H
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "ops/vmath.h"
+
+#define TARGET512 __attribute__((target("avx512f,avx2,fma")))
+#define INLINE512 TARGET512 static inline __attribute__((always_inline))
+
+/* e^t for t <= 0 or NaN: expneg8 on 16 lanes (see there for the method and
+ * its error). */
+INLINE512 __m512 expneg16(__m512 t)
+{
+    t = _mm512_max_ps(_mm512_set1_ps(-104.0f), t); /* returns t when t is NaN */
+    const __m512 magic = _mm512_set1_ps(12582912.0f + 151.0f);
+    const __m512 k = _mm512_fmadd_ps(t, _mm512_set1_ps(1.44269504088896341f), magic);
+    const __m512 n = _mm512_sub_ps(k, magic);
+    const __m512 s = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(k), 23)),
+                                   _mm512_set1_ps(0x1p-24f));
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), t);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    const __m512 r2 = _mm512_mul_ps(r, r);
+    const __m512 lo = _mm512_fmadd_ps(_mm512_set1_ps(1.666653305e-1f), r, _mm512_set1_ps(4.999999404e-1f));
+    __m512 hi = _mm512_fmadd_ps(_mm512_set1_ps(8.367339149e-3f), r, _mm512_set1_ps(4.166868329e-2f));
+    hi = _mm512_fmadd_ps(_mm512_set1_ps(1.379102468e-3f), r2, hi);
+    __m512 p = _mm512_fmadd_ps(hi, r2, lo);
+    p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_mul_ps(p, s);
+}
+
+/* v sigmoid(u) as mulsig8: one e = exp(-|u|), then v e or v over 1 + e by
+ * u's sign bit. */
+INLINE512 __m512 mulsig16(__m512 v, __m512 u)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512i ui = _mm512_castps_si512(u);
+    const __m512 e = expneg16(_mm512_castsi512_ps(_mm512_or_si512(ui, _mm512_set1_epi32(INT32_MIN))));
+    const __mmask16 neg = _mm512_cmplt_epi32_mask(ui, _mm512_setzero_si512());
+    const __m512 num = _mm512_mul_ps(v, _mm512_mask_blend_ps(neg, one, e));
+    return _mm512_div_ps(num, _mm512_add_ps(one, e));
+}
+
+/* The activations an AVX-512 kernel applies in registers, with act8's NaN
+ * behaviour; others return v unchanged (the caller applies them after). */
+INLINE512 bool act16_fits(spd_act_kind kind)
+{
+    return kind == SPD_ACT_RELU || kind == SPD_ACT_CLIP || kind == SPD_ACT_SILU;
+}
+INLINE512 __m512 act16(spd_act_kind kind, __m512 v, __m512 a, __m512 b, float a_scalar)
+{
+    switch (kind) {
+    case SPD_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps()); /* NaN -> 0 */
+    case SPD_ACT_CLIP: return _mm512_min_ps(b, _mm512_max_ps(a, v)); /* NaN stays */
+    case SPD_ACT_SILU: return mulsig16(v, a_scalar == 1.0f ? v : _mm512_mul_ps(a, v));
+    default: return v;
+    }
+}
+
+#endif
+#endif
