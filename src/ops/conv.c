@@ -420,6 +420,11 @@ static void depthwise8_task(void *ctx, int64_t t)
  * kernels a plane at a time, keyword spotting's 25x5 0.56x; 28 and more
  * wide ran slower (1.1-1.3x). */
 #define DW_NARROW 16
+/* With the AVX-512 plane kernels only planes narrower than 8 do: the 14x14
+ * layers of efficientnet_b0 took 0.72x as long, mobilenet_v2's 7x7 and
+ * 14x14 together 0.9x, with the 7x7 interleaved (a plane at a time they
+ * ran 1.1x as long). */
+#define DW_NARROW_AVX512 8
 /* Multiply-adds a depthwise task should have at least: small planes (the
  * 7x7 of a CNN's last stage) go several to a task. */
 #define DW_TASK_MACS 65536
@@ -436,7 +441,7 @@ static void depthwise(const geom *g, int64_t N, int64_t C, const float *x, const
                 N * C};
     const int64_t macs = g->small_n * g->k_n; /* per plane */
     const bool serial = d.planes * macs < PARALLEL_MIN;
-    if (d.avx2 && g->small[1] < DW_NARROW && C >= 8 && g->k_n <= SPD_DW8_MAX_TAPS) {
+    if (d.avx2 && g->small[1] < (d.avx512 ? DW_NARROW_AVX512 : DW_NARROW) && C >= 8 && g->k_n <= SPD_DW8_MAX_TAPS) {
         const int64_t tasks = N * ((C + 7) / 8);
         if (serial)
             for (int64_t t = 0; t < tasks; t++) depthwise8_task(&d, t);
