@@ -104,16 +104,23 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int64_t 
         c##r##0 = _mm512_fmadd_ps(ar, b0, c##r##0);                                                               \
         if (wide) c##r##1 = _mm512_fmadd_ps(ar, b1, c##r##1);                                                     \
     }
-    /* One step per iteration: unrolled, gcc 12 spilled accumulators. */
-    for (int64_t p = 0; p < k; p++) {
-        _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);
-        if (wide) _mm_prefetch((const char *)(b + 8 * ldb + 16), _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + A_AHEAD), _MM_HINT_T0);
-        const __m512 b0 = _mm512_loadu_ps(b), b1 = wide ? _mm512_loadu_ps(b + 16) : _mm512_setzero_ps();
-        ROWS(ROW)
-        a += MR;
-        b += ldb;
+#define STEP(pf_a)                                                                                                \
+    {                                                                                                             \
+        _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                                   \
+        if (wide) _mm_prefetch((const char *)(b + 8 * ldb + 16), _MM_HINT_T0);                                   \
+        if (pf_a) _mm_prefetch((const char *)(a + A_AHEAD), _MM_HINT_T0);                                         \
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = wide ? _mm512_loadu_ps(b + 16) : _mm512_setzero_ps();          \
+        ROWS(ROW)                                                                                                 \
+        a += MR;                                                                                                  \
+        b += ldb;                                                                                                 \
     }
+    /* Four steps per iteration, A prefetched once per cache line */
+    int64_t p = 0;
+    for (; p + 4 <= k; p += 4) {
+        STEP(1) STEP(0) STEP(1) STEP(0)
+    }
+    for (; p < k; p++) STEP(1)
+#undef STEP
 #undef ROW
     const int clamp = te ? te->clamp : SPD_CLAMP_NONE;
     const __m512 lo = _mm512_set1_ps(te ? te->lo : 0.0f), hi = _mm512_set1_ps(te ? te->hi : 0.0f);
