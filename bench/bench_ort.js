@@ -2,7 +2,8 @@
 // Time one model with ONNX Runtime (onnxruntime-node) on the inputs of an ONNX
 // test case, and optionally compare ORT's outputs with the case's expected ones.
 //
-// usage: node bench_ort.js CASE_DIR [--threads N] [--warmup N] [--runs N] [--check]
+// usage: node bench_ort.js CASE_DIR [--threads N] [--warmup N] [--warmup-ms MS] [--runs N] [--check]
+//   (the warm-up lasts N calls and at least MS milliseconds)
 //   CASE_DIR holds model.onnx and test_data_set_0/input_K.pb (output_K.pb for --check).
 // Prints one JSON line: {"model","threads","runs","warmup","median_ms","p90_ms",
 //   "min_ms","max_ms","mean_ms","load_ms"} plus, with --check, "max_abs","max_rel"
@@ -123,18 +124,19 @@ function listFiles(dir, prefix) {
 
 async function main() {
   const args = process.argv.slice(2);
-  const opt = { threads: 1, warmup: 2, runs: 10, check: false, times: false };
+  const opt = { threads: 1, warmup: 2, warmupMs: 0, runs: 10, check: false, times: false };
   let caseDir = null;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--check') opt.check = true;
     else if (a === '--times') opt.times = true;
     else if (a === '--threads' || a === '--warmup' || a === '--runs') opt[a.slice(2)] = Number(args[++i]);
+    else if (a === '--warmup-ms') opt.warmupMs = Number(args[++i]);
     else if (!caseDir) caseDir = a;
     else throw new Error(`unexpected argument ${a}`);
   }
   if (!caseDir) {
-    console.error('usage: node bench_ort.js CASE_DIR [--threads N] [--warmup N] [--runs N] [--check] [--times]');
+    console.error('usage: node bench_ort.js CASE_DIR [--threads N] [--warmup N] [--warmup-ms MS] [--runs N] [--check] [--times]');
     process.exit(1);
   }
   const modelPath = path.join(caseDir, 'model.onnx');
@@ -159,7 +161,8 @@ async function main() {
   });
 
   let outputs = null;
-  for (let i = 0; i < opt.warmup; i++) outputs = await session.run(feeds);
+  const warmUntil = performance.now() + opt.warmupMs;
+  for (let i = 0; i < opt.warmup || performance.now() < warmUntil; i++) outputs = await session.run(feeds);
   const times = [];
   for (let i = 0; i < opt.runs; i++) {
     const s = process.hrtime.bigint();

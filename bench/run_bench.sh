@@ -4,7 +4,7 @@
 # Not a test: it prints figures.
 #
 # usage: run_bench.sh SPEEDSTER_BIN MODELS_DIR [threads] [model...]
-# env:   BENCH_ROUNDS (3), BENCH_WARMUP (10), BENCH_RUNS (10)
+# env:   BENCH_ROUNDS (3), BENCH_WARMUP (10), BENCH_WARMUP_MS (300), BENCH_RUNS (10)
 #        (ten warm-up calls: at two threads both runtimes take several calls
 #        to reach their steady speed in a fresh process on this kind of
 #        virtual machine, speedster's pool up to ~10, and a serving process
@@ -32,6 +32,11 @@ threads=${3:-$(nproc)}
 shift $(($# < 3 ? $# : 3))
 rounds=${BENCH_ROUNDS:-3}
 warmup=${BENCH_WARMUP:-10}
+# and at least this long: on a virtual machine a fresh process's second
+# thread ran at a fraction of its speed for its first ~100 ms (the Zen 5
+# host: squeezenet1_1 at 2 threads 3.9 ms per call, then 2.2), whatever the
+# call count; both timers warm up alike
+warmup_ms=${BENCH_WARMUP_MS:-300}
 runs=${BENCH_RUNS:-10}
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -71,7 +76,7 @@ fi
 
 ratios=()
 big=()
-echo "threads $threads, $rounds rounds of (warmup $warmup, runs $runs), interleaved ORT / speedster"
+echo "threads $threads, $rounds rounds of (warmup $warmup and ${warmup_ms} ms, runs $runs), interleaved ORT / speedster"
 printf '%-16s %12s %16s %14s\n' model "ORT ms" "speedster ms" "speedster/ORT"
 for n in "${names[@]}"; do
     case_dir="$models/$n"
@@ -98,12 +103,12 @@ for n in "${names[@]}"; do
         sm_r=""
         for side in $(if ((r % 2)); then echo spd ort; else echo ort spd; fi); do
             if [ "$side" = ort ]; then
-                o=$("${ort_cmd[@]}" "$case_dir" --threads "$threads" --warmup "$w" --runs "$n_runs" 2>&1 | tail -n 1)
+                o=$("${ort_cmd[@]}" "$case_dir" --threads "$threads" --warmup "$w" --warmup-ms "$warmup_ms" --runs "$n_runs" 2>&1 | tail -n 1)
                 om_r=$(json_field median_ms <<<"$o")
                 if [ -n "$om_r" ]; then ort_meds+=("$om_r"); else err="ORT: $o"; fi
             else
                 s=$("$bin" bench "$target" -i "$case_dir/test_data_set_0" --threads "$threads" \
-                    --warmup "$w" --runs "$n_runs" 2>&1 | tail -n 1)
+                    --warmup "$w" --warmup-ms "$warmup_ms" --runs "$n_runs" 2>&1 | tail -n 1)
                 sm_r=$(json_field median_ms <<<"$s")
                 if [ -n "$sm_r" ]; then spd_meds+=("$sm_r"); else err="speedster: $s"; fi
             fi

@@ -4,7 +4,7 @@ import glob, json, os, sys, time
 import numpy as np, onnx, onnxruntime as ort
 from onnx import numpy_helper
 a = sys.argv[1:]; case = a[0]
-opt = {"threads": 1, "warmup": 2, "runs": 10}
+opt = {"threads": 1, "warmup": 2, "warmup-ms": 0, "runs": 10}
 i = 1
 while i < len(a):
     opt[a[i][2:]] = int(a[i + 1]); i += 2
@@ -21,7 +21,10 @@ for k, n in enumerate(names):
     t = onnx.TensorProto()
     t.ParseFromString(open(os.path.join(case, "test_data_set_0", "input_%d.pb" % k), "rb").read())
     feeds[n] = numpy_helper.to_array(t)
-for _ in range(opt["warmup"]): s.run(None, feeds)
+warm_until = time.perf_counter() + opt["warmup-ms"] / 1e3
+w = 0
+while w < opt["warmup"] or time.perf_counter() < warm_until:
+    s.run(None, feeds); w += 1
 ts = []
 for _ in range(opt["runs"]):
     t = time.perf_counter(); s.run(None, feeds); ts.append((time.perf_counter() - t) * 1e3)

@@ -14,7 +14,7 @@ static const char usage[] =
     "      [--metric-drop-ths X] [--optimization-time constrained|unconstrained] [--dynamic-info FILE.json]\n"
     "      [--config-file FILE] [--ignore-compilers a,b] [--ignore-compressors a,b] [--store-latencies]\n"
     "      [--device D] [--threads N]\n"
-    "  bench MODEL.onnx|LEARNER_DIR [-i IN_DIR] [--warmup N] [--runs N] [--threads N]\n"
+    "  bench MODEL.onnx|LEARNER_DIR [-i IN_DIR] [--warmup N] [--warmup-ms MS] [--runs N] [--threads N]\n"
     "  version\n";
 
 int main(int argc, char **argv)
