@@ -310,7 +310,7 @@ static void op_cases(void)
 {
     /* shapes the hook takes (spd_conv_wino_fits), and one it does not */
     const int64_t hp[][8] = {{1, 32, 32, 16, 16, 1, 1, 1}, {2, 33, 35, 17, 15, 0, 2, 0}, {1, 32, 40, 27, 27, 1, 1, 1},
-                             {1, 40, 24, 20, 33, 2, 0, 1}, {1, 16, 16, 9, 9, 1, 1, 1}};
+                             {1, 48, 32, 20, 33, 2, 0, 1}, {1, 16, 16, 9, 9, 1, 1, 1}};
     for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
         wcase c;
         memset(&c, 0, sizeof c);
