@@ -3,7 +3,9 @@
 // test case, and optionally compare ORT's outputs with the case's expected ones.
 //
 // usage: node bench_ort.js CASE_DIR [--threads N] [--warmup N] [--warmup-ms MS] [--runs N] [--check]
-//   (the warm-up lasts N calls and at least MS milliseconds)
+//                          [--profile PREFIX]
+//   (the warm-up lasts N calls and at least MS milliseconds; --profile writes ORT's
+//   per-node profile of every call to PREFIX_<date>.json: bench/ort_profile.py sums it)
 //   CASE_DIR holds model.onnx and test_data_set_0/input_K.pb (output_K.pb for --check).
 // Prints one JSON line: {"model","threads","runs","warmup","median_ms","p90_ms",
 //   "min_ms","max_ms","mean_ms","load_ms"} plus, with --check, "max_abs","max_rel"
@@ -124,7 +126,7 @@ function listFiles(dir, prefix) {
 
 async function main() {
   const args = process.argv.slice(2);
-  const opt = { threads: 1, warmup: 2, warmupMs: 0, runs: 10, check: false, times: false };
+  const opt = { threads: 1, warmup: 2, warmupMs: 0, runs: 10, check: false, times: false, profile: '' };
   let caseDir = null;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -132,11 +134,12 @@ async function main() {
     else if (a === '--times') opt.times = true;
     else if (a === '--threads' || a === '--warmup' || a === '--runs') opt[a.slice(2)] = Number(args[++i]);
     else if (a === '--warmup-ms') opt.warmupMs = Number(args[++i]);
+    else if (a === '--profile') opt.profile = args[++i];
     else if (!caseDir) caseDir = a;
     else throw new Error(`unexpected argument ${a}`);
   }
   if (!caseDir) {
-    console.error('usage: node bench_ort.js CASE_DIR [--threads N] [--warmup N] [--warmup-ms MS] [--runs N] [--check] [--times]');
+    console.error('usage: node bench_ort.js CASE_DIR [--threads N] [--warmup N] [--warmup-ms MS] [--runs N] [--check] [--times] [--profile PREFIX]');
     process.exit(1);
   }
   const modelPath = path.join(caseDir, 'model.onnx');
@@ -147,6 +150,7 @@ async function main() {
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    ...(opt.profile ? { enableProfiling: true, profileFilePrefix: opt.profile } : {}),
   });
   const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
 
@@ -169,6 +173,7 @@ async function main() {
     outputs = await session.run(feeds);
     times.push(Number(process.hrtime.bigint() - s) / 1e6);
   }
+  if (opt.profile) session.endProfiling();
   const sorted = times.slice().sort((a, b) => a - b);
   const r3 = (x) => Math.round(x * 1000) / 1000;
   const res = {
