@@ -195,7 +195,10 @@ static void ref_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
  * while read in place a panel's rows stay in L1 for the block's row tiles
  * just the same; 1x1 convs of mobilenet_v2 and resnet50 with 3136-12544
  * columns and 24-144 rows of W ran up to 15% faster). Short or misaligned rows (49 or 196
- * columns) straddle lines and ran slower, so they stay packed. */
+ * columns) straddle lines and ran slower with the AVX2 kernel, so they stay
+ * packed there; the AVX-512 kernel reads misaligned rows in place at little
+ * cost (squeezenet's 1x1 convolutions on 55x55 and 27x27 planes took 0.9x
+ * as long). */
 #define DIRECT_B_MIN_N 512
 /* With more rows of A a packed panel is shared by enough tiles to pay
  * for its copy (256 rows: packed 4% faster). */
@@ -205,7 +208,8 @@ static bool direct_b(const drv *d)
 {
     const spd_gemm_b *B = d->B;
     if (!d->kern->kernel_sb || B->packed || B->pack || B->trans || !B->p) return false;
-    return d->M <= DIRECT_B_MAX_M && d->N >= DIRECT_B_MIN_N && B->ld % 16 == 0 && ((uintptr_t)B->p & 63) == 0;
+    const bool lines = B->ld % 16 == 0 && ((uintptr_t)B->p & 63) == 0;
+    return d->M <= DIRECT_B_MAX_M && d->N >= DIRECT_B_MIN_N && (lines || d->kern->sb_unaligned);
 }
 
 /* A bias over columns: the epilogue's z as one row (ldz 0), a Gemm's C. */

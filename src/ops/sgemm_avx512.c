@@ -183,6 +183,7 @@ static const spd_sgemm_kernel g_avx512 = {
     .kernel_sb = kernel_8x32_sb,
     .fuses_epi = 1,
     .epi_silu = 1,
+    .sb_unaligned = 1,
 };
 
 const spd_sgemm_kernel *spd_sgemm_kernel_avx512(void) { return &g_avx512; }

@@ -65,6 +65,7 @@ typedef struct spd_sgemm_kernel {
                       float alpha, float beta, const spd_tile_epi *te);
     int fuses_epi; /* the kernels apply a spd_tile_epi (with alpha 1) */
     int epi_silu;  /* ... including SPD_CLAMP_SILU */
+    int sb_unaligned; /* kernel_sb loses little on rows that do not start on cache lines */
 } spd_sgemm_kernel;
 
 /* NULL where the compiler cannot target the ISA (not x86). They do not check

@@ -288,6 +288,7 @@ int main(void)
             check_epilogue(13, 37, 29, act, bz & 1, bz >> 1, 1);
             check_epilogue(24, 64, 300, act, bz & 1, bz >> 1, 2);
             check_epilogue(7, 512, 20, act, bz & 1, bz >> 1, 1);
+            check_epilogue(9, 700, 33, act, bz & 1, bz >> 1, 1); /* rows off cache lines, read in place by AVX-512 */
         }
     for (int r = 0; r < 12; r++)
         check_epilogue(rnd_range(1, 70), rnd_range(1, 90), rnd_range(1, 600), (int)rnd_range(0, 4), (int)(rnd() & 1),
