@@ -399,9 +399,8 @@ static void depthwise_task(void *ctx, int64_t t)
 /* Task t of the channel-interleaved path: channels [8u, 8u+8) of image n,
  * where t = n * units + u; a last unit with fewer than 8 channels goes
  * plane by plane. */
-static void depthwise8_task(void *ctx, int64_t t)
+static void depthwise8_unit(const dw_job *d, int64_t t)
 {
-    const dw_job *d = ctx;
     const chan_job *j = &d->j;
     const geom *g = j->g;
     const int64_t units = (j->channels + 7) / 8, n = t / units, c0 = t % units * 8;
@@ -412,6 +411,15 @@ static void depthwise8_task(void *ctx, int64_t t)
     const int64_t p = n * j->channels + c0;
     spd_depthwise8_avx2(&d->dp, j->in + p * g->big_n, j->w + c0 * g->k_n, j->bias ? j->bias + c0 : NULL, &j->epi->ac,
                         j->epi->z ? j->epi->z + p * g->small_n : NULL, j->out + p * g->small_n);
+}
+
+/* Task t: units [t*per, (t+1)*per) of the interleaved path (d->per of
+ * them a task, d->planes units in all). */
+static void depthwise8_task(void *ctx, int64_t t)
+{
+    const dw_job *d = ctx;
+    const int64_t end = (t + 1) * d->per < d->planes ? (t + 1) * d->per : d->planes;
+    for (int64_t u = t * d->per; u < end; u++) depthwise8_unit(d, u);
 }
 
 /* Planes narrower than this go eight channels at a time, one per lane
@@ -442,8 +450,17 @@ static void depthwise(const geom *g, int64_t N, int64_t C, const float *x, const
     const int64_t macs = g->small_n * g->k_n; /* per plane */
     const bool serial = d.planes * macs < PARALLEL_MIN;
     if (d.avx2 && g->small[1] < (d.avx512 ? DW_NARROW_AVX512 : DW_NARROW) && C >= 8 && g->k_n <= SPD_DW8_MAX_TAPS) {
-        const int64_t tasks = N * ((C + 7) / 8);
-        if (serial)
+        /* several units to a task: one unit of a 7x7 plane is a fraction of
+         * a microsecond, and 120 tasks of them (mobilenet_v2's 960
+         * channels) ran slower on two threads than on one, the claims of
+         * the shared task counter costing more than the work */
+        const int64_t units = N * ((C + 7) / 8), unit_macs = 8 * macs;
+        d.planes = units;
+        d.per = unit_macs >= DW_TASK_MACS ? 1 : DW_TASK_MACS / (unit_macs > 0 ? unit_macs : 1);
+        const int64_t even = units / (4 * (int64_t)spd_thread_count()); /* and four tasks a thread, for balance */
+        if (d.per > even) d.per = even > 1 ? even : 1;
+        const int64_t tasks = (units + d.per - 1) / d.per;
+        if (serial || tasks == 1)
             for (int64_t t = 0; t < tasks; t++) depthwise8_task(&d, t);
         else
             spd_parallel_for(tasks, depthwise8_task, &d);
