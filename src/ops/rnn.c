@@ -363,6 +363,10 @@ static void rec_acc(int64_t B, int64_t N, int64_t H, const float *h, const float
         spd_sgemm(0, 1, B, N, H, 1.0f, h, H, r, H, 1.0f, C, ldc);
         return;
     }
+    if (spd_vmath_avx512()) {
+        spd_rnn_rec_acc_avx512(B, N, H, h, rt, ldrt, C, ldc);
+        return;
+    }
     if (use_avx2()) {
         spd_rnn_rec_acc_avx2(B, N, H, h, rt, ldrt, C, ldc);
         return;

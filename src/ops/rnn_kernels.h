@@ -9,5 +9,8 @@
  * of stride ldrt, C rows of stride ldc). AVX2+FMA only. */
 void spd_rnn_rec_acc_avx2(int64_t B, int64_t N, int64_t H, const float *h, const float *rt, int64_t ldrt, float *C,
                           int64_t ldc);
+/* The same with AVX-512F (call only when spd_vmath_avx512()). */
+void spd_rnn_rec_acc_avx512(int64_t B, int64_t N, int64_t H, const float *h, const float *rt, int64_t ldrt, float *C,
+                            int64_t ldc);
 
 #endif
