@@ -459,6 +459,9 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
         const float *p = Pt ? (const float *)Pt->data + d * 3 * H : NULL;
         const act *f = m->acts[d];
         const bool backwards = m->reverse || d == 1;
+        /* the default LSTM cell in one vector pass (rnn_kernels.h) */
+        const bool fused_cell = kind == CELL_LSTM && !p && !m->input_forget && !(clip > 0) && H % 8 == 0 &&
+                                f[0].k == A_SIGMOID && f[1].k == A_TANH && f[2].k == A_TANH && use_avx2();
 
         /* Wb + Rb, except that GRU with linear_before_reset keeps Rb_h inside
          * the reset gate's product. */
@@ -521,6 +524,10 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
                 for (int64_t b = 0; b < B; b++) {
                     float *gi = gt + b * row_b, *go = gi + H, *gf = gi + 2 * H, *gc = gi + 3 * H;
                     float *cb = c + b * H, *hb = h + b * H, *tb = tmp + b * H;
+                    if (fused_cell) {
+                        spd_lstm_cell_avx2(H, gi, go, gf, gc, cb, hb);
+                        continue;
+                    }
                     if (p) {
                         for (int64_t j = 0; j < H; j++) {
                             gi[j] += p[j] * cb[j];

@@ -9,6 +9,11 @@
  * of stride ldrt, C rows of stride ldc). AVX2+FMA only. */
 void spd_rnn_rec_acc_avx2(int64_t B, int64_t N, int64_t H, const float *h, const float *rt, int64_t ldrt, float *C,
                           int64_t ldc);
+/* An LSTM step's state update for one batch entry from its gate sums,
+ * default activations, no peepholes or clip, H % 8 == 0 (AVX2+FMA only):
+ * c = sigmoid(gf) c + sigmoid(gi) tanh(gc), h = sigmoid(go) tanh(c). */
+void spd_lstm_cell_avx2(int64_t H, const float *gi, const float *go, const float *gf, const float *gc, float *c,
+                        float *h);
 /* The same with AVX-512F (call only when spd_vmath_avx512()). */
 void spd_rnn_rec_acc_avx512(int64_t B, int64_t N, int64_t H, const float *h, const float *rt, int64_t ldrt, float *C,
                             int64_t ldc);
