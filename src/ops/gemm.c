@@ -216,9 +216,10 @@ static bool direct_b(const drv *d)
 static bool col_bias(const spd_gemm_epi *e) { return e && e->z && e->ldz == 0 && !e->row_bias; }
 
 /* Whether the kernel applies the epilogue itself (spd_tile_epi): a row or
- * column bias, a residual laid out like C and Relu or Clip (and SiLU where
- * the kernel has it: EfficientNet's expansions spent as long in a SiLU pass
- * over their output as in the product), on a product
+ * column bias, a residual laid out like C and Relu or Clip (and SiLU and
+ * GELU where the kernel has them: EfficientNet's expansions spent as long
+ * in a SiLU pass over their output as in the product; a transformer's FC1
+ * 3-4% of its time in the GELU pass), on a product
  * that starts C afresh, with the clamp it takes. Other activations keep the
  * pass over each finished 256 columns (a Gemm's bias over columns went
  * there too, 1-2% of a transformer's time). */
@@ -240,6 +241,8 @@ static bool tile_epi_fits(const drv *d, int *clamp, float *lo, float *hi)
     } else if (k == SPD_ACT_SILU && d->kern->epi_silu) {
         *clamp = SPD_CLAMP_SILU;
         *lo = e->ac->a;
+    } else if (k == SPD_ACT_GELU && d->kern->epi_gelu) {
+        *clamp = SPD_CLAMP_GELU;
     } else if (k != SPD_ACT_NONE)
         return false;
     return e->row_bias || e->col_bias || e->z || *clamp != SPD_CLAMP_NONE;

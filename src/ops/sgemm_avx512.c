@@ -40,12 +40,14 @@
 #define A_AHEAD 1024
 
 /* v clamped as act8 does it (Relu: NaN -> 0; Clip: NaN stays; SiLU:
- * v sigmoid(lo v), without the product when lo is 1, as act8's SILU1). */
+ * v sigmoid(lo v), without the product when lo is 1, as act8's SILU1;
+ * GELU as gelu8). */
 TARGET static inline __m512 clamp16(__m512 v, int clamp, __m512 lo, __m512 hi, float a)
 {
     if (clamp == SPD_CLAMP_RELU) return _mm512_max_ps(v, _mm512_setzero_ps());
     if (clamp == SPD_CLAMP_CLIP) return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
     if (clamp == SPD_CLAMP_SILU) return mulsig16(v, a == 1.0f ? v : _mm512_mul_ps(lo, v));
+    if (clamp == SPD_CLAMP_GELU) return gelu16(v);
     return v;
 }
 
@@ -183,6 +185,7 @@ static const spd_sgemm_kernel g_avx512 = {
     .kernel_sb = kernel_8x32_sb,
     .fuses_epi = 1,
     .epi_silu = 1,
+    .epi_gelu = 1,
     .sb_unaligned = 1,
 };
 

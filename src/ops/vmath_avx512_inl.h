@@ -48,6 +48,84 @@ INLINE512 __m512 mulsig16(__m512 v, __m512 u)
     return _mm512_div_ps(num, _mm512_add_ps(one, e));
 }
 
+/* Lanes where v is NaN. */
+INLINE512 __mmask16 nan16(__m512 v) { return _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q); }
+
+/* |v| and v's sign bit, without AVX-512DQ's float logic. */
+INLINE512 __m512 abs16(__m512 v)
+{
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(INT32_MAX)));
+}
+INLINE512 __m512 signbit16(__m512 v)
+{
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(INT32_MIN)));
+}
+INLINE512 __m512 or16(__m512 a, __m512 b)
+{
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+}
+
+/* exp8 on 16 lanes. */
+INLINE512 __m512 exp16(__m512 x)
+{
+    const __mmask16 nan = nan16(x);
+    const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.8f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    const __m512i ni = _mm512_cvtps_epi32(n);
+    const __m512i n1 = _mm512_srai_epi32(ni, 1), n2 = _mm512_sub_epi32(ni, n1);
+    const __m512i bias = _mm512_set1_epi32(127);
+    const __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, bias), 23));
+    const __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, bias), 23));
+    p = _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+    return _mm512_mask_blend_ps(nan, p, x);
+}
+
+/* erf8 on 16 lanes. */
+INLINE512 __m512 erf16(__m512 a)
+{
+    const __mmask16 nan = nan16(a);
+    const __m512 t = _mm512_min_ps(abs16(a), _mm512_set1_ps(10.0f));
+    const __m512 s = _mm512_mul_ps(a, a);
+    /* |a| > 0.927734375 */
+    __m512 r = _mm512_fmadd_ps(_mm512_set1_ps(-1.72853470e-5f), t, _mm512_set1_ps(3.83197126e-4f));
+    const __m512 u = _mm512_fmadd_ps(_mm512_set1_ps(-3.88396438e-3f), t, _mm512_set1_ps(2.42546219e-2f));
+    const __m512 ts = _mm512_mul_ps(t, t);
+    r = _mm512_fmadd_ps(r, ts, u);
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-1.06777877e-1f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-6.34846687e-1f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-1.28717512e-1f));
+    r = _mm512_fmadd_ps(r, t, _mm512_sub_ps(_mm512_setzero_ps(), t));
+    r = _mm512_sub_ps(_mm512_set1_ps(1.0f), exp16(r));
+    r = or16(r, signbit16(a));
+    /* |a| <= 0.927734375 */
+    __m512 q = _mm512_set1_ps(-5.96761703e-4f);
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(4.99119423e-3f));
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(-2.67681349e-2f));
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(1.12819925e-1f));
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(-3.76125336e-1f));
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(1.28379166e-1f));
+    q = _mm512_fmadd_ps(q, a, a);
+    const __mmask16 big = _mm512_cmp_ps_mask(t, _mm512_set1_ps(0.927734375f), _CMP_GT_OQ);
+    return _mm512_mask_blend_ps(nan, _mm512_mask_blend_ps(big, q, r), a);
+}
+
+/* gelu8 on 16 lanes: x (1 + erf(x / sqrt 2)) / 2. */
+INLINE512 __m512 gelu16(__m512 x)
+{
+    const __m512 e = erf16(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f)));
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
 /* The activations an AVX-512 kernel applies in registers, with act8's NaN
  * behaviour; others return v unchanged (the caller applies them after). */
 INLINE512 bool act16_fits(spd_act_kind kind)
