@@ -71,7 +71,7 @@ TARGET static inline __mmask16 cols_mask(int n) { return n >= 16 ? (__mmask16)0x
 /* The tile C[0:m, 0:n] from an MR-row A panel a and B rows ldb floats
  * apart (NR for a packed panel); wide: both vectors of each row (n > 16),
  * else only the first. Inlined into each kernel with wide constant. */
-TARGET static inline __attribute__((always_inline)) void tile(int wide, int64_t k, const float *a, const float *b,
+TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, int64_t k, const float *a, const float *b,
                                                                int64_t ldb, float *C, int64_t ldc, int m, int n,
                                                                float alpha, float beta, const spd_tile_epi *te)
 {
@@ -119,6 +119,10 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int64_t 
         _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                                   \
         if (wide) _mm_prefetch((const char *)(b + 8 * ldb + 16), _MM_HINT_T0);                                   \
         if (pf_a) _mm_prefetch((const char *)(a + A_AHEAD), _MM_HINT_T0);                                         \
+        if (sb) { /* B in place: this row's next panel (32 row streams defeat the hardware's) */            \
+            _mm_prefetch((const char *)(b + NR), _MM_HINT_T0);                                                    \
+            _mm_prefetch((const char *)(b + NR + 16), _MM_HINT_T0);                                               \
+        }                                                                                                         \
         const __m512 b0 = _mm512_loadu_ps(b), b1 = wide ? _mm512_loadu_ps(b + 16) : _mm512_setzero_ps();          \
         ROWS(ROW)                                                                                                 \
         a += MR;                                                                                                  \
@@ -156,9 +160,9 @@ TARGET static void kernel_8x32(int64_t k, const float *a, const float *b, float 
                                float alpha, float beta, const spd_tile_epi *te)
 {
     if (n > 16)
-        tile(1, k, a, b, NR, C, ldc, m, n, alpha, beta, te);
+        tile(1, 0, k, a, b, NR, C, ldc, m, n, alpha, beta, te);
     else
-        tile(0, k, a, b, NR, C, ldc, m, n, alpha, beta, te);
+        tile(0, 0, k, a, b, NR, C, ldc, m, n, alpha, beta, te);
 }
 
 /* The same with op(B) read in place, rows ldb apart (a pointwise
@@ -167,9 +171,9 @@ TARGET static void kernel_8x32_sb(int64_t k, const float *a, const float *b, int
                                   int m, int n, float alpha, float beta, const spd_tile_epi *te)
 {
     if (n > 16)
-        tile(1, k, a, b, ldb, C, ldc, m, n, alpha, beta, te);
+        tile(1, 1, k, a, b, ldb, C, ldc, m, n, alpha, beta, te);
     else
-        tile(0, k, a, b, ldb, C, ldc, m, n, alpha, beta, te);
+        tile(0, 1, k, a, b, ldb, C, ldc, m, n, alpha, beta, te);
 }
 
 static const spd_sgemm_kernel g_avx512 = {
