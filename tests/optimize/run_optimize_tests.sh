@@ -412,8 +412,10 @@ unset NEBULLVM_THREADS_PER_MODEL
 expect_ok threads_option_1 "$TINY" -o "$WORK/lrt2" --threads 1 && check threads_option_metadata 'metadata.json "threads" is not 1' \
     grep -q '"threads": 1,' "$WORK/lrt2/metadata.json"
 # A plan under 2 ms at two threads is timed on one thread too; the learner
-# records which it keeps (max_threads 1 or 0), and says so in the log.
-expect_ok threads_cap_2 "$TINY" -o "$WORK/lrt3" --threads 2 && {
+# records which it keeps (max_threads 1 or 0), and says so in the log. The
+# check is made for native winners only, so onednn (which ties with native
+# on this tiny model, and won one CI run) does not compete here.
+expect_ok threads_cap_2 "$TINY" -o "$WORK/lrt3" --threads 2 --ignore-compilers onednn && {
     check threads_cap_logged 'no "one thread against 2" line in the log' \
         grep -q 'one thread against 2, head to head: median ratio' "$WORK/threads_cap_2.out" "$WORK/threads_cap_2.err"
     if grep -q 'the learner runs on one thread' "$WORK/threads_cap_2.out" "$WORK/threads_cap_2.err"; then want=1; else want=0; fi
