@@ -9,7 +9,7 @@
  * still cover the FMA latency on two ports.
  *
  * The kernel applies the driver's tile epilogue (spd_tile_epi: row or
- * column bias, residual, Relu/Clip) as it stores, and has a variant that
+ * column bias, residual, Relu/Clip/SiLU/GELU) as it stores, and has a variant that
  * reads B in place (kernel_sb). Edge tiles use AVX-512 masks, and a tile of
  * at most 16 columns runs one vector per row. Only AVX-512F instructions
  * are used (plus AVX2 in the packing); only this file's functions carry
@@ -66,11 +66,16 @@ TARGET static inline void store16(float *c, const float *z, __mmask16 mk, __m512
     _mm512_mask_storeu_ps(c, mk, clamp16(v, clamp, lo, hi, a));
 }
 
-TARGET static inline __mmask16 cols_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+/* The first n (clamped to 0..16) lanes. */
+TARGET static inline __mmask16 cols_mask(int n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
 
 /* The tile C[0:m, 0:n] from an MR-row A panel a and B rows ldb floats
  * apart (NR for a packed panel); wide: both vectors of each row (n > 16),
- * else only the first. Inlined into each kernel with wide constant. */
+ * else only the first; sb: B read in place (kernel_sb). Inlined into each
+ * kernel with wide and sb constant. */
 TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, int64_t k, const float *a, const float *b,
                                                                int64_t ldb, float *C, int64_t ldc, int m, int n,
                                                                float alpha, float beta, const spd_tile_epi *te)
