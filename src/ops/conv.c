@@ -839,10 +839,11 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
         use2d = spd_conv2d_src_fits(&cs) && spd_conv2d_src_init(&x2d, &cs, kern->nr) == SPD_OK;
         if (!use2d) spd_error_clear();
     }
-    /* pointwise kernels stay upright: X's rows feed B's panels as they lie,
-     * while transposed each 6-position panel would gather from every row
-     * (measured slower in resnet50's 7x7 stage) */
-    const bool trans = use2d && !pointwise && use_transposed(kern, Mg, g->small_n, kdim);
+    /* only kernels with taps (use2d) may go transposed; pointwise ones stay
+     * upright: X's rows feed B's panels as they lie, while transposed each
+     * position panel would gather from every row (measured slower in
+     * resnet50's 7x7 stage, on both ISAs) */
+    const bool trans = use2d && use_transposed(kern, Mg, g->small_n, kdim);
     float *col = NULL, *wown = NULL, *scratch = NULL;
     const float *wpack = prep && kdim > 0 ? prep_packed(prep, trans, w) : NULL;
     size_t gstride = !kern ? 0 : trans ? spd_sgemm_prepacked_b_floats(kern, kdim, Mg) : spd_sgemm_prepacked_a_floats(kern, Mg, kdim);
