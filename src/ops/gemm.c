@@ -180,14 +180,17 @@ static void ref_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
 #define MC_ONE_CHUNK 204
 
 /* With at most this many rows in a chunk, the kernels prefetch C's rows
- * C_AHEAD floats (four panels) ahead of the tile they write: few row tiles
+ * C_AHEAD_PANELS panels (4 nr) ahead of the tile they write: few row tiles
  * per panel, so the lines are still in L1 when their tile comes, and the
  * write-allocate misses of a wide, freshly allocated output are off the
  * critical path (cold C: 96x12544x16 ran 0.66x as long, 16x12544x32
  * 0.79x; with ~100 row tiles per panel the lines were evicted before use:
- * 576x196x96 ran 1.1x). */
+ * 576x196x96 ran 1.1x). For the AVX-512 kernel's two-line panels this
+ * was one line two panels ahead: squeezenet's stem (64 x 12321, K = 27)
+ * after a pass that evicted the caches ran 355 us; both lines four panels
+ * ahead, 268-312 us (ORT's: 230). */
 #define C_AHEAD_MAX_ROWS 160
-#define C_AHEAD 64
+#define C_AHEAD_PANELS 4
 
 /* Whether the kernel reads B in place (kernel_sb) instead of from packed
  * panels: B raw and upright, with long rows starting on cache lines (a
@@ -299,7 +302,7 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
             if (fused && pc == 0 && d->epi->col_bias) zc = d->epi->col_bias + c0;
             spd_tile_epi te = {fused && pc == 0 && d->epi->row_bias ? d->epi->row_bias + r : NULL, NULL, z,
                                fused && last ? clamp : SPD_CLAMP_NONE, lo, hi,
-                               round_up(mm, mr) <= C_AHEAD_MAX_ROWS ? C_AHEAD : 0};
+                               round_up(mm, mr) <= C_AHEAD_MAX_ROWS ? C_AHEAD_PANELS * nr : 0};
             const spd_tile_epi *tep = kern->fuses_epi ? &te : NULL;
             for (int64_t jr = 0, e0 = 0; jr < n; jr += nr) {
                 const int nn = (int)min64(nr, n - jr);

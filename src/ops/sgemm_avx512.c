@@ -114,7 +114,10 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
     for (int r = 0; r < m; r++) {
         _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
         if (wide) _mm_prefetch((const char *)(C + r * ldc + 31), _MM_HINT_T0);
-        if (ahead) _mm_prefetch((const char *)(C + r * ldc + ahead), _MM_HINT_T0);
+        if (ahead) { /* both lines of the row's panel that far ahead */
+            _mm_prefetch((const char *)(C + r * ldc + ahead), _MM_HINT_T0);
+            _mm_prefetch((const char *)(C + r * ldc + ahead + 16), _MM_HINT_T0);
+        }
         if (zt) {
             _mm_prefetch((const char *)(zt + r * ldc), _MM_HINT_T0);
             if (wide) _mm_prefetch((const char *)(zt + r * ldc + 31), _MM_HINT_T0);
