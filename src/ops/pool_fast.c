@@ -87,6 +87,17 @@ typedef struct pool_kern {
     float (*gmax)(const float *x, int64_t n);
 } pool_kern;
 
+/* The input rows output row i + PF_ROWS adds to its window, prefetched
+ * while row i is pooled: a pool's input is a large activation just written
+ * by the layer before, mostly gone from L2 (the 4 KB page boundaries stop
+ * the hardware's streams every few rows). */
+#define PF_ROWS 4
+static inline void pool_prefetch(const pool_batch *b, int i)
+{
+    const char *end = (const char *)(b->x + (i + PF_ROWS) * b->rstep + (b->nr - 1) * b->kstep + b->W);
+    for (int64_t o = b->rstep * (int64_t)sizeof(float); o > 0; o -= 64) __builtin_prefetch(end - o);
+}
+
 /* The batch drivers of one build over its row kernels. */
 #define BATCH_FNS(SUF, ATTR)                                                                                           \
     ATTR static void max_batch##SUF(const pool_batch *b)                                                               \
@@ -95,6 +106,7 @@ typedef struct pool_kern {
         unsigned nan = 0;                                                                                              \
         for (int i = 0; i < b->n; i++) {                                                                               \
             for (int k = 0; k < b->nr; k++) rows[k] = b->x + i * b->rstep + k * b->kstep;                              \
+            pool_prefetch(b, i);                                                                                       \
             float *p = (float *)(b->buf + i * b->stride);                                                              \
             if (vmax##SUF(rows, b->nr, b->W, b->q, b->fpar, p, p + b->L, p + b->q * b->L)) nan |= 1u << i;            \
         }                                                                                                              \
