@@ -525,7 +525,10 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
                     float *gi = gt + b * row_b, *go = gi + H, *gf = gi + 2 * H, *gc = gi + 3 * H;
                     float *cb = c + b * H, *hb = h + b * H, *tb = tmp + b * H;
                     if (fused_cell) {
-                        spd_lstm_cell_avx2(H, gi, go, gf, gc, cb, hb);
+                        if (H % 16 == 0 && spd_vmath_avx512())
+                            spd_lstm_cell_avx512(H, gi, go, gf, gc, cb, hb);
+                        else
+                            spd_lstm_cell_avx2(H, gi, go, gf, gc, cb, hb);
                         continue;
                     }
                     if (p) {

@@ -14,7 +14,11 @@ void spd_rnn_rec_acc_avx2(int64_t B, int64_t N, int64_t H, const float *h, const
  * c = sigmoid(gf) c + sigmoid(gi) tanh(gc), h = sigmoid(go) tanh(c). */
 void spd_lstm_cell_avx2(int64_t H, const float *gi, const float *go, const float *gf, const float *gc, float *c,
                         float *h);
-/* The same with AVX-512F (call only when spd_vmath_avx512()). */
+/* The same cell with AVX-512F, H % 16 == 0 (call only when
+ * spd_vmath_avx512()). */
+void spd_lstm_cell_avx512(int64_t H, const float *gi, const float *go, const float *gf, const float *gc, float *c,
+                          float *h);
+/* The recurrent product with AVX-512F (call only when spd_vmath_avx512()). */
 void spd_rnn_rec_acc_avx512(int64_t B, int64_t N, int64_t H, const float *h, const float *rt, int64_t ldrt, float *C,
                             int64_t ldc);
 

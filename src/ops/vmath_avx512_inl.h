@@ -119,6 +119,28 @@ INLINE512 __m512 erf16(__m512 a)
     return _mm512_mask_blend_ps(nan, _mm512_mask_blend_ps(big, q, r), a);
 }
 
+/* sigmoid8 and tanh8 on 16 lanes. */
+INLINE512 __m512 sigmoid16(__m512 x) { return mulsig16(_mm512_set1_ps(1.0f), x); }
+
+INLINE512 __m512 tanh16(__m512 x)
+{
+    const __m512 ax = abs16(x);
+    const __m512 z = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(-5.70498872745e-3f);
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(2.06390887954e-2f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-5.37397155531e-2f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.33314422036e-1f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-3.33332819422e-1f));
+    const __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(x, z), p, x);
+    const __m512 axc = _mm512_min_ps(ax, _mm512_set1_ps(10.0f));
+    const __m512 e = exp16(_mm512_add_ps(axc, axc));
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 big = or16(_mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one))),
+                            signbit16(x));
+    const __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, small);
+    return _mm512_mask_blend_ps(nan16(x), r, x);
+}
+
 /* gelu8 on 16 lanes: x (1 + erf(x / sqrt 2)) / 2. */
 INLINE512 __m512 gelu16(__m512 x)
 {

@@ -17,7 +17,9 @@
 #include "ir/graph.h"
 #include "ir/op.h"
 #include "ir/tensor.h"
+#include "ops/rnn_kernels.h"
 #include "ops/sgemm_fast.h"
+#include "ops/vmath.h"
 #include "passes/passes.h"
 #include "speedster.h"
 #include "util/alloc.h"
@@ -147,8 +149,34 @@ static void test_rnns(void)
     }
 }
 
+/* The AVX-512 LSTM cell against the AVX2 one, which the op test above
+ * checks against the reference: bit for bit (the same operations), on gate
+ * sums across tanh's and the sigmoid's ranges, zeros of both signs, huge
+ * values and NaN. */
+static void test_lstm_cell_isas(void)
+{
+    if (!spd_vmath_avx512()) return;
+    enum { H = 48 };
+    static const float special[] = {0.0f, -0.0f, 0.6f, -0.625f, 9.5f, -30.0f, 1e30f, -1e30f, NAN};
+    float g[4][H], c2[H], c5[H], h2[H], h5[H];
+    for (int rep = 0; rep < 200; rep++) {
+        const double scale = rep % 4 == 0 ? 40.0 : rep % 4 == 1 ? 4.0 : 1.0;
+        for (int q = 0; q < 4; q++)
+            for (int j = 0; j < H; j++)
+                g[q][j] = rnd() % 16 == 0 ? special[rnd() % 9] : (float)(scale * rnd_unit());
+        for (int j = 0; j < H; j++) c2[j] = c5[j] = (float)(3.0 * rnd_unit());
+        spd_lstm_cell_avx2(H, g[0], g[1], g[2], g[3], c2, h2);
+        spd_lstm_cell_avx512(H, g[0], g[1], g[2], g[3], c5, h5);
+        for (int j = 0; j < H; j++)
+            check(!memcmp(&c2[j], &c5[j], sizeof(float)) && !memcmp(&h2[j], &h5[j], sizeof(float)),
+                  "lstm cell avx512 unit %d: c %a h %a, avx2 c %a h %a", j, (double)c5[j], (double)h5[j],
+                  (double)c2[j], (double)h2[j]);
+    }
+}
+
 int main(void)
 {
+    test_lstm_cell_isas();
     const spd_sgemm_isa best = spd_sgemm_isa_best();
     for (int isa = SPD_SGEMM_REF; isa <= (int)best; isa++) {
         spd_sgemm_set_isa((spd_sgemm_isa)isa);
