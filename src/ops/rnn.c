@@ -21,11 +21,13 @@
 #include "ir/op.h"
 #include "ops/gemm.h"
 #include "ops/rnn_kernels.h"
+#include "ops/sgemm_fast.h"
 #include "ops/vmath.h"
 #include "ops/ops_util.h"
 #include "util/alloc.h"
 #include "util/scratch.h"
 #include "util/status.h"
+#include "util/threadpool.h"
 
 /* ------------------------------------------------------------------------ */
 /* Activation functions                                                     */
@@ -381,13 +383,20 @@ static void rec_acc(int64_t B, int64_t N, int64_t H, const float *h, const float
     }
 }
 
-/* A constant R, transposed once when the program is built (the recurrent
- * product of a small batch reads R^T; see rec_acc). */
+/* Constant weights, prepared once when the program is built: R transposed
+ * (the recurrent product of a small batch reads R^T; see rec_acc), and W^T
+ * packed as the input projection's B for the GEMM kernel current then
+ * (packing it per call was 6% of a 64-unit LSTM's time). Either may be
+ * missing (not constant, or out of memory: then done per call). */
 #define RNN_PREP_MAGIC 0x524E4E54u
 typedef struct rnn_prep {
     uint32_t magic;
     int64_t D, GH, H;
     float *rt; /* D blocks of H x GH */
+    const spd_sgemm_kernel *kern;
+    int64_t I;       /* W's input size */
+    size_t wstride;  /* floats per direction of wp */
+    float *wp;       /* W^T (I x GH) per direction, packed for kern */
 } rnn_prep;
 
 static void rnn_prep_free(void *p)
@@ -395,25 +404,45 @@ static void rnn_prep_free(void *p)
     rnn_prep *r = p;
     if (!r) return;
     spd_free(r->rt);
+    spd_free(r->wp);
     spd_free(r);
+}
+
+static bool float3d(const spd_tensor *t)
+{
+    return t && t->dtype == SPD_FLOAT && t->ndim == 3 && spd_tensor_numel(t) > 0 && t->data;
 }
 
 static spd_status rnn_prepare(const spd_node *node, int64_t opset, int n_in, const spd_tensor *const *consts,
                               void **state, void (**state_free)(void *))
 {
     (void)node, (void)opset;
-    const spd_tensor *R = n_in > 2 ? consts[2] : NULL;
-    if (!R || R->dtype != SPD_FLOAT || R->ndim != 3 || spd_tensor_numel(R) == 0) return SPD_OK;
+    const spd_tensor *W = n_in > 1 ? consts[1] : NULL, *R = n_in > 2 ? consts[2] : NULL;
+    if (!float3d(R) && !float3d(W)) return SPD_OK;
     rnn_prep *r = spd_calloc(1, sizeof *r);
-    if (!r) return SPD_OK; /* decline: the kernel transposes per call */
+    if (!r) return SPD_OK; /* decline: the kernel transposes and packs per call */
     r->magic = RNN_PREP_MAGIC;
-    r->D = R->dims[0], r->GH = R->dims[1], r->H = R->dims[2];
-    if (!(r->rt = spd_malloc((size_t)spd_tensor_numel(R) * sizeof(float)))) {
+    if (float3d(R) && (r->rt = spd_malloc((size_t)spd_tensor_numel(R) * sizeof(float)))) {
+        r->D = R->dims[0], r->GH = R->dims[1], r->H = R->dims[2];
+        for (int64_t d = 0; d < r->D; d++)
+            transpose_blocked((const float *)R->data + d * r->GH * r->H, r->GH, r->H, r->rt + d * r->GH * r->H);
+    }
+    r->kern = spd_sgemm_kernel_current();
+    if (float3d(W) && r->kern) {
+        const int64_t D = W->dims[0], GH = W->dims[1], I = W->dims[2];
+        r->wstride = spd_sgemm_prepacked_b_floats(r->kern, I, GH);
+        if ((r->wp = spd_malloc(r->wstride * (size_t)D * sizeof(float)))) {
+            r->I = I;
+            for (int64_t d = 0; d < D; d++)
+                spd_sgemm_prepack_b(r->kern, 1, I, GH, (const float *)W->data + d * GH * I, I,
+                                    r->wp + (size_t)d * r->wstride);
+            if (!r->rt) r->D = D, r->GH = GH; /* R's shape checks need them */
+        }
+    }
+    if (!r->rt && !r->wp) {
         spd_free(r);
         return SPD_OK;
     }
-    for (int64_t d = 0; d < r->D; d++)
-        transpose_blocked((const float *)R->data + d * r->GH * r->H, r->GH, r->H, r->rt + d * r->GH * r->H);
     *state = r;
     *state_free = rnn_prep_free;
     return SPD_OK;
@@ -437,9 +466,11 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
     const float clip = (float)m->clip;
 
     /* xw, h, c, tmp and bias, each on its own cache lines, from the thread's scratch */
-    const rnn_prep *prep = ctx->state;
-    if (prep && (prep->magic != RNN_PREP_MAGIC || prep->D != D || prep->GH != GH || prep->H != H || B > SMALL_BATCH))
-        prep = NULL;
+    const rnn_prep *state = ctx->state;
+    if (state && (state->magic != RNN_PREP_MAGIC || state->D != D || state->GH != GH)) state = NULL;
+    const rnn_prep *prep = state && state->rt && state->H == H && B <= SMALL_BATCH ? state : NULL;
+    const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
+    const float *wpack = state && state->wp && state->kern == kern && state->I == I ? state->wp : NULL;
     /* xw, h, c, tmp, bias and (R not prepared) R^T, each on its own cache
      * lines, from the thread's scratch */
     const size_t cxw = up16((size_t)nxw), cbh = up16((size_t)nbh), cgh = up16((size_t)GH);
@@ -467,8 +498,16 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
          * the reset gate's product. */
         for (int64_t g = 0; g < GH; g++)
             bias[g] = wb ? wb[g] + (kind == CELL_GRU && m->lbr && g >= 2 * H ? 0.0f : rb[g]) : 0.0f;
-        for (int64_t row = 0; row < S * B; row++) memcpy(xw + row * GH, bias, (size_t)GH * sizeof *xw);
-        spd_sgemm(0, 1, S * B, GH, I, 1.0f, X, I, w, I, 1.0f, xw, GH);
+        if (wpack) { /* the bias as the epilogue's column bias: added after the sum, as below */
+            const spd_gemm_a ga = {.p = X, .ld = I};
+            const spd_gemm_b gb = {.trans = 1, .p = w, .ld = I, .packed = wpack + (size_t)d * state->wstride};
+            const spd_gemm_epi epi = {.col_bias = bias};
+            s = spd_gemm_run(kern, S * B, GH, I, 1.0f, &ga, &gb, 0.0f, xw, GH, &epi, spd_thread_count());
+            if (s != SPD_OK) break;
+        } else {
+            for (int64_t row = 0; row < S * B; row++) memcpy(xw + row * GH, bias, (size_t)GH * sizeof *xw);
+            spd_sgemm(0, 1, S * B, GH, I, 1.0f, X, I, w, I, 1.0f, xw, GH);
+        }
         /* R^T for the small-batch product: prepared once when R is a
          * constant, else transposed here per call */
         const float *rtd = prep ? prep->rt + d * GH * H : rt;

@@ -5,7 +5,8 @@
  * (odd ones, ones that are not multiples of 8 or 64, and the 64-wide blocks
  * of the AVX2 product), both directions, with and without biases and
  * initial states, batch-major layout, GRU's linear_before_reset, with and
- * without R prepared (transposed once) by the operator's prepare hook.
+ * without R and W prepared (R transposed, W^T packed for the GEMM kernel)
+ * by the operator's prepare hook.
  *
  * One line per failed check; the last line is "N checks, N failed". */
 #include <math.h>
