@@ -357,16 +357,17 @@ static bool use_avx2(void)
 
 /* C[b][n] += sum_k h[b][k] R[n][k] for b < B, n < N, where r is R (N x H,
  * row-major) and rt, when non-NULL, the same block transposed (H x N, row
- * stride ldrt). */
+ * stride ldrt). rev: the AVX-512 kernel's sweep order, alternated step by
+ * step to reuse what the last step left in L1 (other paths ignore it). */
 static void rec_acc(int64_t B, int64_t N, int64_t H, const float *h, const float *r, const float *rt,
-                    int64_t ldrt, float *C, int64_t ldc)
+                    int64_t ldrt, float *C, int64_t ldc, int rev)
 {
     if (!rt) {
         spd_sgemm(0, 1, B, N, H, 1.0f, h, H, r, H, 1.0f, C, ldc);
         return;
     }
     if (spd_vmath_avx512()) {
-        spd_rnn_rec_acc_avx512(B, N, H, h, rt, ldrt, C, ldc);
+        spd_rnn_rec_acc_avx512(B, N, H, h, rt, ldrt, C, ldc, rev);
         return;
     }
     if (use_avx2()) {
@@ -522,22 +523,23 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
         }
         for (int64_t step = 0; step < S; step++) {
             int64_t t = backwards ? S - 1 - step : step;
+            const int rev = (int)(step & 1); /* see spd_rnn_rec_acc_avx512 */
             float *gt = xw + t * row_t;
             if (kind == CELL_RNN) {
-                rec_acc(B, H, H, h, r, rtd, GH, gt, row_b);
+                rec_acc(B, H, H, h, r, rtd, GH, gt, row_b, rev);
                 for (int64_t b = 0; b < B; b++) {
                     act_f32(&f[0], clip, gt + b * row_b, H);
                     memcpy(h + b * H, gt + b * row_b, (size_t)H * sizeof *h);
                 }
             } else if (kind == CELL_GRU) {
                 /* z and r first: the candidate needs r. */
-                rec_acc(B, 2 * H, H, h, r, rtd, GH, gt, row_b);
+                rec_acc(B, 2 * H, H, h, r, rtd, GH, gt, row_b, rev);
                 for (int64_t b = 0; b < B; b++) act_f32(&f[0], clip, gt + b * row_b, 2 * H);
                 const float *rh_w = r + 2 * H * H;
                 if (m->lbr) {
                     /* hh += r (R_h h + Rb_h) */
                     memset(tmp, 0, (size_t)(B * H) * sizeof *tmp);
-                    rec_acc(B, H, H, h, rh_w, rtd ? rtd + 2 * H : NULL, GH, tmp, H);
+                    rec_acc(B, H, H, h, rh_w, rtd ? rtd + 2 * H : NULL, GH, tmp, H, rev);
                     for (int64_t b = 0; b < B; b++) {
                         const float *rr = gt + b * row_b + H;
                         float *hh = gt + b * row_b + 2 * H;
@@ -550,7 +552,7 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
                         const float *rr = gt + b * row_b + H;
                         for (int64_t j = 0; j < H; j++) tmp[b * H + j] = rr[j] * h[b * H + j];
                     }
-                    rec_acc(B, H, H, tmp, rh_w, rtd ? rtd + 2 * H : NULL, GH, gt + 2 * H, row_b);
+                    rec_acc(B, H, H, tmp, rh_w, rtd ? rtd + 2 * H : NULL, GH, gt + 2 * H, row_b, rev);
                 }
                 for (int64_t b = 0; b < B; b++) {
                     const float *z = gt + b * row_b;
@@ -559,7 +561,7 @@ static spd_status rnn_run_f32(spd_op_ctx *ctx, const rnn *m, spd_tensor *Y, spd_
                     for (int64_t j = 0; j < H; j++) hb[j] = (1.0f - z[j]) * hh[j] + z[j] * hb[j];
                 }
             } else {
-                rec_acc(B, GH, H, h, r, rtd, GH, gt, row_b);
+                rec_acc(B, GH, H, h, r, rtd, GH, gt, row_b, rev);
                 for (int64_t b = 0; b < B; b++) {
                     float *gi = gt + b * row_b, *go = gi + H, *gf = gi + 2 * H, *gc = gi + 3 * H;
                     float *cb = c + b * H, *hb = h + b * H, *tb = tmp + b * H;

@@ -2,7 +2,11 @@
  * C[b][0:N] += sum_k h[b][k] * rt[k][0:N], as rnn_avx2.c does it with
  * 16-lane vectors. A 128-wide block of a C row stays in eight registers
  * while k runs (eight chains cover the FMA latency); a 64-wide one would
- * leave four. Called only when spd_vmath_avx512() (rnn.c dispatches). */
+ * leave four. With rev the blocks and k go in the opposite order: called
+ * with rev on every other step, each sweep starts on the lines the last
+ * one left in L1 (R^T of a 64-unit LSTM is 64 KB against a 48 KB L1, and
+ * a sweep in one order always found it gone). Called only when
+ * spd_vmath_avx512() (rnn.c dispatches). */
 #include "ops/rnn_kernels.h"
 
 #if defined(__x86_64__)
@@ -10,51 +14,73 @@
 
 #include "ops/vmath_avx512_inl.h"
 
-__attribute__((target("avx512f"))) void spd_rnn_rec_acc_avx512(int64_t B, int64_t N, int64_t H, const float *h,
-                                                                const float *rt, int64_t ldrt, float *C,
-                                                                int64_t ldc)
+#define TGT __attribute__((target("avx512f")))
+
+/* C[n:n+128] += sum over k (ascending, or descending with rev) of hb[k] rt[k][n:n+128]. */
+TGT static inline __attribute__((always_inline)) void block128(const float *hb, int64_t H, const float *rt,
+                                                               int64_t ldrt, float *cb, int64_t n, int rev)
 {
+    __m512 a0 = _mm512_loadu_ps(cb + n), a1 = _mm512_loadu_ps(cb + n + 16);
+    __m512 a2 = _mm512_loadu_ps(cb + n + 32), a3 = _mm512_loadu_ps(cb + n + 48);
+    __m512 a4 = _mm512_loadu_ps(cb + n + 64), a5 = _mm512_loadu_ps(cb + n + 80);
+    __m512 a6 = _mm512_loadu_ps(cb + n + 96), a7 = _mm512_loadu_ps(cb + n + 112);
+    for (int64_t i = 0; i < H; i++) {
+        const int64_t k = rev ? H - 1 - i : i;
+        const __m512 hk = _mm512_set1_ps(hb[k]);
+        const float *r = rt + k * ldrt + n;
+        a0 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r), a0);
+        a1 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 16), a1);
+        a2 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 32), a2);
+        a3 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 48), a3);
+        a4 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 64), a4);
+        a5 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 80), a5);
+        a6 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 96), a6);
+        a7 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 112), a7);
+    }
+    _mm512_storeu_ps(cb + n, a0);
+    _mm512_storeu_ps(cb + n + 16, a1);
+    _mm512_storeu_ps(cb + n + 32, a2);
+    _mm512_storeu_ps(cb + n + 48, a3);
+    _mm512_storeu_ps(cb + n + 64, a4);
+    _mm512_storeu_ps(cb + n + 80, a5);
+    _mm512_storeu_ps(cb + n + 96, a6);
+    _mm512_storeu_ps(cb + n + 112, a7);
+}
+
+/* The same for the up to 16 columns from n, two k parities apart for two
+ * chains. */
+TGT static inline __attribute__((always_inline)) void block16(const float *hb, int64_t H, const float *rt,
+                                                              int64_t ldrt, float *cb, int64_t n, int64_t N, int rev)
+{
+    const __mmask16 m = N - n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (N - n)) - 1u);
+    __m512 a = _mm512_maskz_loadu_ps(m, cb + n), e = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= H; i += 2) {
+        const int64_t k0 = rev ? H - 1 - i : i, k1 = rev ? k0 - 1 : k0 + 1;
+        a = _mm512_fmadd_ps(_mm512_set1_ps(hb[k0]), _mm512_maskz_loadu_ps(m, rt + k0 * ldrt + n), a);
+        e = _mm512_fmadd_ps(_mm512_set1_ps(hb[k1]), _mm512_maskz_loadu_ps(m, rt + k1 * ldrt + n), e);
+    }
+    if (i < H) {
+        const int64_t k = rev ? 0 : i;
+        a = _mm512_fmadd_ps(_mm512_set1_ps(hb[k]), _mm512_maskz_loadu_ps(m, rt + k * ldrt + n), a);
+    }
+    _mm512_mask_storeu_ps(cb + n, m, _mm512_add_ps(a, e));
+}
+
+TGT void spd_rnn_rec_acc_avx512(int64_t B, int64_t N, int64_t H, const float *h, const float *rt, int64_t ldrt,
+                                float *C, int64_t ldc, int rev)
+{
+    const int64_t full = N / 128 * 128;
     for (int64_t b = 0; b < B; b++) {
         const float *hb = h + b * H;
         float *cb = C + b * ldc;
-        int64_t n = 0;
-        for (; n + 128 <= N; n += 128) {
-            __m512 a0 = _mm512_loadu_ps(cb + n), a1 = _mm512_loadu_ps(cb + n + 16);
-            __m512 a2 = _mm512_loadu_ps(cb + n + 32), a3 = _mm512_loadu_ps(cb + n + 48);
-            __m512 a4 = _mm512_loadu_ps(cb + n + 64), a5 = _mm512_loadu_ps(cb + n + 80);
-            __m512 a6 = _mm512_loadu_ps(cb + n + 96), a7 = _mm512_loadu_ps(cb + n + 112);
-            for (int64_t k = 0; k < H; k++) {
-                const __m512 hk = _mm512_set1_ps(hb[k]);
-                const float *r = rt + k * ldrt + n;
-                a0 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r), a0);
-                a1 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 16), a1);
-                a2 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 32), a2);
-                a3 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 48), a3);
-                a4 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 64), a4);
-                a5 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 80), a5);
-                a6 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 96), a6);
-                a7 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 112), a7);
-            }
-            _mm512_storeu_ps(cb + n, a0);
-            _mm512_storeu_ps(cb + n + 16, a1);
-            _mm512_storeu_ps(cb + n + 32, a2);
-            _mm512_storeu_ps(cb + n + 48, a3);
-            _mm512_storeu_ps(cb + n + 64, a4);
-            _mm512_storeu_ps(cb + n + 80, a5);
-            _mm512_storeu_ps(cb + n + 96, a6);
-            _mm512_storeu_ps(cb + n + 112, a7);
-        }
-        /* the rest 16 at a time, two k parities apart for two chains each */
-        for (; n < N; n += 16) {
-            const __mmask16 m = N - n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (N - n)) - 1u);
-            __m512 a = _mm512_maskz_loadu_ps(m, cb + n), e = _mm512_setzero_ps();
-            int64_t k = 0;
-            for (; k + 2 <= H; k += 2) {
-                a = _mm512_fmadd_ps(_mm512_set1_ps(hb[k]), _mm512_maskz_loadu_ps(m, rt + k * ldrt + n), a);
-                e = _mm512_fmadd_ps(_mm512_set1_ps(hb[k + 1]), _mm512_maskz_loadu_ps(m, rt + (k + 1) * ldrt + n), e);
-            }
-            if (k < H) a = _mm512_fmadd_ps(_mm512_set1_ps(hb[k]), _mm512_maskz_loadu_ps(m, rt + k * ldrt + n), a);
-            _mm512_mask_storeu_ps(cb + n, m, _mm512_add_ps(a, e));
+        if (!rev) {
+            for (int64_t n = 0; n < full; n += 128) block128(hb, H, rt, ldrt, cb, n, 0);
+            for (int64_t n = full; n < N; n += 16) block16(hb, H, rt, ldrt, cb, n, N, 0);
+        } else { /* the same blocks and k in the opposite order */
+            for (int64_t n = full + (N - full - 1) / 16 * 16; n >= full && n < N; n -= 16)
+                block16(hb, H, rt, ldrt, cb, n, N, 1);
+            for (int64_t n = full - 128; n >= 0; n -= 128) block128(hb, H, rt, ldrt, cb, n, 1);
         }
     }
 }
@@ -82,8 +108,8 @@ void spd_lstm_cell_avx512(int64_t H, const float *gi, const float *go, const flo
     (void)H, (void)gi, (void)go, (void)gf, (void)gc, (void)c, (void)h;
 }
 void spd_rnn_rec_acc_avx512(int64_t B, int64_t N, int64_t H, const float *h, const float *rt, int64_t ldrt, float *C,
-                            int64_t ldc)
+                            int64_t ldc, int rev)
 {
-    (void)B, (void)N, (void)H, (void)h, (void)rt, (void)ldrt, (void)C, (void)ldc;
+    (void)B, (void)N, (void)H, (void)h, (void)rt, (void)ldrt, (void)C, (void)ldc, (void)rev;
 }
 #endif

@@ -18,8 +18,10 @@ void spd_lstm_cell_avx2(int64_t H, const float *gi, const float *go, const float
  * spd_vmath_avx512()). */
 void spd_lstm_cell_avx512(int64_t H, const float *gi, const float *go, const float *gf, const float *gc, float *c,
                           float *h);
-/* The recurrent product with AVX-512F (call only when spd_vmath_avx512()). */
+/* The recurrent product with AVX-512F (call only when spd_vmath_avx512());
+ * rev: k summed in descending order (the sum rounds differently), to
+ * alternate between steps. */
 void spd_rnn_rec_acc_avx512(int64_t B, int64_t N, int64_t H, const float *h, const float *rt, int64_t ldrt, float *C,
-                            int64_t ldc);
+                            int64_t ldc, int rev);
 
 #endif
