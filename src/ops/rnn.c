@@ -357,8 +357,8 @@ static bool use_avx2(void)
 
 /* C[b][n] += sum_k h[b][k] R[n][k] for b < B, n < N, where r is R (N x H,
  * row-major) and rt, when non-NULL, the same block transposed (H x N, row
- * stride ldrt). rev: the AVX-512 kernel's sweep order, alternated step by
- * step to reuse what the last step left in L1 (other paths ignore it). */
+ * stride ldrt). rev: the vector kernels' sweep order, alternated step by
+ * step to reuse what the last step left in L1 (the others ignore it). */
 static void rec_acc(int64_t B, int64_t N, int64_t H, const float *h, const float *r, const float *rt,
                     int64_t ldrt, float *C, int64_t ldc, int rev)
 {
@@ -371,7 +371,7 @@ static void rec_acc(int64_t B, int64_t N, int64_t H, const float *h, const float
         return;
     }
     if (use_avx2()) {
-        spd_rnn_rec_acc_avx2(B, N, H, h, rt, ldrt, C, ldc);
+        spd_rnn_rec_acc_avx2(B, N, H, h, rt, ldrt, C, ldc, rev);
         return;
     }
     for (int64_t b = 0; b < B; b++) {

@@ -1,8 +1,9 @@
 /* The recurrent product of RNN/GRU/LSTM for a small batch with AVX2+FMA:
  * C[b][0:N] += sum_k h[b][k] * rt[k][0:N]. Each 64-wide block of a C row
  * stays in eight registers while k runs, so C is read and written once per
- * block instead of once per k. Called only when CPUID reports AVX2 and FMA
- * (rnn.c dispatches). */
+ * block instead of once per k; with rev the blocks and k go in the
+ * opposite order (see rnn_avx512.c). Called only when CPUID reports AVX2
+ * and FMA (rnn.c dispatches). */
 #include "ops/rnn_kernels.h"
 
 #if defined(__x86_64__)
@@ -10,50 +11,75 @@
 
 #include "ops/vmath_avx2_inl.h"
 
-__attribute__((target("avx2,fma"))) void spd_rnn_rec_acc_avx2(int64_t B, int64_t N, int64_t H, const float *h,
-                                                                const float *rt, int64_t ldrt, float *C,
-                                                                int64_t ldc)
+#define TGT __attribute__((target("avx2,fma")))
+
+/* C[n:n+64] += sum over k (ascending, or descending with rev) of hb[k] rt[k][n:n+64]. */
+TGT static inline __attribute__((always_inline)) void block64(const float *hb, int64_t H, const float *rt,
+                                                              int64_t ldrt, float *cb, int64_t n, int rev)
 {
+    __m256 a0 = _mm256_loadu_ps(cb + n), a1 = _mm256_loadu_ps(cb + n + 8);
+    __m256 a2 = _mm256_loadu_ps(cb + n + 16), a3 = _mm256_loadu_ps(cb + n + 24);
+    __m256 a4 = _mm256_loadu_ps(cb + n + 32), a5 = _mm256_loadu_ps(cb + n + 40);
+    __m256 a6 = _mm256_loadu_ps(cb + n + 48), a7 = _mm256_loadu_ps(cb + n + 56);
+    for (int64_t i = 0; i < H; i++) {
+        const int64_t k = rev ? H - 1 - i : i;
+        const __m256 hk = _mm256_broadcast_ss(hb + k);
+        const float *r = rt + k * ldrt + n;
+        a0 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r), a0);
+        a1 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 8), a1);
+        a2 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 16), a2);
+        a3 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 24), a3);
+        a4 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 32), a4);
+        a5 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 40), a5);
+        a6 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 48), a6);
+        a7 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 56), a7);
+    }
+    _mm256_storeu_ps(cb + n, a0);
+    _mm256_storeu_ps(cb + n + 8, a1);
+    _mm256_storeu_ps(cb + n + 16, a2);
+    _mm256_storeu_ps(cb + n + 24, a3);
+    _mm256_storeu_ps(cb + n + 32, a4);
+    _mm256_storeu_ps(cb + n + 40, a5);
+    _mm256_storeu_ps(cb + n + 48, a6);
+    _mm256_storeu_ps(cb + n + 56, a7);
+}
+
+/* The same for the 8 columns from n, or the single column n (w 1). */
+TGT static inline __attribute__((always_inline)) void block8(const float *hb, int64_t H, const float *rt, int64_t ldrt,
+                                                             float *cb, int64_t n, int w, int rev)
+{
+    if (w == 8) {
+        __m256 a = _mm256_loadu_ps(cb + n);
+        for (int64_t i = 0; i < H; i++) {
+            const int64_t k = rev ? H - 1 - i : i;
+            a = _mm256_fmadd_ps(_mm256_broadcast_ss(hb + k), _mm256_loadu_ps(rt + k * ldrt + n), a);
+        }
+        _mm256_storeu_ps(cb + n, a);
+        return;
+    }
+    float a = cb[n];
+    for (int64_t i = 0; i < H; i++) {
+        const int64_t k = rev ? H - 1 - i : i;
+        a = fmaf(hb[k], rt[k * ldrt + n], a);
+    }
+    cb[n] = a;
+}
+
+TGT void spd_rnn_rec_acc_avx2(int64_t B, int64_t N, int64_t H, const float *h, const float *rt, int64_t ldrt,
+                              float *C, int64_t ldc, int rev)
+{
+    const int64_t n64 = N / 64 * 64, n8 = N / 8 * 8;
     for (int64_t b = 0; b < B; b++) {
         const float *hb = h + b * H;
         float *cb = C + b * ldc;
-        int64_t n = 0;
-        for (; n + 64 <= N; n += 64) {
-            __m256 a0 = _mm256_loadu_ps(cb + n), a1 = _mm256_loadu_ps(cb + n + 8);
-            __m256 a2 = _mm256_loadu_ps(cb + n + 16), a3 = _mm256_loadu_ps(cb + n + 24);
-            __m256 a4 = _mm256_loadu_ps(cb + n + 32), a5 = _mm256_loadu_ps(cb + n + 40);
-            __m256 a6 = _mm256_loadu_ps(cb + n + 48), a7 = _mm256_loadu_ps(cb + n + 56);
-            for (int64_t k = 0; k < H; k++) {
-                const __m256 hk = _mm256_broadcast_ss(hb + k);
-                const float *r = rt + k * ldrt + n;
-                a0 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r), a0);
-                a1 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 8), a1);
-                a2 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 16), a2);
-                a3 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 24), a3);
-                a4 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 32), a4);
-                a5 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 40), a5);
-                a6 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 48), a6);
-                a7 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 56), a7);
-            }
-            _mm256_storeu_ps(cb + n, a0);
-            _mm256_storeu_ps(cb + n + 8, a1);
-            _mm256_storeu_ps(cb + n + 16, a2);
-            _mm256_storeu_ps(cb + n + 24, a3);
-            _mm256_storeu_ps(cb + n + 32, a4);
-            _mm256_storeu_ps(cb + n + 40, a5);
-            _mm256_storeu_ps(cb + n + 48, a6);
-            _mm256_storeu_ps(cb + n + 56, a7);
-        }
-        for (; n + 8 <= N; n += 8) {
-            __m256 a = _mm256_loadu_ps(cb + n);
-            for (int64_t k = 0; k < H; k++)
-                a = _mm256_fmadd_ps(_mm256_broadcast_ss(hb + k), _mm256_loadu_ps(rt + k * ldrt + n), a);
-            _mm256_storeu_ps(cb + n, a);
-        }
-        for (; n < N; n++) {
-            float a = cb[n];
-            for (int64_t k = 0; k < H; k++) a = fmaf(hb[k], rt[k * ldrt + n], a);
-            cb[n] = a;
+        if (!rev) {
+            for (int64_t n = 0; n < n64; n += 64) block64(hb, H, rt, ldrt, cb, n, 0);
+            for (int64_t n = n64; n < n8; n += 8) block8(hb, H, rt, ldrt, cb, n, 8, 0);
+            for (int64_t n = n8; n < N; n++) block8(hb, H, rt, ldrt, cb, n, 1, 0);
+        } else { /* the same blocks and k in the opposite order */
+            for (int64_t n = N - 1; n >= n8; n--) block8(hb, H, rt, ldrt, cb, n, 1, 1);
+            for (int64_t n = n8 - 8; n >= n64; n -= 8) block8(hb, H, rt, ldrt, cb, n, 8, 1);
+            for (int64_t n = n64 - 64; n >= 0; n -= 64) block64(hb, H, rt, ldrt, cb, n, 1);
         }
     }
 }
@@ -85,8 +111,8 @@ void spd_lstm_cell_avx2(int64_t H, const float *gi, const float *go, const float
     (void)H, (void)gi, (void)go, (void)gf, (void)gc, (void)c, (void)h;
 }
 void spd_rnn_rec_acc_avx2(int64_t B, int64_t N, int64_t H, const float *h, const float *rt, int64_t ldrt, float *C,
-                          int64_t ldc)
+                          int64_t ldc, int rev)
 {
-    (void)B, (void)N, (void)H, (void)h, (void)rt, (void)ldrt, (void)C, (void)ldc;
+    (void)B, (void)N, (void)H, (void)h, (void)rt, (void)ldrt, (void)C, (void)ldc, (void)rev;
 }
 #endif
