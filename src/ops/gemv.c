@@ -143,6 +143,12 @@ bool spd_gemv_run(const spd_sgemm_kernel *kern, int64_t M, int64_t N, int64_t K,
 
     const spd_gemv_kernels *kr = &g_portable;
     if (spd_sgemm_isa_current() >= SPD_SGEMM_AVX2 && spd_gemv_kernels_avx2()) kr = spd_gemv_kernels_avx2();
+    spd_gemv_kernels k512;
+    if (spd_sgemm_isa_current() >= SPD_SGEMM_AVX512 && kr != &g_portable && B->packed && kern->nr == 32) {
+        k512 = *kr;
+        k512.panels = spd_gemv_panels32_avx512;
+        kr = &k512;
+    }
 
     gv g = {.kr = kr, .m = (int)M, .N = N, .K = K, .alpha = alpha, .beta = beta, .B = B, .C = C, .ldc = ldc,
             .epi = epi};

@@ -44,5 +44,10 @@ typedef struct spd_gemv_kernels {
 /* NULL where the compiler cannot target AVX2 (not x86); it does not check
  * the CPU: the caller does. */
 const spd_gemv_kernels *spd_gemv_kernels_avx2(void);
+/* The panels loop for panels exactly 32 wide (the AVX-512 GEMM kernel's)
+ * with AVX-512F, the same sums as the AVX2 loop's; call only on the
+ * AVX-512 path. */
+void spd_gemv_panels32_avx512(int m, int64_t k, const float *a, int64_t lda, const float *b, int64_t nr, int64_t npan,
+                              float *acc, int64_t ldacc);
 
 #endif

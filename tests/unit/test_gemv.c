@@ -6,8 +6,9 @@
  *  - odd N (1..70) and wide N, odd K and K over several kc slices;
  *  - alpha/beta mixes (beta 0 on a NaN-filled C), row bias, a column bias
  *    (z with ldz 0), a full z, activations;
- *  - one and two threads, on the AVX2 loops and the portable ones (the
- *    GEMM path forced to ref while the packed layout stays AVX2's), and on
+ *  - one and two threads, on the AVX-512 and AVX2 loops and the portable
+ *    ones (the GEMM path forced to ref while the packed layout stays the
+ *    kernel's), on the AVX2 and AVX-512 kernels' layouts and on
  *    two made-up packed layouts (mr 3 / nr 32, mr 5 / nr 8, odd kc) whose
  *    packers are written here;
  *  - columns past N never written.
@@ -221,11 +222,16 @@ static gv_case random_case(int64_t M, int64_t N, int64_t K, int n)
     return c;
 }
 
-/* Every case on kern with the AVX2 loops (when the CPU has them) and the
- * portable ones. */
+/* Every case on kern with the AVX-512 and AVX2 loops (when the CPU has
+ * them) and the portable ones. */
 static void run_both(const spd_sgemm_kernel *kern, const char *name, const gv_case *c)
 {
     char path[32];
+    if (spd_sgemm_isa_best() >= SPD_SGEMM_AVX512) {
+        spd_sgemm_set_isa(SPD_SGEMM_AVX512);
+        snprintf(path, sizeof path, "%s/avx512", name);
+        run_case(kern, path, c);
+    }
     if (spd_sgemm_isa_best() >= SPD_SGEMM_AVX2) {
         spd_sgemm_set_isa(SPD_SGEMM_AVX2);
         snprintf(path, sizeof path, "%s/avx2", name);
@@ -273,6 +279,12 @@ int main(void)
         sweep(avx2, "avx2 layout");
     else
         printf("skip the avx2 layout: this CPU (or build) lacks it\n");
+
+    const spd_sgemm_kernel *avx512 = spd_sgemm_kernel_avx512();
+    if (avx512 && spd_sgemm_isa_best() >= SPD_SGEMM_AVX512)
+        sweep(avx512, "avx512 layout");
+    else
+        printf("skip the avx512 layout: this CPU (or build) lacks it\n");
 
     g_fake.mr = g_fake_mr = 3;
     g_fake.nr = g_fake_nr = 32;
