@@ -45,7 +45,7 @@ INLINE512 __mmask16 range16(int64_t start, int64_t n)
  * input rows are rows[0 .. (R-1)*S + K) (NULL: padding); w: the K*K
  * weights, broadcast. EDGE: every load masked to [0, W). */
 INLINE512 void dw_col16(const plane16 *c, const __m512 *w, const int K, const int S, const bool EDGE,
-                        const float *const *rows, int64_t ox, __m512 *acc)
+                        const bool FULL, const float *const *rows, int64_t ox, __m512 *acc)
 {
     const int R = DW_ROWS(S);
     if (S == 1) {
@@ -57,7 +57,7 @@ INLINE512 void dw_col16(const plane16 *c, const __m512 *w, const int K, const in
         }
 #pragma GCC unroll 12
         for (int j = 0; j < R - 1 + K; j++) {
-            if (!rows[j]) continue;
+            if (!FULL && !rows[j]) continue;
             const float *r = rows[j] + x0;
             __m512 t[5];
 #pragma GCC unroll 5
@@ -87,7 +87,7 @@ INLINE512 void dw_col16(const plane16 *c, const __m512 *w, const int K, const in
         }
 #pragma GCC unroll 12
         for (int j = 0; j < 2 * (R - 1) + K; j++) {
-            if (!rows[j]) continue;
+            if (!FULL && !rows[j]) continue;
             const float *r = rows[j] + x0;
             __m512 t[6];
 #pragma GCC unroll 3
@@ -130,6 +130,8 @@ INLINE512 void dw_plane_run16(const plane16 *cp, const float *wp, float bias, co
             rows[j] = iy >= 0 && iy < c.H ? c.x + iy * c.W : NULL;
         }
         const int nr = c.OH - oy0 < R ? (int)(c.OH - oy0) : R;
+        bool full = nr == R;
+        for (int j = 0; j < NR; j++) full = full && rows[j];
         const int64_t o0 = oy0 * c.OW;
         for (int64_t ox = 0; ox < c.OW; ox += 16) {
             const int64_t x0 = S == 1 ? ox - c.pl : 2 * ox - c.pl;
@@ -137,10 +139,21 @@ INLINE512 void dw_plane_run16(const plane16 *cp, const float *wp, float bias, co
             __m512 acc[DW_RMAX];
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) acc[i] = bv;
+            if (inside && full) { /* the bulk: no padding rows, no masks, every output row */
+                dw_col16(&c, w, K, S, false, true, rows, ox, acc);
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) {
+                    const int64_t o = o0 + i * c.OW + ox;
+                    __m512 v = acc[i];
+                    if (c.z) v = _mm512_add_ps(v, _mm512_loadu_ps(c.z + o));
+                    _mm512_storeu_ps(c.y + o, act16(KIND, v, a, b, ac->a));
+                }
+                continue;
+            }
             if (inside)
-                dw_col16(&c, w, K, S, false, rows, ox, acc);
+                dw_col16(&c, w, K, S, false, false, rows, ox, acc);
             else
-                dw_col16(&c, w, K, S, true, rows, ox, acc);
+                dw_col16(&c, w, K, S, true, false, rows, ox, acc);
             const __mmask16 sm = range16(ox, c.OW);
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) {
