@@ -13,36 +13,15 @@
 
 #define TGT __attribute__((target("avx2,fma")))
 
-/* C[n:n+64] += sum over k (ascending, or descending with rev) of hb[k] rt[k][n:n+64]. */
-TGT static inline __attribute__((always_inline)) void block64(const float *hb, int64_t H, const float *rt,
-                                                              int64_t ldrt, float *cb, int64_t n, int rev)
-{
-    __m256 a0 = _mm256_loadu_ps(cb + n), a1 = _mm256_loadu_ps(cb + n + 8);
-    __m256 a2 = _mm256_loadu_ps(cb + n + 16), a3 = _mm256_loadu_ps(cb + n + 24);
-    __m256 a4 = _mm256_loadu_ps(cb + n + 32), a5 = _mm256_loadu_ps(cb + n + 40);
-    __m256 a6 = _mm256_loadu_ps(cb + n + 48), a7 = _mm256_loadu_ps(cb + n + 56);
-    for (int64_t i = 0; i < H; i++) {
-        const int64_t k = rev ? H - 1 - i : i;
-        const __m256 hk = _mm256_broadcast_ss(hb + k);
-        const float *r = rt + k * ldrt + n;
-        a0 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r), a0);
-        a1 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 8), a1);
-        a2 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 16), a2);
-        a3 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 24), a3);
-        a4 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 32), a4);
-        a5 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 40), a5);
-        a6 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 48), a6);
-        a7 = _mm256_fmadd_ps(hk, _mm256_loadu_ps(r + 56), a7);
-    }
-    _mm256_storeu_ps(cb + n, a0);
-    _mm256_storeu_ps(cb + n + 8, a1);
-    _mm256_storeu_ps(cb + n + 16, a2);
-    _mm256_storeu_ps(cb + n + 24, a3);
-    _mm256_storeu_ps(cb + n + 32, a4);
-    _mm256_storeu_ps(cb + n + 40, a5);
-    _mm256_storeu_ps(cb + n + 48, a6);
-    _mm256_storeu_ps(cb + n + 56, a7);
-}
+#define RB_NAME block64
+#define RB_TARGET TGT
+#define RB_VEC __m256
+#define RB_VW 8
+#define RB_LOAD(p) _mm256_loadu_ps(p)
+#define RB_STORE(p, v) _mm256_storeu_ps(p, v)
+#define RB_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define RB_BCAST(p) _mm256_broadcast_ss(p)
+#include "ops/rnn_block.inc"
 
 /* The same for the 8 columns from n, or the single column n (w 1). */
 TGT static inline __attribute__((always_inline)) void block8(const float *hb, int64_t H, const float *rt, int64_t ldrt,

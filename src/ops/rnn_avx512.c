@@ -16,36 +16,15 @@
 
 #define TGT __attribute__((target("avx512f")))
 
-/* C[n:n+128] += sum over k (ascending, or descending with rev) of hb[k] rt[k][n:n+128]. */
-TGT static inline __attribute__((always_inline)) void block128(const float *hb, int64_t H, const float *rt,
-                                                               int64_t ldrt, float *cb, int64_t n, int rev)
-{
-    __m512 a0 = _mm512_loadu_ps(cb + n), a1 = _mm512_loadu_ps(cb + n + 16);
-    __m512 a2 = _mm512_loadu_ps(cb + n + 32), a3 = _mm512_loadu_ps(cb + n + 48);
-    __m512 a4 = _mm512_loadu_ps(cb + n + 64), a5 = _mm512_loadu_ps(cb + n + 80);
-    __m512 a6 = _mm512_loadu_ps(cb + n + 96), a7 = _mm512_loadu_ps(cb + n + 112);
-    for (int64_t i = 0; i < H; i++) {
-        const int64_t k = rev ? H - 1 - i : i;
-        const __m512 hk = _mm512_set1_ps(hb[k]);
-        const float *r = rt + k * ldrt + n;
-        a0 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r), a0);
-        a1 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 16), a1);
-        a2 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 32), a2);
-        a3 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 48), a3);
-        a4 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 64), a4);
-        a5 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 80), a5);
-        a6 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 96), a6);
-        a7 = _mm512_fmadd_ps(hk, _mm512_loadu_ps(r + 112), a7);
-    }
-    _mm512_storeu_ps(cb + n, a0);
-    _mm512_storeu_ps(cb + n + 16, a1);
-    _mm512_storeu_ps(cb + n + 32, a2);
-    _mm512_storeu_ps(cb + n + 48, a3);
-    _mm512_storeu_ps(cb + n + 64, a4);
-    _mm512_storeu_ps(cb + n + 80, a5);
-    _mm512_storeu_ps(cb + n + 96, a6);
-    _mm512_storeu_ps(cb + n + 112, a7);
-}
+#define RB_NAME block128
+#define RB_TARGET TGT
+#define RB_VEC __m512
+#define RB_VW 16
+#define RB_LOAD(p) _mm512_loadu_ps(p)
+#define RB_STORE(p, v) _mm512_storeu_ps(p, v)
+#define RB_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define RB_BCAST(p) _mm512_set1_ps(*(p))
+#include "ops/rnn_block.inc"
 
 /* The same for the up to 16 columns from n, two k parities apart for two
  * chains. */
