@@ -97,12 +97,16 @@ typedef struct pool_kern {
 #define PF_ROWS 4
 static inline void pool_prefetch(const pool_batch *b, int i)
 {
-    const char *end = (const char *)(b->x + (i + PF_ROWS) * b->rstep + (b->nr - 1) * b->kstep + b->W);
-    for (int64_t o = b->rstep * (int64_t)sizeof(float); o > 0; o -= 64) __builtin_prefetch(end - o);
+    /* addresses, not pointers: the rows ahead may lie past the input's end,
+     * which a prefetch may touch and pointer arithmetic may not */
+    const uintptr_t end =
+        (uintptr_t)b->x + (uintptr_t)((i + PF_ROWS) * b->rstep + (b->nr - 1) * b->kstep + b->W) * sizeof(float);
+    for (uintptr_t o = (uintptr_t)b->rstep * sizeof(float); o > 0; o -= o < 64 ? o : 64)
+        __builtin_prefetch((const void *)(end - o));
 }
 
 /* The batch drivers of one build over its row kernels. */
-#define MAX_BATCH_FN(SUF, ATTR)                                                                                         \
+#define BATCH_FNS(SUF, ATTR)                                                                                           \
     ATTR static void max_batch##SUF(const pool_batch *b)                                                               \
     {                                                                                                                  \
         const float *rows[MAXK];                                                                                       \
@@ -118,8 +122,7 @@ static inline void pool_prefetch(const pool_batch *b, int i)
             for (int k = 0; k < b->kw; k++) tp[k] = p + b->off[k];                                                     \
             hmax##SUF(b->y + i * b->ystride, nan >> i & 1 ? p + b->foff : tp[0], tp, b->kw, b->m, b->s);               \
         }                                                                                                              \
-    }
-#define AVG_BATCH_FN(SUF, ATTR)                                                                                        \
+    }                                                                                                                  \
     ATTR static void avg_batch##SUF(const pool_batch *b)                                                               \
     {                                                                                                                  \
         const float *rows[MAXK];                                                                                       \
@@ -235,8 +238,7 @@ static float gmax_port(const float *x, int64_t n)
     return m;
 }
 
-MAX_BATCH_FN(_port, )
-AVG_BATCH_FN(_port, )
+BATCH_FNS(_port, )
 static const pool_kern KERN_PORT = {max_batch_port, avg_batch_port, gsum_port, gmax_port};
 
 /* ---- the kernels, AVX2 build ---- */
@@ -508,8 +510,7 @@ AVX2 static float gmax_avx2(const float *x, int64_t n)
     return m;
 }
 
-MAX_BATCH_FN(_avx2, AVX2)
-AVG_BATCH_FN(_avx2, AVX2)
+BATCH_FNS(_avx2, AVX2)
 static const pool_kern KERN_AVX2 = {max_batch_avx2, avg_batch_avx2, gsum_avx2, gmax_avx2};
 
 /* ---- max pooling of stride 2, AVX-512 build ----
