@@ -6,7 +6,11 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
+#include "ops/vmath.h"
 #include "util/alloc.h"
 #include "util/scratch.h"
 #include "util/threadpool.h"
@@ -88,6 +92,23 @@ static void copy_even(float *d, const float *x, int64_t n, int64_t avail)
     for (; q < n; q++) d[q] = x[2 * q];
 }
 
+#if defined(__x86_64__)
+/* copy_even in 16 lanes: a two-source permute per 16 outputs, masked at
+ * the end (the SSE loop left squeezenet's 3-channel stem copy at 27 us). */
+__attribute__((target("avx512f"))) static void copy_even_avx512(float *d, const float *x, int64_t n, int64_t avail)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t q = 0; q < n; q += 16) {
+        const int64_t r = n - q < 16 ? n - q : 16, have = avail - 2 * q; /* have > 2 (r - 1) */
+        const __mmask16 ml = have >= 16 ? 0xFFFF : (__mmask16)((1u << have) - 1u);
+        const __mmask16 mh = have >= 32 ? 0xFFFF : have <= 16 ? 0 : (__mmask16)((1u << (have - 16)) - 1u);
+        const __m512 v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(ml, x + 2 * q), even,
+                                                _mm512_maskz_loadu_ps(mh, x + 2 * q + 16));
+        _mm512_mask_storeu_ps(d + q, r == 16 ? 0xFFFF : (__mmask16)((1u << r) - 1u), v);
+    }
+}
+#endif
+
 typedef struct fill_job {
     spd_conv2d_src *src;
     const float *x;
@@ -123,7 +144,12 @@ static void fill_channel(void *ctx, int64_t c)
             if (s->sx == 1)
                 memcpy(d + j0, xr, (size_t)(j1 - j0) * sizeof(float));
             else if (s->sx == 2)
-                copy_even(d + j0, xr, j1 - j0, s->W - (j0 * s->sx + px - s->pl));
+#if defined(__x86_64__)
+                if (spd_vmath_avx512())
+                    copy_even_avx512(d + j0, xr, j1 - j0, s->W - (j0 * s->sx + px - s->pl));
+                else
+#endif
+                    copy_even(d + j0, xr, j1 - j0, s->W - (j0 * s->sx + px - s->pl));
             else
                 for (int64_t q = 0; q < j1 - j0; q++) d[j0 + q] = xr[q * s->sx];
             memset(d + j1, 0, (size_t)(Wh - j1) * sizeof(float));
