@@ -26,9 +26,10 @@
  * balancer separates them), that thread runs instead of losing half its
  * time slices. */
 #define SPIN_NS 500000L
-/* A job has at most this many tasks per publication (the index shares a
- * 64-bit word with the job's id); larger jobs are published in pieces. */
-#define MAX_TASKS_PER_JOB ((int64_t)1 << 31)
+/* A job has at most this many tasks per publication (its two claim
+ * indices share a 64-bit word with the job's id); larger jobs are
+ * published in pieces. */
+#define MAX_TASKS_PER_JOB ((int64_t)0xFFFF)
 
 /* One published job. Written by the caller only while no task of it can
  * still be claimed: the slot is reused two jobs later, after this job
@@ -40,12 +41,21 @@ typedef struct job {
     atomic_llong done;
 } job;
 
-/* Tasks are claimed with a compare-and-swap on (job id << 32 | next index):
- * a claim succeeds only while its job is still the current one, so a
- * worker that slept through a whole job can never run a task of it, and
- * the caller waits for the tasks that were claimed, not for every worker
- * to show up (a vCPU the host took away does not stall the job; the caller
- * runs the unclaimed tasks itself). */
+/* Tasks are claimed with a compare-and-swap on (job id << 32 | front << 16
+ * | back): the caller takes the task at front, workers the one below back,
+ * until the two meet. A claim succeeds only while its job is still the
+ * current one, so a worker that slept through a whole job can never run a
+ * task of it, and the caller waits for the tasks that were claimed, not
+ * for every worker to show up (a vCPU the host took away does not stall
+ * the job; the caller runs the unclaimed tasks itself).
+ *
+ * Why two ends: operators split their output in task order (channels,
+ * columns), so the caller computes the first part of every layer and a
+ * worker the last, and each finds most of its input in its own core's
+ * cache, written there by the layer before. With one index taken by
+ * whoever came first, half of it came from the other core: at 2 threads
+ * mobilenet_v2's depthwise layers, whose inputs are wide activations, ran
+ * slower than at 1. */
 typedef struct pool {
     atomic_ullong word;
     job slots[2];
@@ -123,21 +133,20 @@ static long now_ns(void)
 
 /* Claims and runs tasks of the current job until none is left; returns the
  * id of the job it found exhausted. */
-static uint32_t drain(pool *p)
+static uint32_t drain(pool *p, bool from_back)
 {
     unsigned long long v = atomic_load_explicit(&p->word, memory_order_acquire);
     for (;;) {
-        const uint32_t id = (uint32_t)(v >> 32), i = (uint32_t)v;
-        job *j = &p->slots[id & 1];
-        /* A stale n (the slot rewritten for a later job) only reaches a
-         * compare-and-swap that fails: the word has moved on by then. */
-        if ((int64_t)i >= atomic_load_explicit(&j->n_tasks, memory_order_relaxed)) return id;
-        if (!atomic_compare_exchange_weak_explicit(&p->word, &v, v + 1, memory_order_acquire, memory_order_acquire))
+        const uint32_t id = (uint32_t)(v >> 32), front = (uint32_t)(v >> 16) & 0xFFFFu, back = (uint32_t)v & 0xFFFFu;
+        if (front >= back) return id;
+        const unsigned long long next = from_back ? v - 1 : v + (1ull << 16);
+        if (!atomic_compare_exchange_weak_explicit(&p->word, &v, next, memory_order_acquire, memory_order_acquire))
             continue;
         /* The job cannot complete before this task: its slot holds still. */
+        job *j = &p->slots[id & 1];
         const int64_t n = atomic_load_explicit(&j->n_tasks, memory_order_relaxed);
         spd_task_fn fn = atomic_load_explicit(&j->fn, memory_order_relaxed);
-        fn(atomic_load_explicit(&j->ctx, memory_order_relaxed), i);
+        fn(atomic_load_explicit(&j->ctx, memory_order_relaxed), from_back ? back - 1 : front);
         if (atomic_fetch_add(&j->done, 1) + 1 == n && atomic_load(&p->caller_waiting)) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
@@ -153,7 +162,7 @@ static void *worker(void *arg)
 {
     pool *p = arg;
     t_in_task = 1;
-    uint32_t seen = drain(p);
+    uint32_t seen = drain(p, true);
     while (!atomic_load(&p->quit)) {
         if (current_id(p) == seen) {
             const long until = now_ns() + SPIN_NS;
@@ -169,7 +178,7 @@ static void *worker(void *arg)
             atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mu);
         }
-        seen = drain(p);
+        seen = drain(p, true);
     }
     return NULL;
 }
@@ -208,13 +217,13 @@ static void run_job(pool *p, int64_t n_tasks, spd_task_fn fn, void *ctx)
     atomic_store_explicit(&j->ctx, ctx, memory_order_relaxed);
     atomic_store_explicit(&j->n_tasks, n_tasks, memory_order_relaxed);
     atomic_store_explicit(&j->done, 0, memory_order_relaxed);
-    atomic_store(&p->word, (unsigned long long)id << 32); /* publishes the slot */
+    atomic_store(&p->word, (unsigned long long)id << 32 | (unsigned long long)n_tasks); /* publishes the slot */
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mu);
     }
-    drain(p);
+    drain(p, false);
     /* What is left runs on workers now: spin first, it is usually short. */
     const long until = now_ns() + SPIN_NS;
     for (int k = 1; atomic_load(&j->done) < n_tasks; k++) {
