@@ -15,7 +15,7 @@
 #include "util/threadpool.h"
 #include "speedster.h"
 
-enum { MAX_TASKS = 4096 };
+enum { MAX_TASKS = 70000 }; /* past 65535: a job published in pieces */
 
 typedef struct job_ctx {
     atomic_int hits[MAX_TASKS];
@@ -89,7 +89,7 @@ int main(void)
 {
     job_ctx *c = calloc(1, sizeof *c);
     if (!c) return 1;
-    const int64_t sizes[] = {1, 2, 3, 5, 8, 17, 64, 255, 1000, MAX_TASKS};
+    const int64_t sizes[] = {1, 2, 3, 5, 8, 17, 64, 255, 1000, 65535, 65536, MAX_TASKS};
     for (int threads = 1; threads <= 4; threads++) {
         spd_set_num_threads(threads);
         snprintf(g_label, sizeof g_label, "threads %d", threads);
