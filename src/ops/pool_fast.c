@@ -529,37 +529,48 @@ static const pool_kern KERN_AVX2 = {max_batch_avx2, avg_batch_avx2, gsum_avx2, g
 
 INLINE512 __mmask16 mask16(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
-/* The fold from the first row of the 16 columns at c (lanes off mk 0). */
-INLINE512 __m512 vfold512(const float *const *rows, int nr, int64_t c, __mmask16 mk)
+/* The fold from the first of nr rows kstep apart of the 16 columns at r
+ * (lanes off mk 0). */
+INLINE512 __m512 vfold512(const float *r, int64_t kstep, int nr, __mmask16 mk)
 {
-    __m512 v = _mm512_maskz_loadu_ps(mk, rows[0] + c);
-    for (int k = 1; k < nr; k++) v = _mm512_max_ps(_mm512_maskz_loadu_ps(mk, rows[k] + c), v);
+    __m512 v = _mm512_maskz_loadu_ps(mk, r);
+    for (int k = 1; k < nr; k++) v = _mm512_max_ps(_mm512_maskz_loadu_ps(mk, r + k * kstep), v);
     return v;
 }
 
-/* y[0..m) from rows[0..nr), window kw (2 or 3) columns from input column
- * x0 + 2j for output j. False when a first-row tap is NaN (y then holds
- * nothing reliable). */
-INLINE512 bool s2_row512(const float *const *rows, int nr, int kw, int64_t x0, float *y, int64_t m)
+/* Output rows i < n of the batch, y[i][0..m) from the nr input rows of
+ * row i's window (from b->x + i rstep, kstep apart), window kw (2 or 3)
+ * columns from input column x0 + 2j for output j. Returns the rows whose
+ * first input row has a NaN tap (bit i; their y holds nothing reliable). */
+INLINE512 unsigned s2_rows512(const pool_batch *b, const int nr, const int kw)
 {
     const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __m512i inext = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
-    __mmask16 nan = 0;
-    for (int64_t j = 0; j < m; j += 16) {
-        const int64_t n = m - j < 16 ? m - j : 16, c = x0 + 2 * j, cols = 2 * n - 2 + kw;
-        const __m512 a = vfold512(rows, nr, c, mask16(cols)), b = vfold512(rows, nr, c + 16, mask16(cols - 16));
-        nan |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q);
-        const __m512 e = _mm512_permutex2var_ps(a, ie, b);
-        __m512 acc = _mm512_max_ps(_mm512_permutex2var_ps(a, io, b), e);
-        if (kw == 3) { /* column c + 2i + 2: e one lane on, then column c + 32 */
-            const __m512 t = vfold512(rows, nr, c + 32, mask16(cols - 32));
-            nan |= _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q);
-            acc = _mm512_max_ps(_mm512_permutex2var_ps(e, inext, t), acc);
+    const int64_t kstep = b->kstep, m = b->m;
+    unsigned bad = 0;
+    for (int i = 0; i < b->n; i++) {
+        pool_prefetch(b, i);
+        const float *x = b->x + i * b->rstep + b->x0;
+        float *y = b->y + i * b->ystride;
+        __mmask16 nan = 0;
+        for (int64_t j = 0; j < m; j += 16) {
+            const int64_t n = m - j < 16 ? m - j : 16, cols = 2 * n - 2 + kw;
+            const float *r = x + 2 * j;
+            const __m512 lo = vfold512(r, kstep, nr, mask16(cols)), hi = vfold512(r + 16, kstep, nr, mask16(cols - 16));
+            nan |= _mm512_cmp_ps_mask(lo, hi, _CMP_UNORD_Q);
+            const __m512 e = _mm512_permutex2var_ps(lo, ie, hi);
+            __m512 acc = _mm512_max_ps(_mm512_permutex2var_ps(lo, io, hi), e);
+            if (kw == 3) { /* column 2i + 2: e one lane on, then column 32 */
+                const __m512 t = vfold512(r + 32, kstep, nr, mask16(cols - 32));
+                nan |= _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q);
+                acc = _mm512_max_ps(_mm512_permutex2var_ps(e, inext, t), acc);
+            }
+            _mm512_mask_storeu_ps(y + j, mask16(n), acc);
         }
-        _mm512_mask_storeu_ps(y + j, mask16(n), acc);
+        if (nan) bad |= 1u << i;
     }
-    return nan == 0;
+    return bad;
 }
 
 AVX512 static void max_batch_avx512(const pool_batch *b)
@@ -568,25 +579,20 @@ AVX512 static void max_batch_avx512(const pool_batch *b)
         max_batch_avx2(b);
         return;
     }
-    const float *rows[MAXK];
-    for (int i = 0; i < b->n; i++) {
-        for (int k = 0; k < b->nr; k++) rows[k] = b->x + i * b->rstep + k * b->kstep;
-        pool_prefetch(b, i);
-        float *y = b->y + i * b->ystride;
-        bool ok;
-        switch (b->nr * 4 + b->kw) {
-        case 3 * 4 + 3: ok = s2_row512(rows, 3, 3, b->x0, y, b->m); break;
-        case 2 * 4 + 2: ok = s2_row512(rows, 2, 2, b->x0, y, b->m); break;
-        default: ok = s2_row512(rows, b->nr, b->kw, b->x0, y, b->m); break;
-        }
-        if (!ok) { /* the long way, for this row */
+    unsigned bad;
+    switch (b->nr * 4 + b->kw) {
+    case 3 * 4 + 3: bad = s2_rows512(b, 3, 3); break;
+    case 2 * 4 + 2: bad = s2_rows512(b, 2, 2); break;
+    default: bad = s2_rows512(b, b->nr, b->kw); break;
+    }
+    for (int i = 0; bad; i++, bad >>= 1) /* the long way, for these rows */
+        if (bad & 1) {
             pool_batch one = *b;
             one.n = 1;
             one.x = b->x + i * b->rstep;
-            one.y = y;
+            one.y = b->y + i * b->ystride;
             max_batch_avx2(&one);
         }
-    }
 }
 
 static const pool_kern KERN_AVX512 = {max_batch_avx512, avg_batch_avx2, gsum_avx2, gmax_avx2};
