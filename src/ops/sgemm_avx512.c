@@ -176,7 +176,7 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
  * tile against 238; 216 are the FMAs'): full tiles of a layer's output
  * (MR rows, alpha 1, beta 0) get a copy per clamp. */
 #define CLAMPS(X) X(SPD_CLAMP_NONE) X(SPD_CLAMP_RELU) X(SPD_CLAMP_CLIP) X(SPD_CLAMP_SILU) X(SPD_CLAMP_GELU)
-#define FULL_TILE(SB, LDB)                                                                                        \
+#define FULL_TILE(SB)                                                                                             \
     if (m == MR && n > 16 && alpha == 1.0f && beta == 0.0f && te) {                                               \
         switch (te->clamp) {                                                                                      \
             CLAMPS(FULL_CASE_##SB)                                                                                \
@@ -191,7 +191,7 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
 TARGET static void kernel_8x32(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n,
                                float alpha, float beta, const spd_tile_epi *te)
 {
-    FULL_TILE(0, NR)
+    FULL_TILE(0)
     if (n > 16)
         tile(1, 0, 0, k, a, b, NR, C, ldc, m, n, alpha, beta, te);
     else
@@ -203,7 +203,7 @@ TARGET static void kernel_8x32(int64_t k, const float *a, const float *b, float 
 TARGET static void kernel_8x32_sb(int64_t k, const float *a, const float *b, int64_t ldb, float *C, int64_t ldc,
                                   int m, int n, float alpha, float beta, const spd_tile_epi *te)
 {
-    FULL_TILE(1, ldb)
+    FULL_TILE(1)
     if (n > 16)
         tile(1, 1, 0, k, a, b, ldb, C, ldc, m, n, alpha, beta, te);
     else
