@@ -26,4 +26,12 @@ void spd_nhwc_dw_weights(const float *w, int64_t C, int64_t T, float *wd);
 spd_status spd_nhwc_depthwise(const spd_nhwc_geom *g, const float *x, const float *wd, const float *w,
                               const float *bias, const float *z, const spd_act *ac, float *y);
 
+/* Output rows [r0, r1) (row r is image r / OH, row r % OH) of a 3x3
+ * depthwise convolution with strides and dilations 1, any padding and
+ * channel count: y = clamp(depthwise(x, wd) + bias), wd as
+ * spd_nhwc_dw_weights lays it out, bias may be NULL, clamp SPD_CLAMP_NONE,
+ * _RELU or _CLIP (lo, hi). Call only when spd_vmath_avx512(). */
+void spd_nhwc_dw3_rows_avx512(const spd_nhwc_geom *g, const float *x, const float *wd, const float *bias, int clamp,
+                              float lo, float hi, float *y, int64_t r0, int64_t r1);
+
 #endif

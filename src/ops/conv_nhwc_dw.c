@@ -44,6 +44,7 @@ typedef struct dw_job {
     float *y;
     int64_t rows; /* output rows per task */
     bool avx2;
+    bool dw3_avx512; /* 3x3, strides and dilations 1: spd_nhwc_dw3_rows_avx512 */
     /* the AVX2 kernels clamp before they store (Relu, Clip or none, no
      * residual): no second pass over Y (4% of kws_dscnn's time) */
     bool fused;
@@ -252,7 +253,9 @@ static void dw_rows(const dw_job *j, int64_t r0, int64_t r1)
 {
     const spd_nhwc_geom *g = j->g;
 #if HAVE_X86
-    if (j->avx2 && g->KH == 3 && g->KW == 3 && g->C % 8 == 0)
+    if (j->dw3_avx512)
+        spd_nhwc_dw3_rows_avx512(g, j->x, j->w, j->bias, j->clamp, j->lo, j->hi, j->y, r0, r1);
+    else if (j->avx2 && g->KH == 3 && g->KW == 3 && g->C % 8 == 0)
         dw3_rows_avx2(j, r0, r1);
     else
 #endif
@@ -289,8 +292,12 @@ spd_status spd_nhwc_depthwise(const spd_nhwc_geom *g, const float *x, const floa
     if (threads > 1 && per * threads > rows) per = (rows + threads - 1) / threads; /* every thread gets work */
     if (per < 1) per = 1;
     const spd_act_kind kind = ac ? ac->kind : SPD_ACT_NONE;
-    dw_job j = {g, x, wd, bias, z, ac, y, per, spd_sgemm_isa_current() >= SPD_SGEMM_AVX2, false, SPD_CLAMP_NONE,
-                0.0f, 0.0f};
+    dw_job j = {.g = g, .x = x, .w = wd, .bias = bias, .z = z, .ac = ac, .y = y, .rows = per,
+                .avx2 = spd_sgemm_isa_current() >= SPD_SGEMM_AVX2, .clamp = SPD_CLAMP_NONE};
+#if HAVE_X86
+    j.dw3_avx512 = spd_vmath_avx512() && g->KH == 3 && g->KW == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
+                   g->dw == 1;
+#endif
     if (j.avx2 && !z && (kind == SPD_ACT_NONE || kind == SPD_ACT_RELU || kind == SPD_ACT_CLIP)) {
         j.fused = true;
         j.clamp = kind == SPD_ACT_RELU ? SPD_CLAMP_RELU : kind == SPD_ACT_CLIP ? SPD_CLAMP_CLIP : SPD_CLAMP_NONE;

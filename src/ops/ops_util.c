@@ -123,17 +123,26 @@ void spd_strided_copy(void *dst, const void *src, int nd, const int64_t *dims, c
         return;
     }
     if (copy_as_transposes(dst, src, nd, dims, st, esz)) return;
+    /* the merged view: a transpose that moves only size-1 axes (channels
+     * first to last with one channel, kws_dscnn's input) is one memcpy, not
+     * a run of one element per row */
+    int64_t md[MAX_VIEW_DIMS], ms[MAX_VIEW_DIMS];
+    nd = merge_dims(nd, dims, st, md, ms);
+    if (nd == 0) {
+        memcpy(dst, src, esz);
+        return;
+    }
     int64_t idx[MAX_VIEW_DIMS] = {0};
-    int64_t inner = dims[nd - 1], off = 0;
+    int64_t inner = md[nd - 1], off = 0;
     char *d = dst;
     const char *s = src;
     for (int64_t done = 0; done < total; done += inner) {
-        copy_run(d, s + off * (int64_t)esz, inner, st[nd - 1], esz);
+        copy_run(d, s + off * (int64_t)esz, inner, ms[nd - 1], esz);
         d += (size_t)inner * esz;
         for (int k = nd - 2; k >= 0; k--) {
-            off += st[k];
-            if (++idx[k] < dims[k]) break;
-            off -= st[k] * dims[k];
+            off += ms[k];
+            if (++idx[k] < md[k]) break;
+            off -= ms[k] * md[k];
             idx[k] = 0;
         }
     }

@@ -9,7 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "ir/op.h"
+#include "ops/vmath.h"
 #include "util/alloc.h"
 #include "util/scratch.h"
 #include "util/status.h"
@@ -166,6 +171,35 @@ static spd_status reduce_axes(spd_op_ctx *ctx, int axes_input_since, const spd_t
     return SPD_OK;
 }
 
+#if defined(__x86_64__)
+/* acc[j] += xr[j] for each of the red rows of inner floats xr = xo + r *
+ * inner, in double and in row order as the scalar loop sums them (so the
+ * same bits), 64 columns at a time in registers: the scalar loop kept acc
+ * in memory (keyword spotting's mean over 25x5 pixels of 64 channels: 2 us,
+ * 5% of the model). */
+__attribute__((target("avx512f"))) static void sum_rows_avx512(const float *xo, int64_t red, int64_t inner,
+                                                               double *acc)
+{
+    int64_t j = 0;
+    for (; j + 64 <= inner; j += 64) {
+        __m512d a[8];
+        for (int q = 0; q < 8; q++) a[q] = _mm512_loadu_pd(acc + j + 8 * q);
+        for (int64_t r = 0; r < red; r++) {
+            const float *xr = xo + r * inner + j;
+            for (int q = 0; q < 8; q++) a[q] = _mm512_add_pd(a[q], _mm512_cvtps_pd(_mm256_loadu_ps(xr + 8 * q)));
+        }
+        for (int q = 0; q < 8; q++) _mm512_storeu_pd(acc + j + 8 * q, a[q]);
+    }
+    for (; j + 8 <= inner; j += 8) {
+        __m512d a = _mm512_loadu_pd(acc + j);
+        for (int64_t r = 0; r < red; r++) a = _mm512_add_pd(a, _mm512_cvtps_pd(_mm256_loadu_ps(xo + r * inner + j)));
+        _mm512_storeu_pd(acc + j, a);
+    }
+    for (; j < inner; j++)
+        for (int64_t r = 0; r < red; r++) acc[j] += xo[r * inner + j];
+}
+#endif
+
 /* float32 Sum/Mean/Max/Min over one run of adjacent axes (a pooling-like
  * ReduceMean over H x W, a LayerNorm-like mean over the last axis): x is
  * [outer, red, inner] and each output sums a strided run, no index walk.
@@ -214,8 +248,15 @@ static bool reduce_f32_run(const spd_tensor *x, const bool *mask, rkind kind, sp
             continue;
         }
         const double init = kind == R_MAX ? -INFINITY : kind == R_MIN ? INFINITY : 0.0;
+        bool red_done = false;
         for (int64_t j = 0; j < inner; j++) acc[j] = init;
-        for (int64_t r = 0; r < red; r++) {
+#if defined(__x86_64__)
+        if ((kind == R_SUM || kind == R_MEAN) && spd_vmath_avx512()) {
+            sum_rows_avx512(xo, red, inner, acc);
+            red_done = true;
+        }
+#endif
+        for (int64_t r = 0; r < red && !red_done; r++) {
             const float *xr = xo + r * inner;
             if (kind == R_SUM || kind == R_MEAN)
                 for (int64_t j = 0; j < inner; j++) acc[j] += xr[j];

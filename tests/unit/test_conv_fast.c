@@ -422,6 +422,13 @@ static void depthwise_tests(void)
         {1, 96, 14, 14, 3, 3, 2, 2, 0, 0, 1, 1, SPD_ACT_RELU, 0},    /* "same" padding at the end */
         {2, 100, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, SPD_ACT_NONE, 1},     /* several planes to a task */
         {1, 64, 25, 5, 3, 3, 1, 1, 1, 1, 1, 1, SPD_ACT_RELU, 0},     /* keyword spotting */
+        /* 3x3 stride 1 in 16-channel strips of up to 8 pixels, two rows at
+         * a time: a partial last channel vector, strips of 8 and a tail,
+         * an odd row count, planes narrower than the kernel, uneven pads */
+        {2, 40, 7, 19, 3, 3, 1, 1, 1, 2, 0, 1, SPD_ACT_CLIP, 0},
+        {1, 33, 4, 9, 3, 3, 1, 1, 0, 0, 2, 2, SPD_ACT_RELU, 1},
+        {1, 16, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, SPD_ACT_NONE, 0},
+        {3, 48, 5, 2, 3, 3, 1, 1, 2, 0, 0, 2, SPD_ACT_RELU, 0},
         {1, 9, 12, 7, 5, 5, 1, 1, 2, 1, 0, 2, SPD_ACT_SILU, 1},      /* narrow, flat: uneven pads */
         {1, 2, 300, 4, 3, 3, 1, 1, 1, 0, 1, 2, SPD_ACT_CLIP, 1},     /* narrow and tall */
         {1, 24, 9, 9, 7, 7, 1, 1, 3, 3, 3, 3, SPD_ACT_GELU, 0},      /* narrow, generic: 8 channels */
