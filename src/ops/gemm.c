@@ -215,6 +215,18 @@ static bool direct_b(const drv *d)
     return d->M <= DIRECT_B_MAX_M && d->N >= DIRECT_B_MIN_N && (lines || d->kern->sb_unaligned);
 }
 
+/* Whether the kernel reads A in place (kernel_sa) instead of from packed
+ * panels: A raw and upright, and few column panels to share a packed
+ * panel's copy (a channels-last 1x1 convolution of 64 output channels has
+ * two: keyword spotting's packed A took 8% of its time). */
+#define DIRECT_A_MAX_N 128
+
+static bool direct_a(const drv *d, bool b_direct)
+{
+    const spd_gemm_a *A = d->A;
+    return d->kern->kernel_sa && !b_direct && !A->packed && !A->pack && !A->trans && A->p && d->N <= DIRECT_A_MAX_N;
+}
+
 /* A bias over columns: the epilogue's z as one row (ldz 0), a Gemm's C. */
 static bool col_bias(const spd_gemm_epi *e) { return e && e->z && e->ldz == 0 && !e->row_bias; }
 
@@ -258,12 +270,12 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
     const spd_gemm_b *B = d->B;
     const int64_t mr = kern->mr, nr = kern->nr, kc = d->kc, K = d->K, ldc = d->ldc;
     const int64_t mc = round_up(m, mr) <= MC_ONE_CHUNK ? round_up(m, mr) : min64(kern->mc, round_up(m, mr));
-    const bool direct = direct_b(d);
+    const bool direct = direct_b(d), a_direct = direct_a(d, direct);
     int clamp;
     float lo, hi;
     const bool fused = tile_epi_fits(d, &clamp, &lo, &hi);
     const int64_t full = direct ? n / nr * nr : 0; /* direct: columns read in place; the rest packed */
-    const size_t a_n = A->packed ? 0 : (size_t)round_up(mc * kc, 16);
+    const size_t a_n = A->packed || a_direct ? 0 : (size_t)round_up(mc * kc, 16);
     const size_t b_n = B->packed ? 0 : direct ? (size_t)(kc * nr) : (size_t)(kc * round_up(n, nr));
     float *buf = NULL;
     if (a_n + b_n) {
@@ -291,6 +303,8 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
             const float *aa = ap;
             if (A->packed)
                 aa = A->packed + pc * d->mpad + r * k;
+            else if (a_direct)
+                aa = A->p + r * A->ld + pc;
             else if (A->pack)
                 A->pack(A->ctx, pc, k, r, mm, ap);
             else
@@ -320,8 +334,12 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
                     for (int64_t ir = 0; ir < mm; ir += mr) {
                         if (te.bias) te.bias = d->epi->row_bias + r + ir;
                         if (z) te.z = z + ir * ldc + jr;
-                        kern->kernel(k, aa + ir * k, b, cc + ir * ldc + jr, ldc, (int)min64(mr, mm - ir), nn,
-                                     d->alpha, bt, tep);
+                        if (a_direct)
+                            kern->kernel_sa(k, aa + ir * A->ld, A->ld, b, cc + ir * ldc + jr, ldc,
+                                            (int)min64(mr, mm - ir), nn, d->alpha, bt, tep);
+                        else
+                            kern->kernel(k, aa + ir * k, b, cc + ir * ldc + jr, ldc, (int)min64(mr, mm - ir), nn,
+                                         d->alpha, bt, tep);
                     }
                 }
                 if (!fused && last && (jr + nn - e0 >= EPI_COLS || jr + nn == n)) {

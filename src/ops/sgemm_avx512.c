@@ -74,13 +74,14 @@ TARGET static inline __mmask16 cols_mask(int n)
 
 /* The tile C[0:m, 0:n] from an MR-row A panel a and B rows ldb floats
  * apart (NR for a packed panel); wide: both vectors of each row (n > 16),
- * else only the first; sb: B read in place (kernel_sb); full: a tile of
+ * else only the first; sb: B read in place (kernel_sb); sa: A read in
+ * place, rows lda apart (kernel_sa; a panel otherwise); full: a tile of
  * MR rows with alpha 1, beta 0 and te's clamp full - 1 (0: none of these
- * known). Inlined into each kernel with wide, sb and full constant. */
-TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, int full, int64_t k, const float *a,
-                                                               const float *b, int64_t ldb, float *C, int64_t ldc,
-                                                               int m, int n, float alpha, float beta,
-                                                               const spd_tile_epi *te)
+ * known). Inlined into each kernel with wide, sb, sa and full constant. */
+TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, int sa, int full, int64_t k,
+                                                               const float *a, int64_t lda, const float *b,
+                                                               int64_t ldb, float *C, int64_t ldc, int m, int n,
+                                                               float alpha, float beta, const spd_tile_epi *te)
 {
     if (full) {
         m = MR;
@@ -123,9 +124,14 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
             if (wide) _mm_prefetch((const char *)(zt + r * ldc + 31), _MM_HINT_T0);
         }
     }
+    /* A in place: row r's values (a row past m reads row 0, and is not stored) */
+#define AROW(r) const float *a##r = sa ? a + (r < m ? r : 0) * lda : a;
+    ROWS(AROW)
+#undef AROW
+    int64_t q = 0; /* the step, for A in place */
 #define ROW(r)                                                                                                    \
     {                                                                                                             \
-        const __m512 ar = _mm512_set1_ps(a[r]);                                                                   \
+        const __m512 ar = _mm512_set1_ps(sa ? a##r[q] : a[r]);                                                    \
         c##r##0 = _mm512_fmadd_ps(ar, b0, c##r##0);                                                               \
         if (wide) c##r##1 = _mm512_fmadd_ps(ar, b1, c##r##1);                                                     \
     }
@@ -133,14 +139,17 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
     {                                                                                                             \
         _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                                   \
         if (wide) _mm_prefetch((const char *)(b + 8 * ldb + 16), _MM_HINT_T0);                                   \
-        if (pf_a) _mm_prefetch((const char *)(a + A_AHEAD), _MM_HINT_T0);                                         \
+        if (pf_a && !sa) _mm_prefetch((const char *)(a + A_AHEAD), _MM_HINT_T0);                                  \
         if (sb) { /* B in place: this row's next panel (32 row streams defeat the hardware's) */            \
             _mm_prefetch((const char *)(b + NR), _MM_HINT_T0);                                                    \
             _mm_prefetch((const char *)(b + NR + 16), _MM_HINT_T0);                                               \
         }                                                                                                         \
         const __m512 b0 = _mm512_loadu_ps(b), b1 = wide ? _mm512_loadu_ps(b + 16) : _mm512_setzero_ps();          \
         ROWS(ROW)                                                                                                 \
-        a += MR;                                                                                                  \
+        if (sa)                                                                                                   \
+            q++;                                                                                                  \
+        else                                                                                                      \
+            a += MR;                                                                                              \
         b += ldb;                                                                                                 \
     }
     /* Four steps per iteration, A prefetched once per cache line */
@@ -184,18 +193,33 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
         }                                                                                                         \
     }
 #define FULL_CASE_0(cl)                                                                                           \
-    case cl: tile(1, 0, 1 + cl, k, a, b, NR, C, ldc, MR, n, 1.0f, 0.0f, te); return;
+    case cl: tile(1, 0, 0, 1 + cl, k, a, 0, b, NR, C, ldc, MR, n, 1.0f, 0.0f, te); return;
 #define FULL_CASE_1(cl)                                                                                           \
-    case cl: tile(1, 1, 1 + cl, k, a, b, ldb, C, ldc, MR, n, 1.0f, 0.0f, te); return;
+    case cl: tile(1, 1, 0, 1 + cl, k, a, 0, b, ldb, C, ldc, MR, n, 1.0f, 0.0f, te); return;
+#define FULL_CASE_SA(cl)                                                                                          \
+    case cl: tile(1, 0, 1, 1 + cl, k, a, lda, b, NR, C, ldc, MR, n, 1.0f, 0.0f, te); return;
 
 TARGET static void kernel_8x32(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n,
                                float alpha, float beta, const spd_tile_epi *te)
 {
     FULL_TILE(0)
     if (n > 16)
-        tile(1, 0, 0, k, a, b, NR, C, ldc, m, n, alpha, beta, te);
+        tile(1, 0, 0, 0, k, a, 0, b, NR, C, ldc, m, n, alpha, beta, te);
     else
-        tile(0, 0, 0, k, a, b, NR, C, ldc, m, n, alpha, beta, te);
+        tile(0, 0, 0, 0, k, a, 0, b, NR, C, ldc, m, n, alpha, beta, te);
+}
+
+/* The same with op(A) read in place, rows lda apart: no packing of A,
+ * which for a product of few columns (a channels-last 1x1 convolution of
+ * 64 output channels: two panels) costs a tenth of the product. */
+TARGET static void kernel_8x32_sa(int64_t k, const float *a, int64_t lda, const float *b, float *C, int64_t ldc,
+                                  int m, int n, float alpha, float beta, const spd_tile_epi *te)
+{
+    FULL_TILE(SA)
+    if (n > 16)
+        tile(1, 0, 1, 0, k, a, lda, b, NR, C, ldc, m, n, alpha, beta, te);
+    else
+        tile(0, 0, 1, 0, k, a, lda, b, NR, C, ldc, m, n, alpha, beta, te);
 }
 
 /* The same with op(B) read in place, rows ldb apart (a pointwise
@@ -205,9 +229,9 @@ TARGET static void kernel_8x32_sb(int64_t k, const float *a, const float *b, int
 {
     FULL_TILE(1)
     if (n > 16)
-        tile(1, 1, 0, k, a, b, ldb, C, ldc, m, n, alpha, beta, te);
+        tile(1, 1, 0, 0, k, a, 0, b, ldb, C, ldc, m, n, alpha, beta, te);
     else
-        tile(0, 1, 0, k, a, b, ldb, C, ldc, m, n, alpha, beta, te);
+        tile(0, 1, 0, 0, k, a, 0, b, ldb, C, ldc, m, n, alpha, beta, te);
 }
 
 static const spd_sgemm_kernel g_avx512 = {
@@ -221,6 +245,7 @@ static const spd_sgemm_kernel g_avx512 = {
     .pack_b = pack_b,
     .kernel = kernel_8x32,
     .kernel_sb = kernel_8x32_sb,
+    .kernel_sa = kernel_8x32_sa,
     .fuses_epi = 1,
     .epi_silu = 1,
     .epi_gelu = 1,

@@ -64,6 +64,10 @@ typedef struct spd_sgemm_kernel {
      * nr columns at b + p*ldb (all nr readable); NULL where the ISA has none. */
     void (*kernel_sb)(int64_t k, const float *a, const float *b, int64_t ldb, float *C, int64_t ldc, int m, int n,
                       float alpha, float beta, const spd_tile_epi *te);
+    /* The same with op(A) = A read in place, not packed: row i's k values at
+     * a + i*lda (rows past m are not read); NULL where the ISA has none. */
+    void (*kernel_sa)(int64_t k, const float *a, int64_t lda, const float *b, float *C, int64_t ldc, int m, int n,
+                      float alpha, float beta, const spd_tile_epi *te);
     int fuses_epi; /* the kernels apply a spd_tile_epi (with alpha 1) */
     int epi_silu;  /* ... including SPD_CLAMP_SILU */
     int epi_gelu;  /* ... and SPD_CLAMP_GELU */
