@@ -287,9 +287,13 @@ spd_status spd_nhwc_depthwise(const spd_nhwc_geom *g, const float *x, const floa
         wd = t;
     }
     const int64_t rows = g->N * g->OH, row_macs = g->OW * g->C * T;
-    int64_t per = row_macs > 0 ? (DW_TASK_MACS + row_macs - 1) / row_macs : rows;
+    /* Tasks of at least DW_TASK_MACS, as many for each thread: at 2 threads
+     * keyword spotting's 25 rows went as 6+6+6+6+1, the caller taking 18 */
     const int threads = spd_thread_count();
-    if (threads > 1 && per * threads > rows) per = (rows + threads - 1) / threads; /* every thread gets work */
+    int64_t rounds = threads > 1 ? rows * row_macs / ((int64_t)threads * DW_TASK_MACS) : 1;
+    if (rounds < 1) rounds = 1;
+    if (rounds > rows) rounds = rows;
+    int64_t per = (rows + threads * rounds - 1) / (threads * rounds);
     if (per < 1) per = 1;
     const spd_act_kind kind = ac ? ac->kind : SPD_ACT_NONE;
     dw_job j = {.g = g, .x = x, .w = wd, .bias = bias, .z = z, .ac = ac, .y = y, .rows = per,
