@@ -391,6 +391,7 @@ static void choose_grid(const drv *d, int threads, int64_t *mb, int64_t *nb)
     double best = -1;
     *mb = mt * mr;
     *nb = cdiv(nt, c_lo) * nr;
+    if (threads <= 1) return; /* one wave: the fewest tasks cost least */
     for (int64_t nrows = 1; nrows <= r_hi; nrows++) {
         const int64_t mbt = cdiv(mt, nrows);
         if (nrows > 1 && cdiv(mt, mbt) != nrows) continue; /* same grid as a smaller count */
