@@ -30,6 +30,7 @@
 #include "ir/op.h"
 #include "ops/conv.h"
 #include "ops/conv_dw.h"
+#include "ops/conv_implicit.h"
 #include "ops/conv_pack.h"
 #include "ops/conv_wino.h"
 #include "ops/gemm.h"
@@ -844,6 +845,8 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
      * position panel would gather from every row (measured slower in
      * resnet50's 7x7 stage, on both ISAs) */
     const bool trans = use2d && use_transposed(kern, Mg, g->small_n, kdim);
+    /* B read in place from the planes where the kernel can (conv_implicit.h) */
+    const bool implicit = use2d && !trans && spd_conv_implicit_fits(kern, &x2d, kdim, &e->ac);
     float *col = NULL, *wown = NULL, *scratch = NULL;
     const float *wpack = prep && kdim > 0 ? prep_packed(prep, trans, w) : NULL;
     size_t gstride = !kern ? 0 : trans ? spd_sgemm_prepacked_b_floats(kern, kdim, Mg) : spd_sgemm_prepacked_a_floats(kern, Mg, kdim);
@@ -883,6 +886,11 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
             if (trans) {
                 st = conv_gemm_t(kern, g, Mg, kdim, w + gi * Mg * kdim, wpack + gi * gstride, &x2d, bias ? bias + gi * Mg : NULL, e->z ? e->z + off : NULL, &e->ac,
                                  y + off, scratch);
+                continue;
+            }
+            if (implicit) {
+                spd_conv_implicit(kern, &x2d, Mg, kdim, wpack + gi * gstride, bias ? bias + gi * Mg : NULL,
+                                  e->z ? e->z + off : NULL, &e->ac, y + off, spd_thread_count());
                 continue;
             }
             st = conv_gemm(kern, g, Mg, kdim, w + gi * Mg * kdim, wpack ? wpack + gi * gstride : NULL, braw, xg,

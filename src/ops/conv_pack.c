@@ -52,7 +52,13 @@ spd_status spd_conv2d_src_init(spd_conv2d_src *src, const spd_conv2d_shape *s, i
     const int64_t plane = src->Hh * src->Wh, rows = s->C * s->KH * s->KW;
     const bool alias = n == 1 && s->sy == 1 && s->sx == 1 && s->pt == 0 && s->pl == 0 && src->Hh == s->H &&
                        src->Wh == s->W;
-    if (!alias) src->buf = src->own = spd_scratch(SPD_SCRATCH_CONV_SRC, (size_t)(s->C * n * plane) * sizeof(float));
+    /* SPD_CONV2D_SLACK zeros after the planes: an implicit GEMM's last
+     * panel reads past the last plane's last row (ops/conv_implicit.h) */
+    if (!alias) {
+        src->buf = src->own =
+            spd_scratch(SPD_SCRATCH_CONV_SRC, (size_t)(s->C * n * plane + SPD_CONV2D_SLACK) * sizeof(float));
+        if (src->own) memset(src->own + s->C * n * plane, 0, SPD_CONV2D_SLACK * sizeof(float));
+    }
     src->off = spd_scratch(SPD_SCRATCH_CONV_IDX, (size_t)rows * sizeof(int64_t));
     if ((!alias && !src->buf) || !src->off) {
         spd_conv2d_src_free(src);

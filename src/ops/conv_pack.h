@@ -24,6 +24,10 @@ typedef struct spd_conv2d_shape {
     int64_t sy, sx, dy, dx, pt, pl; /* strides, dilations, top/left padding */
 } spd_conv2d_shape;
 
+/* Floats after the planes of a copy (own), zero: reads of up to 32 floats
+ * from any row offset and virtual column stay inside (ops/conv_implicit.h). */
+#define SPD_CONV2D_SLACK 64
+
 typedef struct spd_conv2d_src {
     spd_conv2d_shape s;
     int64_t Hh, Wh;   /* phase plane extents */

@@ -72,16 +72,45 @@ TARGET static inline __mmask16 cols_mask(int n)
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
+/* p - shift floats, as an address: for kernel_ib the start may lie before
+ * the array (only lanes that land inside are stored or loaded). */
+TARGET static inline float *shifted(float *p, int64_t shift)
+{
+    return (float *)((uintptr_t)p - (uintptr_t)shift * sizeof(float));
+}
+TARGET static inline const float *shifted_c(const float *p, int64_t shift)
+{
+    return (const float *)((uintptr_t)p - (uintptr_t)shift * sizeof(float));
+}
+
+/* kernel_ib's 16 columns: lanes of fm at c, lanes of sm at c - shift, each
+ * with its residual from z laid out alike; the activation once for both. */
+TARGET static inline void store16_ib(float *c, const float *z, int64_t shift, __mmask16 fm, __mmask16 sm, __m512 acc,
+                                     int clamp, __m512 lo, __m512 hi, float a)
+{
+    if (z) {
+        __m512 zv = _mm512_maskz_loadu_ps(fm, z);
+        if (sm) zv = _mm512_mask_loadu_ps(zv, sm, shifted_c(z, shift));
+        acc = _mm512_add_ps(acc, zv);
+    }
+    const __m512 v = clamp16(acc, clamp, lo, hi, a);
+    _mm512_mask_storeu_ps(c, fm, v);
+    if (sm) _mm512_mask_storeu_ps(shifted(c, shift), sm, v);
+}
+
 /* The tile C[0:m, 0:n] from an MR-row A panel a and B rows ldb floats
  * apart (NR for a packed panel); wide: both vectors of each row (n > 16),
  * else only the first; sb: B read in place (kernel_sb); sa: A read in
- * place, rows lda apart (kernel_sa; a panel otherwise); full: a tile of
- * MR rows with alpha 1, beta 0 and te's clamp full - 1 (0: none of these
- * known). Inlined into each kernel with wide, sb, sa and full constant. */
-TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, int sa, int full, int64_t k,
+ * place, rows lda apart (kernel_sa; a panel otherwise); ib: B rows read in
+ * place at b + map->boff[p] and C's lanes stored where map says
+ * (kernel_ib; n is then 32); full: a tile of MR rows with alpha 1, beta 0
+ * and te's clamp full - 1 (0: none of these known). Inlined into each
+ * kernel with wide, sb, sa, ib and full constant. */
+TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, int sa, int ib, int full, int64_t k,
                                                                const float *a, int64_t lda, const float *b,
-                                                               int64_t ldb, float *C, int64_t ldc, int m, int n,
-                                                               float alpha, float beta, const spd_tile_epi *te)
+                                                               int64_t ldb, const spd_tile_map *map, float *C,
+                                                               int64_t ldc, int m, int n, float alpha, float beta,
+                                                               const spd_tile_epi *te)
 {
     if (full) {
         m = MR;
@@ -128,7 +157,8 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
 #define AROW(r) const float *a##r = sa ? a + (r < m ? r : 0) * lda : a;
     ROWS(AROW)
 #undef AROW
-    int64_t q = 0; /* the step, for A in place */
+    int64_t q = 0; /* the step, for A or B in place */
+    const int64_t *boff = ib ? map->boff : NULL;
 #define ROW(r)                                                                                                    \
     {                                                                                                             \
         const __m512 ar = _mm512_set1_ps(sa ? a##r[q] : a[r]);                                                    \
@@ -137,20 +167,21 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
     }
 #define STEP(pf_a)                                                                                                \
     {                                                                                                             \
-        _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                                   \
-        if (wide) _mm_prefetch((const char *)(b + 8 * ldb + 16), _MM_HINT_T0);                                   \
-        if (pf_a && !sa) _mm_prefetch((const char *)(a + A_AHEAD), _MM_HINT_T0);                                  \
-        if (sb) { /* B in place: this row's next panel (32 row streams defeat the hardware's) */            \
-            _mm_prefetch((const char *)(b + NR), _MM_HINT_T0);                                                    \
-            _mm_prefetch((const char *)(b + NR + 16), _MM_HINT_T0);                                               \
+        const float *bq = ib ? b + boff[q] : b;                                                                   \
+        if (!ib) {                                                                                                \
+            _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                               \
+            if (wide) _mm_prefetch((const char *)(b + 8 * ldb + 16), _MM_HINT_T0);                               \
         }                                                                                                         \
-        const __m512 b0 = _mm512_loadu_ps(b), b1 = wide ? _mm512_loadu_ps(b + 16) : _mm512_setzero_ps();          \
+        if (pf_a && !sa) _mm_prefetch((const char *)(a + A_AHEAD), _MM_HINT_T0);                                  \
+        if (sb || ib) { /* B in place: this row's next panel (32 row streams defeat the hardware's) */      \
+            _mm_prefetch((const char *)(bq + NR), _MM_HINT_T0);                                                   \
+            _mm_prefetch((const char *)(bq + NR + 16), _MM_HINT_T0);                                              \
+        }                                                                                                         \
+        const __m512 b0 = _mm512_loadu_ps(bq), b1 = wide ? _mm512_loadu_ps(bq + 16) : _mm512_setzero_ps();        \
         ROWS(ROW)                                                                                                 \
-        if (sa)                                                                                                   \
-            q++;                                                                                                  \
-        else                                                                                                      \
-            a += MR;                                                                                              \
-        b += ldb;                                                                                                 \
+        if (sa || ib) q++;                                                                                        \
+        if (!sa) a += MR;                                                                                         \
+        if (!ib) b += ldb;                                                                                        \
     }
     /* Four steps per iteration, A prefetched once per cache line */
     int64_t p = 0;
@@ -165,10 +196,18 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
     const float *z = te ? te->z : NULL;
     const float la = te ? te->lo : 0.0f;
 #define STORE(r)                                                                                                  \
-    if (r < m) {                                                                                                  \
+    if (r < m && !ib) {                                                                                           \
         store16(C + r * ldc, z ? z + r * ldc : NULL, m0, c##r##0, alpha, beta, clamp, lo, hi, la);                   \
         if (wide) store16(C + r * ldc + 16, z ? z + r * ldc + 16 : NULL, m1, c##r##1, alpha, beta, clamp, lo, hi, la); \
+    } else if (r < m) {                                                                                           \
+        store16_ib(C + r * ldc, z ? z + r * ldc : NULL, shift, f0, s0, c##r##0, clamp, lo, hi, la);              \
+        store16_ib(C + r * ldc + 16, z ? z + r * ldc + 16 : NULL, shift, f1, s1, c##r##1, clamp, lo, hi, la);    \
     }
+    /* kernel_ib's lanes: the first mask's at C + j, the second's at C + j - shift */
+    const uint32_t first = ib ? map->first : 0, second = ib ? map->second : 0;
+    const int64_t shift = ib ? map->shift : 0;
+    const __mmask16 f0 = (__mmask16)(first & 0xFFFFu), f1 = (__mmask16)(first >> 16);
+    const __mmask16 s0 = (__mmask16)(second & 0xFFFFu), s1 = (__mmask16)(second >> 16);
     if (cb) {
 #define ADDCB(r)                                                                                                  \
     c##r##0 = _mm512_add_ps(c##r##0, cb0);                                                                        \
@@ -193,20 +232,20 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
         }                                                                                                         \
     }
 #define FULL_CASE_0(cl)                                                                                           \
-    case cl: tile(1, 0, 0, 1 + cl, k, a, 0, b, NR, C, ldc, MR, n, 1.0f, 0.0f, te); return;
+    case cl: tile(1, 0, 0, 0, 1 + cl, k, a, 0, b, NR, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
 #define FULL_CASE_1(cl)                                                                                           \
-    case cl: tile(1, 1, 0, 1 + cl, k, a, 0, b, ldb, C, ldc, MR, n, 1.0f, 0.0f, te); return;
+    case cl: tile(1, 1, 0, 0, 1 + cl, k, a, 0, b, ldb, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
 #define FULL_CASE_SA(cl)                                                                                          \
-    case cl: tile(1, 0, 1, 1 + cl, k, a, lda, b, NR, C, ldc, MR, n, 1.0f, 0.0f, te); return;
+    case cl: tile(1, 0, 1, 0, 1 + cl, k, a, lda, b, NR, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
 
 TARGET static void kernel_8x32(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n,
                                float alpha, float beta, const spd_tile_epi *te)
 {
     FULL_TILE(0)
     if (n > 16)
-        tile(1, 0, 0, 0, k, a, 0, b, NR, C, ldc, m, n, alpha, beta, te);
+        tile(1, 0, 0, 0, 0, k, a, 0, b, NR, NULL, C, ldc, m, n, alpha, beta, te);
     else
-        tile(0, 0, 0, 0, k, a, 0, b, NR, C, ldc, m, n, alpha, beta, te);
+        tile(0, 0, 0, 0, 0, k, a, 0, b, NR, NULL, C, ldc, m, n, alpha, beta, te);
 }
 
 /* The same with op(A) read in place, rows lda apart: no packing of A,
@@ -217,9 +256,9 @@ TARGET static void kernel_8x32_sa(int64_t k, const float *a, int64_t lda, const 
 {
     FULL_TILE(SA)
     if (n > 16)
-        tile(1, 0, 1, 0, k, a, lda, b, NR, C, ldc, m, n, alpha, beta, te);
+        tile(1, 0, 1, 0, 0, k, a, lda, b, NR, NULL, C, ldc, m, n, alpha, beta, te);
     else
-        tile(0, 0, 1, 0, k, a, lda, b, NR, C, ldc, m, n, alpha, beta, te);
+        tile(0, 0, 1, 0, 0, k, a, lda, b, NR, NULL, C, ldc, m, n, alpha, beta, te);
 }
 
 /* The same with op(B) read in place, rows ldb apart (a pointwise
@@ -229,9 +268,27 @@ TARGET static void kernel_8x32_sb(int64_t k, const float *a, const float *b, int
 {
     FULL_TILE(1)
     if (n > 16)
-        tile(1, 1, 0, 0, k, a, 0, b, ldb, C, ldc, m, n, alpha, beta, te);
+        tile(1, 1, 0, 0, 0, k, a, 0, b, ldb, NULL, C, ldc, m, n, alpha, beta, te);
     else
-        tile(0, 1, 0, 0, k, a, 0, b, ldb, C, ldc, m, n, alpha, beta, te);
+        tile(0, 1, 0, 0, 0, k, a, 0, b, ldb, NULL, C, ldc, m, n, alpha, beta, te);
+}
+
+/* B read in place through row offsets and C's lanes remapped (an
+ * implicit convolution, ops/conv_implicit.c): no packed copy of the
+ * column matrix. */
+#define FULL_CASE_IB(cl)                                                                                          \
+    case cl: tile(1, 0, 0, 1, 1 + cl, k, a, 0, b, 0, map, C, ldc, MR, NR, 1.0f, 0.0f, te); return;
+
+TARGET static void kernel_8x32_ib(int64_t k, const float *a, const float *b, const spd_tile_map *map, float *C,
+                                  int64_t ldc, int m, const spd_tile_epi *te)
+{
+    if (m == MR && te) {
+        switch (te->clamp) {
+            CLAMPS(FULL_CASE_IB)
+        default: break;
+        }
+    }
+    tile(1, 0, 0, 1, 0, k, a, 0, b, 0, map, C, ldc, m, NR, 1.0f, 0.0f, te);
 }
 
 static const spd_sgemm_kernel g_avx512 = {
@@ -246,6 +303,7 @@ static const spd_sgemm_kernel g_avx512 = {
     .kernel = kernel_8x32,
     .kernel_sb = kernel_8x32_sb,
     .kernel_sa = kernel_8x32_sa,
+    .kernel_ib = kernel_8x32_ib,
     .fuses_epi = 1,
     .epi_silu = 1,
     .epi_gelu = 1,

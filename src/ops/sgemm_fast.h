@@ -43,6 +43,16 @@ enum {
     SPD_CLAMP_GELU = 4  /* x (1 + erf(x / sqrt 2)) / 2, as act8; only kernels with epi_gelu */
 };
 
+/* kernel_ib's B panel and C lanes: row p of the panel (32 floats) at
+ * b + boff[p]; lane j of a row goes to C + j if bit j of first is set, to
+ * C + j - shift if bit j of second is (an implicit convolution's output
+ * columns run over padded rows: ops/conv_implicit.c). */
+typedef struct spd_tile_map {
+    const int64_t *boff;
+    uint32_t first, second;
+    int64_t shift;
+} spd_tile_map;
+
 typedef struct spd_sgemm_kernel {
     const char *name;
     int mr, nr;           /* micro-tile */
@@ -68,6 +78,10 @@ typedef struct spd_sgemm_kernel {
      * a + i*lda (rows past m are not read); NULL where the ISA has none. */
     void (*kernel_sa)(int64_t k, const float *a, int64_t lda, const float *b, float *C, int64_t ldc, int m, int n,
                       float alpha, float beta, const spd_tile_epi *te);
+    /* C[0:m, lanes] = a * B with B and C's lanes as map says (32 columns,
+     * alpha 1, beta 0; te's z laid out like C); NULL where the ISA has none. */
+    void (*kernel_ib)(int64_t k, const float *a, const float *b, const spd_tile_map *map, float *C, int64_t ldc,
+                      int m, const spd_tile_epi *te);
     int fuses_epi; /* the kernels apply a spd_tile_epi (with alpha 1) */
     int epi_silu;  /* ... including SPD_CLAMP_SILU */
     int epi_gelu;  /* ... and SPD_CLAMP_GELU */

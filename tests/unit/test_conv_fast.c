@@ -388,6 +388,38 @@ static void conv_tests(void)
     }
 }
 
+/* The implicit GEMM (ops/conv_implicit.h: output rows of at least 32
+ * padded columns, an activation the kernel applies): each case with every
+ * such activation, with and without residual, at 1 and 2 threads. Output
+ * rows whose padding lanes fall anywhere in a 32-column panel (widths 33
+ * to 90, and a panel with one lane in the next row), stride 2, a 7x7
+ * stem, one row tile and several with a partial one, grouped, dilated;
+ * K past the kernel's cache block takes the packed path. */
+static void implicit_tests(void)
+{
+    struct { int64_t C, M, g, H, W, k, s, d, p; } hp[] = {
+        {16, 64, 1, 9, 55, 3, 1, 1, 1}, {3, 24, 1, 11, 70, 3, 2, 1, 1}, {3, 16, 1, 13, 75, 7, 2, 1, 3},
+        {5, 13, 1, 6, 40, 3, 1, 1, 0},  {4, 8, 2, 7, 33, 5, 1, 1, 2},   {2, 40, 1, 3, 90, 3, 1, 2, 2},
+        {1, 9, 1, 5, 62, 3, 1, 1, 0},   {30, 20, 1, 4, 36, 3, 1, 1, 1},
+        {2, 8, 1, 32, 31, 3, 1, 1, 1}, /* 33 padded columns: the panel at 992 has one lane of the next row */
+    };
+    const int acts[] = {SPD_ACT_NONE, SPD_ACT_RELU, SPD_ACT_CLIP, SPD_ACT_SILU, SPD_ACT_GELU};
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++)
+        for (int v = 0; v < 5; v++) {
+            conv_case c = conv_base(2);
+            c.C = hp[i].C, c.M = hp[i].M, c.group = hp[i].g;
+            c.in[0] = hp[i].H, c.in[1] = hp[i].W;
+            c.k[0] = c.k[1] = hp[i].k;
+            c.s[0] = c.s[1] = hp[i].s;
+            c.d[0] = c.d[1] = hp[i].d;
+            c.pb[0] = c.pb[1] = c.pe[0] = c.pe[1] = hp[i].p;
+            c.bias = v != 2;
+            c.z = (v + (int)i) % 2;
+            c.ac = pick_act(acts[v]);
+            run_conv_case(&c, v % 2 ? 2 : 1);
+        }
+}
+
 /* Depthwise: every specialised AVX2 kernel (3x3 and 5x5, stride 1 and 2,
  * even and odd left padding), paddings 0..2 on each side, widths 1..40
  * (whole vectors, a partial last one, both edges in one vector), planes a
@@ -712,6 +744,7 @@ int main(void)
     const spd_sgemm_isa best = spd_sgemm_isa_best();
     printf("paths: ref..%s\n", spd_sgemm_isa_name(best));
     conv_tests();
+    implicit_tests();
     gemm_tests();
     matmul_tests();
     program_test(1);
