@@ -33,10 +33,14 @@
 #define MIN_CONVS_PER_CHANGE 4
 /* ... and only convolutions whose output has at most this many values.
  * Measured against the channels-first kernels: keyword spotting (8000
- * values per activation) ran 0.91x as long at 1 and 2 threads; MobileNetV2
- * (up to 1.2M values, whose channels-first kernels are tuned for large
- * planes) 0.99-1.06x, with its 7x7 and 14x14 stages no faster either. */
-#define MAX_ACTIVATION 32768
+ * values per activation) ran 0.91x as long at 1 and 2 threads. MobileNetV2
+ * with the AVX-512 channels-last depthwise kernel: at most 32768 values
+ * (none of its convolutions) 3.88 ms at 1 thread, 2.05-2.16 at 2; at most
+ * 115000 (its 14x14 and 7x7 stages) 3.65 / 1.87-1.94; 160000 (from the
+ * 28x28 stage on: 42 of 52) 3.51-3.60 / 1.86-1.94; all 52, 3.57-3.72 /
+ * 1.90-2.00 (the 112x112 and 56x56 depthwise layers are faster
+ * channels-first). */
+#define MAX_ACTIVATION 160000
 
 typedef struct region_state {
     int n; /* nodes when the pass began; the Transposes it adds come after */

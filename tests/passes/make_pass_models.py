@@ -418,7 +418,7 @@ def ds_chain(name, c, h, w, se=False):
 
 ds_chain("ds_chain", 24, 20, 10)         # 24 x 10 x 5 = 1200 values an activation
 ds_chain("ds_chain_se", 24, 20, 10, se=True)
-ds_chain("ds_chain_big", 16, 256, 64)    # 16 x 128 x 32 = 65536 values: stays channels-first
+ds_chain("ds_chain_big", 16, 512, 128)   # 16 x 256 x 64 = 262144 values: stays channels-first
 
 # ---------------------------------------------------------------- torch
 try:
