@@ -34,4 +34,10 @@ spd_status spd_nhwc_depthwise(const spd_nhwc_geom *g, const float *x, const floa
 void spd_nhwc_dw3_rows_avx512(const spd_nhwc_geom *g, const float *x, const float *wd, const float *bias, int clamp,
                               float lo, float hi, float *y, int64_t r0, int64_t r1);
 
+/* The same for square kernels of 3 or 5 taps with equal strides 1 or 2
+ * (dilation 1), when spd_nhwc_dwk_fits says so. */
+bool spd_nhwc_dwk_fits(const spd_nhwc_geom *g);
+void spd_nhwc_dwk_rows_avx512(const spd_nhwc_geom *g, const float *x, const float *wd, const float *bias, int clamp,
+                              float lo, float hi, float *y, int64_t r0, int64_t r1);
+
 #endif

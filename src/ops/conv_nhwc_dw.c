@@ -45,6 +45,7 @@ typedef struct dw_job {
     int64_t rows; /* output rows per task */
     bool avx2;
     bool dw3_avx512; /* 3x3, strides and dilations 1: spd_nhwc_dw3_rows_avx512 */
+    bool dwk_avx512; /* other square 3x3 and 5x5: spd_nhwc_dwk_rows_avx512 */
     /* the AVX2 kernels clamp before they store (Relu, Clip or none, no
      * residual): no second pass over Y (4% of kws_dscnn's time) */
     bool fused;
@@ -255,6 +256,8 @@ static void dw_rows(const dw_job *j, int64_t r0, int64_t r1)
 #if HAVE_X86
     if (j->dw3_avx512)
         spd_nhwc_dw3_rows_avx512(g, j->x, j->w, j->bias, j->clamp, j->lo, j->hi, j->y, r0, r1);
+    else if (j->dwk_avx512)
+        spd_nhwc_dwk_rows_avx512(g, j->x, j->w, j->bias, j->clamp, j->lo, j->hi, j->y, r0, r1);
     else if (j->avx2 && g->KH == 3 && g->KW == 3 && g->C % 8 == 0)
         dw3_rows_avx2(j, r0, r1);
     else
@@ -301,6 +304,7 @@ spd_status spd_nhwc_depthwise(const spd_nhwc_geom *g, const float *x, const floa
 #if HAVE_X86
     j.dw3_avx512 = spd_vmath_avx512() && g->KH == 3 && g->KW == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
                    g->dw == 1;
+    j.dwk_avx512 = !j.dw3_avx512 && spd_vmath_avx512() && spd_nhwc_dwk_fits(g);
 #endif
     if (j.avx2 && !z && (kind == SPD_ACT_NONE || kind == SPD_ACT_RELU || kind == SPD_ACT_CLIP)) {
         j.fused = true;

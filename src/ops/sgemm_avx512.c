@@ -159,6 +159,7 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
 #undef AROW
     int64_t q = 0; /* the step, for A or B in place */
     const int64_t *boff = ib ? map->boff : NULL;
+    const int64_t b_ahead = !sb && !ib && te ? te->b_ahead : 0;
 #define ROW(r)                                                                                                    \
     {                                                                                                             \
         const __m512 ar = _mm512_set1_ps(sa ? a##r[q] : a[r]);                                                    \
@@ -173,6 +174,10 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
             if (wide) _mm_prefetch((const char *)(b + 8 * ldb + 16), _MM_HINT_T0);                               \
         }                                                                                                         \
         if (pf_a && !sa) _mm_prefetch((const char *)(a + A_AHEAD), _MM_HINT_T0);                                  \
+        if (b_ahead) { /* the next prepacked panel, row by row */                                              \
+            _mm_prefetch((const char *)(bq + b_ahead), _MM_HINT_T0);                                              \
+            _mm_prefetch((const char *)(bq + b_ahead + 16), _MM_HINT_T0);                                         \
+        }                                                                                                         \
         if (sb || ib) { /* B in place: this row's next panel (32 row streams defeat the hardware's) */      \
             _mm_prefetch((const char *)(bq + NR), _MM_HINT_T0);                                                   \
             _mm_prefetch((const char *)(bq + NR + 16), _MM_HINT_T0);                                              \

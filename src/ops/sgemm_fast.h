@@ -34,6 +34,8 @@ typedef struct spd_tile_epi {
     int clamp;         /* SPD_CLAMP_* */
     float lo, hi;      /* SPD_CLAMP_CLIP's bounds */
     int64_t c_ahead;   /* also prefetch C's rows this many floats ahead (0: not) */
+    int64_t b_ahead;   /* and B's panel rows this many floats ahead: the next
+                          prepacked panel, by the first tile of a panel (0: not) */
 } spd_tile_epi;
 enum {
     SPD_CLAMP_NONE = 0,

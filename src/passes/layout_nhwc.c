@@ -46,6 +46,11 @@ typedef struct region_state {
     int n; /* nodes when the pass began; the Transposes it adds come after */
     int *parent, *count;
     unsigned char *cand, *dw, *conv;
+    /* squeeze-and-excitation Muls that a region runs through (se_bridge):
+     * per Mul, its GlobalAveragePool (-1: not one) and d's input slot */
+    int *gap, *dslot;
+    unsigned char *bridge_on; /* ... that change with their region */
+    int64_t opset;            /* the model's ai.onnx opset */
 } region_state;
 
 static int find(int *parent, int i)
@@ -107,6 +112,63 @@ static bool read_by_candidates_only(const spd_graph *g, const unsigned char *can
     return true;
 }
 
+/* Squeeze-and-excitation (EfficientNet, MobileNetV3): a candidate's output
+ * d [N, C, H, W] read only by GlobalAveragePool(d) -> ... -> s [N, C, 1, 1]
+ * and by Mul(s, d), whose output only candidates read. Channels-last, the
+ * mean is a ReduceMean over axes 1 and 2 (its [N, 1, 1, C] result has the
+ * bytes of [N, C, 1, 1]) and the Mul takes s as [N, 1, 1, C]: the region
+ * runs through the block without a layout change (EfficientNet's blocks
+ * each read the depthwise output outside the convolutions, which cut its
+ * regions to three convolutions between two changes). Returns whether
+ * Mul node i is such a bridge, with the pool's index and d's slot. The
+ * mean keeps its axes as an attribute: opsets before 18. */
+static bool se_bridge(const spd_graph *g, const spd_shape_table *tab, int64_t opset, const unsigned char *cand, int i,
+                      int *gap, int *dslot, int *readers)
+{
+    const spd_node *n = &g->nodes[i];
+    if (!n->op_type || strcmp(n->op_type, "Mul") || (n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) ||
+        n->n_inputs != 2 || n->n_outputs != 1 || !named(n->inputs[0]) || !named(n->inputs[1]) ||
+        !named(n->outputs[0]) || opset >= 18)
+        return false;
+    for (int ds = 0; ds < 2; ds++) {
+        const char *d = n->inputs[ds], *sv = n->inputs[1 - ds];
+        const int pd = spd_graph_producer(g, d);
+        if (pd < 0 || !cand[pd] || spd_graph_output_index(g, d) >= 0) continue;
+        if (spd_graph_consumers(g, d, readers, g->n_nodes) != 2) continue;
+        const int other = readers[0] == i ? readers[1] : readers[0];
+        if (readers[0] != i && readers[1] != i) continue;
+        const spd_node *pool = &g->nodes[other];
+        if (strcmp(pool->op_type, "GlobalAveragePool") || (pool->domain && *pool->domain) || pool->n_inputs != 1 ||
+            pool->n_outputs != 1 || !named(pool->outputs[0]) || spd_graph_output_index(g, pool->outputs[0]) >= 0)
+            continue;
+        spd_shape_entry td, ts, tp;
+        const spd_shape_entry *xd = spd_shape_lookup(tab, g, d, &td), *xs = spd_shape_lookup(tab, g, sv, &ts);
+        const spd_shape_entry *xp = spd_shape_lookup(tab, g, n->outputs[0], &tp);
+        if (!xd || !xs || !xp || xd->ndim != 4 || xs->ndim != 4 || xp->ndim != 4 || xd->dtype != SPD_FLOAT ||
+            xs->dtype != SPD_FLOAT || xs->dims[0] != xd->dims[0] || xs->dims[1] != xd->dims[1] || xs->dims[2] != 1 ||
+            xs->dims[3] != 1 || memcmp(xp->dims, xd->dims, 4 * sizeof(int64_t)))
+            continue;
+        int k;
+        if (!read_by_candidates_only(g, cand, n->outputs[0], readers, &k)) continue;
+        *gap = other;
+        *dslot = ds;
+        return true;
+    }
+    return false;
+}
+
+/* Whether v's readers are exactly a bridge's Mul (reading it as d) and
+ * that bridge's pool. */
+static bool read_by_bridge(const spd_graph *g, const region_state *r, const char *v, int *readers)
+{
+    if (spd_graph_consumers(g, v, readers, g->n_nodes) != 2) return false;
+    for (int k = 0; k < 2; k++) {
+        const int b = readers[k];
+        if (b < r->n && r->gap[b] == readers[1 - k] && !strcmp(g->nodes[b].inputs[r->dslot[b]], v)) return true;
+    }
+    return false;
+}
+
 /* Which nodes change: candidates in regions that hold a depthwise one. */
 static void choose(const spd_graph *g, const spd_shape_table *tab, region_state *r, int *readers)
 {
@@ -118,9 +180,19 @@ static void choose(const spd_graph *g, const spd_shape_table *tab, region_state 
         r->dw[i] = r->cand[i] && dw;
     }
     for (int i = 0; i < N; i++) {
+        r->gap[i] = -1;
+        if (g->nodes[i].op_type && !se_bridge(g, tab, r->opset, r->cand, i, &r->gap[i], &r->dslot[i], readers))
+            r->gap[i] = -1;
+    }
+    for (int i = 0; i < N; i++) {
         int n;
         if (r->cand[i] && read_by_candidates_only(g, r->cand, g->nodes[i].outputs[0], readers, &n))
             for (int k = 0; k < n; k++) unite(r->parent, i, readers[k]);
+        if (r->gap[i] >= 0) { /* a bridge joins d's producer and p's readers */
+            unite(r->parent, i, spd_graph_producer(g, g->nodes[i].inputs[r->dslot[i]]));
+            read_by_candidates_only(g, r->cand, g->nodes[i].outputs[0], readers, &n);
+            for (int k = 0; k < n; k++) unite(r->parent, i, readers[k]);
+        }
     }
     for (int i = 0; i < N; i++)
         if (r->dw[i]) r->dw[find(r->parent, i)] = 1; /* the root marks its region */
@@ -137,13 +209,16 @@ static void choose(const spd_graph *g, const spd_shape_table *tab, region_state 
         for (int s = 0; s < n->n_inputs && s < 4; s++) {
             if (s == 1 || s == 2) continue;
             const int p = spd_graph_producer(g, n->inputs[s]);
-            if (p < 0 || !r->cand[p] || find(r->parent, p) != root) changes[root]++;
+            if (p < 0 || !(r->cand[p] || r->gap[p] >= 0) || find(r->parent, p) != root) changes[root]++;
         }
-        if (!read_by_candidates_only(g, r->cand, n->outputs[0], readers, &k)) changes[root]++;
+        if (!read_by_candidates_only(g, r->cand, n->outputs[0], readers, &k) && !read_by_bridge(g, r, n->outputs[0], readers))
+            changes[root]++;
     }
     for (int i = 0; i < N; i++) {
         const int root = find(r->parent, i);
-        r->conv[i] = r->cand[i] && r->dw[root] && convs[root] >= MIN_CONVS_PER_CHANGE * changes[root];
+        const bool on = r->dw[root] && convs[root] >= MIN_CONVS_PER_CHANGE * changes[root];
+        r->conv[i] = r->cand[i] && on;
+        r->bridge_on[i] = r->gap[i] >= 0 && on;
     }
 }
 
@@ -213,6 +288,14 @@ static bool plane_mean(const spd_node *n)
     return (a == 2 && b == 3) || (a == 3 && b == 2);
 }
 
+/* Whether node i is the pool of a changing bridge. */
+static bool is_bridge_pool(const region_state *r, int i)
+{
+    for (int b = 0; b < r->n; b++)
+        if (r->bridge_on[b] && r->gap[b] == i) return true;
+    return false;
+}
+
 /* Node i (changing) writes its output channels-last as "<y>_nhwc", which
  * its changing readers take; a Transpose back to y serves the others and
  * the graph's outputs. */
@@ -232,6 +315,14 @@ static spd_status rewrite_output(spd_graph *g, const region_state *r, int i, int
             if (st == SPD_OK) st = spd_node_set_ints(c, "axes", axes, 2);
             continue;
         }
+        if (readers[k] < r->n && r->bridge_on[readers[k]]) { /* the Mul reads d channels-last */
+            st = spd_node_set_input(c, r->dslot[readers[k]], t);
+            continue;
+        }
+        if (readers[k] < r->n && is_bridge_pool(r, readers[k])) { /* made a ReduceMean by rewrite_bridge */
+            st = spd_node_set_input(c, 0, t);
+            continue;
+        }
         if (readers[k] >= r->n || !r->conv[readers[k]]) {
             outside = true;
             continue;
@@ -245,6 +336,49 @@ static spd_status rewrite_output(spd_graph *g, const region_state *r, int i, int
     }
     spd_free(t);
     spd_free(y);
+    return st;
+}
+
+/* Bridge b (changing) once its d is channels-last: the pool becomes
+ * ReduceMean(d, axes 1 2) -> "<g>_nhwc" [N, 1, 1, C] and a Transpose (a
+ * copy of C floats) gives back g [N, C, 1, 1]; s goes in as [N, 1, 1, C];
+ * the product p is written channels-last, for its readers (all changing). */
+static spd_status rewrite_bridge(spd_graph *g, const region_state *r, int b, int *readers, int cap)
+{
+    static const int64_t to_first[4] = {0, 3, 1, 2}, to_last[4] = {0, 2, 3, 1}, axes[2] = {1, 2};
+    const int pool = r->gap[b];
+    char *gname = spd_strdup(g->nodes[pool].outputs[0]), *pin = spd_strdup(g->nodes[pool].inputs[0]);
+    char *sname = spd_strdup(g->nodes[b].inputs[1 - r->dslot[b]]), *p = spd_strdup(g->nodes[b].outputs[0]);
+    char *glast = NULL, *slast = NULL, *plast = NULL;
+    spd_status st = gname && pin && sname && p ? SPD_OK : spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    if (st == SPD_OK) st = rename_with_suffix(g, gname, &glast);
+    if (st == SPD_OK) st = rename_with_suffix(g, sname, &slast);
+    if (st == SPD_OK) st = rename_with_suffix(g, p, &plast);
+    if (st == SPD_OK) {
+        const char *ins[1] = {pin}, *outs[1] = {glast};
+        st = spd_graph_replace_node(g, pool, "ReduceMean", "", 1, ins, 1, outs);
+    }
+    if (st == SPD_OK) st = spd_node_set_ints(&g->nodes[pool], "axes", axes, 2);
+    if (st == SPD_OK) st = spd_node_set_int(&g->nodes[pool], "keepdims", 1);
+    if (st == SPD_OK) st = add_transpose(g, glast, gname, to_first);
+    if (st == SPD_OK) st = add_transpose(g, sname, slast, to_last);
+    if (st == SPD_OK) st = spd_node_set_input(&g->nodes[b], 1 - r->dslot[b], slast);
+    if (st == SPD_OK) {
+        const int n = spd_graph_consumers(g, p, readers, cap);
+        st = spd_node_set_output(&g->nodes[b], 0, plast);
+        for (int k = 0; k < n && st == SPD_OK; k++) {
+            spd_node *c = &g->nodes[readers[k]];
+            for (int s = 0; s < c->n_inputs && st == SPD_OK; s++)
+                if (!strcmp(c->inputs[s], p)) st = spd_node_set_input(c, s, plast);
+        }
+    }
+    spd_free(gname);
+    spd_free(pin);
+    spd_free(sname);
+    spd_free(p);
+    spd_free(glast);
+    spd_free(slast);
+    spd_free(plast);
     return st;
 }
 
@@ -270,13 +404,22 @@ spd_status spd_pass_layout_nhwc_ex(spd_model *m, const spd_shape_table *shapes, 
     spd_graph *g = m->graph;
     const int N = g->n_nodes; /* nodes added below are Transposes, past N */
     if (N == 0) return SPD_OK;
-    region_state r = {N, spd_calloc((size_t)N, sizeof(int)), spd_calloc((size_t)(2 * N), sizeof(int)), spd_calloc((size_t)N, 1), spd_calloc((size_t)N, 1),
-                      spd_calloc((size_t)N, 1)};
+    region_state r = {N,
+                      spd_calloc((size_t)N, sizeof(int)),
+                      spd_calloc((size_t)(2 * N), sizeof(int)),
+                      spd_calloc((size_t)N, 1),
+                      spd_calloc((size_t)N, 1),
+                      spd_calloc((size_t)N, 1),
+                      spd_calloc((size_t)N, sizeof(int)),
+                      spd_calloc((size_t)N, sizeof(int)),
+                      spd_calloc((size_t)N, 1),
+                      spd_model_opset(m, "")};
     const int cap = 2 * N + 1; /* readers of one value, Transposes added included */
     int *readers = spd_calloc((size_t)cap, sizeof(int));
     copies cp = {0, spd_calloc((size_t)N * 2 + 1, sizeof(char *)), spd_calloc((size_t)N * 2 + 1, sizeof(char *))};
     spd_status st = SPD_OK;
-    if (!r.parent || !r.count || !r.cand || !r.dw || !r.conv || !readers || !cp.from || !cp.to) {
+    if (!r.parent || !r.count || !r.cand || !r.dw || !r.conv || !r.gap || !r.dslot || !r.bridge_on || !readers ||
+        !cp.from || !cp.to) {
         st = spd_errorf(SPD_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -291,7 +434,7 @@ spd_status spd_pass_layout_nhwc_ex(spd_model *m, const spd_shape_table *shapes, 
         for (int s = 0; s < 4 && st == SPD_OK; s++) {
             if (s == 1 || s == 2 || s >= g->nodes[i].n_inputs) continue;
             const int p = spd_graph_producer(g, g->nodes[i].inputs[s]);
-            if (p >= 0 && p < N && r.conv[p]) continue; /* channels-last already */
+            if (p >= 0 && p < N && (r.conv[p] || r.bridge_on[p])) continue; /* channels-last already */
             const char *t;
             st = to_nhwc(g, &cp, g->nodes[i].inputs[s], &t);
             if (st == SPD_OK) st = spd_node_set_input(&g->nodes[i], s, t);
@@ -299,6 +442,8 @@ spd_status spd_pass_layout_nhwc_ex(spd_model *m, const spd_shape_table *shapes, 
     }
     for (int i = 0; i < N && st == SPD_OK; i++)
         if (r.conv[i]) st = rewrite_output(g, &r, i, readers, cap);
+    for (int i = 0; i < N && st == SPD_OK; i++)
+        if (r.bridge_on[i]) st = rewrite_bridge(g, &r, i, readers, cap);
     for (int i = 0; i < N && st == SPD_OK; i++)
         if (r.conv[i]) st = retype(&g->nodes[i]);
     if (st == SPD_OK) st = spd_model_require_opset(m, "ai.speedster", 1);
@@ -316,5 +461,8 @@ done:
     spd_free(r.cand);
     spd_free(r.dw);
     spd_free(r.conv);
+    spd_free(r.gap);
+    spd_free(r.dslot);
+    spd_free(r.bridge_on);
     return st;
 }

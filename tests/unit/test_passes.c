@@ -90,7 +90,7 @@ static const tcase g_cases[] = {
     /* channels-last chains: one Transpose in; the mean over the plane reads channels-last */
     {"ds_chain", 1, "NhwcConv=9 Transpose=1 ReduceMean=1 -Conv -FusedConv -Relu -Clip -Add tight"},
     {"ds_chain", 0, "-NhwcConv -Transpose FusedConv=8 Add=1"}, /* no shapes: no residual fusion either */
-    {"ds_chain_se", 1, "-NhwcConv -Transpose FusedConv=9 GlobalAveragePool=1 tight"},
+    {"ds_chain_se", 1, "NhwcConv=9 Transpose=3 ReduceMean=2 -GlobalAveragePool -FusedConv tight"}, /* through the SE Mul */
     {"ds_chain_big", 1, "-NhwcConv -Transpose FusedConv=9"},
 };
 
