@@ -8,7 +8,7 @@
  * the 1x1 convolutions have few positions and many channels, which the
  * channels-first GEMM runs poorly (see ops/conv_nhwc.c), and only when
  * they are long enough to pay for their layout changes and small (see
- * MAX_ACTIVATION); a ResNet's 3x3
+ * max_activation); a ResNet's 3x3
  * convolutions keep the channels-first kernels (Winograd among them).
  * Where a region reads a value from outside, a Transpose (0, 2, 3, 1) makes
  * its channels-last copy; where something outside (or a graph output) reads
@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/sgemm_fast.h"
 #include "passes/passes.h"
 #include "util/alloc.h"
 #include "util/status.h"
@@ -31,16 +32,25 @@
  * between two changes: channels-last, it ran 1.08x as long. Keyword
  * spotting (9 convolutions) and MobileNetV2 (52) have two changes. */
 #define MIN_CONVS_PER_CHANGE 4
-/* ... and only convolutions whose output has at most this many values.
- * Measured against the channels-first kernels: keyword spotting (8000
- * values per activation) ran 0.91x as long at 1 and 2 threads. MobileNetV2
- * with the AVX-512 channels-last depthwise kernel: at most 32768 values
- * (none of its convolutions) 3.88 ms at 1 thread, 2.05-2.16 at 2; at most
- * 115000 (its 14x14 and 7x7 stages) 3.65 / 1.87-1.94; 160000 (from the
- * 28x28 stage on: 42 of 52) 3.51-3.60 / 1.86-1.94; all 52, 3.57-3.72 /
- * 1.90-2.00 (the 112x112 and 56x56 depthwise layers are faster
- * channels-first). */
-#define MAX_ACTIVATION 160000
+/* ... and only convolutions whose output has at most this many values,
+ * which depends on the kernels this CPU runs. Measured against the
+ * channels-first kernels: keyword spotting (8000 values per activation)
+ * ran 0.91x as long at 1 and 2 threads with the AVX2 kernels; MobileNetV2
+ * (up to 1.2M values) 0.99-1.06x, its 7x7 and 14x14 stages no faster.
+ * With the AVX-512 channels-last depthwise kernels, MobileNetV2: at most
+ * 32768 values (none of its convolutions) 3.88 ms at 1 thread, 2.05-2.16
+ * at 2; at most 115000 (its 14x14 and 7x7 stages) 3.65 / 1.87-1.94;
+ * 160000 (from the 28x28 stage on: 42 of 52) 3.51-3.60 / 1.86-1.94; all
+ * 52, 3.57-3.72 / 1.90-2.00 (the 112x112 and 56x56 depthwise layers are
+ * faster channels-first). EfficientNet-B0: 200000 no better, 500000 1.03x
+ * as long. */
+#define MAX_ACTIVATION_AVX2 32768
+#define MAX_ACTIVATION_AVX512 160000
+
+static int64_t max_activation(void)
+{
+    return spd_sgemm_isa_current() == SPD_SGEMM_AVX512 ? MAX_ACTIVATION_AVX512 : MAX_ACTIVATION_AVX2;
+}
 
 typedef struct region_state {
     int n; /* nodes when the pass began; the Transposes it adds come after */
@@ -89,7 +99,7 @@ static bool candidate(const spd_graph *g, const spd_shape_table *tab, const spd_
     if (!x || x->ndim != 4 || x->dtype != SPD_FLOAT) return false;
     spd_shape_entry tmp_y;
     const spd_shape_entry *y = spd_shape_lookup(tab, g, n->outputs[0], &tmp_y);
-    if (!y || y->ndim != 4 || spd_dims_prod(y->dims, 0, 4) > MAX_ACTIVATION) return false;
+    if (!y || y->ndim != 4 || spd_dims_prod(y->dims, 0, 4) > max_activation()) return false;
     const int64_t group = spd_attr_int(n, "group", 1);
     *dw = group > 1 && group == W->dims[0] && W->dims[1] == 1 && x->dims[1] == group;
     return group == 1 ? x->dims[1] == W->dims[1] : *dw;
