@@ -267,6 +267,10 @@ int main(void)
         run_case(&c, 2);
         c = make_case(3000, 1, 40, 1, 0, 0, 0);
         run_case(&c, 2);
+        c = make_case(70, 200, 2100, 0, 0, 4, 1); /* K past the AVX-512 kernel's kc of 1024 */
+        run_case(&c, 2);
+        c = make_case(130, 45, 1500, 1, 1, 3, 0);
+        run_case(&c, 1);
     }
     /* B read in place by the kernel: upright, rows of 16k floats on cache
      * lines, N >= 512, few rows; N not a multiple of 16 leaves a packed
@@ -290,6 +294,7 @@ int main(void)
             check_epilogue(24, 64, 300, act, bz & 1, bz >> 1, 2);
             check_epilogue(7, 512, 20, act, bz & 1, bz >> 1, 1);
             check_epilogue(9, 700, 33, act, bz & 1, bz >> 1, 1); /* rows off cache lines, read in place by AVX-512 */
+            check_epilogue(10, 40, 1300, act, bz & 1, bz >> 1, 1);  /* two k slices of the AVX-512 kernel */
         }
     for (int r = 0; r < 12; r++)
         check_epilogue(rnd_range(1, 70), rnd_range(1, 90), rnd_range(1, 600), (int)rnd_range(0, 5), (int)(rnd() & 1),
