@@ -315,11 +315,28 @@ static conv_case conv_base(int nd)
     return c;
 }
 
+/* A 2-D case with square kernel, strides, dilations and pads. */
+typedef struct square_case {
+    int64_t C, M, g, H, W, k, s, d, p;
+} square_case;
+
+static conv_case square(const square_case *h)
+{
+    conv_case c = conv_base(2);
+    c.C = h->C, c.M = h->M, c.group = h->g;
+    c.in[0] = h->H, c.in[1] = h->W;
+    c.k[0] = c.k[1] = h->k;
+    c.s[0] = c.s[1] = h->s;
+    c.d[0] = c.d[1] = h->d;
+    c.pb[0] = c.pb[1] = c.pe[0] = c.pe[1] = h->p;
+    return c;
+}
+
 static void conv_tests(void)
 {
     /* hand-picked: pointwise, resnet-like small spatial, strided 1x1,
      * depthwise, grouped, dilated, big K (several kc slices) */
-    struct { int64_t C, M, g, H, W, k, s, d, p; } hp[] = {
+    const square_case hp[] = {
         {64, 96, 1, 14, 14, 1, 1, 1, 0},  {96, 64, 1, 7, 7, 3, 1, 1, 1},   {32, 80, 1, 9, 11, 1, 2, 1, 0},
         {24, 24, 24, 13, 9, 3, 2, 1, 1},  {16, 32, 4, 10, 10, 3, 1, 1, 1}, {8, 12, 1, 17, 19, 3, 1, 2, 2},
         {300, 40, 1, 6, 5, 3, 1, 1, 1},   {3, 16, 1, 33, 31, 7, 2, 1, 3},  {40, 520, 1, 3, 3, 1, 1, 1, 0},
@@ -336,13 +353,7 @@ static void conv_tests(void)
         {3, 20, 1, 29, 35, 3, 2, 1, 0},   {3, 32, 1, 30, 38, 3, 2, 1, 1},
     };
     for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
-        conv_case c = conv_base(2);
-        c.C = hp[i].C, c.M = hp[i].M, c.group = hp[i].g;
-        c.in[0] = hp[i].H, c.in[1] = hp[i].W;
-        c.k[0] = c.k[1] = hp[i].k;
-        c.s[0] = c.s[1] = hp[i].s;
-        c.d[0] = c.d[1] = hp[i].d;
-        c.pb[0] = c.pb[1] = c.pe[0] = c.pe[1] = hp[i].p;
+        conv_case c = square(&hp[i]);
         c.bias = i % 2 == 0;
         c.z = i % 3 == 1;
         c.ac = pick_act((int)(i % 7));
@@ -397,7 +408,7 @@ static void conv_tests(void)
  * K past the kernel's cache block takes the packed path. */
 static void implicit_tests(void)
 {
-    struct { int64_t C, M, g, H, W, k, s, d, p; } hp[] = {
+    const square_case hp[] = {
         {16, 64, 1, 9, 55, 3, 1, 1, 1}, {3, 24, 1, 11, 70, 3, 2, 1, 1}, {3, 16, 1, 13, 75, 7, 2, 1, 3},
         {5, 13, 1, 6, 40, 3, 1, 1, 0},  {4, 8, 2, 7, 33, 5, 1, 1, 2},   {2, 40, 1, 3, 90, 3, 1, 2, 2},
         {1, 9, 1, 5, 62, 3, 1, 1, 0},   {30, 20, 1, 4, 36, 3, 1, 1, 1},
@@ -406,13 +417,7 @@ static void implicit_tests(void)
     const int acts[] = {SPD_ACT_NONE, SPD_ACT_RELU, SPD_ACT_CLIP, SPD_ACT_SILU, SPD_ACT_GELU};
     for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++)
         for (int v = 0; v < 5; v++) {
-            conv_case c = conv_base(2);
-            c.C = hp[i].C, c.M = hp[i].M, c.group = hp[i].g;
-            c.in[0] = hp[i].H, c.in[1] = hp[i].W;
-            c.k[0] = c.k[1] = hp[i].k;
-            c.s[0] = c.s[1] = hp[i].s;
-            c.d[0] = c.d[1] = hp[i].d;
-            c.pb[0] = c.pb[1] = c.pe[0] = c.pe[1] = hp[i].p;
+            conv_case c = square(&hp[i]);
             c.bias = v != 2;
             c.z = (v + (int)i) % 2;
             c.ac = pick_act(acts[v]);
