@@ -60,6 +60,7 @@ typedef struct region_state {
      * per Mul, its GlobalAveragePool (-1: not one) and d's input slot */
     int *gap, *dslot;
     unsigned char *bridge_on; /* ... that change with their region */
+    unsigned char *pool_on;   /* per node: the pool of a changing bridge */
     int64_t opset;            /* the model's ai.onnx opset */
 } region_state;
 
@@ -230,6 +231,8 @@ static void choose(const spd_graph *g, const spd_shape_table *tab, region_state 
         r->conv[i] = r->cand[i] && on;
         r->bridge_on[i] = r->gap[i] >= 0 && on;
     }
+    for (int i = 0; i < N; i++)
+        if (r->bridge_on[i]) r->pool_on[r->gap[i]] = 1;
 }
 
 static spd_status rename_with_suffix(spd_graph *g, const char *base_name, char **out)
@@ -298,14 +301,6 @@ static bool plane_mean(const spd_node *n)
     return (a == 2 && b == 3) || (a == 3 && b == 2);
 }
 
-/* Whether node i is the pool of a changing bridge. */
-static bool is_bridge_pool(const region_state *r, int i)
-{
-    for (int b = 0; b < r->n; b++)
-        if (r->bridge_on[b] && r->gap[b] == i) return true;
-    return false;
-}
-
 /* Node i (changing) writes its output channels-last as "<y>_nhwc", which
  * its changing readers take; a Transpose back to y serves the others and
  * the graph's outputs. */
@@ -329,7 +324,7 @@ static spd_status rewrite_output(spd_graph *g, const region_state *r, int i, int
             st = spd_node_set_input(c, r->dslot[readers[k]], t);
             continue;
         }
-        if (readers[k] < r->n && is_bridge_pool(r, readers[k])) { /* made a ReduceMean by rewrite_bridge */
+        if (readers[k] < r->n && r->pool_on[readers[k]]) { /* made a ReduceMean by rewrite_bridge */
             st = spd_node_set_input(c, 0, t);
             continue;
         }
@@ -423,12 +418,13 @@ spd_status spd_pass_layout_nhwc_ex(spd_model *m, const spd_shape_table *shapes, 
                       spd_calloc((size_t)N, sizeof(int)),
                       spd_calloc((size_t)N, sizeof(int)),
                       spd_calloc((size_t)N, 1),
+                      spd_calloc((size_t)N, 1),
                       spd_model_opset(m, "")};
     const int cap = 2 * N + 1; /* readers of one value, Transposes added included */
     int *readers = spd_calloc((size_t)cap, sizeof(int));
     copies cp = {0, spd_calloc((size_t)N * 2 + 1, sizeof(char *)), spd_calloc((size_t)N * 2 + 1, sizeof(char *))};
     spd_status st = SPD_OK;
-    if (!r.parent || !r.count || !r.cand || !r.dw || !r.conv || !r.gap || !r.dslot || !r.bridge_on || !readers ||
+    if (!r.parent || !r.count || !r.cand || !r.dw || !r.conv || !r.gap || !r.dslot || !r.bridge_on || !r.pool_on || !readers ||
         !cp.from || !cp.to) {
         st = spd_errorf(SPD_ERR_NOMEM, "out of memory");
         goto done;
@@ -474,5 +470,6 @@ done:
     spd_free(r.gap);
     spd_free(r.dslot);
     spd_free(r.bridge_on);
+    spd_free(r.pool_on);
     return st;
 }
