@@ -263,6 +263,13 @@ static bool tile_epi_fits(const drv *d, int *clamp, float *lo, float *hi)
     return e->row_bias || e->col_bias || e->z || *clamp != SPD_CLAMP_NONE;
 }
 
+/* kernel_sa_wide's tile height for m rows: its most or one less, whichever
+ * computes fewer rows (125 pixels: 25 tiles of 5, not 21 of 6). */
+static int64_t wide_rows(int most, int64_t m)
+{
+    return cdiv(m, most - 1) * (most - 1) < cdiv(m, most) * most ? most - 1 : most;
+}
+
 static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
 {
     const spd_sgemm_kernel *kern = d->kern;
@@ -318,11 +325,22 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
                                fused && last ? clamp : SPD_CLAMP_NONE, lo, hi,
                                round_up(mm, mr) <= C_AHEAD_MAX_ROWS ? C_AHEAD_PANELS * nr : 0};
             const spd_tile_epi *tep = kern->fuses_epi ? &te : NULL;
-            for (int64_t jr = 0, e0 = 0; jr < n; jr += nr) {
-                const int nn = (int)min64(nr, n - jr);
+            int nn; /* this step's columns */
+            for (int64_t jr = 0, e0 = 0; jr < n; jr += nn) {
+                const bool wide = a_direct && kern->kernel_sa_wide && n - jr >= 2 * nr;
+                nn = (int)min64(wide ? 2 * nr : nr, n - jr);
                 const float *b = direct ? bp : bb + jr * k;
                 if (zc) te.col_bias = zc + jr;
-                if (jr < full) {
+                if (wide) {
+                    const int64_t h = wide_rows(kern->wide_mr, mm);
+                    for (int64_t ir = 0; ir < mm; ir += h) {
+                        if (te.bias) te.bias = d->epi->row_bias + r + ir;
+                        if (z) te.z = z + ir * ldc + jr;
+                        te.b_ahead = B->packed && ir == 0 && jr + nn < n ? 2 * k * nr : 0;
+                        kern->kernel_sa_wide(k, aa + ir * A->ld, A->ld, b, k * nr, cc + ir * ldc + jr, ldc,
+                                             (int)min64(h, mm - ir), d->alpha, bt, tep);
+                    }
+                } else if (jr < full) {
                     const float *bd = B->p + pc * B->ld + c0 + jr;
                     for (int64_t ir = 0; ir < mm; ir += mr) {
                         if (te.bias) te.bias = d->epi->row_bias + r + ir;

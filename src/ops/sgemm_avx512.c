@@ -28,7 +28,7 @@
 #define TARGET __attribute__((target("avx512f,avx2,fma")))
 #define COPY_B_ROW(d, s) (_mm512_store_ps((d), _mm512_loadu_ps(s)), _mm512_store_ps((d) + 16, _mm512_loadu_ps((s) + 16)))
 #include "ops/sgemm_pack.inc"
-#include "ops/vmath_avx512_inl.h"
+#include "ops/sgemm_avx512_inl.h"
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
@@ -38,39 +38,6 @@
  * alone left the kernel waiting (1x1 convolutions on 7x7 planes ran 1.5x
  * as long in-model as with warm weights; with this, 1.1x). */
 #define A_AHEAD 1024
-
-/* v clamped as act8 does it (Relu: NaN -> 0; Clip: NaN stays; SiLU:
- * v sigmoid(lo v), without the product when lo is 1, as act8's SILU1;
- * GELU as gelu8). */
-TARGET static inline __m512 clamp16(__m512 v, int clamp, __m512 lo, __m512 hi, float a)
-{
-    if (clamp == SPD_CLAMP_RELU) return _mm512_max_ps(v, _mm512_setzero_ps());
-    if (clamp == SPD_CLAMP_CLIP) return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
-    if (clamp == SPD_CLAMP_SILU) return mulsig16(v, a == 1.0f ? v : _mm512_mul_ps(lo, v));
-    if (clamp == SPD_CLAMP_GELU) return gelu16(v);
-    return v;
-}
-
-/* C's 16 columns under mask mk = clamp(alpha*acc + beta*C + z); beta 0
- * does not read C. */
-TARGET static inline void store16(float *c, const float *z, __mmask16 mk, __m512 acc, float alpha, float beta,
-                                  int clamp, __m512 lo, __m512 hi, float a)
-{
-    __m512 v = alpha == 1.0f ? acc : _mm512_mul_ps(_mm512_set1_ps(alpha), acc);
-    if (beta == 1.0f)
-        v = _mm512_fmadd_ps(_mm512_set1_ps(alpha), acc, _mm512_maskz_loadu_ps(mk, c));
-    else if (beta != 0.0f)
-        v = _mm512_fmadd_ps(_mm512_set1_ps(alpha), acc,
-                            _mm512_mul_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mk, c)));
-    if (z) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, z));
-    _mm512_mask_storeu_ps(c, mk, clamp16(v, clamp, lo, hi, a));
-}
-
-/* The first n (clamped to 0..16) lanes. */
-TARGET static inline __mmask16 cols_mask(int n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
-}
 
 /* p - shift floats, as an address: for kernel_ib the start may lie before
  * the array (only lanes that land inside are stored or loaded). */
@@ -316,6 +283,8 @@ static const spd_sgemm_kernel g_avx512 = {
     .kernel_sb = kernel_8x32_sb,
     .kernel_sa = kernel_8x32_sa,
     .kernel_ib = kernel_8x32_ib,
+    .kernel_sa_wide = spd_kernel_6x64_sa,
+    .wide_mr = 6,
     .fuses_epi = 1,
     .epi_silu = 1,
     .epi_gelu = 1,

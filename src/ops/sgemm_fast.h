@@ -84,6 +84,12 @@ typedef struct spd_sgemm_kernel {
      * alpha 1, beta 0; te's z laid out like C); NULL where the ISA has none. */
     void (*kernel_ib)(int64_t k, const float *a, const float *b, const spd_tile_map *map, float *C, int64_t ldc,
                       int m, const spd_tile_epi *te);
+    /* The same as kernel_sa over 2*nr columns, op(B) two consecutive
+     * packed panels (the second ps floats after the first), m <= wide_mr;
+     * NULL where the ISA has none. */
+    void (*kernel_sa_wide)(int64_t k, const float *a, int64_t lda, const float *b, int64_t ps, float *C,
+                           int64_t ldc, int m, float alpha, float beta, const spd_tile_epi *te);
+    int wide_mr;
     int fuses_epi; /* the kernels apply a spd_tile_epi (with alpha 1) */
     int epi_silu;  /* ... including SPD_CLAMP_SILU */
     int epi_gelu;  /* ... and SPD_CLAMP_GELU */
@@ -94,6 +100,9 @@ typedef struct spd_sgemm_kernel {
  * the CPU: the caller does. */
 const spd_sgemm_kernel *spd_sgemm_kernel_avx2(void);
 const spd_sgemm_kernel *spd_sgemm_kernel_avx512(void);
+/* kernel_sa_wide of the AVX-512 kernel (sgemm_wide_avx512.c; x86-64 only) */
+void spd_kernel_6x64_sa(int64_t k, const float *a, int64_t lda, const float *b, int64_t ps, float *C, int64_t ldc,
+                        int m, float alpha, float beta, const spd_tile_epi *te);
 
 /* The best path this CPU (and build) runs. */
 spd_sgemm_isa spd_sgemm_isa_best(void);

@@ -299,6 +299,18 @@ int main(void)
     for (int r = 0; r < 12; r++)
         check_epilogue(rnd_range(1, 70), rnd_range(1, 90), rnd_range(1, 600), (int)rnd_range(0, 5), (int)(rnd() & 1),
                        (int)(rnd() & 1), r % 2 ? 2 : 1);
+    /* The AVX-512 64-column tiles with A in place (N <= 128): 5- and 6-row
+     * tiles, partial ones, a 32-column rest (96), two k slices (1100),
+     * every activation with row bias, residual or column bias. */
+    {
+        static const int64_t ms[] = {1, 4, 5, 6, 10, 12, 13, 125};
+        static const int64_t ns[] = {64, 96, 128};
+        int i = 0;
+        for (int mi = 0; mi < 8; mi++)
+            for (int act = 0; act < 6; act++, i++)
+                check_epilogue(ms[mi], ns[i % 3], i % 7 == 0 ? 1100 : i % 2 ? 40 : 64, act, i & 1, (i >> 1) % 3,
+                               mi % 2 ? 2 : 1);
+    }
     /* A bias over columns (fused into the AVX2 tiles' accumulators): full
      * and edge tiles, several k slices, in-place B, alone and beside a row
      * bias (then the pass applies both). */
