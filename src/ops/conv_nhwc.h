@@ -40,4 +40,15 @@ bool spd_nhwc_dwk_fits(const spd_nhwc_geom *g);
 void spd_nhwc_dwk_rows_avx512(const spd_nhwc_geom *g, const float *x, const float *wd, const float *bias, int clamp,
                               float lo, float hi, float *y, int64_t r0, int64_t r1);
 
+/* Group 1, not pointwise, without a column matrix (conv_nhwc_implicit.c):
+ * when spd_nhwc_implicit_fits, Y = act(conv(X) + bias + Z) from xp, X
+ * zero-padded to [N, Hp, Wp, C] over the rows and columns the taps span
+ * (from the first padded one), and the weights W^T [KH*KW*C, M] prepacked
+ * for kern (one k slice). bias and z may be NULL. */
+struct spd_sgemm_kernel;
+bool spd_nhwc_implicit_fits(const struct spd_sgemm_kernel *kern, const spd_nhwc_geom *g, const spd_act *ac);
+void spd_nhwc_implicit(const struct spd_sgemm_kernel *kern, const spd_nhwc_geom *g, const float *xp, int64_t Hp,
+                       int64_t Wp, const float *wpack, const float *bias, const float *z, const spd_act *ac, float *y,
+                       int threads);
+
 #endif

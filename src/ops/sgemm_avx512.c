@@ -284,6 +284,7 @@ static const spd_sgemm_kernel g_avx512 = {
     .kernel_sa = kernel_8x32_sa,
     .kernel_ib = kernel_8x32_ib,
     .kernel_sa_wide = spd_kernel_6x64_sa,
+    .kernel_sa_wide_off = spd_kernel_6x64_sao,
     .wide_mr = 6,
     .fuses_epi = 1,
     .epi_silu = 1,

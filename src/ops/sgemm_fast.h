@@ -89,6 +89,10 @@ typedef struct spd_sgemm_kernel {
      * NULL where the ISA has none. */
     void (*kernel_sa_wide)(int64_t k, const float *a, int64_t lda, const float *b, int64_t ps, float *C,
                            int64_t ldc, int m, float alpha, float beta, const spd_tile_epi *te);
+    /* The same with alpha 1, beta 0 and step p of row i at a + i*lda +
+     * aoff[p]; te not NULL. NULL where the ISA has none. */
+    void (*kernel_sa_wide_off)(int64_t k, const float *a, int64_t lda, const int32_t *aoff, const float *b,
+                               int64_t ps, float *C, int64_t ldc, int m, const spd_tile_epi *te);
     int wide_mr;
     int fuses_epi; /* the kernels apply a spd_tile_epi (with alpha 1) */
     int epi_silu;  /* ... including SPD_CLAMP_SILU */
@@ -103,6 +107,8 @@ const spd_sgemm_kernel *spd_sgemm_kernel_avx512(void);
 /* kernel_sa_wide of the AVX-512 kernel (sgemm_wide_avx512.c; x86-64 only) */
 void spd_kernel_6x64_sa(int64_t k, const float *a, int64_t lda, const float *b, int64_t ps, float *C, int64_t ldc,
                         int m, float alpha, float beta, const spd_tile_epi *te);
+void spd_kernel_6x64_sao(int64_t k, const float *a, int64_t lda, const int32_t *aoff, const float *b, int64_t ps,
+                         float *C, int64_t ldc, int m, const spd_tile_epi *te);
 
 /* The best path this CPU (and build) runs. */
 spd_sgemm_isa spd_sgemm_isa_best(void);

@@ -26,11 +26,13 @@
 
 /* The tile C[0:m, 0:64]; R (5 or 6) rows are computed, the ones past m
  * from row 0 and not stored. full: m = R, alpha 1, beta 0 and te's clamp
- * full - 1 (0: not known). Inlined with R and full constant. */
+ * full - 1 (0: not known). aoff: step p of row r at a + r*lda + aoff[p]
+ * (NULL: a + r*lda + p). Inlined with R, full and aoff's presence
+ * constant. */
 TARGET static inline __attribute__((always_inline)) void tile(int R, int full, int64_t k, const float *a,
-                                                               int64_t lda, const float *b, int64_t ps, float *C,
-                                                               int64_t ldc, int m, float alpha, float beta,
-                                                               const spd_tile_epi *te)
+                                                               int64_t lda, const int32_t *aoff, const float *b,
+                                                               int64_t ps, float *C, int64_t ldc, int m, float alpha,
+                                                               float beta, const spd_tile_epi *te)
 {
     if (full) {
         m = R;
@@ -63,23 +65,30 @@ TARGET static inline __attribute__((always_inline)) void tile(int R, int full, i
     const int64_t b_ahead = te ? te->b_ahead : 0;
 #define ROW(r)                                                                                                    \
     if (r < R) {                                                                                                  \
-        const __m512 ar = _mm512_set1_ps(a##r[p]);                                                                \
+        const __m512 ar = _mm512_set1_ps(a##r[aoff ? aoff[p] : p]);                                                                \
         c##r##0 = _mm512_fmadd_ps(ar, b0, c##r##0);                                                               \
         c##r##1 = _mm512_fmadd_ps(ar, b1, c##r##1);                                                               \
         c##r##2 = _mm512_fmadd_ps(ar, b2v, c##r##2);                                                              \
         c##r##3 = _mm512_fmadd_ps(ar, b3, c##r##3);                                                               \
     }
-    for (int64_t p = 0; p < k; p++, b += 32, b2 += 32) {
-        if (b_ahead) { /* the next two panels, row by row */
-            _mm_prefetch((const char *)(b + b_ahead), _MM_HINT_T0);
-            _mm_prefetch((const char *)(b + b_ahead + 16), _MM_HINT_T0);
-            _mm_prefetch((const char *)(b2 + b_ahead), _MM_HINT_T0);
-            _mm_prefetch((const char *)(b2 + b_ahead + 16), _MM_HINT_T0);
-        }
-        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-        const __m512 b2v = _mm512_loadu_ps(b2), b3 = _mm512_loadu_ps(b2 + 16);
-        ROWS(ROW)
+    /* the prefetch test outside the loop: a loop for each case */
+#define KLOOP(PF)                                                                                                 \
+    for (int64_t p = 0; p < k; p++, b += 32, b2 += 32) {                                                          \
+        if (PF) { /* the next two panels, row by row */                                                          \
+            _mm_prefetch((const char *)(b + b_ahead), _MM_HINT_T0);                                               \
+            _mm_prefetch((const char *)(b + b_ahead + 16), _MM_HINT_T0);                                          \
+            _mm_prefetch((const char *)(b2 + b_ahead), _MM_HINT_T0);                                              \
+            _mm_prefetch((const char *)(b2 + b_ahead + 16), _MM_HINT_T0);                                         \
+        }                                                                                                         \
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);                                      \
+        const __m512 b2v = _mm512_loadu_ps(b2), b3 = _mm512_loadu_ps(b2 + 16);                                    \
+        ROWS(ROW)                                                                                                 \
     }
+    if (b_ahead)
+        KLOOP(1)
+    else
+        KLOOP(0)
+#undef KLOOP
 #undef ROW
     const int clamp = full ? full - 1 : te ? te->clamp : SPD_CLAMP_NONE;
     const __m512 lo = _mm512_set1_ps(te ? te->lo : 0.0f), hi = _mm512_set1_ps(te ? te->hi : 0.0f);
@@ -114,10 +123,11 @@ TARGET static inline __attribute__((always_inline)) void tile(int R, int full, i
  * cost tens of cycles a tile). */
 #define CLAMPS(X) X(SPD_CLAMP_NONE) X(SPD_CLAMP_RELU) X(SPD_CLAMP_CLIP) X(SPD_CLAMP_SILU) X(SPD_CLAMP_GELU)
 #define CASE6(cl)                                                                                                 \
-    case cl: tile(6, 1 + cl, k, a, lda, b, ps, C, ldc, 6, 1.0f, 0.0f, te); return;
+    case cl: tile(6, 1 + cl, k, a, lda, AO, b, ps, C, ldc, 6, 1.0f, 0.0f, te); return;
 #define CASE5(cl)                                                                                                 \
-    case cl: tile(5, 1 + cl, k, a, lda, b, ps, C, ldc, 5, 1.0f, 0.0f, te); return;
+    case cl: tile(5, 1 + cl, k, a, lda, AO, b, ps, C, ldc, 5, 1.0f, 0.0f, te); return;
 
+#define AO NULL
 TARGET void spd_kernel_6x64_sa(int64_t k, const float *a, int64_t lda, const float *b, int64_t ps, float *C, int64_t ldc,
                                int m, float alpha, float beta, const spd_tile_epi *te)
 {
@@ -132,7 +142,29 @@ TARGET void spd_kernel_6x64_sa(int64_t k, const float *a, int64_t lda, const flo
             default: break;
             }
     }
-    tile(WR, 0, k, a, lda, b, ps, C, ldc, m, alpha, beta, te);
+    tile(WR, 0, k, a, lda, NULL, b, ps, C, ldc, m, alpha, beta, te);
 }
+#undef AO
+
+/* A's steps through offsets: an implicit convolution's rows are pixels of
+ * one output row (lda the stride between them), its steps the taps'
+ * channels in the padded input (conv_nhwc.c). */
+#define AO aoff
+TARGET void spd_kernel_6x64_sao(int64_t k, const float *a, int64_t lda, const int32_t *aoff, const float *b,
+                                int64_t ps, float *C, int64_t ldc, int m, const spd_tile_epi *te)
+{
+    if (!aoff) __builtin_unreachable(); /* so the inlined tiles test it once, here */
+    if (m == 6) switch (te->clamp) {
+            CLAMPS(CASE6)
+        default: break;
+        }
+    else if (m == 5)
+        switch (te->clamp) {
+            CLAMPS(CASE5)
+        default: break;
+        }
+    tile(WR, 0, k, a, lda, aoff, b, ps, C, ldc, m, 1.0f, 0.0f, te);
+}
+#undef AO
 
 #endif

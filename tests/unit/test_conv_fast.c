@@ -425,6 +425,38 @@ static void implicit_tests(void)
         }
 }
 
+/* Channels-last group-1 convolutions of 64k output channels, read from the
+ * padded input through tap offsets (ops/conv_nhwc_implicit.c): keyword
+ * spotting's 1-channel 10x4 stride-2 stem, rows of 1-13 pixels (tiles of
+ * 5 and 6, partial ones), stride 2, dilation 2, 5x5, batch 2, 128
+ * channels, K at 1017 (one k slice) and 1152 (past it: im2col), each with
+ * every fused activation, bias and residual. */
+static void nhwc_implicit_tests(void)
+{
+    const square_case hp[] = {
+        {8, 64, 1, 6, 13, 3, 1, 1, 1},  {5, 128, 1, 7, 9, 3, 2, 1, 1}, {3, 64, 1, 9, 11, 3, 1, 2, 2},
+        {4, 64, 1, 8, 8, 5, 1, 1, 2},   {2, 64, 1, 5, 1, 3, 1, 1, 1},  {6, 192, 1, 4, 6, 3, 1, 1, 0},
+        {113, 64, 1, 4, 5, 3, 1, 1, 1}, {128, 64, 1, 4, 4, 3, 1, 1, 1},
+    };
+    const int acts[] = {SPD_ACT_NONE, SPD_ACT_RELU, SPD_ACT_CLIP, SPD_ACT_SILU, SPD_ACT_GELU};
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0] + 1; i++)
+        for (int v = 0; v < 5; v++) {
+            conv_case c;
+            if (i < sizeof hp / sizeof hp[0]) {
+                c = square(&hp[i]);
+            } else { /* the stem */
+                c = conv_base(2);
+                c.C = 1, c.M = 64, c.in[0] = 49, c.in[1] = 10, c.k[0] = 10, c.k[1] = 4, c.s[0] = c.s[1] = 2;
+                c.pb[0] = c.pe[0] = 5, c.pb[1] = c.pe[1] = 1;
+            }
+            c.N = 1 + (int64_t)((i + v) % 2);
+            c.bias = v != 2;
+            c.z = (v + (int)i) % 2;
+            c.ac = pick_act(acts[v]);
+            run_conv_case(&c, v % 2 ? 2 : 1);
+        }
+}
+
 /* Depthwise: every specialised AVX2 kernel (3x3 and 5x5, stride 1 and 2,
  * even and odd left padding), paddings 0..2 on each side, widths 1..40
  * (whole vectors, a partial last one, both edges in one vector), planes a
@@ -750,6 +782,7 @@ int main(void)
     printf("paths: ref..%s\n", spd_sgemm_isa_name(best));
     conv_tests();
     implicit_tests();
+    nhwc_implicit_tests();
     gemm_tests();
     matmul_tests();
     program_test(1);
