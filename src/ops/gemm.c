@@ -221,10 +221,26 @@ static bool direct_b(const drv *d)
  * two: keyword spotting's packed A took 8% of its time). */
 #define DIRECT_A_MAX_N 128
 
+static int64_t wide_rows(int most, int64_t m);
+
+/* Wider products too, in the 64-column tiles (kernel_sa_wide), when K is
+ * one cache slice and the 5- or 6-row tiles waste no more rows than the
+ * 8-row ones: 196x384x64 (a channels-last expansion) 0.93x as long as
+ * packed, 49x960x160 0.89x, ViT's 197x2304x768 0.94x; 128x2304x768 (8-row
+ * tiles fit 128) 1.015x, 128x768x3072 (three slices) 1.09x. */
+static bool wide_a(const drv *d)
+{
+    const spd_sgemm_kernel *k = d->kern;
+    if (!k->kernel_sa_wide || d->K > k->kc) return false;
+    const int64_t h = wide_rows(k->wide_mr, d->M);
+    return (d->M + h - 1) / h * h <= (d->M + k->mr - 1) / k->mr * k->mr;
+}
+
 static bool direct_a(const drv *d, bool b_direct)
 {
     const spd_gemm_a *A = d->A;
-    return d->kern->kernel_sa && !b_direct && !A->packed && !A->pack && !A->trans && A->p && d->N <= DIRECT_A_MAX_N;
+    return d->kern->kernel_sa && !b_direct && !A->packed && !A->pack && !A->trans && A->p &&
+           (d->N <= DIRECT_A_MAX_N || wide_a(d));
 }
 
 /* A bias over columns: the epilogue's z as one row (ldz 0), a Gemm's C. */
@@ -332,11 +348,17 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
                 const float *b = direct ? bp : bb + jr * k;
                 if (zc) te.col_bias = zc + jr;
                 if (wide) {
-                    const int64_t h = wide_rows(kern->wide_mr, mm);
-                    for (int64_t ir = 0; ir < mm; ir += h) {
+                    const int64_t h = wide_rows(kern->wide_mr, mm), tiles = cdiv(mm, h);
+                    /* prepacked B comes from memory: each row tile fetches
+                     * its share of the next two panels (all of it in the
+                     * first tile asked for 25 bytes a cycle: EfficientNet's
+                     * 7x7 expansions, 49 rows, ran 1.16x as long as packed) */
+                    te.b_ahead = B->packed && jr + nn < n ? 2 * k * nr : 0;
+                    for (int64_t ir = 0, t = 0; ir < mm; ir += h, t++) {
                         if (te.bias) te.bias = d->epi->row_bias + r + ir;
                         if (z) te.z = z + ir * ldc + jr;
-                        te.b_ahead = B->packed && ir == 0 && jr + nn < n ? 2 * k * nr : 0;
+                        te.b_from = t * k / tiles;
+                        te.b_to = (t + 1) * k / tiles;
                         kern->kernel_sa_wide(k, aa + ir * A->ld, A->ld, b, k * nr, cc + ir * ldc + jr, ldc,
                                              (int)min64(h, mm - ir), d->alpha, bt, tep);
                     }

@@ -71,9 +71,10 @@ TARGET static inline __attribute__((always_inline)) void tile(int R, int full, i
         c##r##2 = _mm512_fmadd_ps(ar, b2v, c##r##2);                                                              \
         c##r##3 = _mm512_fmadd_ps(ar, b3, c##r##3);                                                               \
     }
-    /* the prefetch test outside the loop: a loop for each case */
-#define KLOOP(PF)                                                                                                 \
-    for (int64_t p = 0; p < k; p++, b += 32, b2 += 32) {                                                          \
+    /* the prefetch test outside the loop: steps [0, from) and [to, k)
+     * without it, [from, to) with it */
+#define KLOOP(PF, END)                                                                                            \
+    for (; p < (END); p++, b += 32, b2 += 32) {                                                                   \
         if (PF) { /* the next two panels, row by row */                                                          \
             _mm_prefetch((const char *)(b + b_ahead), _MM_HINT_T0);                                               \
             _mm_prefetch((const char *)(b + b_ahead + 16), _MM_HINT_T0);                                          \
@@ -84,10 +85,12 @@ TARGET static inline __attribute__((always_inline)) void tile(int R, int full, i
         const __m512 b2v = _mm512_loadu_ps(b2), b3 = _mm512_loadu_ps(b2 + 16);                                    \
         ROWS(ROW)                                                                                                 \
     }
-    if (b_ahead)
-        KLOOP(1)
-    else
-        KLOOP(0)
+    const int64_t from = b_ahead ? (te->b_from < k ? te->b_from : k) : k;
+    const int64_t to = b_ahead ? (te->b_to < k ? te->b_to : k) : k;
+    int64_t p = 0;
+    KLOOP(0, from)
+    KLOOP(1, to)
+    KLOOP(0, k)
 #undef KLOOP
 #undef ROW
     const int clamp = full ? full - 1 : te ? te->clamp : SPD_CLAMP_NONE;
