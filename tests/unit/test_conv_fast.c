@@ -491,6 +491,7 @@ static void depthwise_tests(void)
         {1, 96, 14, 14, 3, 3, 2, 2, 0, 0, 1, 1, SPD_ACT_RELU, 0},    /* "same" padding at the end */
         {2, 100, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, SPD_ACT_NONE, 1},     /* several planes to a task */
         {1, 64, 25, 5, 3, 3, 1, 1, 1, 1, 1, 1, SPD_ACT_RELU, 0},     /* keyword spotting */
+        {2, 32, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, SPD_ACT_CLIP, 1},      /* whole rows of 4, an odd row count */
         /* 3x3 stride 1 in 16-channel strips of up to 8 pixels, two rows at
          * a time: a partial last channel vector, strips of 8 and a tail,
          * an odd row count, planes narrower than the kernel, uneven pads */
