@@ -14,32 +14,12 @@
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-static bool clamp_of(const spd_sgemm_kernel *kern, const spd_act *ac, int *clamp, float *lo, float *hi)
-{
-    *lo = *hi = 0.0f;
-    switch (ac ? ac->kind : SPD_ACT_NONE) {
-    case SPD_ACT_NONE: *clamp = SPD_CLAMP_NONE; return true;
-    case SPD_ACT_RELU: *clamp = SPD_CLAMP_RELU; return true;
-    case SPD_ACT_CLIP:
-        *clamp = SPD_CLAMP_CLIP;
-        *lo = ac->a;
-        *hi = ac->b;
-        return true;
-    case SPD_ACT_SILU:
-        *clamp = SPD_CLAMP_SILU;
-        *lo = ac->a;
-        return kern->epi_silu != 0;
-    case SPD_ACT_GELU: *clamp = SPD_CLAMP_GELU; return kern->epi_gelu != 0;
-    default: return false;
-    }
-}
-
 bool spd_conv_implicit_fits(const spd_sgemm_kernel *kern, const spd_conv2d_src *src, int64_t K, const spd_act *ac)
 {
     int clamp;
     float lo, hi;
     return kern && kern->kernel_ib && kern->nr == PANEL && src->own && src->Wh >= PANEL &&
-           K > 0 && K <= kern->kc && clamp_of(kern, ac, &clamp, &lo, &hi);
+           K > 0 && K <= kern->kc && spd_tile_clamp(kern, ac, &clamp, &lo, &hi);
 }
 
 typedef struct implicit_job {
@@ -85,7 +65,7 @@ void spd_conv_implicit(const spd_sgemm_kernel *kern, const spd_conv2d_src *src, 
                        int threads)
 {
     implicit_job j = {.kern = kern, .src = src, .M = M, .K = K, .wpack = wpack, .bias = bias, .z = z, .y = y};
-    clamp_of(kern, ac, &j.clamp, &j.lo, &j.hi);
+    spd_tile_clamp(kern, ac, &j.clamp, &j.lo, &j.hi);
     /* the virtual columns up to the last output: the last row's padding
      * columns are not needed */
     j.nv = (src->s.OH - 1) * src->Wh + src->s.OW;

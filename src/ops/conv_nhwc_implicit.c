@@ -52,32 +52,14 @@ static void row_task(void *ctx, int64_t t)
     }
 }
 
-/* The kernel's clamp for ac, or -1 when it has none */
-static int clamp_of(const spd_sgemm_kernel *kern, const spd_act *ac, float *lo, float *hi)
-{
-    *lo = *hi = 0.0f;
-    if (!ac || ac->kind == SPD_ACT_NONE) return SPD_CLAMP_NONE;
-    if (ac->kind == SPD_ACT_RELU) return SPD_CLAMP_RELU;
-    if (ac->kind == SPD_ACT_CLIP) {
-        *lo = ac->a;
-        *hi = ac->b;
-        return SPD_CLAMP_CLIP;
-    }
-    if (ac->kind == SPD_ACT_SILU && kern->epi_silu) {
-        *lo = ac->a;
-        return SPD_CLAMP_SILU;
-    }
-    if (ac->kind == SPD_ACT_GELU && kern->epi_gelu) return SPD_CLAMP_GELU;
-    return -1;
-}
-
 bool spd_nhwc_implicit_fits(const spd_sgemm_kernel *kern, const spd_nhwc_geom *g, const spd_act *ac)
 {
+    int clamp;
     float lo, hi;
     const int64_t K = g->KH * g->KW * g->C, Wp = (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
     const int64_t last = ((g->KH - 1) * g->dh * Wp + (g->KW - 1) * g->dw + 1) * g->C; /* past the last offset */
     return kern && kern->kernel_sa_wide_off && last <= INT32_MAX && kern->nr == 32 && !g->depthwise && !g->pointwise && g->M % 64 == 0 &&
-           K <= kern->kc && K <= MAX_STEPS && clamp_of(kern, ac, &lo, &hi) >= 0;
+           K <= kern->kc && K <= MAX_STEPS && spd_tile_clamp(kern, ac, &clamp, &lo, &hi);
 }
 
 void spd_nhwc_implicit(const spd_sgemm_kernel *kern, const spd_nhwc_geom *g, const float *xp, int64_t Hp, int64_t Wp,
@@ -94,7 +76,7 @@ void spd_nhwc_implicit(const spd_sgemm_kernel *kern, const spd_nhwc_geom *g, con
     /* tiles of 5 or 6 pixels, whichever covers a row with fewer */
     const int64_t most = kern->wide_mr;
     j.h = (g->OW + most - 2) / (most - 1) * (most - 1) < (g->OW + most - 1) / most * most ? most - 1 : most;
-    j.te.clamp = clamp_of(kern, ac, &j.te.lo, &j.te.hi);
+    spd_tile_clamp(kern, ac, &j.te.clamp, &j.te.lo, &j.te.hi);
     const int64_t rows = g->N * g->OH;
     if (threads > 1 && rows > 1 && rows * g->OW * K * g->M >= PARALLEL_MIN_MACS)
         spd_parallel_for(rows, row_task, &j);

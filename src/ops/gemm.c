@@ -262,21 +262,29 @@ static bool tile_epi_fits(const drv *d, int *clamp, float *lo, float *hi)
     if (!d->kern->fuses_epi || !e || (e->z && e->ldz != d->ldc && !col_bias(e)) || d->alpha != 1.0f ||
         d->beta != 0.0f || (e->col_bias && (e->row_bias || col_bias(e))))
         return false;
-    const spd_act_kind k = e->ac ? e->ac->kind : SPD_ACT_NONE;
-    if (k == SPD_ACT_RELU)
-        *clamp = SPD_CLAMP_RELU;
-    else if (k == SPD_ACT_CLIP) {
-        *clamp = SPD_CLAMP_CLIP;
-        *lo = e->ac->a;
-        *hi = e->ac->b;
-    } else if (k == SPD_ACT_SILU && d->kern->epi_silu) {
-        *clamp = SPD_CLAMP_SILU;
-        *lo = e->ac->a;
-    } else if (k == SPD_ACT_GELU && d->kern->epi_gelu) {
-        *clamp = SPD_CLAMP_GELU;
-    } else if (k != SPD_ACT_NONE)
-        return false;
+    if (!spd_tile_clamp(d->kern, e->ac, clamp, lo, hi)) return false;
     return e->row_bias || e->col_bias || e->z || *clamp != SPD_CLAMP_NONE;
+}
+
+bool spd_tile_clamp(const spd_sgemm_kernel *kern, const spd_act *ac, int *clamp, float *lo, float *hi)
+{
+    *clamp = SPD_CLAMP_NONE;
+    *lo = *hi = 0.0f;
+    switch (ac ? ac->kind : SPD_ACT_NONE) {
+    case SPD_ACT_NONE: return true;
+    case SPD_ACT_RELU: *clamp = SPD_CLAMP_RELU; return true;
+    case SPD_ACT_CLIP:
+        *clamp = SPD_CLAMP_CLIP;
+        *lo = ac->a;
+        *hi = ac->b;
+        return true;
+    case SPD_ACT_SILU:
+        *clamp = SPD_CLAMP_SILU;
+        *lo = ac->a;
+        return kern->epi_silu != 0;
+    case SPD_ACT_GELU: *clamp = SPD_CLAMP_GELU; return kern->epi_gelu != 0;
+    default: return false;
+    }
 }
 
 /* kernel_sa_wide's tile height for m rows: its most or one less, whichever

@@ -11,6 +11,7 @@
 #ifndef SPD_OPS_SGEMM_FAST_H
 #define SPD_OPS_SGEMM_FAST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -102,6 +103,10 @@ typedef struct spd_sgemm_kernel {
     int epi_gelu;  /* ... and SPD_CLAMP_GELU */
     int sb_unaligned; /* kernel_sb loses little on rows that do not start on cache lines */
 } spd_sgemm_kernel;
+
+/* The tile clamp (SPD_CLAMP_*) and its bounds that apply ac (NULL: none)
+ * in kern's store; false when kern has none for it. */
+bool spd_tile_clamp(const spd_sgemm_kernel *kern, const spd_act *ac, int *clamp, float *lo, float *hi);
 
 /* NULL where the compiler cannot target the ISA (not x86). They do not check
  * the CPU: the caller does. */
