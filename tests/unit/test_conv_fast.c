@@ -399,6 +399,20 @@ static void conv_tests(void)
     }
 }
 
+/* Case c (number i) with each activation the kernels fuse, with and
+ * without bias and residual, at 1 and 2 threads; batch 1, or 1 and 2. */
+static void fused_variants(conv_case c, int i, bool batches)
+{
+    const int acts[] = {SPD_ACT_NONE, SPD_ACT_RELU, SPD_ACT_CLIP, SPD_ACT_SILU, SPD_ACT_GELU};
+    for (int v = 0; v < 5; v++) {
+        if (batches) c.N = 1 + (i + v) % 2;
+        c.bias = v != 2;
+        c.z = (v + i) % 2;
+        c.ac = pick_act(acts[v]);
+        run_conv_case(&c, v % 2 ? 2 : 1);
+    }
+}
+
 /* The implicit GEMM (ops/conv_implicit.h: output rows of at least 32
  * padded columns, an activation the kernel applies): each case with every
  * such activation, with and without residual, at 1 and 2 threads. Output
@@ -414,15 +428,7 @@ static void implicit_tests(void)
         {1, 9, 1, 5, 62, 3, 1, 1, 0},   {30, 20, 1, 4, 36, 3, 1, 1, 1},
         {2, 8, 1, 32, 31, 3, 1, 1, 1}, /* 33 padded columns: the panel at 992 has one lane of the next row */
     };
-    const int acts[] = {SPD_ACT_NONE, SPD_ACT_RELU, SPD_ACT_CLIP, SPD_ACT_SILU, SPD_ACT_GELU};
-    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++)
-        for (int v = 0; v < 5; v++) {
-            conv_case c = square(&hp[i]);
-            c.bias = v != 2;
-            c.z = (v + (int)i) % 2;
-            c.ac = pick_act(acts[v]);
-            run_conv_case(&c, v % 2 ? 2 : 1);
-        }
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) fused_variants(square(&hp[i]), (int)i, false);
 }
 
 /* Channels-last group-1 convolutions of 64k output channels, read from the
@@ -438,23 +444,11 @@ static void nhwc_implicit_tests(void)
         {4, 64, 1, 8, 8, 5, 1, 1, 2},   {2, 64, 1, 5, 1, 3, 1, 1, 1},  {6, 192, 1, 4, 6, 3, 1, 1, 0},
         {113, 64, 1, 4, 5, 3, 1, 1, 1}, {128, 64, 1, 4, 4, 3, 1, 1, 1},
     };
-    const int acts[] = {SPD_ACT_NONE, SPD_ACT_RELU, SPD_ACT_CLIP, SPD_ACT_SILU, SPD_ACT_GELU};
-    for (size_t i = 0; i < sizeof hp / sizeof hp[0] + 1; i++)
-        for (int v = 0; v < 5; v++) {
-            conv_case c;
-            if (i < sizeof hp / sizeof hp[0]) {
-                c = square(&hp[i]);
-            } else { /* the stem */
-                c = conv_base(2);
-                c.C = 1, c.M = 64, c.in[0] = 49, c.in[1] = 10, c.k[0] = 10, c.k[1] = 4, c.s[0] = c.s[1] = 2;
-                c.pb[0] = c.pe[0] = 5, c.pb[1] = c.pe[1] = 1;
-            }
-            c.N = 1 + (int64_t)((i + v) % 2);
-            c.bias = v != 2;
-            c.z = (v + (int)i) % 2;
-            c.ac = pick_act(acts[v]);
-            run_conv_case(&c, v % 2 ? 2 : 1);
-        }
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) fused_variants(square(&hp[i]), (int)i, true);
+    conv_case stem = conv_base(2);
+    stem.C = 1, stem.M = 64, stem.in[0] = 49, stem.in[1] = 10, stem.k[0] = 10, stem.k[1] = 4;
+    stem.s[0] = stem.s[1] = 2, stem.pb[0] = stem.pe[0] = 5, stem.pb[1] = stem.pe[1] = 1;
+    fused_variants(stem, 0, true);
 }
 
 /* Depthwise: every specialised AVX2 kernel (3x3 and 5x5, stride 1 and 2,
