@@ -323,9 +323,10 @@ static spd_status conv_gemm_nhwc(const spd_nhwc_geom *g, const nhwc_prep *prep, 
     const int64_t T = g->KH * g->KW, K = T * g->C, P = g->N * g->OH * g->OW;
     spd_gemm_a A = {.trans = 0, .p = x, .ld = g->C};
     const bool packed = prep && prep->wpack && kern && prep->kern == kern && prep->K == K && prep->M == g->M;
+    /* the rows and columns the taps span, from the first padded one */
+    const int64_t Hp = (g->OH - 1) * g->sh + (g->KH - 1) * g->dh + 1;
+    const int64_t Wp = (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
     if (!g->pointwise && packed && spd_nhwc_implicit_fits(kern, g, ac)) {
-        const int64_t Hp = (g->OH - 1) * g->sh + (g->KH - 1) * g->dh + 1;
-        const int64_t Wp = (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
         float *xp = spd_scratch(SPD_SCRATCH_CONV_SRC, (size_t)(g->N * Hp * Wp * g->C) * sizeof(float));
         if (!xp) return spd_errorf(SPD_ERR_NOMEM, "out of memory for the padded input");
         pad_source(g, x, xp, Hp, Wp);
@@ -333,9 +334,6 @@ static spd_status conv_gemm_nhwc(const spd_nhwc_geom *g, const nhwc_prep *prep, 
         return SPD_OK;
     }
     if (!g->pointwise) {
-        /* the rows and columns the taps span, from the first padded one */
-        const int64_t Hp = (g->OH - 1) * g->sh + (g->KH - 1) * g->dh + 1;
-        const int64_t Wp = (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
         const int64_t col_n = (P * K + 15) / 16 * 16; /* the padded source after it, 64-byte aligned */
         float *col = spd_scratch(SPD_SCRATCH_CONV_SRC, (size_t)(col_n + g->N * Hp * Wp * g->C) * sizeof(float));
         if (!col) return spd_errorf(SPD_ERR_NOMEM, "out of memory for the %lld x %lld column matrix", (long long)P, (long long)K);

@@ -73,9 +73,7 @@ void spd_nhwc_implicit(const spd_sgemm_kernel *kern, const spd_nhwc_geom *g, con
             for (int64_t c = 0; c < g->C; c++) aoff[q++] = (int32_t)((ky * g->dh * Wp + kx * g->dw) * g->C + c);
     rows_job j = {.g = g, .kern = kern, .xp = xp, .wpack = wpack, .bias = bias, .z = z, .Hp = Hp, .Wp = Wp,
                   .K = K, .aoff = aoff, .y = y};
-    /* tiles of 5 or 6 pixels, whichever covers a row with fewer */
-    const int64_t most = kern->wide_mr;
-    j.h = (g->OW + most - 2) / (most - 1) * (most - 1) < (g->OW + most - 1) / most * most ? most - 1 : most;
+    j.h = spd_sgemm_wide_rows(kern, g->OW); /* a tile's pixels lie in one output row */
     spd_tile_clamp(kern, ac, &j.te.clamp, &j.te.lo, &j.te.hi);
     const int64_t rows = g->N * g->OH;
     if (threads > 1 && rows > 1 && rows * g->OW * K * g->M >= PARALLEL_MIN_MACS)

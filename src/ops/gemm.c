@@ -221,7 +221,13 @@ static bool direct_b(const drv *d)
  * two: keyword spotting's packed A took 8% of its time). */
 #define DIRECT_A_MAX_N 128
 
-static int64_t wide_rows(int most, int64_t m);
+/* kernel_sa_wide's tile height for m rows: its most or one less, whichever
+ * computes fewer rows (125 pixels: 25 tiles of 5, not 21 of 6). */
+int64_t spd_sgemm_wide_rows(const spd_sgemm_kernel *kern, int64_t m)
+{
+    const int64_t most = kern->wide_mr;
+    return cdiv(m, most - 1) * (most - 1) < cdiv(m, most) * most ? most - 1 : most;
+}
 
 /* Wider products too, in the 64-column tiles (kernel_sa_wide), when K is
  * one cache slice and the 5- or 6-row tiles waste no more rows than the
@@ -232,8 +238,8 @@ static bool wide_a(const drv *d)
 {
     const spd_sgemm_kernel *k = d->kern;
     if (!k->kernel_sa_wide || d->K > k->kc) return false;
-    const int64_t h = wide_rows(k->wide_mr, d->M);
-    return (d->M + h - 1) / h * h <= (d->M + k->mr - 1) / k->mr * k->mr;
+    const int64_t h = spd_sgemm_wide_rows(k, d->M);
+    return cdiv(d->M, h) * h <= cdiv(d->M, k->mr) * k->mr;
 }
 
 static bool direct_a(const drv *d, bool b_direct)
@@ -285,13 +291,6 @@ bool spd_tile_clamp(const spd_sgemm_kernel *kern, const spd_act *ac, int *clamp,
     case SPD_ACT_GELU: *clamp = SPD_CLAMP_GELU; return kern->epi_gelu != 0;
     default: return false;
     }
-}
-
-/* kernel_sa_wide's tile height for m rows: its most or one less, whichever
- * computes fewer rows (125 pixels: 25 tiles of 5, not 21 of 6). */
-static int64_t wide_rows(int most, int64_t m)
-{
-    return cdiv(m, most - 1) * (most - 1) < cdiv(m, most) * most ? most - 1 : most;
 }
 
 static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
@@ -356,7 +355,7 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
                 const float *b = direct ? bp : bb + jr * k;
                 if (zc) te.col_bias = zc + jr;
                 if (wide) {
-                    const int64_t h = wide_rows(kern->wide_mr, mm), tiles = cdiv(mm, h);
+                    const int64_t h = spd_sgemm_wide_rows(kern, mm), tiles = cdiv(mm, h);
                     /* prepacked B comes from memory: each row tile fetches
                      * its share of the next two panels (all of it in the
                      * first tile asked for 25 bytes a cycle: EfficientNet's

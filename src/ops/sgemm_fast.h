@@ -104,6 +104,10 @@ typedef struct spd_sgemm_kernel {
     int sb_unaligned; /* kernel_sb loses little on rows that do not start on cache lines */
 } spd_sgemm_kernel;
 
+/* kernel_sa_wide's tile height for m rows (5 or 6: whichever computes
+ * fewer rows). */
+int64_t spd_sgemm_wide_rows(const spd_sgemm_kernel *kern, int64_t m);
+
 /* The tile clamp (SPD_CLAMP_*) and its bounds that apply ac (NULL: none)
  * in kern's store; false when kern has none for it. */
 bool spd_tile_clamp(const spd_sgemm_kernel *kern, const spd_act *ac, int *clamp, float *lo, float *hi);
