@@ -1,6 +1,9 @@
 #!/bin/bash
-# Side-by-side latency: ONNX Runtime (onnxruntime-node) and speedster on the
-# exported models (tests/models/export_models.py), on the same input tensors.
+# Side-by-side latency: ONNX Runtime 1.30 and speedster on the exported models
+# (tests/models/export_models.py), on the same input tensors. ORT is timed
+# through its C API (bench_ort_c, built beside SPEEDSTER_BIN, on the
+# libonnxruntime that ships in the onnxruntime-node package); without that
+# program, through node (bench_ort.js), whose binding adds ~6 us to each call.
 # Not a test: it prints figures.
 #
 # usage: run_bench.sh SPEEDSTER_BIN MODELS_DIR [threads] [model...]
@@ -10,8 +13,9 @@
 #        virtual machine, speedster's pool up to ~10, and a serving process
 #        is measured at its steady speed); a model that ORT runs in under
 #        1 ms gets 30 times both
-#        BENCH_ORT="CMD ARGS": time ORT with CMD instead of node bench_ort.js
-#        (bench/device/ort_time.py: ORT's Python package)
+#        BENCH_ORT="CMD ARGS": time ORT with CMD instead (the arguments and
+#        output of bench_ort.js): "node bench/bench_ort.js" for the node
+#        binding, "python3 bench/device/ort_time.py" for ORT's Python package
 #        BENCH_LEARNERS=DIR: time DIR/<model> (a learner folder from
 #        `speedster optimize`) instead of the model itself, when it exists
 #
@@ -43,15 +47,22 @@ here=$(cd "$(dirname "$0")" && pwd)
 # BENCH_ORT: the command that times ORT (the arguments of bench_ort.js,
 # one JSON line with median_ms), e.g. "python3 bench/device/ort_time.py"
 # where ORT is there only for Python
-if [ -n "${BENCH_ORT:-}" ]; then
-    read -ra ort_cmd <<<"$BENCH_ORT"
-else
-    ort_cmd=(node "$here/bench_ort.js")
-fi
 if [ -z "${BENCH_ORT:-}" ] && [ ! -f "$here/node_modules/onnxruntime-node/package.json" ]; then
     echo "installing onnxruntime-node 1.30.0 into $here/node_modules" >&2
     npm install --ignore-scripts --no-save --no-audit --no-fund onnxruntime-node@1.30.0 \
         --prefix "$here" >&2 || { echo "npm install failed" >&2; exit 1; }
+fi
+if [ -n "${BENCH_ORT:-}" ]; then
+    read -ra ort_cmd <<<"$BENCH_ORT"
+else
+    ort_lib=$(ls "$here"/node_modules/onnxruntime-node/bin/napi-v*/linux/x64/libonnxruntime.so.1 2>/dev/null | head -n 1)
+    ort_c="$(dirname "$bin")/bench_ort_c"
+    if [ -x "$ort_c" ] && [ -n "$ort_lib" ]; then
+        ort_cmd=("$ort_c" --lib "$ort_lib")
+    else
+        echo "no $ort_c: timing ORT through node, ~6 us per call slower than its C API" >&2
+        ort_cmd=(node "$here/bench_ort.js")
+    fi
 fi
 
 json_field() {  # json_field FIELD < output whose last line is flat JSON: a numeric field, or ""
@@ -76,7 +87,7 @@ fi
 
 ratios=()
 big=()
-echo "threads $threads, $rounds rounds of (warmup $warmup and ${warmup_ms} ms, runs $runs), interleaved ORT / speedster"
+echo "ORT: ${ort_cmd[0]##*/}; threads $threads, $rounds rounds of (warmup $warmup and ${warmup_ms} ms, runs $runs), interleaved ORT / speedster"
 printf '%-16s %12s %16s %14s\n' model "ORT ms" "speedster ms" "speedster/ORT"
 for n in "${names[@]}"; do
     case_dir="$models/$n"
