@@ -95,6 +95,12 @@ static void run_case(const spd_pool2d *p, int nan_rate)
     const int64_t nx = p->nc * p->H * p->W, ny = p->nc * p->OH * p->OW;
     float *x = malloc((size_t)nx * sizeof *x), *y = malloc((size_t)ny * sizeof *y), *r = malloc((size_t)ny * sizeof *r);
     fill(x, nx, nan_rate);
+    if (nan_rate && p->nc > 2) /* a plane with NaN in its last column, on
+                                  even rows (a window's first row at stride
+                                  2), over the largest values on odd ones:
+                                  later taps, which must not hide the rows
+                                  below them */
+        for (int64_t i = 0; i < p->H; i++) x[(2 * p->H + i) * p->W + p->W - 1] = i % 2 ? 100.0f : NAN;
     if (nan_rate && p->nc > 1) /* a plane of mostly NaN */
         for (int64_t i = 0; i < p->H * p->W; i++)
             if (rnd() % 2) x[p->H * p->W + i] = NAN;
@@ -166,6 +172,14 @@ static void test_pool2d(void)
         {2, 5, 100, 5, 31, 1, 70, 1, 1, 1, 1, 0, 0, 0, 0, false, false},
         {3, 1, 77, 1, 39, 1, 3, 1, 2, 1, 1, 0, 1, 0, 1, true, false},
         {3, 1, 77, 1, 26, 1, 4, 1, 3, 1, 1, 0, 2, 0, 1, false, true},
+        /* stride-2 rows in pairs (a 3-row window's last row the next one's
+         * first): windows 3 and 2 columns wide, 16k + 1 and 16k - 1 and 35
+         * outputs a row, an odd row count */
+        {5, 41, 40, 20, 20, 3, 2, 2, 2, 1, 1, 0, 0, 0, 0, true, false},
+        {3, 39, 67, 19, 33, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true, false},
+        {3, 45, 63, 22, 31, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true, false},
+        {4, 23, 71, 11, 35, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true, false},
+        {6, 33, 65, 16, 32, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true, false},
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         run_case(&fixed[i], 0);
