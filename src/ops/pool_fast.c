@@ -101,8 +101,9 @@ static inline void pool_prefetch(const pool_batch *b, int i)
      * which a prefetch may touch and pointer arithmetic may not */
     const uintptr_t end =
         (uintptr_t)b->x + (uintptr_t)((i + PF_ROWS) * b->rstep + (b->nr - 1) * b->kstep + b->W) * sizeof(float);
-    for (uintptr_t o = (uintptr_t)b->rstep * sizeof(float); o > 0; o -= o < 64 ? o : 64)
-        __builtin_prefetch((const void *)(end - o));
+    /* a line at a time up to end's: the loop is most of a small row's work */
+    for (uintptr_t a = end - (uintptr_t)b->rstep * sizeof(float); a < end + 63; a += 64)
+        __builtin_prefetch((const void *)a);
 }
 
 /* The batch drivers of one build over its row kernels. */
