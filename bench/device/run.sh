@@ -2,8 +2,9 @@
 # On a device machine (its CPU, not its GPU): builds speedster with that
 # image's compiler, runs the kernel unit tests there, exports the PyTorch
 # models, makes native fp32 learners and times them against ONNX Runtime
-# (the image's Python package) through bench/run_bench.sh (BENCH_ORT), at 1
-# and 2 threads. With .dev from prepare.sh carried, oneDNN is built in and
+# (the image's Python package: its library through the C API where it
+# exports one, else from Python) through bench/run_bench.sh (BENCH_ORT), at
+# 1 and 2 threads. With .dev from prepare.sh carried, oneDNN is built in and
 # the whole ctest suite runs (FULL=1); without it, native only.
 #   run (device tool): BUDGET=420 bash bench/device/run.sh   [carry: [".dev"]]
 # env: BUDGET (seconds for the whole script), MODELS (names), ROUNDS (3).
@@ -51,9 +52,21 @@ for m in $models; do
         echo "optimize $m failed"
 done
 echo "=== bench $(el)s, left $(left)s"
+# ORT through its C API where the Python package's library exports it
+# (bench_ort_c, as on the development machine), else through Python (a few
+# microseconds a call more: the tiny models' ratios read low)
+ort=(python3 "$PWD/bench/device/ort_time.py")
+for lib in $(python3 -c 'import onnxruntime,os;d=os.path.join(os.path.dirname(onnxruntime.__file__),"capi");print(" ".join(os.path.join(d,f) for f in sorted(os.listdir(d)) if f.startswith(("libonnxruntime.so","onnxruntime_pybind11_state"))))' 2>/dev/null); do
+    first=$(echo $models | cut -d' ' -f1)
+    if "$B/bench_ort_c" "$M/$first" --lib "$lib" --runs 2 --check 2>/dev/null | grep -q '"allclose": true'; then
+        ort=("$B/bench_ort_c" --lib "$lib")
+        break
+    fi
+done
+echo "ORT timed by: ${ort[*]}"
 for T in 1 2; do
     [ "$(left)" -gt 40 ] || break
-    BENCH_ORT="python3 $PWD/bench/device/ort_time.py" BENCH_ROUNDS=${ROUNDS:-3} BENCH_LEARNERS=$L \
+    BENCH_ORT="${ort[*]}" BENCH_ROUNDS=${ROUNDS:-3} BENCH_LEARNERS=$L \
         timeout "$(left)" bash bench/run_bench.sh "$B/speedster" "$M" $T $models
 done
 echo "=== end $(el)s"
