@@ -351,6 +351,11 @@ static void conv_tests(void)
         /* stems: 3 channels, 3x3 stride 2, odd widths, with and without
          * padding (the stride-2 planes are copied four columns at a time) */
         {3, 20, 1, 29, 35, 3, 2, 1, 0},   {3, 32, 1, 30, 38, 3, 2, 1, 1},
+        /* pointwise over few positions: a ResNet's 7x7 stage, its strided
+         * downsample, 64 and 65 positions, K past one slice, channel counts
+         * off the panels */
+        {512, 128, 1, 7, 7, 1, 1, 1, 0},  {96, 128, 1, 14, 13, 1, 2, 1, 0}, {70, 64, 1, 8, 8, 1, 1, 1, 0},
+        {1100, 72, 1, 5, 5, 1, 1, 1, 0},  {33, 100, 1, 6, 7, 1, 1, 1, 0},  {40, 96, 1, 5, 13, 1, 1, 1, 0},
     };
     for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
         conv_case c = square(&hp[i]);
