@@ -1,6 +1,7 @@
 /* Helpers shared by the data-movement kernels (shape.c, index.c, resize.c). */
 #include "ops/ops_util.h"
 #include "ops/transpose2d.h"
+#include "util/threadpool.h"
 
 #include <string.h>
 
@@ -98,6 +99,38 @@ static int merge_dims(int nd, const int64_t *dims, const int64_t *st, int64_t *m
     return m;
 }
 
+/* A transpose of a plane this large is split by source columns over the
+ * threads: a layout change into a channels-last region (MobileNetV2's
+ * 144 x 3136, 1.8 MB) took 44 us on one thread, and 52 us at two, when its
+ * source had been written by both cores. */
+#define TRANSPOSE_PAR_MIN 65536
+
+typedef struct transpose_job {
+    float *dst;
+    const float *src;
+    int64_t rows, cols, ld, chunk;
+} transpose_job;
+
+static void transpose_task(void *ctx, int64_t t)
+{
+    const transpose_job *j = ctx;
+    const int64_t s0 = t * j->chunk, s1 = s0 + j->chunk < j->cols ? s0 + j->chunk : j->cols;
+    spd_transpose2d_f32(j->dst + s0 * j->rows, j->src + s0, j->rows, s1 - s0, j->ld);
+}
+
+static void transpose_plane(float *dst, const float *src, int64_t rows, int64_t cols, int64_t ld)
+{
+    const int threads = spd_thread_count();
+    if (threads <= 1 || rows * cols < TRANSPOSE_PAR_MIN) {
+        spd_transpose2d_f32(dst, src, rows, cols, ld);
+        return;
+    }
+    /* a few chunks a thread, whole 8-column blocks each */
+    transpose_job j = {dst, src, rows, cols, ld, (cols + 4 * threads - 1) / (4 * threads)};
+    j.chunk = (j.chunk + 7) / 8 * 8;
+    spd_parallel_for((cols + j.chunk - 1) / j.chunk, transpose_task, &j);
+}
+
 /* float views that are (batches of) 2-D transposes: the output's second
  * innermost dim is the source's contiguous one */
 static bool copy_as_transposes(void *dst, const void *src, int nd, const int64_t *dims, const int64_t *st,
@@ -109,7 +142,7 @@ static bool copy_as_transposes(void *dst, const void *src, int nd, const int64_t
     if (m < 2 || m > 3 || ms[m - 2] != 1 || md[m - 2] < 8 || md[m - 1] < 8) return false;
     const int64_t batches = m == 3 ? md[0] : 1, bst = m == 3 ? ms[0] : 0, plane = md[m - 2] * md[m - 1];
     for (int64_t b = 0; b < batches; b++)
-        spd_transpose2d_f32((float *)dst + b * plane, (const float *)src + b * bst, md[m - 1], md[m - 2], ms[m - 1]);
+        transpose_plane((float *)dst + b * plane, (const float *)src + b * bst, md[m - 1], md[m - 2], ms[m - 1]);
     return true;
 }
 

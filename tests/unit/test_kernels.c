@@ -22,6 +22,7 @@
 #include "ir/graph.h"
 #include "ir/op.h"
 #include "ir/tensor.h"
+#include "ops/ops_util.h"
 #include "ops/sgemm_fast.h"
 #include "ops/vmath.h"
 #include "passes/passes.h"
@@ -585,6 +586,42 @@ static void test_permuted_matmul(void)
     spd_graph_free(g);
 }
 
+/* Transposes as strided copies (spd_strided_copy): a channels-last layout
+ * change (0, 2, 3, 1) and its inverse, planes big enough to be split over
+ * threads and small ones, widths off the 8-column blocks, at 1 and 2
+ * threads, against the index arithmetic. */
+static void test_transpose(void)
+{
+    static const int64_t shapes[][4] = {{1, 144, 56, 56}, {2, 13, 9, 7}, {1, 1280, 7, 7}, {1, 24, 61, 47}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int back = 0; back < 2; back++)
+            for (int threads = 1; threads <= 2; threads++) {
+                spd_set_num_threads(threads);
+                const int64_t *d = shapes[i], n = d[0] * d[1] * d[2] * d[3];
+                float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+                for (int64_t k = 0; k < n; k++) x[k] = (float)k;
+                /* NCHW -> NHWC: y[b][h][w][c] = x[b][c][h][w]; back: x read as NHWC */
+                const int64_t N = d[0], C = d[1], H = d[2], W = d[3];
+                const int64_t dims_f[4] = {N, H, W, C}, st_f[4] = {C * H * W, W, 1, H * W};
+                const int64_t dims_b[4] = {N, C, H, W}, st_b[4] = {H * W * C, 1, W * C, C};
+                spd_strided_copy(y, x, 4, back ? dims_b : dims_f, back ? st_b : st_f, sizeof(float));
+                int64_t bad = -1;
+                for (int64_t b = 0; b < N && bad < 0; b++)
+                    for (int64_t c = 0; c < C; c++)
+                        for (int64_t h = 0; h < H; h++)
+                            for (int64_t w = 0; w < W; w++) {
+                                const int64_t nchw = ((b * C + c) * H + h) * W + w, nhwc = ((b * H + h) * W + w) * C + c;
+                                if (back ? y[nchw] != x[nhwc] : y[nhwc] != x[nchw]) bad = back ? nchw : nhwc;
+                            }
+                check(bad < 0, "transpose %lldx%lldx%lldx%lld %s, %d threads: element %lld", (long long)N, (long long)C,
+                      (long long)H, (long long)W, back ? "to channels-first" : "to channels-last", threads,
+                      (long long)bad);
+                free(x);
+                free(y);
+            }
+    spd_set_num_threads(0);
+}
+
 int main(void)
 {
     const spd_sgemm_isa best = spd_sgemm_isa_best();
@@ -596,6 +633,7 @@ int main(void)
         test_conv();
         test_pool();
         test_permuted_matmul();
+        test_transpose();
     }
     return test_summary();
 }
