@@ -102,8 +102,9 @@ static int merge_dims(int nd, const int64_t *dims, const int64_t *st, int64_t *m
 /* A transpose of a plane this large is split by source columns over the
  * threads: a layout change into a channels-last region (MobileNetV2's
  * 144 x 3136, 1.8 MB) took 44 us on one thread, and 52 us at two, when its
- * source had been written by both cores. */
-#define TRANSPOSE_PAR_MIN 65536
+ * source had been written by both cores; split, 22. EfficientNet's way
+ * out of its region (49 x 1280) 10 -> 4.4 us. */
+#define TRANSPOSE_PAR_MIN 32768
 
 typedef struct transpose_job {
     float *dst;
