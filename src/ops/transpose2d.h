@@ -1,4 +1,4 @@
-/* A 2-D float transpose, blocked eight by eight (AVX2 where it runs):
+/* A 2-D float transpose, blocked 16 x 16 with AVX-512, 8 x 8 with AVX2:
  * dst[s * rows + r] = src[r * ld + s] for r < rows, s < cols. The strided
  * copies of Transpose and of the layout changes around channels-last
  * regions (a [H*W, C] plane to [C, H*W]) take it instead of gathering
