@@ -622,6 +622,60 @@ static void test_transpose(void)
     spd_set_num_threads(0);
 }
 
+/* ReduceMean over a channels-last plane (axes 1, 2 of N x H x W x C,
+ * keepdims 0): at 1 and 2 threads (column blocks split over threads from
+ * 32K values) the same bits, each mean within 1e-6 of a double sum. */
+static void test_reduce_mean(void)
+{
+    static const int64_t shapes[][4] = {{1, 14, 14, 480}, {2, 7, 7, 1152}, {1, 5, 25, 64}, {1, 9, 11, 200}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int64_t *d = shapes[i], N = d[0], P = d[1] * d[2], C = d[3];
+        spd_tensor X = {0}, out[2] = {{0}, {0}};
+        spd_tensor_alloc(&X, SPD_FLOAT, 4, d);
+        float *x = X.data;
+        for (int64_t k = 0; k < N * P * C; k++) x[k] = rnd_float();
+        spd_graph *g = spd_calloc(1, sizeof *g);
+        spd_node *node = make_node(g, "ReduceMean", "", 1);
+        const int64_t axes[2] = {1, 2};
+        spd_node_set_ints(node, "axes", axes, 2);
+        spd_node_set_int(node, "keepdims", 0);
+        const spd_op_def *def = spd_op_find("", "ReduceMean", 13);
+        spd_status st[2] = {SPD_ERR_UNSUPPORTED, SPD_ERR_UNSUPPORTED};
+        for (int t = 0; t < 2; t++) {
+            spd_set_num_threads(t + 1);
+            const spd_tensor *ins[1] = {&X};
+            spd_op_ctx ctx = {node, 13, 1, ins, 1, &out[t], NULL, NULL};
+            if (def) st[t] = def->run(&ctx);
+        }
+        spd_set_num_threads(0);
+        check(st[0] == SPD_OK && st[1] == SPD_OK && spd_tensor_numel(&out[0]) == N * C &&
+                  spd_tensor_numel(&out[1]) == N * C,
+              "ReduceMean %lldx%lldx%lldx%lld: status %d %d (%s)", (long long)d[0], (long long)d[1], (long long)d[2],
+              (long long)d[3], (int)st[0], (int)st[1], spd_last_error());
+        if (st[0] == SPD_OK && st[1] == SPD_OK && spd_tensor_numel(&out[1]) == N * C) {
+            const float *a = out[0].data, *b = out[1].data;
+            int64_t bad = -1;
+            for (int64_t n = 0; n < N && bad < 0; n++)
+                for (int64_t c = 0; c < C; c++) {
+                    double sum = 0;
+                    for (int64_t p = 0; p < P; p++) sum += x[(n * P + p) * C + c];
+                    const double want = sum / (double)P;
+                    if (memcmp(&a[n * C + c], &b[n * C + c], sizeof *a) || fabs(a[n * C + c] - want) > 1e-6) {
+                        bad = n * C + c;
+                        break;
+                    }
+                }
+            check(bad < 0, "ReduceMean %lldx%lldx%lldx%lld: mean %lld differs (1 thread %g, 2 threads %g)",
+                  (long long)d[0], (long long)d[1], (long long)d[2], (long long)d[3], (long long)bad,
+                  bad >= 0 ? a[bad] : 0.0, bad >= 0 ? b[bad] : 0.0);
+        }
+        spd_tensor_release(&out[0]);
+        spd_tensor_release(&out[1]);
+        spd_tensor_release(&X);
+        spd_graph_free(g);
+    }
+}
+
 int main(void)
 {
     const spd_sgemm_isa best = spd_sgemm_isa_best();
@@ -634,6 +688,7 @@ int main(void)
         test_pool();
         test_permuted_matmul();
         test_transpose();
+        test_reduce_mean();
     }
     return test_summary();
 }
