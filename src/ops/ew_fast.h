@@ -15,16 +15,15 @@
 #include "ir/op.h"
 #include "ir/tensor.h"
 #include "ops/vmath.h"
+#include "util/threadpool.h"
 
 /* Below this many elements an operator runs on the calling thread: the
- * transcendental ones (~1 ns an element) and the memory-bound ones
- * (arithmetic, Relu, Clip: a few per ns) alike from 32K. A cheap operator
- * between two split ones reads what both cores wrote: on one thread
- * EfficientNet's squeeze-and-excitation products over 7x7x1152 took 6.7 us
- * at 2 threads against 3.8 at 1; split, 4.8 (from 128K as before:
- * EfficientNet-B0 0.992x, MobileNetV2 0.993x, BERT 0.986x at 2 threads). */
+ * transcendental ones (~1 ns an element) from 32K, the memory-bound ones
+ * (arithmetic, Relu, Clip) from SPD_PAR_MIN_STREAM (util/threadpool.h; from
+ * 128K before: EfficientNet-B0 0.992x, MobileNetV2 0.993x, BERT 0.986x at 2
+ * threads). */
 #define SPD_EW_PAR_MIN 32768
-#define SPD_EW_PAR_MIN_CHEAP 32768
+#define SPD_EW_PAR_MIN_CHEAP SPD_PAR_MIN_STREAM
 
 typedef enum spd_ew_binop {
     SPD_EW_ADD,

@@ -99,12 +99,11 @@ static int merge_dims(int nd, const int64_t *dims, const int64_t *st, int64_t *m
     return m;
 }
 
-/* A transpose of a plane this large is split by source columns over the
- * threads: a layout change into a channels-last region (MobileNetV2's
- * 144 x 3136, 1.8 MB) took 44 us on one thread, and 52 us at two, when its
- * source had been written by both cores; split, 22. EfficientNet's way
- * out of its region (49 x 1280) 10 -> 4.4 us. */
-#define TRANSPOSE_PAR_MIN 32768
+/* A transpose of a plane of SPD_PAR_MIN_STREAM floats or more is split by
+ * source columns over the threads: a layout change into a channels-last
+ * region (MobileNetV2's 144 x 3136, 1.8 MB) took 44 us on one thread, and
+ * 52 us at two, when its source had been written by both cores; split, 22.
+ * EfficientNet's way out of its region (49 x 1280) 10 -> 4.4 us. */
 
 typedef struct transpose_job {
     float *dst;
@@ -122,7 +121,7 @@ static void transpose_task(void *ctx, int64_t t)
 static void transpose_plane(float *dst, const float *src, int64_t rows, int64_t cols, int64_t ld)
 {
     const int threads = spd_thread_count();
-    if (threads <= 1 || rows * cols < TRANSPOSE_PAR_MIN) {
+    if (threads <= 1 || rows * cols < SPD_PAR_MIN_STREAM) {
         spd_transpose2d_f32(dst, src, rows, cols, ld);
         return;
     }

@@ -39,10 +39,6 @@
  * thread; larger ones in tasks of about CHUNK (a few microseconds each). */
 #define PAR_MIN 131072
 #define CHUNK 16384
-/* Global pools split from this many input values: one over a plane two
- * cores just wrote reads half of it from the other core (EfficientNet's
- * squeeze-and-excitation pools at 2 threads: 102 -> 96 us). */
-#define GPAR_MIN 32768
 /* Most rows or columns a window may have on the vector path. */
 #define MAXK 64
 
@@ -941,6 +937,9 @@ void spd_global_pool_f32(bool max, int64_t nc, int64_t n, const float *x, float 
 {
     if (nc <= 0 || n <= 0) return;
     gpool_job j = {max, KERN(), n, nc, nc, x, y};
-    if (n * nc >= GPAR_MIN && spd_thread_count() > 1) j.planes_per_task = n >= CHUNK ? 1 : CHUNK / n;
+    /* from SPD_PAR_MIN_STREAM values, not PAR_MIN: a pool over a plane two
+     * cores just wrote reads half of it from the other core (EfficientNet's
+     * squeeze-and-excitation pools at 2 threads: 102 -> 96 us) */
+    if (n * nc >= SPD_PAR_MIN_STREAM && spd_thread_count() > 1) j.planes_per_task = n >= CHUNK ? 1 : CHUNK / n;
     spd_parallel_for((nc + j.planes_per_task - 1) / j.planes_per_task, gpool_task, &j);
 }

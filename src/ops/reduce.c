@@ -201,11 +201,11 @@ __attribute__((target("avx512f"))) static void sum_rows_avx512(const float *xo, 
 }
 
 /* The column sums split by blocks of 64 columns over the threads, from
- * SUM_PAR_MIN values: a channels-last mean over the plane (EfficientNet's
- * squeeze over 14x14x480) sits between two split convolutions, whose
- * output it reads from both cores (its 12 such means at 2 threads 50 ->
- * 40 us; 45 at 1). Each column keeps its row order: the same bits. */
-#define SUM_PAR_MIN 32768
+ * SPD_PAR_MIN_STREAM values: a channels-last mean over the plane
+ * (EfficientNet's squeeze over 14x14x480) sits between two split
+ * convolutions, whose output it reads from both cores (its 12 such means
+ * at 2 threads 50 -> 40 us; 45 at 1). Each column keeps its row order:
+ * the same bits. */
 
 typedef struct sum_job {
     const float *xo;
@@ -223,7 +223,7 @@ static void sum_task(void *ctx, int64_t t)
 static void sum_rows(const float *xo, int64_t red, int64_t inner, double *acc)
 {
     const int threads = spd_thread_count();
-    if (threads <= 1 || red * inner < SUM_PAR_MIN || inner < 128) {
+    if (threads <= 1 || red * inner < SPD_PAR_MIN_STREAM || inner < 128) {
         sum_rows_avx512(xo, red, inner, 0, inner, acc);
         return;
     }

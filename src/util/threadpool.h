@@ -9,6 +9,14 @@
 
 typedef void (*spd_task_fn)(void *ctx, int64_t task);
 
+/* Memory-bound operators (a few elements a nanosecond: arithmetic, Relu,
+ * transposes, sums over a plane) split over the threads from this many
+ * elements. Between two split operators, one run on a single core reads
+ * half its input from the other core's cache: EfficientNet's
+ * squeeze-and-excitation products over 7x7x1152 took 6.7 us on one core
+ * at 2 threads against 3.8 at 1, and 4.8 split. */
+#define SPD_PAR_MIN_STREAM 32768
+
 /* Runs fn(ctx, t) for t in [0, n_tasks) on up to the pool's threads, the
  * caller included, and returns when all are done. Called from inside a
  * task, it runs the tasks inline (no nested parallelism). */
