@@ -433,7 +433,13 @@ static int64_t narrow_end(int64_t n, int64_t nr)
 static void choose_grid(const drv *d, int threads, int64_t *mb, int64_t *nb)
 {
     const bool packed = d->kern && d->K > 0 && d->alpha != 0.0f;
-    const int64_t mr = d->kern ? d->kern->mr : 4, nr = d->kern ? d->kern->nr : 16;
+    const int64_t nr = d->kern ? d->kern->nr : 16;
+    /* rows in units of the tiles that will run them: the 5- or 6-row wide
+     * tiles where A is read in place (keyword spotting's 125 pixels at 2
+     * threads: 65 + 60 rows, every tile full, not 64 + 61 with a tile of 4
+     * and one of 1) */
+    const bool wide = packed && d->kern->kernel_sa_wide && d->N >= 2 * nr && direct_a(d, direct_b(d));
+    const int64_t mr = !d->kern ? 4 : wide ? spd_sgemm_wide_rows(d->kern, d->M) : d->kern->mr;
     const int64_t mt = cdiv(d->M, mr), nt = cdiv(d->N, nr);
     const double K = (double)(d->K > 0 ? d->K : 1);
     /* multiply-adds per element of A or B a task reads: packing one is a
