@@ -7,7 +7,8 @@
 # 1 and 2 threads. With .dev from prepare.sh carried, oneDNN is built in and
 # the whole ctest suite runs (FULL=1); without it, native only.
 #   run (device tool): BUDGET=420 bash bench/device/run.sh   [carry: [".dev"]]
-# env: BUDGET (seconds for the whole script), MODELS (names), ROUNDS (3).
+# env: BUDGET (seconds for the whole script), MODELS (names), ROUNDS (3),
+#      PROFILE (names: per-node profiles at 1 thread, below).
 # The log and the test output land in $OUT.
 set -u
 export DEV=$PWD/.dev
@@ -68,6 +69,18 @@ for T in 1 2; do
     [ "$(left)" -gt 40 ] || break
     BENCH_ORT="${ort[*]}" BENCH_ROUNDS=${ROUNDS:-3} BENCH_LEARNERS=$L \
         timeout "$(left)" bash bench/run_bench.sh "$B/speedster" "$M" $T $models
+done
+# PROFILE="model...": per-node times at 1 thread, ours and ORT's (its own
+# profiler, bench_ort_c only), for setting side by side; into $OUT/prof.txt
+for m in ${PROFILE:-}; do
+    [ "$(left)" -gt 30 ] && [ -f "$L/$m/metadata.json" ] || break
+    { echo "=== profile $m: speedster"
+      SPEEDSTER_PROFILE=nodes timeout 20 "$B/speedster" bench "$L/$m" --threads 1 --warmup 10 --runs 50 2>&1 | head -n 61
+      if [ "${ort[0]}" = "$B/bench_ort_c" ]; then
+          echo "=== profile $m: ORT"
+          timeout 20 "${ort[@]}" "$M/$m" --threads 1 --warmup 10 --runs 50 --profile /tmp/ortp_$m >/dev/null 2>&1 &&
+              python3 bench/ort_profile.py /tmp/ortp_"$m"*.json 60
+      fi; } >>"$OUT/prof.txt" 2>&1
 done
 echo "=== end $(el)s"
 sleep 1
