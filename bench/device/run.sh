@@ -8,7 +8,7 @@
 # the whole ctest suite runs (FULL=1); without it, native only.
 #   run (device tool): BUDGET=420 bash bench/device/run.sh   [carry: [".dev"]]
 # env: BUDGET (seconds for the whole script), MODELS (names), ROUNDS (3),
-#      PROFILE (names: per-node profiles at 1 thread, below).
+#      THREADS ("1 2"), PROFILE (names: per-node profiles, below).
 # The log and the test output land in $OUT.
 set -u
 export DEV=$PWD/.dev
@@ -65,22 +65,26 @@ for lib in $(python3 -c 'import onnxruntime,os;d=os.path.join(os.path.dirname(on
     fi
 done
 echo "ORT timed by: ${ort[*]}"
-for T in 1 2; do
+for T in ${THREADS:-1 2}; do
     [ "$(left)" -gt 40 ] || break
     BENCH_ORT="${ort[*]}" BENCH_ROUNDS=${ROUNDS:-3} BENCH_LEARNERS=$L \
         timeout "$(left)" bash bench/run_bench.sh "$B/speedster" "$M" $T $models
 done
-# PROFILE="model...": per-node times at 1 thread, ours and ORT's (its own
-# profiler, bench_ort_c only), for setting side by side; into $OUT/prof.txt
+# PROFILE="model...": per-node times at PROFILE_THREADS (1), ours and ORT's
+# (its own profiler, bench_ort_c only), for setting side by side; into
+# $OUT/prof.txt
 for m in ${PROFILE:-}; do
-    [ "$(left)" -gt 30 ] && [ -f "$L/$m/metadata.json" ] || break
-    { echo "=== profile $m: speedster"
-      SPEEDSTER_PROFILE=nodes timeout 20 "$B/speedster" bench "$L/$m" --threads 1 --warmup 10 --runs 50 2>&1 | head -n 61
-      if [ "${ort[0]}" = "$B/bench_ort_c" ]; then
-          echo "=== profile $m: ORT"
-          timeout 20 "${ort[@]}" "$M/$m" --threads 1 --warmup 10 --runs 50 --profile /tmp/ortp_$m >/dev/null 2>&1 &&
-              python3 bench/ort_profile.py /tmp/ortp_"$m"*.json 60
-      fi; } >>"$OUT/prof.txt" 2>&1
+    for T in ${PROFILE_THREADS:-1}; do
+        [ "$(left)" -gt 30 ] && [ -f "$L/$m/metadata.json" ] || break 2
+        { echo "=== profile $m, $T threads: speedster"
+          SPEEDSTER_PROFILE=nodes timeout 30 "$B/speedster" bench "$L/$m" --threads $T --warmup 5 --runs 30 2>&1 | head -n 61
+          if [ "${ort[0]}" = "$B/bench_ort_c" ]; then
+              echo "=== profile $m, $T threads: ORT"
+              rm -f /tmp/ortp_*
+              timeout 30 "${ort[@]}" "$M/$m" --threads $T --warmup 5 --runs 30 --profile /tmp/ortp_$m >/dev/null 2>&1 &&
+                  python3 bench/ort_profile.py /tmp/ortp_"$m"*.json 60
+          fi; } >>"$OUT/prof.txt" 2>&1
+    done
 done
 echo "=== end $(el)s"
 sleep 1
