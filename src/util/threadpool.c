@@ -26,6 +26,8 @@
  * balancer separates them), that thread runs instead of losing half its
  * time slices. */
 #define SPIN_NS 500000L
+#define YIELD_NS 6000L
+#define SPIN_CHECK 64
 /* A job has at most this many tasks per publication (its two claim
  * indices share a 64-bit word with the job's id); larger jobs are
  * published in pieces. */
@@ -37,8 +39,7 @@
 typedef struct job {
     _Atomic(spd_task_fn) fn;
     _Atomic(void *) ctx;
-    atomic_llong n_tasks;
-    atomic_llong done;
+    atomic_llong done; /* tasks the workers finished */
 } job;
 
 /* Tasks are claimed with a compare-and-swap on (job id << 32 | front << 16
@@ -57,9 +58,13 @@ typedef struct job {
  * mobilenet_v2's depthwise layers, whose inputs are wide activations, ran
  * slower than at 1. */
 typedef struct pool {
-    atomic_ullong word;
+    /* the claim word and both slots share one cache line: a worker that
+     * sees a job has its function, context and done count in the same
+     * transfer (a 2-task job's hand-over is a few line transfers, ~40 ns
+     * each between these vCPUs) */
+    _Alignas(64) atomic_ullong word;
     job slots[2];
-    pthread_mutex_t mu;
+    _Alignas(64) pthread_mutex_t mu;
     pthread_cond_t wake, done;
     atomic_int sleepers;       /* workers inside pthread_cond_wait(wake) */
     atomic_int caller_waiting; /* the caller inside pthread_cond_wait(done) */
@@ -131,9 +136,39 @@ static long now_ns(void)
     return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
+/* A spin-wait: SPIN_NS in all, yielding the CPU every YIELD_NS. */
+typedef struct spinner {
+    long until, next_yield;
+    unsigned k;
+} spinner;
+
+static spinner spin_start(void)
+{
+    const long t = now_ns();
+    return (spinner){t + SPIN_NS, t + YIELD_NS, 0};
+}
+
+/* One turn of the wait; false once its time is up. */
+static inline bool spin_more(spinner *s)
+{
+    if (++s->k % SPIN_CHECK) {
+        CPU_RELAX();
+        return true;
+    }
+    const long t = now_ns();
+    if (t > s->until) return false;
+    if (t > s->next_yield) {
+        sched_yield();
+        s->next_yield = now_ns() + YIELD_NS;
+    }
+    return true;
+}
+
 /* Claims and runs tasks of the current job until none is left; returns the
- * id of the job it found exhausted. */
-static uint32_t drain(pool *p, bool from_back)
+ * id of the job it found exhausted. Only workers count what they ran into
+ * the job's done: the caller counts its own in *ran (one shared read-
+ * modify-write less per job). */
+static uint32_t drain(pool *p, bool from_back, int64_t *ran)
 {
     unsigned long long v = atomic_load_explicit(&p->word, memory_order_acquire);
     for (;;) {
@@ -144,13 +179,17 @@ static uint32_t drain(pool *p, bool from_back)
             continue;
         /* The job cannot complete before this task: its slot holds still. */
         job *j = &p->slots[id & 1];
-        const int64_t n = atomic_load_explicit(&j->n_tasks, memory_order_relaxed);
         spd_task_fn fn = atomic_load_explicit(&j->fn, memory_order_relaxed);
         fn(atomic_load_explicit(&j->ctx, memory_order_relaxed), from_back ? back - 1 : front);
-        if (atomic_fetch_add(&j->done, 1) + 1 == n && atomic_load(&p->caller_waiting)) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
+        if (ran) {
+            (*ran)++;
+        } else {
+            atomic_fetch_add(&j->done, 1);
+            if (atomic_load(&p->caller_waiting)) {
+                pthread_mutex_lock(&p->mu);
+                pthread_cond_signal(&p->done);
+                pthread_mutex_unlock(&p->mu);
+            }
         }
         v = atomic_load_explicit(&p->word, memory_order_acquire);
     }
@@ -162,14 +201,12 @@ static void *worker(void *arg)
 {
     pool *p = arg;
     t_in_task = 1;
-    uint32_t seen = drain(p, true);
+    uint32_t seen = drain(p, true, NULL);
     while (!atomic_load(&p->quit)) {
         if (current_id(p) == seen) {
-            const long until = now_ns() + SPIN_NS;
-            for (int k = 1; current_id(p) == seen && !atomic_load(&p->quit); k++) {
-                CPU_RELAX();
-                if (!(k & 255) && (now_ns() > until || (sched_yield(), 0))) break;
-            }
+            spinner sp = spin_start();
+            while (current_id(p) == seen && !atomic_load(&p->quit))
+                if (!spin_more(&sp)) break;
         }
         if (current_id(p) == seen) {
             pthread_mutex_lock(&p->mu);
@@ -178,7 +215,7 @@ static void *worker(void *arg)
             atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mu);
         }
-        seen = drain(p, true);
+        seen = drain(p, true, NULL);
     }
     return NULL;
 }
@@ -208,32 +245,35 @@ static void resize(pool *p, int workers)
 static void stop_at_exit(void) { stop_workers(&g_pool); }
 
 /* Publishes one job of at most MAX_TASKS_PER_JOB tasks, helps run it, and
- * returns once every task has finished. */
+ * returns once every task has finished. The caller's first task is claimed
+ * in the publication itself: it starts at once, without a compare-and-swap
+ * on a line the spinning workers have just read. */
 static void run_job(pool *p, int64_t n_tasks, spd_task_fn fn, void *ctx)
 {
     const uint32_t id = current_id(p) + 1;
     job *j = &p->slots[id & 1];
     atomic_store_explicit(&j->fn, fn, memory_order_relaxed);
     atomic_store_explicit(&j->ctx, ctx, memory_order_relaxed);
-    atomic_store_explicit(&j->n_tasks, n_tasks, memory_order_relaxed);
     atomic_store_explicit(&j->done, 0, memory_order_relaxed);
-    atomic_store(&p->word, (unsigned long long)id << 32 | (unsigned long long)n_tasks); /* publishes the slot */
+    /* publishes the slot, task 0 already taken */
+    atomic_store(&p->word, (unsigned long long)id << 32 | 1ull << 16 | (unsigned long long)n_tasks);
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mu);
     }
-    drain(p, false);
+    fn(ctx, 0);
+    int64_t mine = 1;
+    drain(p, false, &mine);
+    const int64_t theirs = n_tasks - mine;
     /* What is left runs on workers now: spin first, it is usually short. */
-    const long until = now_ns() + SPIN_NS;
-    for (int k = 1; atomic_load(&j->done) < n_tasks; k++) {
-        CPU_RELAX();
-        if (!(k & 255) && (now_ns() > until || (sched_yield(), 0))) break;
-    }
-    if (atomic_load(&j->done) < n_tasks) {
+    spinner sp = spin_start();
+    while (atomic_load(&j->done) < theirs)
+        if (!spin_more(&sp)) break;
+    if (atomic_load(&j->done) < theirs) {
         pthread_mutex_lock(&p->mu);
         atomic_store(&p->caller_waiting, 1);
-        while (atomic_load(&j->done) < n_tasks) pthread_cond_wait(&p->done, &p->mu);
+        while (atomic_load(&j->done) < theirs) pthread_cond_wait(&p->done, &p->mu);
         atomic_store(&p->caller_waiting, 0);
         pthread_mutex_unlock(&p->mu);
     }
