@@ -1,6 +1,8 @@
 #include "learner/learner.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ir/tensor.h"
 #include "runtime/program.h"
@@ -23,8 +25,27 @@ spd_status spd_learner_new(spd_model *model, const spd_backend *b, spd_plan *pla
     l->backend = b;
     l->plan = plan;
     l->copts = *o;
+    spd_thread_tuner_init(&l->tuner, 0, false);
     *out = l;
     return SPD_OK;
+}
+
+void spd_learner_ready(spd_learner *l)
+{
+    /* SPEEDSTER_TUNE_THREADS=0 keeps optimize's choice for good (a
+     * benchmark of fixed configurations) */
+    const char *env = getenv("SPEEDSTER_TUNE_THREADS");
+    const bool on = !(env && !strcmp(env, "0")) && !strcmp(l->backend->name, "native") && l->latency_s > 0 &&
+                    l->latency_s <= SPD_TUNE_MAX_S && l->max_threads <= 1;
+    spd_thread_tuner_destroy(&l->tuner);
+    spd_thread_tuner_init(&l->tuner, l->max_threads == 1, on);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 void spd_learner_free(spd_learner *l)
@@ -36,6 +57,7 @@ void spd_learner_free(spd_learner *l)
     spd_free(l->metric_name);
     spd_free(l->report);
     spd_free(l->source_model);
+    spd_thread_tuner_destroy(&l->tuner);
     spd_free(l);
 }
 
@@ -52,8 +74,12 @@ spd_status spd_learner_run(spd_learner *l, const spd_tensor *inputs, int n_input
     if (l->has_dyn)
         for (int i = 0; i < n_inputs; i++)
             SPD_TRY(spd_dynamic_info_check(&l->dyn, i, spd_model_input_name(l->model, i), &inputs[i]));
-    const int prev = spd_thread_cap(l->max_threads);
+    bool timed = false;
+    const int cap = l->tuner.on && spd_thread_count() > 1 ? spd_thread_tuner_begin(&l->tuner, &timed) : l->max_threads;
+    const int prev = spd_thread_cap(cap);
+    const double t0 = timed ? now_s() : 0.0;
     const spd_status st = l->backend->run(l->plan, inputs, n_inputs, outputs, n_outputs);
+    if (timed) spd_thread_tuner_end(&l->tuner, now_s() - t0);
     spd_thread_cap(prev);
     return st;
 }

@@ -3,6 +3,7 @@
 #ifndef SPD_LEARNER_LEARNER_H
 #define SPD_LEARNER_LEARNER_H
 
+#include "learner/thread_tuner.h"
 #include "backends/backend.h"
 #include "optimize/options.h"
 #include "util/cpu.h"
@@ -26,11 +27,16 @@ struct spd_learner {
     char *report;
     char *source_model;          /* the path optimize was given */
     spd_cpu_features needs;      /* what the plan's kernels need */
-    int max_threads;             /* the plan runs on at most this many threads (0: as many as allowed) */
+    int max_threads;             /* optimize's choice: at most this many threads (0: as many as allowed) */
+    spd_thread_tuner tuner;      /* that choice, revisited while the learner serves */
 };
 
 /* Takes ownership of model and plan. */
 spd_status spd_learner_new(spd_model *model, const spd_backend *b, spd_plan *plan, const spd_compile_opts *o,
                            spd_learner **out);
+
+/* Once backend, latency_s and max_threads are filled in (by optimize or a
+ * load): sets up the thread tuner (learner/thread_tuner.h). */
+void spd_learner_ready(spd_learner *l);
 
 #endif

@@ -345,6 +345,7 @@ spd_status spd_learner_load(const char *dir, spd_learner **out)
     const int64_t cap = json_int(&meta, "max_threads", 0); /* absent before it was written: no cap */
     l->max_threads = cap < 0 || cap > 1024 ? 0 : (int)cap;
     l->latency_s = json_num(&meta, "latency_s", 0);
+    spd_learner_ready(l);
     l->throughput = json_num(&meta, "throughput", 0);
     l->metric_drop = json_num(&meta, "metric_drop", 0);
     l->metric_name = spd_strdup(json_str(&meta, "metric") ? json_str(&meta, "metric") : "");

@@ -380,24 +380,23 @@ static int rematch(search *s, spd_candidate *cands, int n, int best)
  * thread: its operators are too short to split, and each one's halves
  * change cores (kws_dscnn at two threads ran 1.3-1.4x as long as at one,
  * in every operator). The winner is timed both ways in pairs taking turns;
- * below FEWER_THREADS_GAIN it keeps to one thread, recorded in the learner
- * (the thread count asked for stays an upper bound). The decision lasts
- * and the machine may not: on a shared host the same learner measured 0.75
- * one hour and 1.15 the next, so only a clear gain counts. Native plans
- * only: oneDNN's threads are OpenMP's. */
-#define FEWER_THREADS_MAX_S 0.002
-#define FEWER_THREADS_GAIN 0.90
+ * below SPD_TUNE_GAIN it keeps to one thread, recorded in the learner
+ * (the thread count asked for stays an upper bound). The machine's state
+ * does not last: on a shared host the same learner measured 0.75 one hour
+ * and 1.15 the next, so only a clear gain counts, and the learner revisits
+ * the choice while it serves, by the same bars (learner/thread_tuner.h).
+ * Native plans only: oneDNN's threads are OpenMP's. */
 
 static int thread_cap(search *s, spd_candidate *w)
 {
     const int allowed = spd_thread_count();
-    if (allowed <= 1 || !w->plan || strcmp(w->backend->name, "native") || w->lat.median_s > FEWER_THREADS_MAX_S)
+    if (allowed <= 1 || !w->plan || strcmp(w->backend->name, "native") || w->lat.median_s > SPD_TUNE_MAX_S)
         return 0;
     const side sd[2] = {{w, 0}, {w, 1}};
     spd_latency top[2];
     double m; /* on one thread over on all */
     if (!head_to_head(s, sd, top, &m)) return 0;
-    const bool fewer = m < FEWER_THREADS_GAIN;
+    const bool fewer = m < SPD_TUNE_GAIN;
     logf_(s, "[speedster] one thread against %d, head to head: median ratio %.3f: %s", allowed, m,
           fewer ? "the learner runs on one thread" : "it keeps them all");
     if (!fewer) return 0;
@@ -653,6 +652,7 @@ spd_status spd_optimize_model(const char *model_path, const spd_dataset *data, c
     w->plan = NULL;
     w->optimized_graph = false;
     l->latency_s = cands[best].lat.median_s;
+    spd_learner_ready(l);
     l->p90_s = cands[best].lat.p90_s;
     l->throughput = cands[best].lat.throughput;
     l->metric_drop = cands[best].metric_drop;
