@@ -8,7 +8,8 @@
 # the whole ctest suite runs (FULL=1); without it, native only.
 #   run (device tool): BUDGET=420 bash bench/device/run.sh   [carry: [".dev"]]
 # env: BUDGET (seconds for the whole script), MODELS (names), ROUNDS (3),
-#      THREADS ("1 2"), PROFILE (names: per-node profiles, below).
+#      THREADS ("1 2"), OPS (1: one-operator models too), PROFILE (names:
+#      per-node profiles, below).
 # The log and the test output land in $OUT.
 set -u
 export DEV=$PWD/.dev
@@ -70,6 +71,13 @@ for T in ${THREADS:-1 2}; do
     BENCH_ORT="${ort[*]}" BENCH_ROUNDS=${ROUNDS:-3} BENCH_LEARNERS=$L \
         timeout "$(left)" bash bench/run_bench.sh "$B/speedster" "$M" $T $models
 done
+# OPS=1: one-operator models (bench/op_models.py: resnet50's 1x1 and strided
+# 3x3 convolutions, squeezenet's stem and pool, BERT's FC1) at 1 thread,
+# where the per-node gaps are, without a model around them
+if [ "${OPS:-0}" = 1 ] && [ "$(left)" -gt 60 ]; then
+    python3 bench/op_models.py /tmp/opm >/dev/null 2>&1 &&
+        BENCH_ORT="${ort[*]}" BENCH_ROUNDS=${ROUNDS:-3} timeout "$(left)" bash bench/run_bench.sh "$B/speedster" /tmp/opm 1
+fi
 # PROFILE="model...": per-node times at PROFILE_THREADS (1), ours and ORT's
 # (its own profiler, bench_ort_c only), for setting side by side; into
 # $OUT/prof.txt
