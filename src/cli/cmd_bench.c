@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "learner/learner.h"
+#include "util/threadpool.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -103,6 +105,13 @@ int cmd_bench(int argc, char **argv)
            "\"min_ms\":%.4f,\"max_ms\":%.4f,\"mean_ms\":%.4f,\"throughput\":%.3f",
            model, threads, warmup, done_runs, med, quantile(scratch, done_runs, 0.9), scratch[0],
            scratch[done_runs - 1], mean, med > 0 ? (double)batch * 1000.0 / med : 0.0);
+    /* a small learner may keep to one thread, a choice re-made as it runs
+     * (learner/thread_tuner.h): the one it ended on */
+    if (m->learner && spd_thread_count() > 1) {
+        const spd_learner *l = m->learner;
+        const int one = l->tuner.on ? atomic_load(&l->tuner.cap) : l->max_threads == 1;
+        printf(",\"one_thread\":%s", one ? "true" : "false");
+    }
     if (times) { /* every run in order: a slow stretch of the host shows as a run of outliers */
         printf(",\"times_ms\":[");
         for (int k = 0; k < done_runs; k++) printf("%s%.4f", k ? "," : "", t[k]);
