@@ -372,6 +372,7 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
                 } else if (jr < full) {
                     const float *bd = B->p + pc * B->ld + c0 + jr;
                     for (int64_t ir = 0; ir < mm; ir += mr) {
+                        te.b_later = ir > 0;
                         if (te.bias) te.bias = d->epi->row_bias + r + ir;
                         if (z) te.z = z + ir * ldc + jr;
                         kern->kernel_sb(k, aa + ir * k, bd, B->ld, cc + ir * ldc + jr, ldc, (int)min64(mr, mm - ir),

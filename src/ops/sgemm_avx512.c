@@ -127,6 +127,7 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
     int64_t q = 0; /* the step, for A or B in place */
     const int64_t *boff = ib ? map->boff : NULL;
     const int64_t b_ahead = !sb && !ib && te ? te->b_ahead : 0;
+    const int b_later = sb && te ? te->b_later : 0;
 #define ROW(r)                                                                                                    \
     {                                                                                                             \
         const __m512 ar = _mm512_set1_ps(sa ? a##r[q] : a[r]);                                                    \
@@ -145,7 +146,7 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
             _mm_prefetch((const char *)(bq + b_ahead), _MM_HINT_T0);                                              \
             _mm_prefetch((const char *)(bq + b_ahead + 16), _MM_HINT_T0);                                         \
         }                                                                                                         \
-        if (sb || ib) { /* B in place: this row's next panel (32 row streams defeat the hardware's) */      \
+        if ((sb && !b_later) || ib) { /* B in place: this row's next panel (32 row streams defeat the hardware's) */ \
             _mm_prefetch((const char *)(bq + NR), _MM_HINT_T0);                                                   \
             _mm_prefetch((const char *)(bq + NR + 16), _MM_HINT_T0);                                              \
         }                                                                                                         \

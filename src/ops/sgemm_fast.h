@@ -37,6 +37,8 @@ typedef struct spd_tile_epi {
     int64_t c_ahead;   /* also prefetch C's rows this many floats ahead (0: not) */
     int64_t b_ahead;   /* and B's panel rows this many floats ahead: the next
                           prepacked panel, by the first tile of a panel (0: not) */
+    int b_later;       /* kernel_sb: not the first row tile over this B panel:
+                          the first one fetched the next panel's rows */
     int64_t b_from, b_to; /* kernel_sa_wide: only the rows of steps [b_from,
                              b_to) of the next panels (each row tile of a
                              panel fetches its share) */
