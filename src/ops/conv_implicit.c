@@ -19,7 +19,7 @@ bool spd_conv_implicit_fits(const spd_sgemm_kernel *kern, const spd_conv2d_src *
     int clamp;
     float lo, hi;
     return kern && kern->kernel_ib && kern->nr == PANEL && src->own && src->Wh >= PANEL &&
-           K > 0 && K <= kern->kc && spd_tile_clamp(kern, ac, &clamp, &lo, &hi);
+           K > 0 && K == spd_sgemm_kc(kern, K) && spd_tile_clamp(kern, ac, &clamp, &lo, &hi);
 }
 
 typedef struct implicit_job {

@@ -154,7 +154,7 @@ bool spd_gemv_run(const spd_sgemm_kernel *kern, int64_t M, int64_t N, int64_t K,
             .epi = epi};
     if (B->packed) {
         g.nr = kern->nr;
-        g.kc = min64(K, kern->kc);
+        g.kc = spd_sgemm_kc(kern, K);
         g.npad = cdiv(N, g.nr) * g.nr;
     }
 
@@ -173,7 +173,7 @@ bool spd_gemv_run(const spd_sgemm_kernel *kern, int64_t M, int64_t N, int64_t K,
             for (int64_t p = 0; p < K; p++)
                 for (int64_t i = 0; i < M; i++) a[i * K + p] = A->p[p * A->ld + i];
         } else { /* prepacked (sgemm_fast.h): slices of mr-row panels */
-            const int64_t mr = kern->mr, akc = min64(K, kern->kc), mpad = cdiv(M, mr) * mr;
+            const int64_t mr = kern->mr, akc = spd_sgemm_kc(kern, K), mpad = cdiv(M, mr) * mr;
             for (int64_t pc = 0; pc < K; pc += akc) {
                 const int64_t k = min64(akc, K - pc);
                 const float *s = A->packed + pc * mpad;
