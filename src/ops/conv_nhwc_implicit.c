@@ -60,7 +60,7 @@ bool spd_nhwc_implicit_fits(const spd_sgemm_kernel *kern, const spd_nhwc_geom *g
     const int64_t K = g->KH * g->KW * g->C, Wp = (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
     const int64_t last = ((g->KH - 1) * g->dh * Wp + (g->KW - 1) * g->dw + 1) * g->C; /* past the last offset */
     return kern && kern->kernel_sa_wide_off && last <= INT32_MAX && kern->nr == 32 && !g->depthwise && !g->pointwise && g->M % 64 == 0 &&
-           K == spd_sgemm_kc(kern, K) && K <= MAX_STEPS && spd_tile_clamp(kern, ac, &clamp, &lo, &hi);
+           K == spd_sgemm_kc_b(kern, K) && K <= MAX_STEPS && spd_tile_clamp(kern, ac, &clamp, &lo, &hi);
 }
 
 static void rows_task(void *ctx, int64_t t)

@@ -104,7 +104,9 @@ const spd_sgemm_kernel *spd_sgemm_kernel_current(void)
 
 /* ---- prepacking ---- */
 
-int64_t spd_sgemm_kc(const spd_sgemm_kernel *kern, int64_t K)
+int64_t spd_sgemm_kc(const spd_sgemm_kernel *kern, int64_t K) { return min64(K, kern->kc); }
+
+int64_t spd_sgemm_kc_b(const spd_sgemm_kernel *kern, int64_t K)
 {
     return K <= kern->kc + kern->kc / 8 ? K : kern->kc;
 }
@@ -130,7 +132,7 @@ void spd_sgemm_prepack_a(const spd_sgemm_kernel *kern, int trans, int64_t M, int
 void spd_sgemm_prepack_b(const spd_sgemm_kernel *kern, int trans, int64_t K, int64_t N, const float *B, int64_t ldb,
                          float *dst)
 {
-    const int64_t kc = spd_sgemm_kc(kern, K), npad = round_up(N, kern->nr);
+    const int64_t kc = spd_sgemm_kc_b(kern, K), npad = round_up(N, kern->nr);
     for (int64_t pc = 0; pc < K; pc += kc)
         kern->pack_b(trans, min64(kc, K - pc), N, trans ? B + pc : B + pc * ldb, ldb, dst + pc * npad);
 }
@@ -242,7 +244,7 @@ int64_t spd_sgemm_wide_rows(const spd_sgemm_kernel *kern, int64_t m)
 static bool wide_a(const drv *d)
 {
     const spd_sgemm_kernel *k = d->kern;
-    if (!k->kernel_sa_wide || d->K > spd_sgemm_kc(k, d->K)) return false;
+    if (!k->kernel_sa_wide || d->K > d->kc) return false;
     const int64_t h = spd_sgemm_wide_rows(k, d->M);
     return cdiv(d->M, h) * h <= cdiv(d->M, k->mr) * k->mr;
 }
@@ -497,7 +499,7 @@ spd_status spd_gemm_run(const spd_sgemm_kernel *kern, int64_t M, int64_t N, int6
              .ldc = ldc, .epi = epi};
     atomic_init(&d.failed, 0);
     if (kern) {
-        d.kc = spd_sgemm_kc(kern, K);
+        d.kc = B->packed ? spd_sgemm_kc_b(kern, K) : spd_sgemm_kc(kern, K);
         d.mpad = round_up(M, kern->mr);
         d.npad = round_up(N, kern->nr);
     }

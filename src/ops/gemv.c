@@ -154,7 +154,7 @@ bool spd_gemv_run(const spd_sgemm_kernel *kern, int64_t M, int64_t N, int64_t K,
             .epi = epi};
     if (B->packed) {
         g.nr = kern->nr;
-        g.kc = spd_sgemm_kc(kern, K);
+        g.kc = spd_sgemm_kc_b(kern, K);
         g.npad = cdiv(N, g.nr) * g.nr;
     }
 

@@ -147,16 +147,22 @@ void spd_sgemm_packed(const spd_sgemm_kernel *kern, int transA, int transB, int6
 /* ---- the general driver: prepacked operands, custom B packing, epilogue ----
  *
  * Prepacked layouts (for operands that do not change between calls, such as
- * weights): op(A) (M x K) is cut into K slices of depth kc = spd_sgemm_kc(kern, K);
+ * weights): op(A) (M x K) is cut into K slices of depth kc = spd_sgemm_kc(kern, K)
+ * (spd_sgemm_kc_b where B is the prepacked one);
  * slice s starts at s*kc*mpad (mpad = M rounded up to mr) and holds the
  * slice's mr-row panels one after another, as kern->pack_a writes them.
  * op(B) (K x N) likewise, with npad = N rounded up to nr and nr-column
  * panels. Only valid for the kernel that packed them. */
-/* The depth of K's slices for kern: K itself up to an eighth past the
- * kernel's kc (K = 1152, a 3x3 convolution over 128 channels, was a slice
- * of 1024 and one of 128 that read and wrote all of C again for 11% of
- * the work), else kc. */
+/* The depth of K's slices for kern: min(K, kc), and where B is prepacked
+ * (a layer's weights as B: A, the activations, may then be read in place
+ * by the wide tiles, which take one slice) K itself up to an eighth past
+ * kc. K = 1152 was a slice of 1024 and one of 128 that read and wrote all
+ * of C again for 11% of the work, and kept EfficientNet's 1152-channel
+ * channels-last projections off the 6x64 tiles. Where A is prepacked (W
+ * of an NCHW convolution) one slice gained nothing measurable and would
+ * change the rounding (the second slice's sum is added to C). */
 int64_t spd_sgemm_kc(const spd_sgemm_kernel *kern, int64_t K);
+int64_t spd_sgemm_kc_b(const spd_sgemm_kernel *kern, int64_t K);
 size_t spd_sgemm_prepacked_a_floats(const spd_sgemm_kernel *kern, int64_t M, int64_t K);
 size_t spd_sgemm_prepacked_b_floats(const spd_sgemm_kernel *kern, int64_t K, int64_t N);
 void spd_sgemm_prepack_a(const spd_sgemm_kernel *kern, int trans, int64_t M, int64_t K, const float *A, int64_t lda,
