@@ -29,6 +29,10 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_passes.c)
   set_tests_properties(passes_conformance_sweep PROPERTIES FIXTURES_REQUIRED conformance LABELS "asan")
 endif()
 spd_unit_test(test_gemm)
+# the same cases under another cache blocking (ops/gemm.c): more K slices
+# and column blocks through every path
+add_test(NAME test_gemm_blocking COMMAND test_gemm)
+set_tests_properties(test_gemm_blocking PROPERTIES LABELS "asan;unit" ENVIRONMENT "SPEEDSTER_GEMM_BLOCKING=24,200,96")
 spd_unit_test(test_kernels)
 spd_unit_test(test_pool_fast)
 spd_unit_test(test_vsigmoid)

@@ -8,7 +8,8 @@
 # the whole ctest suite runs (FULL=1); without it, native only.
 #   run (device tool): BUDGET=420 bash bench/device/run.sh   [carry: [".dev"]]
 # env: BUDGET (seconds for the whole script), MODELS (names), ROUNDS (3),
-#      THREADS ("1 2"), OPS (1: one-operator models too), PROFILE (names:
+#      THREADS ("1 2"), OPS (1: one-operator models too), BLOCKINGS (with
+#      OPS: GEMM blockings to try), PROFILE (names:
 #      per-node profiles, below).
 # The log and the test output land in $OUT.
 set -u
@@ -74,9 +75,17 @@ done
 # OPS=1: one-operator models (bench/op_models.py: resnet50's 1x1 and strided
 # 3x3 convolutions, squeezenet's stem and pool, BERT's FC1) at 1 thread,
 # where the per-node gaps are, without a model around them
+# (BLOCKINGS="mc,kc,nc ...": again under each SPEEDSTER_GEMM_BLOCKING, the
+# GEMM's cache blocking, which the Xeon's caches may want otherwise)
 if [ "${OPS:-0}" = 1 ] && [ "$(left)" -gt 60 ]; then
     python3 bench/op_models.py /tmp/opm >/dev/null 2>&1 &&
-        BENCH_ORT="${ort[*]}" BENCH_ROUNDS=${ROUNDS:-3} timeout "$(left)" bash bench/run_bench.sh "$B/speedster" /tmp/opm 1
+        for blk in default ${BLOCKINGS:-}; do
+            [ "$(left)" -gt 60 ] || break
+            echo "=== one-operator models, blocking $blk"
+            [ "$blk" = default ] && blk=
+            SPEEDSTER_GEMM_BLOCKING=$blk BENCH_ORT="${ort[*]}" BENCH_ROUNDS=${ROUNDS:-3} \
+                timeout "$(left)" bash bench/run_bench.sh "$B/speedster" /tmp/opm 1
+        done
 fi
 # PROFILE="model...": per-node times at PROFILE_THREADS (1), ours and ORT's
 # (its own profiler, bench_ort_c only), for setting side by side; into

@@ -18,7 +18,9 @@
  * of the chunk as soon as they are written, while they are in cache. */
 #include "ops/gemm.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -93,11 +95,40 @@ const char *spd_sgemm_isa_name(spd_sgemm_isa isa)
     }
 }
 
+/* SPEEDSTER_GEMM_BLOCKING=mc,kc,nc: the kernels' cache blocking, for trying
+ * other blockings in a whole model on another CPU without a rebuild (the
+ * device Xeon's 1x1 convolutions ran 1.4x ORT's time where this CPU's run
+ * 1.1x: bench/device/run.sh); also a second set of slicing paths for the
+ * tests. Read once; a kernel whose mr or nr does not divide mc or nc keeps
+ * its own. */
+static pthread_once_t g_blocking_once = PTHREAD_ONCE_INIT;
+static spd_sgemm_kernel g_blocked[2]; /* avx512, avx2 */
+static bool g_blocked_on[2];
+
+static void read_blocking(void)
+{
+    const char *e = getenv("SPEEDSTER_GEMM_BLOCKING");
+    long mc, kc, nc;
+    char tail;
+    if (!e || sscanf(e, "%ld,%ld,%ld%c", &mc, &kc, &nc, &tail) != 3 || mc < 1 || kc < 8 || kc > 8192 || nc < 1)
+        return;
+    const spd_sgemm_kernel *ks[2] = {spd_sgemm_kernel_avx512(), spd_sgemm_kernel_avx2()};
+    for (int i = 0; i < 2; i++) {
+        if (!ks[i] || mc % ks[i]->mr || nc % ks[i]->nr) continue;
+        g_blocked[i] = *ks[i];
+        g_blocked[i].mc = mc;
+        g_blocked[i].kc = kc;
+        g_blocked[i].nc = nc;
+        g_blocked_on[i] = true;
+    }
+}
+
 const spd_sgemm_kernel *spd_sgemm_kernel_current(void)
 {
+    pthread_once(&g_blocking_once, read_blocking);
     switch (spd_sgemm_isa_current()) {
-    case SPD_SGEMM_AVX512: return spd_sgemm_kernel_avx512();
-    case SPD_SGEMM_AVX2: return spd_sgemm_kernel_avx2();
+    case SPD_SGEMM_AVX512: return g_blocked_on[0] ? &g_blocked[0] : spd_sgemm_kernel_avx512();
+    case SPD_SGEMM_AVX2: return g_blocked_on[1] ? &g_blocked[1] : spd_sgemm_kernel_avx2();
     default: return NULL;
     }
 }

@@ -337,6 +337,22 @@ int main(void)
         }
         free_data(&d);
     }
+    /* SPEEDSTER_GEMM_BLOCKING (the second ctest run, test_gemm_blocking,
+     * gives 24,200,96: more K slices and column blocks on every path
+     * above) reaches the kernels that dividing mr and nr allow */
+    const char *blk = getenv("SPEEDSTER_GEMM_BLOCKING");
+    long bm, bk, bn;
+    if (blk && sscanf(blk, "%ld,%ld,%ld", &bm, &bk, &bn) == 3)
+        for (int p = 0; p < g_n_paths; p++) {
+            spd_sgemm_set_isa(g_paths[p]);
+            const spd_sgemm_kernel *k = spd_sgemm_kernel_current();
+            g_checks++;
+            if (k && bm % k->mr == 0 && bn % k->nr == 0 && (k->mc != bm || k->kc != bk || k->nc != bn)) {
+                printf("FAIL %s: blocking %s not taken (mc %lld kc %lld nc %lld)\n", k->name, blk,
+                       (long long)k->mc, (long long)k->kc, (long long)k->nc);
+                g_failed++;
+            }
+        }
     g_checks++;
     if ((spd_alloc_current() - spd_scratch_held()) != 0) {
         printf("FAIL %zu bytes of scratch still allocated\n", (spd_alloc_current() - spd_scratch_held()));
