@@ -26,8 +26,8 @@
  * balancer separates them), that thread runs instead of losing half its
  * time slices. */
 #define SPIN_NS 500000L
-#define YIELD_NS 6000L
-#define SPIN_CHECK 64
+#define YIELD_NS 6000L  /* a sched_yield (~0.4 us here) this often while spinning */
+#define SPIN_CHECK 64   /* pauses between two reads of the clock */
 /* A job has at most this many tasks per publication (its two claim
  * indices share a 64-bit word with the job's id); larger jobs are
  * published in pieces. */
