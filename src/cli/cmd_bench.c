@@ -107,11 +107,8 @@ int cmd_bench(int argc, char **argv)
            scratch[done_runs - 1], mean, med > 0 ? (double)batch * 1000.0 / med : 0.0);
     /* a small learner may keep to one thread, a choice re-made as it runs
      * (learner/thread_tuner.h): the one it ended on */
-    if (m->learner && spd_thread_count() > 1) {
-        const spd_learner *l = m->learner;
-        const int one = l->tuner.on ? atomic_load(&l->tuner.cap) : l->max_threads == 1;
-        printf(",\"one_thread\":%s", one ? "true" : "false");
-    }
+    if (m->learner && spd_thread_count() > 1)
+        printf(",\"one_thread\":%s", spd_learner_one_thread(m->learner) ? "true" : "false");
     if (times) { /* every run in order: a slow stretch of the host shows as a run of outliers */
         printf(",\"times_ms\":[");
         for (int k = 0; k < done_runs; k++) printf("%s%.4f", k ? "," : "", t[k]);

@@ -41,6 +41,11 @@ void spd_learner_ready(spd_learner *l)
     spd_thread_tuner_init(&l->tuner, l->max_threads == 1, on);
 }
 
+bool spd_learner_one_thread(const spd_learner *l)
+{
+    return l->tuner.on ? atomic_load(&l->tuner.cap) == 1 : l->max_threads == 1;
+}
+
 static double now_s(void)
 {
     struct timespec ts;

@@ -39,4 +39,8 @@ spd_status spd_learner_new(spd_model *model, const spd_backend *b, spd_plan *pla
  * load): sets up the thread tuner (learner/thread_tuner.h). */
 void spd_learner_ready(spd_learner *l);
 
+/* Whether the learner runs on one thread now (optimize's choice, or the
+ * tuner's latest). */
+bool spd_learner_one_thread(const spd_learner *l);
+
 #endif
