@@ -13,7 +13,8 @@
  * Inside a block (Goto's loop order): for each kc-deep slice, the block's
  * B slice is packed (or found prepacked); for each mc-row chunk of A the
  * chunk (L2-sized) is packed (or found prepacked); then every nr-wide B
- * panel (L1-sized) meets every mr-row A panel of the chunk. In the last
+ * panel (L1-sized) meets every mr-row A panel of the chunk. When the block
+ * is one chunk, B's panels are packed one at a time as they are reached. In the last
  * slice the epilogue (bias, residual, activation) runs on each 256 columns
  * of the chunk as soon as they are written, while they are in cache. */
 #include "ops/gemm.h"
@@ -331,6 +332,16 @@ bool spd_tile_clamp(const spd_sgemm_kernel *kern, const spd_act *ac, int *clamp,
     }
 }
 
+/* Rows pc..pc+k of B's columns c0..c0+n in the kernel's panels. */
+static void pack_b_cols(const drv *d, int64_t pc, int64_t k, int64_t c0, int64_t n, float *dst)
+{
+    const spd_gemm_b *B = d->B;
+    if (B->pack)
+        B->pack(B->ctx, pc, k, c0, n, dst);
+    else
+        d->kern->pack_b(B->trans, k, n, B->trans ? B->p + c0 * B->ld + pc : B->p + pc * B->ld + c0, B->ld, dst);
+}
+
 static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
 {
     const spd_sgemm_kernel *kern = d->kern;
@@ -344,7 +355,13 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
     const bool fused = tile_epi_fits(d, &clamp, &lo, &hi);
     const int64_t full = direct ? n / nr * nr : 0; /* direct: columns read in place; the rest packed */
     const size_t a_n = A->packed || a_direct ? 0 : (size_t)round_up(mc * kc, 16);
-    const size_t b_n = B->packed ? 0 : direct ? (size_t)(kc * nr) : (size_t)(kc * round_up(n, nr));
+    /* With one row chunk, each B panel is packed just before its tiles use
+     * it, into a buffer that stays in L2, not the block's whole slice
+     * first: the slice went out to L3 and came back (resnet50's stride-2
+     * 3x3 convolutions, 1024 x 416 floats a slice: 1.011x-1.022x as long
+     * in the whole model) */
+    const bool jit = !B->packed && !direct && round_up(m, mr) <= mc;
+    const size_t b_n = B->packed ? 0 : direct ? (size_t)(kc * nr) : jit ? (size_t)(kc * 2 * nr) : (size_t)(kc * round_up(n, nr));
     float *buf = NULL;
     if (a_n + b_n) {
         buf = spd_scratch(SPD_SCRATCH_GEMM, (a_n + b_n) * sizeof(float));
@@ -362,10 +379,8 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
             bb = B->packed + pc * d->npad + c0 * k;
         else if (direct) {
             if (full < n) kern->pack_b(0, k, n - full, B->p + pc * B->ld + c0 + full, B->ld, bp);
-        } else if (B->pack)
-            B->pack(B->ctx, pc, k, c0, n, bp);
-        else
-            kern->pack_b(B->trans, k, n, B->trans ? B->p + c0 * B->ld + pc : B->p + pc * B->ld + c0, B->ld, bp);
+        } else if (!jit)
+            pack_b_cols(d, pc, k, c0, n, bp);
         for (int64_t ic = 0; ic < m; ic += mc) {
             const int64_t mm = min64(mc, m - ic), r = r0 + ic;
             const float *aa = ap;
@@ -391,6 +406,10 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
                 const bool wide = a_direct && kern->kernel_sa_wide && n - jr >= 2 * nr;
                 nn = (int)min64(wide ? 2 * nr : nr, n - jr);
                 const float *b = direct ? bp : bb + jr * k;
+                if (jit) {
+                    pack_b_cols(d, pc, k, c0 + jr, nn, bp);
+                    b = bp;
+                }
                 if (zc) te.col_bias = zc + jr;
                 if (wide) {
                     const int64_t h = spd_sgemm_wide_rows(kern, mm), tiles = cdiv(mm, h);
