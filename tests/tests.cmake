@@ -42,6 +42,7 @@ spd_unit_test(test_threadpool)
 spd_unit_test(test_thread_tuner)
 spd_unit_test(test_conv_fast)
 spd_unit_test(test_wino)
+spd_unit_test(test_dwpw)
 spd_unit_test(test_rnn)
 spd_unit_test(test_fastew)
 

@@ -15,6 +15,9 @@ spd_status spd_conv_fused(spd_op_ctx *ctx, const spd_act *ac, const spd_tensor *
 /* FusedConv's activation and activation_params (also ai.speedster
  * NhwcConv's): SPD_ACT_NONE when the node has none. */
 spd_status spd_conv_act_attrs(const spd_node *node, spd_act *ac);
+/* The same from the attributes named act and params (ai.speedster
+ * NhwcDwPwConv's second activation). */
+spd_status spd_conv_act_attrs_named(const spd_node *node, const char *act, const char *params, spd_act *ac);
 
 /* The prepare hook (ir/op.h) of Conv and FusedConv: a constant float32 W is
  * packed once for the GEMM kernel current at build time; the kernels use it

@@ -30,16 +30,6 @@
 
 #define NHWC_PREP_MAGIC 0x6e687763u
 
-typedef enum pad_kind { PAD_NOTSET, PAD_VALID, PAD_SAME_UPPER, PAD_SAME_LOWER } pad_kind;
-
-/* The node's attributes, parsed once at prepare time when it can be (each
- * call would otherwise look up eight of them by name). */
-typedef struct nhwc_attrs {
-    int64_t group, sh, sw, dh, dw, pads[4], ks[2];
-    bool has_ks;
-    pad_kind pad;
-    spd_act ac;
-} nhwc_attrs;
 
 /* Weights rearranged once: group 1, W^T as [KH*KW*C, M] (rows in the order
  * im2col writes a pixel's taps) prepacked for `kern`; depthwise, one channel
@@ -50,7 +40,7 @@ typedef struct nhwc_prep {
     int64_t K, M;
     float *wpack;
     float *wdw;
-    nhwc_attrs attrs;
+    spd_nhwc_attrs attrs;
 } nhwc_prep;
 
 static void prep_free(void *p)
@@ -72,8 +62,6 @@ static void reorder_w(const float *w, int64_t M, int64_t C, int64_t T, float *wr
 
 static bool is_depthwise(int64_t group, const int64_t *wdims) { return group > 1 && group == wdims[0] && wdims[1] == 1; }
 
-static spd_status parse_attrs(const spd_node *node, nhwc_attrs *a);
-
 static spd_status nhwc_prepare(const spd_node *node, int64_t opset, int n_in, const spd_tensor *const *consts,
                                void **state, void (**state_free)(void *))
 {
@@ -85,7 +73,7 @@ static spd_status nhwc_prepare(const spd_node *node, int64_t opset, int n_in, co
     if (M < 1 || C < 1 || T < 1) return SPD_OK;
     nhwc_prep *s = spd_calloc(1, sizeof *s);
     if (!s) return SPD_OK;
-    if (parse_attrs(node, &s->attrs) != SPD_OK) { /* the call reports it */
+    if (spd_nhwc_parse_attrs(node, &s->attrs) != SPD_OK) { /* the call reports it */
         spd_error_clear();
         goto fail;
     }
@@ -121,18 +109,18 @@ fail:
 }
 
 /* pads: top, left, bottom, right, as ONNX orders them */
-static spd_status pads_for(const nhwc_attrs *a, int axis, int64_t in, int64_t k, int64_t s, int64_t d,
+static spd_status pads_for(const spd_nhwc_attrs *a, int axis, int64_t in, int64_t k, int64_t s, int64_t d,
                            int64_t *begin, int64_t *out)
 {
     const int64_t ek = (k - 1) * d + 1;
-    if (a->pad == PAD_SAME_UPPER || a->pad == PAD_SAME_LOWER) {
+    if (a->pad == SPD_NHWC_PAD_SAME_UPPER || a->pad == SPD_NHWC_PAD_SAME_LOWER) {
         *out = (in + s - 1) / s;
         int64_t total = (*out - 1) * s + ek - in;
         if (total < 0) total = 0;
-        *begin = a->pad == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+        *begin = a->pad == SPD_NHWC_PAD_SAME_UPPER ? total / 2 : total - total / 2;
         return SPD_OK;
     }
-    const int64_t pb = a->pad == PAD_VALID ? 0 : a->pads[axis], pe = a->pad == PAD_VALID ? 0 : a->pads[2 + axis];
+    const int64_t pb = a->pad == SPD_NHWC_PAD_VALID ? 0 : a->pads[axis], pe = a->pad == SPD_NHWC_PAD_VALID ? 0 : a->pads[2 + axis];
     if (in + pb + pe < ek)
         return spd_errorf(SPD_ERR_INVALID, "kernel extent %lld on spatial axis %d exceeds the padded input size %lld",
                           (long long)ek, axis, (long long)(in + pb + pe));
@@ -153,7 +141,7 @@ static spd_status two_ints(const spd_node *node, const char *name, int64_t *a, i
     return SPD_OK;
 }
 
-static spd_status parse_attrs(const spd_node *node, nhwc_attrs *a)
+spd_status spd_nhwc_parse_attrs(const spd_node *node, spd_nhwc_attrs *a)
 {
     memset(a, 0, sizeof *a);
     a->group = spd_attr_int(node, "group", 1);
@@ -170,16 +158,16 @@ static spd_status parse_attrs(const spd_node *node, nhwc_attrs *a)
     }
     const char *ap = spd_attr_string(node, "auto_pad", "NOTSET");
     if (!strcmp(ap, "SAME_UPPER"))
-        a->pad = PAD_SAME_UPPER;
+        a->pad = SPD_NHWC_PAD_SAME_UPPER;
     else if (!strcmp(ap, "SAME_LOWER"))
-        a->pad = PAD_SAME_LOWER;
+        a->pad = SPD_NHWC_PAD_SAME_LOWER;
     else if (!strcmp(ap, "VALID"))
-        a->pad = PAD_VALID;
+        a->pad = SPD_NHWC_PAD_VALID;
     else if (strcmp(ap, "NOTSET"))
         return spd_errorf(SPD_ERR_INVALID, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
     size_t np;
     const int64_t *p = spd_attr_ints(node, "pads", &np);
-    if (a->pad == PAD_NOTSET && p) {
+    if (a->pad == SPD_NHWC_PAD_NOTSET && p) {
         if (np != 4) return spd_errorf(SPD_ERR_INVALID, "pads has %zu values for a 2-D convolution (wants 4)", np);
         for (int i = 0; i < 4; i++) {
             if (p[i] < 0) return spd_errorf(SPD_ERR_INVALID, "negative pads");
@@ -189,7 +177,7 @@ static spd_status parse_attrs(const spd_node *node, nhwc_attrs *a)
     return spd_conv_act_attrs(node, &a->ac);
 }
 
-static spd_status make_geom(const nhwc_attrs *a, const spd_tensor *X, const spd_tensor *W, spd_nhwc_geom *g)
+spd_status spd_nhwc_make_geom(const spd_nhwc_attrs *a, const spd_tensor *X, const spd_tensor *W, spd_nhwc_geom *g)
 {
     if (X->dtype != SPD_FLOAT || W->dtype != SPD_FLOAT)
         return spd_errorf(SPD_ERR_UNSUPPORTED, "NhwcConv on %s and %s (float only)", spd_dtype_name(X->dtype),
@@ -368,11 +356,11 @@ static spd_status op_nhwc_conv(spd_op_ctx *ctx)
     const spd_tensor *X = ctx->in[0], *W = ctx->in[1];
     const spd_tensor *B = ctx->n_inputs > 2 ? ctx->in[2] : NULL, *Z = ctx->n_inputs > 3 ? ctx->in[3] : NULL;
     const nhwc_prep *prep = ctx->state && ((const nhwc_prep *)ctx->state)->magic == NHWC_PREP_MAGIC ? ctx->state : NULL;
-    nhwc_attrs parsed;
-    const nhwc_attrs *at = prep ? &prep->attrs : &parsed;
-    if (!prep) SPD_TRY(parse_attrs(ctx->node, &parsed));
+    spd_nhwc_attrs parsed;
+    const spd_nhwc_attrs *at = prep ? &prep->attrs : &parsed;
+    if (!prep) SPD_TRY(spd_nhwc_parse_attrs(ctx->node, &parsed));
     spd_nhwc_geom g;
-    SPD_TRY(make_geom(at, X, W, &g));
+    SPD_TRY(spd_nhwc_make_geom(at, X, W, &g));
     if (B && (B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != g.M))
         return spd_errorf(SPD_ERR_INVALID, "B must be float with %lld values", (long long)g.M);
     const int64_t ydims[4] = {g.N, g.OH, g.OW, g.M};

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ir/graph.h"
+#include "ir/tensor.h"
 #include "ops/vmath.h"
 #include "util/status.h"
 
@@ -16,6 +18,29 @@ typedef struct spd_nhwc_geom {
     bool depthwise, pointwise;
 } spd_nhwc_geom;
 
+/* A node's Conv attributes (kernel_shape, strides, pads, dilations, group,
+ * auto_pad) and FusedConv's activation, parsed once at prepare time when
+ * they can be (each call would otherwise look up eight of them by name). */
+typedef enum spd_nhwc_pad {
+    SPD_NHWC_PAD_NOTSET,
+    SPD_NHWC_PAD_VALID,
+    SPD_NHWC_PAD_SAME_UPPER,
+    SPD_NHWC_PAD_SAME_LOWER
+} spd_nhwc_pad;
+
+typedef struct spd_nhwc_attrs {
+    int64_t group, sh, sw, dh, dw, pads[4], ks[2];
+    bool has_ks;
+    spd_nhwc_pad pad;
+    spd_act ac;
+} spd_nhwc_attrs;
+
+spd_status spd_nhwc_parse_attrs(const spd_node *node, spd_nhwc_attrs *a);
+
+/* The geometry of X [N, H, W, C] under W [M, C/group, KH, KW] and the
+ * attributes; an error names what does not fit. */
+spd_status spd_nhwc_make_geom(const spd_nhwc_attrs *a, const spd_tensor *X, const spd_tensor *W, spd_nhwc_geom *g);
+
 /* wd[t*C + c] = W[c][0][t]: depthwise weights [C, 1, KH, KW] as one channel
  * vector per tap (T = KH*KW taps). */
 void spd_nhwc_dw_weights(const float *w, int64_t C, int64_t T, float *wd);
@@ -25,6 +50,14 @@ void spd_nhwc_dw_weights(const float *w, int64_t C, int64_t T, float *wd);
  * z may be NULL. */
 spd_status spd_nhwc_depthwise(const spd_nhwc_geom *g, const float *x, const float *wd, const float *w,
                               const float *bias, const float *z, const spd_act *ac, float *y);
+
+/* Output rows [r0, r1) (row r is image r / OH, row r % OH) of
+ * act(depthwise(X, W) + B), each written at its place in Y: the work of
+ * one task of spd_nhwc_depthwise, for callers that split the rows
+ * themselves. wd as spd_nhwc_dw_weights lays it out; bias and ac may be
+ * NULL. */
+void spd_nhwc_depthwise_rows(const spd_nhwc_geom *g, const float *x, const float *wd, const float *bias,
+                             const spd_act *ac, float *y, int64_t r0, int64_t r1);
 
 /* Output rows [r0, r1) (row r is image r / OH, row r % OH) of a 3x3
  * depthwise convolution with strides and dilations 1, any padding and

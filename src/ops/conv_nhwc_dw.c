@@ -276,6 +276,36 @@ static void dw_task(void *ctx, int64_t t)
     dw_rows(j, t * j->rows, r1 < rows ? r1 : rows);
 }
 
+/* The kernels and the fused clamp for one call. */
+static void job_init(dw_job *j, const spd_nhwc_geom *g, const float *x, const float *wd, const float *bias,
+                     const float *z, const spd_act *ac, float *y)
+{
+    const spd_act_kind kind = ac ? ac->kind : SPD_ACT_NONE;
+    *j = (dw_job){.g = g, .x = x, .w = wd, .bias = bias, .z = z, .ac = ac, .y = y, .rows = 1,
+                  .avx2 = spd_sgemm_isa_current() >= SPD_SGEMM_AVX2, .clamp = SPD_CLAMP_NONE};
+#if HAVE_X86
+    j->dw3_avx512 = spd_vmath_avx512() && g->KH == 3 && g->KW == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
+                    g->dw == 1;
+    j->dwk_avx512 = !j->dw3_avx512 && spd_vmath_avx512() && spd_nhwc_dwk_fits(g);
+#endif
+    if (j->avx2 && !z && (kind == SPD_ACT_NONE || kind == SPD_ACT_RELU || kind == SPD_ACT_CLIP)) {
+        j->fused = true;
+        j->clamp = kind == SPD_ACT_RELU ? SPD_CLAMP_RELU : kind == SPD_ACT_CLIP ? SPD_CLAMP_CLIP : SPD_CLAMP_NONE;
+        if (kind == SPD_ACT_CLIP) {
+            j->lo = ac->a;
+            j->hi = ac->b;
+        }
+    }
+}
+
+void spd_nhwc_depthwise_rows(const spd_nhwc_geom *g, const float *x, const float *wd, const float *bias,
+                             const spd_act *ac, float *y, int64_t r0, int64_t r1)
+{
+    dw_job j;
+    job_init(&j, g, x, wd, bias, NULL, ac, y);
+    dw_rows(&j, r0, r1);
+}
+
 /* Below this many multiply-adds per task a split costs more than it saves. */
 #define DW_TASK_MACS 16384
 
@@ -298,22 +328,9 @@ spd_status spd_nhwc_depthwise(const spd_nhwc_geom *g, const float *x, const floa
     if (rounds > rows) rounds = rows;
     int64_t per = (rows + threads * rounds - 1) / (threads * rounds);
     if (per < 1) per = 1;
-    const spd_act_kind kind = ac ? ac->kind : SPD_ACT_NONE;
-    dw_job j = {.g = g, .x = x, .w = wd, .bias = bias, .z = z, .ac = ac, .y = y, .rows = per,
-                .avx2 = spd_sgemm_isa_current() >= SPD_SGEMM_AVX2, .clamp = SPD_CLAMP_NONE};
-#if HAVE_X86
-    j.dw3_avx512 = spd_vmath_avx512() && g->KH == 3 && g->KW == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
-                   g->dw == 1;
-    j.dwk_avx512 = !j.dw3_avx512 && spd_vmath_avx512() && spd_nhwc_dwk_fits(g);
-#endif
-    if (j.avx2 && !z && (kind == SPD_ACT_NONE || kind == SPD_ACT_RELU || kind == SPD_ACT_CLIP)) {
-        j.fused = true;
-        j.clamp = kind == SPD_ACT_RELU ? SPD_CLAMP_RELU : kind == SPD_ACT_CLIP ? SPD_CLAMP_CLIP : SPD_CLAMP_NONE;
-        if (kind == SPD_ACT_CLIP) {
-            j.lo = ac->a;
-            j.hi = ac->b;
-        }
-    }
+    dw_job j;
+    job_init(&j, g, x, wd, bias, z, ac, y);
+    j.rows = per;
     const int64_t tasks = (rows + per - 1) / per;
     if (tasks <= 1 || threads <= 1 || rows * row_macs < 2 * DW_TASK_MACS)
         dw_rows(&j, 0, rows);

@@ -78,15 +78,23 @@ static spd_status run_base(spd_op_ctx *ctx, const char *op, int64_t opset, int n
 
 /* FusedConv(X, W, B, Z): act(Conv(X, W, B) + Z), activation_params holding
  * alpha (LeakyRelu), min,max (Clip) or alpha,beta (HardSigmoid). */
-spd_status spd_conv_act_attrs(const spd_node *node, spd_act *ac)
+spd_status spd_conv_act_attrs_named(const spd_node *node, const char *act, const char *params, spd_act *ac)
 {
     ac->kind = SPD_ACT_NONE;
     ac->a = ac->b = 0;
-    SPD_TRY(parse_act(spd_attr_string(node, "activation", ""), ac));
+    SPD_TRY(parse_act(spd_attr_string(node, act, ""), ac));
     size_t np;
-    const float *p = spd_attr_floats(node, "activation_params", &np);
+    const float *p = spd_attr_floats(node, params, &np);
     if (np > 0) ac->a = p[0];
     if (np > 1) ac->b = p[1];
+    return SPD_OK;
+}
+
+spd_status spd_conv_act_attrs(const spd_node *node, spd_act *ac)
+{
+    SPD_TRY(spd_conv_act_attrs_named(node, "activation", "activation_params", ac));
+    size_t np;
+    (void)spd_attr_floats(node, "activation_params", &np);
     if (ac->kind == SPD_ACT_LEAKYRELU && np < 1 && spd_node_attr(node, "alpha"))
         ac->a = spd_attr_float(node, "alpha", 0.01f);
     return SPD_OK;

@@ -16,7 +16,9 @@
  * ONNX Runtime has no equivalent (its FusedMatMul swaps the last two dims
  * only, and moves the first past the batch dims), and ai.speedster NhwcConv
  * (src/ops/conv_nhwc.c), FusedConv on channels-last tensors (ONNX Runtime's
- * com.microsoft NhwcConv takes no activation or residual). */
+ * com.microsoft NhwcConv takes no activation or residual), with
+ * ai.speedster NhwcDwPwConv (src/ops/conv_nhwc_dwpw.c) for a depthwise one
+ * and the 1x1 one after it. */
 #ifndef SPD_PASSES_PASSES_H
 #define SPD_PASSES_PASSES_H
 
@@ -46,6 +48,7 @@ typedef struct spd_pass_report {
     int folded_scales;       /* Div/Mul by a constant folded into a Gemm's alpha */
     int folded_transposes;   /* Transposes folded into PermutedMatMul */
     int nhwc_convs;          /* convolutions run channels-last (NhwcConv) */
+    int fused_dwpw;          /* depthwise + 1x1 NhwcConv pairs -> NhwcDwPwConv */
 } spd_pass_report;
 
 /* The fusions in a report, for a one-number summary. */
@@ -200,10 +203,13 @@ spd_status spd_pass_fuse_matmul_ex(spd_model *m, const spd_shape_table *shapes, 
  * (passes/layout_nhwc.c); needs the sample run's shapes (NULL: nothing to
  * do). */
 spd_status spd_pass_layout_nhwc_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
+/* A depthwise NhwcConv read only by a 1x1 NhwcConv -> one ai.speedster
+ * NhwcDwPwConv (passes/fuse_dwpw.c). */
+spd_status spd_pass_fuse_dwpw_ex(spd_model *m, spd_pass_report *rep);
 
 /* All of them in order: fold constants, dead code, BatchNormalization
  * folding, LayerNorm, GELU, SiLU, activation fusion, Transpose folding,
- * channels-last regions, dead code; then nodes are put
+ * channels-last regions, depthwise + 1x1 pairs, dead code; then nodes are put
  * in topological order. rep (may be NULL) is zeroed and filled. */
 spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_samples, spd_pass_report *rep);
 

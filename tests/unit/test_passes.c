@@ -87,10 +87,12 @@ static const tcase g_cases[] = {
     {"conv_residual", 1, "FusedConv=2 Conv=1 Add=1 -Relu tight"},
     {"conv_residual", 0, "Conv=3 Add=3 Relu=1 -FusedConv"},
     {"fused_qkv", 1, "Gemm=1 Slice=3 Reshape=4 PermutedMatMul=2 -Transpose -MatMul -Add tight"},
-    /* channels-last chains: one Transpose in; the mean over the plane reads channels-last */
-    {"ds_chain", 1, "NhwcConv=9 Transpose=1 ReduceMean=1 -Conv -FusedConv -Relu -Clip -Add tight"},
+    /* channels-last chains: one Transpose in; the mean over the plane reads channels-last;
+     * each depthwise convolution and the 1x1 one after it run as one node */
+    {"ds_chain", 1, "NhwcConv=1 NhwcDwPwConv=4 Transpose=1 ReduceMean=1 -Conv -FusedConv -Relu -Clip -Add tight"},
     {"ds_chain", 0, "-NhwcConv -Transpose FusedConv=8 Add=1"}, /* no shapes: no residual fusion either */
-    {"ds_chain_se", 1, "NhwcConv=9 Transpose=3 ReduceMean=2 -GlobalAveragePool -FusedConv tight"}, /* through the SE Mul */
+    /* through the SE Mul, whose depthwise output two nodes read: not fused */
+    {"ds_chain_se", 1, "NhwcConv=3 NhwcDwPwConv=3 Transpose=3 ReduceMean=2 -GlobalAveragePool -FusedConv tight"},
     {"ds_chain_big", 1, "-NhwcConv -Transpose FusedConv=9"},
 };
 
