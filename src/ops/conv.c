@@ -36,6 +36,7 @@
 #include "ops/gemm.h"
 #include "ops/gemv.h"
 #include "ops/sgemm_fast.h"
+#include "ops/transpose2d.h"
 #include "ops/vmath.h"
 #include "util/threadpool.h"
 #include "util/alloc.h"
@@ -721,13 +722,7 @@ static void untranspose_task(void *ctx, int64_t task)
 {
     const untranspose_job *j = ctx;
     const int64_t m0 = task * UNT_CH, m1 = m0 + UNT_CH < j->M ? m0 + UNT_CH : j->M;
-    for (int64_t n0 = 0; n0 < j->N; n0 += 64) {
-        const int64_t n1 = n0 + 64 < j->N ? n0 + 64 : j->N;
-        for (int64_t n = n0; n < n1; n++) {
-            const float *tr = j->t + n * j->M;
-            for (int64_t m = m0; m < m1; m++) j->y[m * j->N + n] = tr[m];
-        }
-    }
+    spd_transpose2d_f32(j->y + m0 * j->N, j->t + m0, j->N, m1 - m0, j->M);
     for (int64_t m = m0; m < m1; m++)
         spd_vact_bias_f32(j->ac, j->y + m * j->N, j->N, j->bias ? j->bias[m] : 0.0f,
                           j->z ? j->z + m * j->N : NULL);
