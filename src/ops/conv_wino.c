@@ -479,18 +479,42 @@ static int64_t spread(int64_t n)
  * read fewer times), split evenly into enough blocks for the threads. */
 #define WINO_TB_MAX 128
 
-static int64_t choose_tb(int64_t T, int threads)
+/* What a block of tb tiles costs, in multiply-adds: its 16 products over
+ * the kernel's nr-wide column panels (the last counted as half a panel
+ * when at most half full, as the kernels' narrow tile computes it), and
+ * the transforms, some hundreds of operations per tile and channel. */
+#define WINO_TF_COST 200.0
+
+static double block_cost(int64_t tb, int64_t C, int64_t M, int64_t nr)
 {
-    /* Few tiles (a 14x14 or 13x13 output has 49): one block a thread. In
-     * blocks of 16 the last held one tile, one thread got twice the other's
-     * transforms, and resnet50's 14x14 stage ran 1.23x, squeezenet's 13x13
-     * 1.29x as long at 2 threads. A block's product costs the same with 25
-     * columns as with 16, in one 32-wide panel against two narrow ones. */
-    if (threads > 1 && T <= 32 * threads) return cdiv(T, threads);
-    int64_t nb = cdiv(T, WINO_TB_MAX);
-    if (threads > 1 && nb < 2 * threads) nb = min64(2 * threads, cdiv(T, 16));
-    int64_t tb = cdiv(cdiv(T, nb), 16) * 16;
-    return tb;
+    const int64_t rem = tb % nr, cols = rem && rem <= nr / 2 ? tb - rem + nr / 2 : cdiv(tb, nr) * nr;
+    return (double)cols * 16.0 * (double)C * (double)M + (double)tb * WINO_TF_COST * (double)(C + M);
+}
+
+/* With more threads, the block count whose waves over the threads cost
+ * least: blocks in multiples of 16 tiles left the threads unequal shares
+ * (resnet50's 28x28 stage: 196 tiles as 64 + 64 + 64 + 4, one thread 128
+ * tiles, the other 68; its 56x56 stage as 7 blocks of 112, 4 + 3) and
+ * ran 1.3x-1.4x faster on 2 threads than on 1. */
+static int64_t choose_tb(int64_t T, int threads, int64_t C, int64_t M, int64_t nr)
+{
+    if (threads <= 1) {
+        const int64_t nb = cdiv(T, WINO_TB_MAX);
+        return cdiv(cdiv(T, nb), 16) * 16;
+    }
+    int64_t best_tb = cdiv(T, threads);
+    double best = -1;
+    for (int64_t nb = threads; nb <= T; nb += threads) {
+        const int64_t tb = cdiv(T, nb);
+        if (tb > WINO_TB_MAX) continue;
+        if (tb < 16 && best >= 0) break;
+        const double cost = (double)cdiv(cdiv(T, tb), threads) * block_cost(tb, C, M, nr);
+        if (best < 0 || cost < best * 0.999) {
+            best = cost;
+            best_tb = tb;
+        }
+    }
+    return best_tb;
 }
 
 spd_status spd_conv_wino(const spd_sgemm_kernel *kern, const spd_wino_shape *s, const float *x, const float *u,
@@ -510,7 +534,7 @@ spd_status spd_conv_wino(const spd_sgemm_kernel *kern, const spd_wino_shape *s, 
      * tiles (14x14) the blocks measured as fast. */
     const bool shared = threads > 1 && cdiv(jb.T, 16) < 2 * threads;
     jb.gemm_threads = shared ? threads : 1;
-    jb.Tb = shared ? cdiv(jb.T, 16) * 16 : choose_tb(jb.T, threads);
+    jb.Tb = shared ? cdiv(jb.T, 16) * 16 : choose_tb(jb.T, threads, s->C, s->M, kern ? kern->nr : 16);
     jb.ldv = jb.Tb + 8; /* room for a partial vector's extra lanes */
     jb.tstride = 2 * jb.Tb + 24;
     jb.vstride = spread(s->C * jb.ldv);
