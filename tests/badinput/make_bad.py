@@ -165,6 +165,15 @@ def main(argv):
     nh.opset_import.append(helper.make_opsetid("ai.speedster", 1))
     case("nhwc_conv_wrong_rank", nh.SerializeToString(), commands="run", input_arr=np.zeros((2, 3), np.float32),
          regex=r"NhwcConv.*rank|ranks")
+    # the fused depthwise + 1x1 node with a 1x1 weight over the wrong channel
+    # count (X [2, 3] read as 1 x 1 x 2 x 3 would not reach it: rank first)
+    dp = model(nodes=[helper.make_node("NhwcDwPwConv", ["input_x", "Wd_dp", "", "Wp_dp"], ["Z"], name="dwpw",
+                                       domain="ai.speedster", group=3, pads=[1, 1, 1, 1])],
+               inits=[numpy_helper.from_array(np.ones((3, 1, 3, 3), np.float32), "Wd_dp"),
+                      numpy_helper.from_array(np.ones((4, 5, 1, 1), np.float32), "Wp_dp")])
+    dp.opset_import.append(helper.make_opsetid("ai.speedster", 1))
+    case("dwpw_conv_wrong_rank", dp.SerializeToString(), commands="run", input_arr=np.zeros((2, 3), np.float32),
+         regex=r"NhwcDwPwConv|rank")
     dup = [helper.make_tensor_value_info("dup_out", TensorProto.FLOAT, [2, 3])]
     case("duplicate_output", model(nodes=[
         helper.make_node("Relu", ["input_x"], ["dup_out"], name="dup_a"),
