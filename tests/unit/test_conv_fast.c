@@ -35,24 +35,9 @@
 
 #define TEST_SEED 0x2545F4914F6CDD1Dull
 #include "test_util.h"
+#include "test_tensor.h"
 
-static void fill(spd_tensor *t)
-{
-    float *p = t->data;
-    for (int64_t i = 0; i < spd_tensor_numel(t); i++) p[i] = rnd_float();
-}
-
-static spd_tensor make(int nd, const int64_t *dims)
-{
-    spd_tensor t;
-    memset(&t, 0, sizeof t);
-    if (spd_tensor_alloc(&t, SPD_FLOAT, nd, dims) != SPD_OK) {
-        printf("out of memory\n");
-        exit(2);
-    }
-    fill(&t);
-    return t;
-}
+static spd_tensor make(int nd, const int64_t *dims) { return test_rand_tensor(nd, dims); }
 
 /* Worst |got - want| / (|want| + 1) over n values; NaN counts as infinite. */
 static double worst_err(const float *got, const double *want, int64_t n, int64_t *at)

@@ -27,6 +27,7 @@
 
 #define TEST_SEED 0x7F4A7C159E3779B9ull
 #include "test_util.h"
+#include "test_tensor.h"
 
 typedef struct dwpw_case {
     int64_t N, H, W, C, M, KH, KW, s, d, pad;
@@ -34,18 +35,7 @@ typedef struct dwpw_case {
     int bias1, bias2, z;
 } dwpw_case;
 
-static spd_tensor make(int nd, const int64_t *dims)
-{
-    spd_tensor t;
-    memset(&t, 0, sizeof t);
-    if (spd_tensor_alloc(&t, SPD_FLOAT, nd, dims) != SPD_OK) {
-        printf("out of memory\n");
-        exit(2);
-    }
-    float *p = t.data;
-    for (int64_t i = 0; i < spd_tensor_numel(&t); i++) p[i] = rnd_float();
-    return t;
-}
+static spd_tensor make(int nd, const int64_t *dims) { return test_rand_tensor(nd, dims); }
 
 static double act(const char *a, double v)
 {
