@@ -13,8 +13,8 @@
  * Inside a block (Goto's loop order): for each kc-deep slice, the block's
  * B slice is packed (or found prepacked); for each mc-row chunk of A the
  * chunk (L2-sized) is packed (or found prepacked); then every nr-wide B
- * panel (L1-sized) meets every mr-row A panel of the chunk. When the block
- * is one chunk, B's panels are packed one at a time as they are reached. In the last
+ * panel (L1-sized) meets every mr-row A panel of the chunk (when the block
+ * is one chunk, each B panel is packed as it is reached). In the last
  * slice the epilogue (bias, residual, activation) runs on each 256 columns
  * of the chunk as soon as they are written, while they are in cache. */
 #include "ops/gemm.h"
@@ -361,7 +361,10 @@ static void packed_block(drv *d, int64_t r0, int64_t m, int64_t c0, int64_t n)
      * 3x3 convolutions, 1024 x 416 floats a slice: 1.011x-1.022x as long
      * in the whole model) */
     const bool jit = !B->packed && !direct && round_up(m, mr) <= mc;
-    const size_t b_n = B->packed ? 0 : direct ? (size_t)(kc * nr) : jit ? (size_t)(kc * 2 * nr) : (size_t)(kc * round_up(n, nr));
+    const size_t b_n = B->packed ? 0
+                       : direct ? (size_t)(kc * nr)
+                       : jit    ? (size_t)(kc * 2 * nr) /* a wide tile's two panels */
+                                : (size_t)(kc * round_up(n, nr));
     float *buf = NULL;
     if (a_n + b_n) {
         buf = spd_scratch(SPD_SCRATCH_GEMM, (a_n + b_n) * sizeof(float));
