@@ -825,6 +825,11 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
      * group (ops/conv_pack.h); other ranks from X itself */
     spd_conv2d_src x2d;
     bool use2d = false;
+    /* only kernels with taps (use2d) may go transposed; pointwise ones stay
+     * upright: X's rows feed B's panels as they lie, while transposed each
+     * position panel would gather from every row (measured slower in
+     * resnet50's 7x7 stage, on both ISAs) */
+    const bool want_trans = kern && use_transposed(kern, Mg, g->small_n, kdim);
     /* (a strided 1x1 kernel packs straight from X: its planes would be a
      * subsampled copy, an extra pass for nothing; a pointwise one reads X
      * as B itself and needs no planes: their set-up was 1% of
@@ -832,14 +837,14 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
     if (kern && kdim > 0 && g->nd == 2 && g->k_n > 1) {
         const spd_conv2d_shape cs = {Cg,      g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1],
                                      g->s[0], g->s[1],   g->d[0],   g->d[1],     g->pb[0],    g->pb[1]};
-        use2d = spd_conv2d_src_fits(&cs) && spd_conv2d_src_init(&x2d, &cs, kern->nr) == SPD_OK;
+        /* the transposed product packs A panels of 8 positions, 2x the
+         * direct packer's work per float: planes there (resnet50's
+         * layer3.0.conv2 at 2 threads, each thread packing all of A: 1.4x
+         * as long direct) */
+        use2d = spd_conv2d_src_fits(&cs) && spd_conv2d_src_init(&x2d, &cs, kern->nr, !want_trans) == SPD_OK;
         if (!use2d) spd_error_clear();
     }
-    /* only kernels with taps (use2d) may go transposed; pointwise ones stay
-     * upright: X's rows feed B's panels as they lie, while transposed each
-     * position panel would gather from every row (measured slower in
-     * resnet50's 7x7 stage, on both ISAs) */
-    const bool trans = use2d && use_transposed(kern, Mg, g->small_n, kdim);
+    const bool trans = use2d && want_trans;
     /* B read in place from the planes where the kernel can (conv_implicit.h) */
     const bool implicit = use2d && !trans && spd_conv_implicit_fits(kern, &x2d, kdim, &e->ac);
     float *col = NULL, *wown = NULL, *scratch = NULL;

@@ -1,7 +1,9 @@
 /* The phase-split im2col packer of a 2-D convolution (see conv_pack.h). */
 #include "ops/conv_pack.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -27,7 +29,29 @@ int spd_conv2d_src_fits(const spd_conv2d_shape *s)
            s->sx <= MAX_STRIDE && s->dy >= 1 && s->dx >= 1 && s->pt >= 0 && s->pl >= 0;
 }
 
-spd_status spd_conv2d_src_init(spd_conv2d_src *src, const spd_conv2d_shape *s, int64_t nr)
+/* Planes narrower than this cannot take the implicit GEMM (conv_implicit.h),
+ * so a stride-2 kernel there is packed from X directly: the plane copy
+ * was most of what resnet50's stride-2 3x3 convolutions spent besides the
+ * product in a model, where the copy's writes miss the caches (layer2.0's
+ * fill: ~70 us with warm caches, ~380 with cold). */
+#define DIRECT_MAX_WH 32
+
+static atomic_int g_direct_on = -1; /* -1: environment not read yet */
+
+static bool direct_fits(const spd_conv2d_src *src, int64_t nr)
+{
+    const spd_conv2d_shape *s = &src->s;
+    int on = atomic_load(&g_direct_on);
+    if (on < 0) {
+        const char *v = getenv("SPEEDSTER_S2_DIRECT");
+        on = !(v && v[0] == '0');
+        atomic_store(&g_direct_on, on);
+    }
+    return on && s->sy == 2 && s->sx == 2 && s->dy == 1 && s->dx == 1 && src->Wh < DIRECT_MAX_WH && nr == 32 &&
+           spd_vmath_avx512();
+}
+
+spd_status spd_conv2d_src_init(spd_conv2d_src *src, const spd_conv2d_shape *s, int64_t nr, int allow_direct)
 {
     memset(src, 0, sizeof *src);
     src->s = *s;
@@ -49,6 +73,10 @@ spd_status spd_conv2d_src_init(spd_conv2d_src *src, const spd_conv2d_shape *s, i
             slot[i] = n++;
         }
     src->nphase = n;
+    if (allow_direct && direct_fits(src, nr)) {
+        src->direct = 1;
+        return SPD_OK; /* buf: X, set by spd_conv2d_src_fill */
+    }
     const int64_t plane = src->Hh * src->Wh, rows = s->C * s->KH * s->KW;
     const bool alias = n == 1 && s->sy == 1 && s->sx == 1 && s->pt == 0 && s->pl == 0 && src->Hh == s->H &&
                        src->Wh == s->W;
@@ -242,7 +270,7 @@ static void fill_channel(void *ctx, int64_t c)
 
 void spd_conv2d_src_fill(spd_conv2d_src *src, const float *x, int threads)
 {
-    if (!src->own) {
+    if (!src->own || src->direct) {
         src->buf = x;
         return;
     }
@@ -308,9 +336,111 @@ __attribute__((target("avx512f"))) static void pack32_avx512(const spd_conv2d_sr
 }
 #endif
 
+/* ---- direct stride-2 packing (src->direct) ------------------------------
+ * Column-matrix element (p, o), p = (c, ky, kx) and o = (oy, ox), is
+ *   X[c][2 oy - pt + ky][2 ox - pl + kx], zero outside X. */
+
+static void pack_direct_ref(const spd_conv2d_src *src, int64_t pc, int64_t k, int64_t jc, int64_t n, float *dst)
+{
+    const spd_conv2d_shape *s = &src->s;
+    const int64_t nr = src->nr, T = s->KH * s->KW;
+    for (int64_t o = 0; o < cdiv(n, nr) * nr; o++) {
+        float *d = dst + o / nr * k * nr + o % nr;
+        const int64_t oy = (jc + o) / s->OW, ox = (jc + o) % s->OW;
+        for (int64_t p = 0; p < k; p++) {
+            const int64_t row = pc + p, c = row / T, ky = row % T / s->KW, kx = row % s->KW;
+            const int64_t iy = 2 * oy - s->pt + ky, ix = 2 * ox - s->pl + kx;
+            d[p * nr] = o < n && iy >= 0 && iy < s->H && ix >= 0 && ix < s->W ? src->buf[(c * s->H + iy) * s->W + ix]
+                                                                               : 0.0f;
+        }
+    }
+}
+
+#if defined(__x86_64__)
+/* 32-column B panels as two units of 16 lanes. Per unit and row p, a run
+ * of lanes within one output line reads every other float of a 32-float
+ * window of one input row: two masked loads (only the even elements the
+ * run uses and X holds) and one permute, merged into the unit by the
+ * run's lanes. False when a unit would hold more than UNIT_RUNS runs
+ * (lines under 5 columns) or the kernel is wider than MAX_KW: the caller
+ * falls back. */
+#define UNIT_RUNS 4
+#define MAX_KW 8
+
+__attribute__((target("avx512f"))) static bool pack_direct_avx512(const spd_conv2d_src *src, int64_t pc, int64_t k,
+                                                                   int64_t jc, int64_t n, float *dst)
+{
+    const spd_conv2d_shape *s = &src->s;
+    const int64_t nr = src->nr, U = 16, units = 2;
+    if (nr != 32 || s->KW > MAX_KW) return false;
+    const int64_t OW = s->OW, W = s->W, H = s->H, KW = s->KW, T = s->KH * s->KW;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t o0 = 0; o0 < n; o0 += nr) {
+        int nruns[2] = {0, 0};
+        int64_t roy[2][UNIT_RUNS];
+        __mmask16 lanes[2][UNIT_RUNS];
+        uint32_t emask[2][UNIT_RUNS][MAX_KW];
+        int64_t wcol[2][UNIT_RUNS][MAX_KW]; /* the window's first input column (may be negative) */
+        for (int64_t o = o0; o < n && o < o0 + nr;) {
+            const int64_t oy = (jc + o) / OW, ox = (jc + o) % OW, lane = o - o0, u = lane / U, l0 = lane - u * U;
+            int64_t len = OW - ox;
+            if (len > n - o) len = n - o;
+            if (len > U - l0) len = U - l0;
+            const int r = nruns[u]++;
+            if (r == UNIT_RUNS) return false;
+            roy[u][r] = oy;
+            lanes[u][r] = (__mmask16)(((1u << len) - 1u) << l0);
+            for (int64_t kx = 0; kx < KW; kx++) {
+                const int64_t ix0 = 2 * ox - s->pl + kx; /* lane l0's column */
+                uint32_t m = 0;
+                for (int64_t l = 0; l < len; l++)
+                    if (ix0 + 2 * l >= 0 && ix0 + 2 * l < W) m |= 1u << (2 * (l0 + l));
+                emask[u][r][kx] = m;
+                wcol[u][r][kx] = ix0 - 2 * l0;
+            }
+            o += len;
+        }
+        float *d = dst + o0 / nr * k * nr;
+        int64_t c = pc / T, ky = pc % T / KW, kx = pc % KW;
+        for (int64_t p = 0; p < k; p++, d += nr) {
+            const uintptr_t plane = (uintptr_t)(src->buf + c * H * W);
+            for (int64_t u = 0; u < units; u++) {
+                __m512 v = _mm512_setzero_ps();
+                for (int r = 0; r < nruns[u]; r++) {
+                    const int64_t iy = 2 * roy[u][r] - s->pt + ky;
+                    const uint32_t m = emask[u][r][kx];
+                    if (iy < 0 || iy >= H || !m) continue;
+                    /* an address: masked-off lanes may lie outside X */
+                    const uintptr_t at = plane + (uintptr_t)(iy * W + wcol[u][r][kx]) * sizeof(float);
+                    const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)m, (const void *)at);
+                    const __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(m >> 16), (const void *)(at + 64));
+                    v = _mm512_mask_mov_ps(v, lanes[u][r], _mm512_permutex2var_ps(lo, even, hi));
+                }
+                _mm512_storeu_ps(d + 16 * u, v);
+            }
+            if (++kx == KW) {
+                kx = 0;
+                if (++ky == s->KH) {
+                    ky = 0;
+                    c++;
+                }
+            }
+        }
+    }
+    return true;
+}
+#endif
+
 void spd_conv2d_pack(const void *ctx, int64_t pc, int64_t k, int64_t jc, int64_t n, float *dst)
 {
     const spd_conv2d_src *src = ctx;
+    if (src->direct) {
+#if defined(__x86_64__)
+        if (pack_direct_avx512(src, pc, k, jc, n, dst)) return;
+#endif
+        pack_direct_ref(src, pc, k, jc, n, dst);
+        return;
+    }
     const int64_t OW = src->s.OW, Wh = src->Wh, nr = src->nr;
 #if defined(__x86_64__)
     /* a half of 16 lanes meets at most ceil(15 / OW) + 1 lines */

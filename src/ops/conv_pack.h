@@ -37,6 +37,10 @@ typedef struct spd_conv2d_src {
     float *own;       /* the copy (thread scratch), NULL when X already has the planes' layout */
     int64_t *off;     /* per column-matrix row: its offset in buf */
     int64_t nr;       /* the micro-kernel's panel width */
+    /* Stride 2 on planes too narrow for the implicit GEMM: no planes; the
+     * packer reads X itself (buf), splitting each run of 32 floats into
+     * its even columns with one permute */
+    int direct;
 } spd_conv2d_src;
 
 /* Whether the phase-split packer handles this geometry (its copy stays
@@ -44,8 +48,11 @@ typedef struct spd_conv2d_src {
 int spd_conv2d_src_fits(const spd_conv2d_shape *s);
 /* Takes the copy and the row offsets for one image's group from the
  * calling thread's scratch (util/scratch.h): one source per thread at a
- * time, released by spd_conv2d_src_free. */
-spd_status spd_conv2d_src_init(spd_conv2d_src *src, const spd_conv2d_shape *s, int64_t nr);
+ * time, released by spd_conv2d_src_free. With allow_direct and AVX-512,
+ * a stride-2 undilated kernel whose planes would be under 32 columns wide
+ * takes no copy (direct; SPEEDSTER_S2_DIRECT=0 in the environment turns
+ * that off, to compare). */
+spd_status spd_conv2d_src_init(spd_conv2d_src *src, const spd_conv2d_shape *s, int64_t nr, int allow_direct);
 /* Copies one image's group of channels x (C x H x W) into the planes,
  * split over `threads` when it is large; where the planes would be a copy
  * of x (stride 1, no padding, every input row and column read: pointwise

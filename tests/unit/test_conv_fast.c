@@ -421,6 +421,26 @@ static void implicit_tests(void)
     for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) fused_variants(square(&hp[i]), (int)i, false);
 }
 
+/* Stride-2 kernels on planes under 32 columns, packed from X without a
+ * plane copy when the product runs upright (ops/conv_pack.h, direct):
+ * lines of 28 (two runs a 16-lane unit), 14 and 7 (transposed: planes),
+ * no padding, two images; lines of 3 and 4 and a 9-wide kernel take the
+ * portable packer;
+ * each with every fused activation, bias and residual, at 1 and 2 threads. */
+static void direct_s2_tests(void)
+{
+    const square_case hp[] = {
+        {24, 48, 1, 56, 56, 3, 2, 1, 1}, {32, 40, 1, 28, 28, 3, 2, 1, 1}, {40, 72, 1, 14, 14, 3, 2, 1, 1},
+        {16, 32, 1, 15, 15, 3, 2, 1, 0}, {8, 24, 1, 9, 6, 3, 2, 1, 1},    {12, 20, 1, 8, 7, 3, 2, 1, 1},
+        {4, 16, 1, 20, 20, 9, 2, 1, 4},
+    };
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
+        conv_case c = square(&hp[i]);
+        if (i == 3) c.N = 2;
+        fused_variants(c, (int)i, false);
+    }
+}
+
 /* Channels-last group-1 convolutions of 64k output channels, read from the
  * padded input through tap offsets (ops/conv_nhwc_implicit.c): keyword
  * spotting's 1-channel 10x4 stride-2 stem, rows of 1-13 pixels (tiles of
@@ -767,6 +787,7 @@ int main(void)
     printf("paths: ref..%s\n", spd_sgemm_isa_name(best));
     conv_tests();
     implicit_tests();
+    direct_s2_tests();
     nhwc_implicit_tests();
     gemm_tests();
     matmul_tests();
