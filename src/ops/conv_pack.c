@@ -366,21 +366,22 @@ static void pack_direct_ref(const spd_conv2d_src *src, int64_t pc, int64_t k, in
  * falls back. */
 #define UNIT_RUNS 4
 #define MAX_KW 8
+#define MAX_KH 8
 
 __attribute__((target("avx512f"))) static bool pack_direct_avx512(const spd_conv2d_src *src, int64_t pc, int64_t k,
                                                                    int64_t jc, int64_t n, float *dst)
 {
     const spd_conv2d_shape *s = &src->s;
     const int64_t nr = src->nr, U = 16, units = 2;
-    if (nr != 32 || s->KW > MAX_KW) return false;
+    if (nr != 32 || s->KW > MAX_KW || s->KH > MAX_KH) return false;
     const int64_t OW = s->OW, W = s->W, H = s->H, KW = s->KW, T = s->KH * s->KW;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     for (int64_t o0 = 0; o0 < n; o0 += nr) {
         int nruns[2] = {0, 0};
-        int64_t roy[2][UNIT_RUNS];
         __mmask16 lanes[2][UNIT_RUNS];
         uint32_t emask[2][UNIT_RUNS][MAX_KW];
         int64_t wcol[2][UNIT_RUNS][MAX_KW]; /* the window's first input column (may be negative) */
+        int64_t rowat[2][UNIT_RUNS][MAX_KH]; /* the input row's first float, -1: padding */
         for (int64_t o = o0; o < n && o < o0 + nr;) {
             const int64_t oy = (jc + o) / OW, ox = (jc + o) % OW, lane = o - o0, u = lane / U, l0 = lane - u * U;
             int64_t len = OW - ox;
@@ -388,7 +389,10 @@ __attribute__((target("avx512f"))) static bool pack_direct_avx512(const spd_conv
             if (len > U - l0) len = U - l0;
             const int r = nruns[u]++;
             if (r == UNIT_RUNS) return false;
-            roy[u][r] = oy;
+            for (int64_t ky = 0; ky < s->KH; ky++) {
+                const int64_t iy = 2 * oy - s->pt + ky;
+                rowat[u][r][ky] = iy >= 0 && iy < H ? iy * W : -1;
+            }
             lanes[u][r] = (__mmask16)(((1u << len) - 1u) << l0);
             for (int64_t kx = 0; kx < KW; kx++) {
                 const int64_t ix0 = 2 * ox - s->pl + kx; /* lane l0's column */
@@ -407,11 +411,11 @@ __attribute__((target("avx512f"))) static bool pack_direct_avx512(const spd_conv
             for (int64_t u = 0; u < units; u++) {
                 __m512 v = _mm512_setzero_ps();
                 for (int r = 0; r < nruns[u]; r++) {
-                    const int64_t iy = 2 * roy[u][r] - s->pt + ky;
+                    const int64_t row = rowat[u][r][ky];
                     const uint32_t m = emask[u][r][kx];
-                    if (iy < 0 || iy >= H || !m) continue;
+                    if (row < 0 || !m) continue;
                     /* an address: masked-off lanes may lie outside X */
-                    const uintptr_t at = plane + (uintptr_t)(iy * W + wcol[u][r][kx]) * sizeof(float);
+                    const uintptr_t at = plane + (uintptr_t)(row + wcol[u][r][kx]) * sizeof(float);
                     const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)m, (const void *)at);
                     const __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(m >> 16), (const void *)(at + 64));
                     v = _mm512_mask_mov_ps(v, lanes[u][r], _mm512_permutex2var_ps(lo, even, hi));
