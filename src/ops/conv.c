@@ -838,10 +838,11 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
         const spd_conv2d_shape cs = {Cg,      g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1],
                                      g->s[0], g->s[1],   g->d[0],   g->d[1],     g->pb[0],    g->pb[1]};
         /* the transposed product packs A panels of 8 positions, 2x the
-         * direct packer's work per float: planes there (resnet50's
-         * layer3.0.conv2 at 2 threads, each thread packing all of A: 1.4x
-         * as long direct) */
-        use2d = spd_conv2d_src_fits(&cs) && spd_conv2d_src_init(&x2d, &cs, kern->nr, !want_trans) == SPD_OK;
+         * direct packer's work per float of B's: direct on one thread
+         * (resnet50's layer3.0 and layer4.0 conv2: -120 and -90 us), planes
+         * on more (layer3.0 at 2 threads 1.1x-1.3x as long direct, whatever
+         * the task grid) */
+        use2d = spd_conv2d_src_fits(&cs) && spd_conv2d_src_init(&x2d, &cs, kern->nr, !want_trans || spd_thread_count() == 1) == SPD_OK;
         if (!use2d) spd_error_clear();
     }
     const bool trans = use2d && want_trans;

@@ -372,8 +372,8 @@ __attribute__((target("avx512f"))) static bool pack_direct_avx512(const spd_conv
                                                                    int64_t jc, int64_t n, float *dst)
 {
     const spd_conv2d_shape *s = &src->s;
-    const int64_t nr = src->nr, U = 16, units = 2;
-    if (nr != 32 || s->KW > MAX_KW || s->KH > MAX_KH) return false;
+    const int64_t nr = src->nr, U = nr == 32 ? 16 : 8, units = nr / U;
+    if ((nr != 32 && nr != 8) || s->KW > MAX_KW || s->KH > MAX_KH) return false;
     const int64_t OW = s->OW, W = s->W, H = s->H, KW = s->KW, T = s->KH * s->KW;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     for (int64_t o0 = 0; o0 < n; o0 += nr) {
@@ -417,10 +417,14 @@ __attribute__((target("avx512f"))) static bool pack_direct_avx512(const spd_conv
                     /* an address: masked-off lanes may lie outside X */
                     const uintptr_t at = plane + (uintptr_t)(row + wcol[u][r][kx]) * sizeof(float);
                     const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)m, (const void *)at);
-                    const __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(m >> 16), (const void *)(at + 64));
+                    const __m512 hi = U == 16 ? _mm512_maskz_loadu_ps((__mmask16)(m >> 16), (const void *)(at + 64))
+                                              : _mm512_setzero_ps();
                     v = _mm512_mask_mov_ps(v, lanes[u][r], _mm512_permutex2var_ps(lo, even, hi));
                 }
-                _mm512_storeu_ps(d + 16 * u, v);
+                if (U == 16)
+                    _mm512_storeu_ps(d + 16 * u, v);
+                else
+                    _mm256_storeu_ps(d, _mm512_castps512_ps256(v));
             }
             if (++kx == KW) {
                 kx = 0;

@@ -422,10 +422,10 @@ static void implicit_tests(void)
 }
 
 /* Stride-2 kernels on planes under 32 columns, packed from X without a
- * plane copy when the product runs upright (ops/conv_pack.h, direct):
- * lines of 28 (two runs a 16-lane unit), 14 and 7 (transposed: planes),
- * no padding, two images; lines of 3 and 4 and a 9-wide kernel take the
- * portable packer;
+ * plane copy (ops/conv_pack.h, direct) when upright or on one thread:
+ * lines of 28 (two runs a 16-lane unit), 14 and 7, upright and
+ * transposed (8-row units), no padding, two images; lines of 3 and 4 and a 9-wide kernel
+ * take the portable packer;
  * each with every fused activation, bias and residual, at 1 and 2 threads. */
 static void direct_s2_tests(void)
 {
@@ -433,6 +433,8 @@ static void direct_s2_tests(void)
         {24, 48, 1, 56, 56, 3, 2, 1, 1}, {32, 40, 1, 28, 28, 3, 2, 1, 1}, {40, 72, 1, 14, 14, 3, 2, 1, 1},
         {16, 32, 1, 15, 15, 3, 2, 1, 0}, {8, 24, 1, 9, 6, 3, 2, 1, 1},    {12, 20, 1, 8, 7, 3, 2, 1, 1},
         {4, 16, 1, 20, 20, 9, 2, 1, 4},
+        /* transposed (positions as rows): 196 and 49 positions */
+        {64, 32, 1, 28, 28, 3, 2, 1, 1}, {52, 64, 1, 14, 14, 3, 2, 1, 1},
     };
     for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
         conv_case c = square(&hp[i]);
@@ -787,13 +789,13 @@ int main(void)
     printf("paths: ref..%s\n", spd_sgemm_isa_name(best));
     conv_tests();
     implicit_tests();
-    direct_s2_tests();
     nhwc_implicit_tests();
     gemm_tests();
     matmul_tests();
     program_test(1);
     program_test(0);
     depthwise_tests();
+    direct_s2_tests(); /* last: the cases above keep the draws they had */
     g_checks++;
     if ((spd_alloc_current() - spd_scratch_held()) != 0) {
         printf("FAIL %zu bytes still allocated\n", (spd_alloc_current() - spd_scratch_held()));
