@@ -357,7 +357,8 @@ static void pack_direct_ref(const spd_conv2d_src *src, int64_t pc, int64_t k, in
 }
 
 #if defined(__x86_64__)
-/* 32-column B panels as two units of 16 lanes. Per unit and row p, a run
+/* 32-column B panels as two units of 16 lanes (the transposed product's
+ * 8-row A panels: one unit of 8). Per unit and row p, a run
  * of lanes within one output line reads every other float of a 32-float
  * window of one input row: two masked loads (only the even elements the
  * run uses and X holds) and one permute, merged into the unit by the
