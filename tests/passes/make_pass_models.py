@@ -391,7 +391,7 @@ save("conv_residual",
 # depthwise convolution, has 4+ convolutions per layout change and small
 # activations; a stem, four depthwise + pointwise blocks (one with a
 # residual), then a mean over the plane.
-def ds_chain(name, c, h, w, se=False):
+def ds_chain(name, c, h, w, se=False, batch=1):
     nodes = [helper.make_node("Conv", ["x", "ws", "bs"], ["s"], pads=[1, 1, 1, 1], strides=[2, 2]),
              helper.make_node("Relu", ["s"], ["h0"])]
     inits = [init("ws", f32(c, 3, 3, 3, scale=0.3)), init("bs", f32(c))]
@@ -413,12 +413,15 @@ def ds_chain(name, c, h, w, se=False):
                   init("wp%d" % i, f32(c, c, 1, 1, scale=0.3)), init("bp%d" % i, f32(c))]
     nodes.append(helper.make_node("ReduceMean", ["h4"], ["y"], axes=[2, 3], keepdims=0))
     inits += [init("lo", np.float32(0.0)), init("hi", np.float32(6.0))]
-    save(name, nodes, [vi("x", [1, 3, h, w])], [vi("y", [1, c])], inits)
+    save(name, nodes, [vi("x", [batch, 3, h, w])], [vi("y", [batch, c])], inits)
 
 
 ds_chain("ds_chain", 24, 20, 10)         # 24 x 10 x 5 = 1200 values an activation
 ds_chain("ds_chain_se", 24, 20, 10, se=True)
 ds_chain("ds_chain_big", 16, 512, 128)   # 16 x 256 x 64 = 262144 values: stays channels-first
+# 24 x 20 x 20 = 9600 values an image, 192000 in the batch: the size that
+# counts is an image's (the batch only lengthens the channels-last GEMMs)
+ds_chain("ds_chain_batch", 24, 40, 40, batch=20)
 
 # ---------------------------------------------------------------- torch
 try:

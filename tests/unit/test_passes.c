@@ -94,6 +94,7 @@ static const tcase g_cases[] = {
     /* through the SE Mul, whose depthwise output two nodes read: not fused */
     {"ds_chain_se", 1, "NhwcConv=3 NhwcDwPwConv=3 Transpose=3 ReduceMean=2 -GlobalAveragePool -FusedConv tight"},
     {"ds_chain_big", 1, "-NhwcConv -Transpose FusedConv=9"},
+    {"ds_chain_batch", 1, "NhwcConv=1 NhwcDwPwConv=4 Transpose=1 ReduceMean=1 -Conv -FusedConv -Relu -Clip -Add tight"},
 };
 
 static int count_op(const spd_graph *g, const char *op)
