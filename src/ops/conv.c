@@ -830,11 +830,14 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
      * position panel would gather from every row (measured slower in
      * resnet50's 7x7 stage, on both ISAs) */
     const bool want_trans = kern && use_transposed(kern, Mg, g->small_n, kdim);
-    /* (a strided 1x1 kernel packs straight from X: its planes would be a
-     * subsampled copy, an extra pass for nothing; a pointwise one reads X
-     * as B itself and needs no planes: their set-up was 1% of
-     * mobilenet_v2's time) */
-    if (kern && kdim > 0 && g->nd == 2 && g->k_n > 1) {
+    /* (a pointwise kernel reads X as B itself and needs no planes: their
+     * set-up was 1% of mobilenet_v2's time; a strided 1x1 kernel comes
+     * here only to be packed straight from X by the direct packer, in
+     * 16-lane units where im2col_pack moved one float at a time: resnet50's
+     * stride-2 downsample layers at 1 thread -59, -16 and -10 us, and
+     * 0.78x as long at batch 4, where X comes cold from memory. Upright
+     * only: transposed, layer4.0's took 1.13x as long.) */
+    if (kern && kdim > 0 && g->nd == 2 && (g->k_n > 1 || (!pointwise && !want_trans))) {
         const spd_conv2d_shape cs = {Cg,      g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1],
                                      g->s[0], g->s[1],   g->d[0],   g->d[1],     g->pb[0],    g->pb[1]};
         /* the transposed product packs A panels of 8 positions, 2x the
@@ -844,6 +847,13 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
          * the task grid) */
         use2d = spd_conv2d_src_fits(&cs) && spd_conv2d_src_init(&x2d, &cs, kern->nr, !want_trans || spd_thread_count() == 1) == SPD_OK;
         if (!use2d) spd_error_clear();
+        /* a strided 1x1 kernel only where it packs straight from X: its
+         * planes would be a subsampled copy, an extra pass for nothing
+         * (im2col_pack reads X in place) */
+        if (use2d && g->k_n == 1 && !x2d.direct) {
+            spd_conv2d_src_free(&x2d);
+            use2d = false;
+        }
     }
     const bool trans = use2d && want_trans;
     /* B read in place from the planes where the kernel can (conv_implicit.h) */

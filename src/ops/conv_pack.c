@@ -407,8 +407,28 @@ __attribute__((target("avx512f"))) static bool pack_direct_avx512(const spd_conv
         }
         float *d = dst + o0 / nr * k * nr;
         int64_t c = pc / T, ky = pc % T / KW, kx = pc % KW;
+        /* the input rows the next panel reads and this one does not:
+         * [pf0, pf1), fetched a channel at a time as this one reaches it */
+        int64_t pf0 = 0, pf1 = 0;
+        {
+            const int64_t here = jc + o0, next = here + nr, end = s->OH * OW;
+            const int64_t last_here = (here + (n - o0 < nr ? n - o0 : nr) - 1) / OW;
+            if (next < end) {
+                const int64_t ny1 = (next + nr - 1 < end ? next + nr - 1 : end - 1) / OW;
+                pf0 = 2 * (next / OW) - s->pt;
+                if (pf0 < 2 * last_here - s->pt + s->KH) pf0 = 2 * last_here - s->pt + s->KH;
+                pf1 = 2 * ny1 - s->pt + s->KH;
+                if (pf0 < 0) pf0 = 0;
+                if (pf1 > H) pf1 = H;
+            }
+        }
         for (int64_t p = 0; p < k; p++, d += nr) {
             const uintptr_t plane = (uintptr_t)(src->buf + c * H * W);
+            if ((p == 0 || (ky == 0 && kx == 0)) && pf0 < pf1) { /* X comes cold from memory in batches */
+                const char *r0 = (const char *)(src->buf + (c * H + pf0) * W);
+                const char *r1 = (const char *)(src->buf + (c * H + pf1) * W);
+                for (const char *a = r0; a < r1; a += 64) _mm_prefetch(a, _MM_HINT_T0);
+            }
             for (int64_t u = 0; u < units; u++) {
                 __m512 v = _mm512_setzero_ps();
                 for (int r = 0; r < nruns[u]; r++) {

@@ -435,6 +435,10 @@ static void direct_s2_tests(void)
         {4, 16, 1, 20, 20, 9, 2, 1, 4},
         /* transposed (positions as rows): 196 and 49 positions */
         {64, 32, 1, 28, 28, 3, 2, 1, 1}, {52, 64, 1, 14, 14, 3, 2, 1, 1},
+        /* 1x1 at stride 2 (resnet's downsampling): odd sides, padding
+         * (bias-only edges), and one that runs transposed, from X in place */
+        {32, 48, 1, 56, 56, 1, 2, 1, 0}, {24, 40, 1, 15, 13, 1, 2, 1, 0}, {16, 24, 1, 14, 11, 1, 2, 1, 1},
+        {96, 256, 1, 14, 14, 1, 2, 1, 0},
     };
     for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
         conv_case c = square(&hp[i]);
