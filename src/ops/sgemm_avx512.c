@@ -118,6 +118,10 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
         if (zt) {
             _mm_prefetch((const char *)(zt + r * ldc), _MM_HINT_T0);
             if (wide) _mm_prefetch((const char *)(zt + r * ldc + 31), _MM_HINT_T0);
+            if (ahead) { /* the residual comes from memory in batches, as C's lines do */
+                _mm_prefetch((const char *)(zt + r * ldc + ahead), _MM_HINT_T0);
+                _mm_prefetch((const char *)(zt + r * ldc + ahead + 16), _MM_HINT_T0);
+            }
         }
     }
     /* A in place: row r's values (a row past m reads row 0, and is not stored) */
