@@ -153,6 +153,7 @@ TARGET static inline void tile_begin(tile_out *o, const float *C, int64_t ldc, i
         for (int r = 0; r < m; r++) {
             _mm_prefetch((const char *)(o->z + r * ldc), _MM_HINT_T0);
             _mm_prefetch((const char *)(o->z + r * ldc + 15), _MM_HINT_T0);
+            if (c_ahead) _mm_prefetch((const char *)(o->z + r * ldc + c_ahead), _MM_HINT_T0); /* as C's */
         }
     o->mode = store_mode(m, n, alpha, beta, te);
     o->ldc_bytes = ldc * (int64_t)sizeof(float);

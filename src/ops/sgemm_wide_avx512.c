@@ -60,6 +60,7 @@ TARGET static inline __attribute__((always_inline)) void tile(int R, int full, i
             _mm_prefetch((const char *)(C + r * ldc + v), _MM_HINT_T0);
             if (ahead) _mm_prefetch((const char *)(C + r * ldc + ahead + v), _MM_HINT_T0);
             if (zt) _mm_prefetch((const char *)(zt + r * ldc + v), _MM_HINT_T0);
+            if (zt && ahead) _mm_prefetch((const char *)(zt + r * ldc + ahead + v), _MM_HINT_T0); /* as C's */
         }
     const float *b2 = b + ps;
     const int64_t b_ahead = te ? te->b_ahead : 0;
