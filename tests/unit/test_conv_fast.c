@@ -447,6 +447,32 @@ static void direct_s2_tests(void)
     }
 }
 
+/* Batches whose images go to the threads whole (ops/conv.c image_task):
+ * 2 and 4 images at 2 threads (split; at 3 threads, 4 images are not),
+ * Winograd, implicit, direct stride-2, a strided 1x1 and a grouped
+ * kernel, each with the residual (offset per image) and activations. */
+static void batch_split_tests(void)
+{
+    const square_case hp[] = {
+        {32, 64, 1, 28, 28, 3, 1, 1, 1}, {16, 64, 1, 40, 40, 3, 1, 1, 0}, {48, 64, 1, 28, 27, 3, 2, 1, 1},
+        {64, 128, 1, 28, 28, 1, 2, 1, 0}, {64, 96, 2, 20, 20, 3, 1, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
+        conv_case c = square(&hp[i]);
+        for (int v = 0; v < 3; v++) {
+            c.N = v == 1 ? 4 : 2;
+            c.bias = v != 2;
+            c.z = v != 1;
+            c.ac = pick_act(v ? SPD_ACT_RELU : SPD_ACT_NONE);
+            run_conv_case(&c, v == 2 ? 3 : 2);
+            if (v == 2) {
+                c.N = 3; /* not a multiple of 2: image by image */
+                run_conv_case(&c, 2);
+            }
+        }
+    }
+}
+
 /* Channels-last group-1 convolutions of 64k output channels, read from the
  * padded input through tap offsets (ops/conv_nhwc_implicit.c): keyword
  * spotting's 1-channel 10x4 stride-2 stem, rows of 1-13 pixels (tiles of
@@ -800,6 +826,7 @@ int main(void)
     program_test(0);
     depthwise_tests();
     direct_s2_tests(); /* last: the cases above keep the draws they had */
+    batch_split_tests();
     g_checks++;
     if ((spd_alloc_current() - spd_scratch_held()) != 0) {
         printf("FAIL %zu bytes still allocated\n", (spd_alloc_current() - spd_scratch_held()));
