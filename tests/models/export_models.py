@@ -156,8 +156,8 @@ class VadGru(nn.Module):
 
 # ---------------------------------------------------------------- registry
 
-def image_input(gen):
-    return (torch.randn(1, 3, 224, 224, generator=gen),), ["input"]
+def image_input(gen, batch=1):
+    return (torch.randn(batch, 3, 224, 224, generator=gen),), ["input"]
 
 
 def tv(ctor):
@@ -206,13 +206,19 @@ MODELS = {
     # The same encoder at batch 4, for bench/ only (not in --list: the model
     # tests would export and run another 435 MB model for little new).
     "bert_base_b4": (BertBase, lambda gen: bert_inputs(gen, 4), ["last_hidden_state"], False),
+    # CNNs at batch 4, for bench/ only: the convolutions' batch paths
+    "resnet50_b4": (tv(torchvision.models.resnet50), lambda gen: image_input(gen, 4), ["logits"], False),
+    "mobilenet_v2_b4": (tv(torchvision.models.mobilenet_v2), lambda gen: image_input(gen, 4), ["logits"], True),
+    "efficientnet_b0_b4": (tv(torchvision.models.efficientnet_b0), lambda gen: image_input(gen, 4), ["logits"],
+                           True),
+    "squeezenet1_1_b4": (tv(torchvision.models.squeezenet1_1), lambda gen: image_input(gen, 4), ["logits"], False),
     "lstm": (SmallLSTM,
              lambda gen: ((torch.randn(1, 20, 16, generator=gen),), ["input"]),
              ["output"], False),
 }
 
 
-BENCH_ONLY = {"bert_base_b4"}
+BENCH_ONLY = {"bert_base_b4", "resnet50_b4", "mobilenet_v2_b4", "efficientnet_b0_b4", "squeezenet1_1_b4"}
 
 
 def calibrate_bn(model, gen, shape, batches=4):
