@@ -891,7 +891,7 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
          * (resnet50's layer3.0 and layer4.0 conv2: -120 and -90 us), planes
          * on more (layer3.0 at 2 threads 1.1x-1.3x as long direct, whatever
          * the task grid) */
-        use2d = spd_conv2d_src_fits(&cs) && spd_conv2d_src_init(&x2d, &cs, kern->nr, !want_trans || spd_thread_count() == 1) == SPD_OK;
+        use2d = spd_conv2d_src_fits(&cs) && spd_conv2d_src_init(&x2d, &cs, kern->nr, !want_trans || threads == 1) == SPD_OK;
         if (!use2d) spd_error_clear();
         /* a strided 1x1 kernel only where it packs straight from X: its
          * planes would be a subsampled copy, an extra pass for nothing
@@ -910,7 +910,7 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
     if (kern && !wpack && kdim > 0) {
         /* unprepared (W not constant, or another ISA): pack W once per call */
         wpack = wown = trans ? pack_weights_t(kern, w, M, kdim, group, &gstride)
-                             : pack_weights(kern, w, M, kdim, group, &gstride, spd_thread_count() > 1);
+                             : pack_weights(kern, w, M, kdim, group, &gstride, threads > 1);
         if (!wown) {
             if (use2d) spd_conv2d_src_free(&x2d);
             return spd_errorf(SPD_ERR_NOMEM, "out of memory packing a %lld x %lld weight", (long long)M,
@@ -938,7 +938,7 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
                 im2col_par(g, xg, Cg, col);
                 braw = col;
             }
-            if (use2d) spd_conv2d_src_fill(&x2d, xg, spd_thread_count());
+            if (use2d) spd_conv2d_src_fill(&x2d, xg, threads);
             const int64_t off = (n * M + gi * Mg) * g->small_n;
             if (trans) {
                 st = conv_gemm_t(kern, g, Mg, kdim, w + gi * Mg * kdim, wpack + gi * gstride, &x2d, bias ? bias + gi * Mg : NULL, e->z ? e->z + off : NULL, &e->ac,
