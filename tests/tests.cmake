@@ -43,6 +43,7 @@ spd_unit_test(test_thread_tuner)
 spd_unit_test(test_conv_fast)
 spd_unit_test(test_wino)
 spd_unit_test(test_dwpw)
+spd_unit_test(test_conv_concat)
 spd_unit_test(test_rnn)
 spd_unit_test(test_fastew)
 

@@ -25,6 +25,7 @@
  * depthwise loop run on the thread pool split by channel. */
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ir/op.h"
@@ -62,6 +63,7 @@ typedef struct conv_epi {
     spd_act ac;
     const float *z;
     conv_prep *prep; /* Conv's prepared weights, or NULL */
+    int64_t y_image; /* floats from one image's output to the next; 0: M x the plane (dense) */
 } conv_epi;
 
 /* ---- float32 views of tensors of other float types ---------------------- */
@@ -107,11 +109,21 @@ static void store_from_f32(spd_tensor *t, const float *src, int64_t n)
 
 /* ---- attributes ------------------------------------------------------------ */
 
+/* prefix + name in buf: a branch of ai.speedster ConvConcat carries its
+ * attributes as b0_kernel_shape, b0_strides, ...; Conv's prefix is "". */
+static const char *attr_name(char *buf, size_t size, const char *prefix, const char *name)
+{
+    snprintf(buf, size, "%s%s", prefix, name);
+    return buf;
+}
+
 /* An INTS attribute of exactly `want` values into out[], or dflt everywhere
  * when absent. */
-static spd_status ints_attr(const spd_node *node, const char *name, int want, int64_t dflt,
+static spd_status ints_attr(const spd_node *node, const char *prefix, const char *base, int want, int64_t dflt,
                             int64_t *out)
 {
+    char name[64];
+    attr_name(name, sizeof name, prefix, base);
     size_t n = 0;
     const int64_t *v = spd_attr_ints(node, name, &n);
     if (!v || n == 0) {
@@ -126,9 +138,10 @@ static spd_status ints_attr(const spd_node *node, const char *name, int want, in
 
 typedef enum pad_mode { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID } pad_mode;
 
-static spd_status parse_auto_pad(const spd_node *node, pad_mode *m)
+static spd_status parse_auto_pad(const spd_node *node, const char *prefix, pad_mode *m)
 {
-    const char *s = spd_attr_string(node, "auto_pad", "NOTSET");
+    char name[64];
+    const char *s = spd_attr_string(node, attr_name(name, sizeof name, prefix, "auto_pad"), "NOTSET");
     if (!strcmp(s, "NOTSET") || !*s) *m = PAD_NOTSET;
     else if (!strcmp(s, "SAME_UPPER")) *m = PAD_SAME_UPPER;
     else if (!strcmp(s, "SAME_LOWER")) *m = PAD_SAME_LOWER;
@@ -139,14 +152,14 @@ static spd_status parse_auto_pad(const spd_node *node, pad_mode *m)
 
 /* kernel_shape (checked against W's spatial dims), strides, dilations and
  * explicit pads, shared by Conv and ConvTranspose. */
-static spd_status parse_common(const spd_node *node, const spd_tensor *W, geom *g)
+static spd_status parse_common(const spd_node *node, const char *prefix, const spd_tensor *W, geom *g)
 {
     int nd = g->nd;
     int64_t ks[SPD_MAX_DIMS], pads[2 * SPD_MAX_DIMS];
-    SPD_TRY(ints_attr(node, "kernel_shape", nd, -1, ks));
-    SPD_TRY(ints_attr(node, "strides", nd, 1, g->s));
-    SPD_TRY(ints_attr(node, "dilations", nd, 1, g->d));
-    SPD_TRY(ints_attr(node, "pads", 2 * nd, 0, pads));
+    SPD_TRY(ints_attr(node, prefix, "kernel_shape", nd, -1, ks));
+    SPD_TRY(ints_attr(node, prefix, "strides", nd, 1, g->s));
+    SPD_TRY(ints_attr(node, prefix, "dilations", nd, 1, g->d));
+    SPD_TRY(ints_attr(node, prefix, "pads", 2 * nd, 0, pads));
     g->k_n = 1;
     for (int i = 0; i < nd; i++) {
         g->k[i] = W->dims[2 + i];
@@ -782,7 +795,7 @@ static spd_status conv_wino(const geom *g, int64_t N, int64_t C, int64_t M, cons
     if (!u)
         return spd_errorf(SPD_ERR_NOMEM, "out of memory for the Winograd transform of a %lld x %lld x 3 x 3 weight",
                           (long long)M, (long long)C);
-    const spd_wino_shape s = {N, C, M, g->big[0], g->big[1], g->pb[0], g->pb[1], g->pe[0], g->pe[1]};
+    const spd_wino_shape s = {N, C, M, g->big[0], g->big[1], g->pb[0], g->pb[1], g->pe[0], g->pe[1], e->y_image};
     const spd_status st = spd_conv_wino(kern, &s, x, u, bias, e->z, &e->ac, y, spd_thread_count());
     spd_conv_wino_free_weights(own);
     return st;
@@ -818,6 +831,7 @@ typedef struct image_job {
     int64_t C, M, group;
     const float *x, *w, *bias;
     float *y;
+    int64_t ys; /* floats from one image's output to the next */
     const conv_epi *e;
     atomic_int failed;
 } image_job;
@@ -825,15 +839,20 @@ typedef struct image_job {
 static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64_t group,
                            const float *x, const float *w, const float *bias, float *y, const conv_epi *e);
 
+static spd_status one_image(const image_job *j, int64_t n)
+{
+    const geom *g = j->g;
+    conv_epi e = *j->e;
+    e.y_image = 0; /* one image's output is dense */
+    if (e.z) e.z += n * j->M * g->small_n;
+    return conv_f32(g, 1, j->C, j->M, j->group, j->x + n * j->C * g->big_n, j->w, j->bias, j->y + n * j->ys, &e);
+}
+
 static void image_task(void *ctx, int64_t n)
 {
     image_job *j = ctx;
-    const geom *g = j->g;
-    conv_epi e = *j->e;
-    if (e.z) e.z += n * j->M * g->small_n;
     const int cap = spd_thread_cap(1);
-    const spd_status st = conv_f32(g, 1, j->C, j->M, j->group, j->x + n * j->C * g->big_n, j->w, j->bias,
-                                   j->y + n * j->M * g->small_n, &e);
+    const spd_status st = one_image(j, n);
     spd_thread_cap(cap);
     if (st != SPD_OK) atomic_store(&j->failed, (int)st);
 }
@@ -844,14 +863,23 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
     const int64_t Cg = C / group, Mg = M / group, kdim = Cg * g->k_n;
     if (g->small_n == 0 || N == 0) return SPD_OK;
 
-    if (conv_is_depthwise(g, C, M, group)) {
-        depthwise(g, N, C, x, w, bias, y, e);
-        return SPD_OK;
-    }
     const int threads = spd_thread_count();
-    if (N > 1 && threads > 1 && N % threads == 0 && Mg * kdim * g->small_n * group >= IMAGE_SPLIT_MIN_MACS) {
-        image_job j = {g, C, M, group, x, w, bias, y, e, 0};
+    const int64_t ys = e->y_image ? e->y_image : M * g->small_n;
+    const bool dw = conv_is_depthwise(g, C, M, group);
+    const bool split =
+        !dw && N > 1 && threads > 1 && N % threads == 0 && Mg * kdim * g->small_n * group >= IMAGE_SPLIT_MIN_MACS;
+    const bool vector = is_pointwise(g) && g->small_n == 1 && group == 1 && N <= SPD_GEMV_MAX_M && !e->z && C > 0;
+    /* images apart: split over the threads, or one at a time where the
+     * output's images are not packed together (a ConvConcat branch) and
+     * the kernel takes whole batches packed (the Winograd and GEMM paths
+     * below take the stride) */
+    if (split || (N > 1 && ys != M * g->small_n && (dw || vector))) {
+        image_job j = {g, C, M, group, x, w, bias, y, ys, e, 0};
         atomic_init(&j.failed, 0);
+        if (!split) {
+            for (int64_t n = 0; n < N; n++) SPD_TRY(one_image(&j, n));
+            return SPD_OK;
+        }
         spd_parallel_for(N, image_task, &j);
         const int failed = atomic_load(&j.failed);
         if (failed)
@@ -859,9 +887,12 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
                               (long long)kdim, failed == SPD_ERR_NOMEM ? ": out of memory" : "");
         return SPD_OK;
     }
+    if (dw) {
+        depthwise(g, N, C, x, w, bias, y, e);
+        return SPD_OK;
+    }
     if (wino_fits(g, C, M, group)) return conv_wino(g, N, C, M, x, w, bias, y, e);
-    if (is_pointwise(g) && g->small_n == 1 && group == 1 && N <= SPD_GEMV_MAX_M && !e->z && C > 0)
-        return conv_vector(N, C, M, x, w, bias, y, &e->ac);
+    if (vector) return conv_vector(N, C, M, x, w, bias, y, &e->ac);
 
     const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
     const bool pointwise = is_pointwise(g);
@@ -939,20 +970,20 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
                 braw = col;
             }
             if (use2d) spd_conv2d_src_fill(&x2d, xg, threads);
-            const int64_t off = (n * M + gi * Mg) * g->small_n;
+            const int64_t off = (n * M + gi * Mg) * g->small_n, yoff = n * ys + gi * Mg * g->small_n;
             if (trans) {
                 st = conv_gemm_t(kern, g, Mg, kdim, w + gi * Mg * kdim, wpack + gi * gstride, &x2d, bias ? bias + gi * Mg : NULL, e->z ? e->z + off : NULL, &e->ac,
-                                 y + off, scratch);
+                                 y + yoff, scratch);
                 continue;
             }
             if (implicit) {
                 spd_conv_implicit(kern, &x2d, Mg, kdim, wpack + gi * gstride, bias ? bias + gi * Mg : NULL,
-                                  e->z ? e->z + off : NULL, &e->ac, y + off, spd_thread_count());
+                                  e->z ? e->z + off : NULL, &e->ac, y + yoff, spd_thread_count());
                 continue;
             }
             st = conv_gemm(kern, g, Mg, kdim, w + gi * Mg * kdim, wpack ? wpack + gi * gstride : NULL, braw, xg,
                            use2d ? &x2d : NULL, bias ? bias + gi * Mg : NULL, e->z ? e->z + off : NULL, &e->ac,
-                           y + off);
+                           y + yoff);
         }
     }
     if (use2d) spd_conv2d_src_free(&x2d);
@@ -966,10 +997,16 @@ spd_status spd_conv_prepare(const spd_node *node, int64_t opset, int n_in, const
                             void **state, void (**state_free)(void *))
 {
     (void)opset;
-    const spd_tensor *W = n_in > 1 ? consts[1] : NULL;
+    return spd_conv_prepare_named(node, "", n_in > 1 ? consts[1] : NULL, state, state_free);
+}
+
+spd_status spd_conv_prepare_named(const spd_node *node, const char *prefix, const spd_tensor *W, void **state,
+                                  void (**state_free)(void *))
+{
+    char name[64];
     const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
     if (!W || !kern || W->dtype != SPD_FLOAT || W->ndim < 3 || !W->data) return SPD_OK;
-    const int64_t group = spd_attr_int(node, "group", 1), M = W->dims[0];
+    const int64_t group = spd_attr_int(node, attr_name(name, sizeof name, prefix, "group"), 1), M = W->dims[0];
     const int64_t K = spd_dims_prod(W->dims, 1, W->ndim);
     if (group < 1 || M < 1 || K < 1 || M % group) return SPD_OK;
     if (W->dims[1] == 1 && group == M && W->ndim == 4) return SPD_OK; /* depthwise: no GEMM */
@@ -990,7 +1027,7 @@ spd_status spd_conv_prepare(const spd_node *node, int64_t opset, int n_in, const
 
 /* Checks X, W and B, fills in the parts of the geometry common to both
  * operators; *C is X's channel count. */
-static spd_status check_inputs(spd_op_ctx *ctx, geom *g, const char *wlayout)
+static spd_status check_inputs(spd_op_ctx *ctx, const char *prefix, geom *g, const char *wlayout)
 {
     if (ctx->n_inputs < 2 || !ctx->in[0] || !ctx->in[1])
         return spd_errorf(SPD_ERR_INVALID, "needs inputs X and W");
@@ -1007,7 +1044,7 @@ static spd_status check_inputs(spd_op_ctx *ctx, geom *g, const char *wlayout)
     if (W->ndim != X->ndim)
         return spd_errorf(SPD_ERR_INVALID, "W has %d dims but X has %d; W must be %s", W->ndim, X->ndim, wlayout);
     g->nd = X->ndim - 2;
-    SPD_TRY(parse_common(ctx->node, W, g));
+    SPD_TRY(parse_common(ctx->node, prefix, W, g));
     return SPD_OK;
 }
 
@@ -1026,7 +1063,7 @@ typedef spd_status (*f32_kernel)(const geom *g, int64_t N, int64_t C, int64_t M,
 static spd_status run_f32(spd_op_ctx *ctx, const geom *g, int64_t N, int64_t C, int64_t M,
                           int64_t group, f32_kernel fn, const spd_act *ac, const spd_tensor *Z)
 {
-    conv_epi e = {{SPD_ACT_NONE, 0, 0}, NULL, NULL};
+    conv_epi e = {{SPD_ACT_NONE, 0, 0}, NULL, NULL, 0};
     float *oz = NULL;
     if (ac) e.ac = *ac;
     conv_prep *prep = ctx->state;
@@ -1055,14 +1092,18 @@ static spd_status run_f32(spd_op_ctx *ctx, const geom *g, int64_t N, int64_t C, 
     return st;
 }
 
-spd_status spd_conv_fused(spd_op_ctx *ctx, const spd_act *ac, const spd_tensor *Z)
+/* Conv's geometry from ctx (X, W, B and the attributes named prefix +
+ * Conv's names) and its output dims (ydims, X->ndim of them); *group_out
+ * is the group attribute's. */
+static spd_status conv_shape(spd_op_ctx *ctx, const char *prefix, geom *gp, int64_t *group_out, int64_t *ydims)
 {
     geom g;
+    char name[64];
     memset(&g, 0, sizeof g);
-    SPD_TRY(check_inputs(ctx, &g, "M x C/group x k1 ..."));
+    SPD_TRY(check_inputs(ctx, prefix, &g, "M x C/group x k1 ..."));
     const spd_tensor *X = ctx->in[0], *W = ctx->in[1];
     const int64_t N = X->dims[0], C = X->dims[1], M = W->dims[0];
-    const int64_t group = spd_attr_int(ctx->node, "group", 1);
+    const int64_t group = spd_attr_int(ctx->node, attr_name(name, sizeof name, prefix, "group"), 1);
     if (group < 1) return spd_errorf(SPD_ERR_INVALID, "group = %lld is not positive", (long long)group);
     if (C % group || M % group)
         return spd_errorf(SPD_ERR_INVALID, "X's %lld channels and W's %lld filters are not divisible by group %lld",
@@ -1073,8 +1114,9 @@ spd_status spd_conv_fused(spd_op_ctx *ctx, const spd_act *ac, const spd_tensor *
     SPD_TRY(check_bias(ctx->n_inputs > 2 ? ctx->in[2] : NULL, M));
 
     pad_mode pm;
-    SPD_TRY(parse_auto_pad(ctx->node, &pm));
-    int64_t ydims[SPD_MAX_DIMS] = {N, M};
+    SPD_TRY(parse_auto_pad(ctx->node, prefix, &pm));
+    ydims[0] = N;
+    ydims[1] = M;
     for (int i = 0; i < g.nd; i++) {
         const int64_t in = X->dims[2 + i], ek = (g.k[i] - 1) * g.d[i] + 1;
         g.big[i] = in;
@@ -1098,6 +1140,18 @@ spd_status spd_conv_fused(spd_op_ctx *ctx, const spd_act *ac, const spd_tensor *
         ydims[2 + i] = g.small[i];
     }
     count_grids(&g);
+    *gp = g;
+    *group_out = group;
+    return SPD_OK;
+}
+
+spd_status spd_conv_fused(spd_op_ctx *ctx, const spd_act *ac, const spd_tensor *Z)
+{
+    geom g;
+    int64_t group = 1, ydims[SPD_MAX_DIMS] = {0};
+    SPD_TRY(conv_shape(ctx, "", &g, &group, ydims));
+    const spd_tensor *X = ctx->in[0], *W = ctx->in[1];
+    const int64_t N = X->dims[0], C = X->dims[1], M = W->dims[0];
     /* float32 with a non-empty W writes every output element (GEMM with
      * beta 0, or the depthwise planes that start from the bias) */
     if (X->dtype == SPD_FLOAT && spd_tensor_numel(W) > 0)
@@ -1107,6 +1161,31 @@ spd_status spd_conv_fused(spd_op_ctx *ctx, const spd_act *ac, const spd_tensor *
     if (Z && (Z->dtype != X->dtype || !spd_tensor_same_shape(Z, &ctx->out[0])))
         return spd_errorf(SPD_ERR_INVALID, "Z must have the output's type and shape");
     return run_f32(ctx, &g, N, C, M, group, conv_f32, ac, Z);
+}
+
+spd_status spd_conv_named_dims(spd_op_ctx *ctx, const char *prefix, int64_t *ydims)
+{
+    geom g;
+    int64_t group = 1;
+    SPD_TRY(conv_shape(ctx, prefix, &g, &group, ydims));
+    if (ctx->in[0]->dtype != SPD_FLOAT)
+        return spd_errorf(SPD_ERR_UNSUPPORTED, "input type %s is not supported (float32 only)",
+                          spd_dtype_name(ctx->in[0]->dtype));
+    return SPD_OK;
+}
+
+spd_status spd_conv_named_into(spd_op_ctx *ctx, const char *prefix, const spd_act *ac, float *y, int64_t y_image)
+{
+    geom g;
+    int64_t group = 1, ydims[SPD_MAX_DIMS] = {0};
+    SPD_TRY(conv_shape(ctx, prefix, &g, &group, ydims));
+    const spd_tensor *X = ctx->in[0], *W = ctx->in[1], *B = ctx->n_inputs > 2 ? ctx->in[2] : NULL;
+    if (X->dtype != SPD_FLOAT)
+        return spd_errorf(SPD_ERR_UNSUPPORTED, "input type %s is not supported (float32 only)", spd_dtype_name(X->dtype));
+    conv_prep *prep = ctx->state;
+    const conv_epi e = {ac ? *ac : (spd_act){SPD_ACT_NONE, 0, 0}, NULL,
+                        prep && prep->magic == CONV_PREP_MAGIC ? prep : NULL, y_image};
+    return conv_f32(&g, X->dims[0], X->dims[1], W->dims[0], group, X->data, W->data, B ? B->data : NULL, y, &e);
 }
 
 static spd_status op_conv(spd_op_ctx *ctx) { return spd_conv_fused(ctx, NULL, NULL); }
@@ -1154,7 +1233,7 @@ static spd_status op_conv_transpose(spd_op_ctx *ctx)
 {
     geom g;
     memset(&g, 0, sizeof g);
-    SPD_TRY(check_inputs(ctx, &g, "C x M/group x k1 ..."));
+    SPD_TRY(check_inputs(ctx, "", &g, "C x M/group x k1 ..."));
     const spd_tensor *X = ctx->in[0], *W = ctx->in[1];
     const int64_t N = X->dims[0], C = X->dims[1];
     const int64_t group = spd_attr_int(ctx->node, "group", 1);
@@ -1169,9 +1248,9 @@ static spd_status op_conv_transpose(spd_op_ctx *ctx)
     SPD_TRY(check_bias(ctx->n_inputs > 2 ? ctx->in[2] : NULL, M));
 
     pad_mode pm;
-    SPD_TRY(parse_auto_pad(ctx->node, &pm));
+    SPD_TRY(parse_auto_pad(ctx->node, "", &pm));
     int64_t opad[SPD_MAX_DIMS];
-    SPD_TRY(ints_attr(ctx->node, "output_padding", g.nd, 0, opad));
+    SPD_TRY(ints_attr(ctx->node, "", "output_padding", g.nd, 0, opad));
     size_t n_os = 0;
     const int64_t *os = spd_attr_ints(ctx->node, "output_shape", &n_os);
     if (os && n_os == (size_t)g.nd + 2) os += 2; /* given with N and C */

@@ -25,4 +25,19 @@ spd_status spd_conv_act_attrs_named(const spd_node *node, const char *act, const
 spd_status spd_conv_prepare(const spd_node *node, int64_t opset, int n_in, const spd_tensor *const *consts,
                             void **state, void (**state_free)(void *));
 
+/* The same hook for a convolution whose attributes are named prefix +
+ * Conv's names (a branch of ai.speedster ConvConcat), W its weight. */
+spd_status spd_conv_prepare_named(const spd_node *node, const char *prefix, const spd_tensor *W, void **state,
+                                  void (**state_free)(void *));
+
+/* A 2-D or N-D float32 Conv over ctx's X, W and B (inputs 0-2, B may be
+ * absent), its attributes named prefix + Conv's names, ctx->state its
+ * prepared weights (spd_conv_prepare_named) or NULL:
+ * spd_conv_named_dims checks it and gives the output's dims (X->ndim of
+ * them); spd_conv_named_into writes act(Conv(X, W, B)) into y, image n at
+ * y + n * y_image floats (0: packed together), for a caller that lays
+ * several convolutions' outputs side by side (ops/conv_concat.c). */
+spd_status spd_conv_named_dims(spd_op_ctx *ctx, const char *prefix, int64_t *ydims);
+spd_status spd_conv_named_into(spd_op_ctx *ctx, const char *prefix, const spd_act *ac, float *y, int64_t y_image);
+
 #endif

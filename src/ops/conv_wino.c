@@ -199,12 +199,12 @@ static void out_tf_scalar(const wino_job *jb, const seg *sg, int64_t nseg, const
 {
     const spd_wino_shape *s = &jb->s;
     const size_t ms = (size_t)jb->mstride;
-    const int64_t OH = jb->OH, OW = jb->OW;
+    const int64_t OH = jb->OH, OW = jb->OW, ys = s->y_image ? s->y_image : s->M * OH * OW;
     for (int64_t oc = 0; oc < s->M; oc++) {
         const float b = jb->bias ? jb->bias[oc] : 0.0f;
         for (int64_t k = 0; k < nseg; k++) {
             const seg *q = &sg[k];
-            const int64_t plane = (q->n * s->M + oc) * OH * OW;
+            const int64_t plane = (q->n * s->M + oc) * OH * OW, yplane = q->n * ys + oc * OH * OW;
             for (int64_t i = 0; i < q->len; i++) {
                 const float *mp = Mb + oc * jb->Tb + q->j + i;
                 float m[16], t[2][4];
@@ -217,10 +217,10 @@ static void out_tf_scalar(const wino_job *jb, const seg *sg, int64_t nseg, const
                 for (int r = 0; r < 2 && oy + r < OH; r++) {
                     const float o[2] = {t[r][0] + t[r][1] + t[r][2], t[r][1] - t[r][2] - t[r][3]}; /* (A^T m) A */
                     for (int cc = 0; cc < 2 && ox + cc < OW; cc++) {
-                        const int64_t at = plane + (oy + r) * OW + ox + cc;
+                        const int64_t at = (oy + r) * OW + ox + cc;
                         float v = o[cc] + b;
-                        if (jb->z) v += jb->z[at];
-                        jb->y[at] = spd_act_scalar(&jb->ac, v);
+                        if (jb->z) v += jb->z[plane + at];
+                        jb->y[yplane + at] = spd_act_scalar(&jb->ac, v);
                     }
                 }
             }
@@ -342,7 +342,7 @@ TARGET static void out_tf_avx2(const wino_job *jb, const seg *sg, int64_t nseg, 
 {
     const spd_wino_shape *s = &jb->s;
     const size_t ms = (size_t)jb->mstride;
-    const int64_t OH = jb->OH, OW = jb->OW;
+    const int64_t OH = jb->OH, OW = jb->OW, ys = s->y_image ? s->y_image : s->M * OH * OW;
     spd_act_kind kind = jb->ac.kind;
     if (kind == SPD_ACT_SILU && jb->ac.a == 1.0f) kind = SPD_ACT_SILU1;
     const __m256 a = _mm256_set1_ps(jb->ac.a), b = _mm256_set1_ps(jb->ac.b);
@@ -350,9 +350,9 @@ TARGET static void out_tf_avx2(const wino_job *jb, const seg *sg, int64_t nseg, 
         const __m256 bias = _mm256_set1_ps(jb->bias ? jb->bias[oc] : 0.0f);
         for (int64_t k = 0; k < nseg; k++) {
             const seg *q = &sg[k];
-            const int64_t at = ((q->n * s->M + oc) * OH + 2 * q->ty) * OW + 2 * q->tx;
-            float *y = jb->y + at;
-            const float *z = jb->z ? jb->z + at : NULL;
+            const int64_t at = (2 * q->ty) * OW + 2 * q->tx;
+            float *y = jb->y + q->n * ys + oc * OH * OW + at;
+            const float *z = jb->z ? jb->z + (q->n * s->M + oc) * OH * OW + at : NULL;
             const bool two = 2 * q->ty + 1 < OH;
             const float *mp = Mb + oc * jb->Tb + q->j;
             for (int64_t g = 0; g < q->len; g += 8) {

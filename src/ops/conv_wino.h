@@ -25,6 +25,7 @@ typedef struct spd_wino_shape {
     int64_t N, C, M;        /* batch, input channels, output channels */
     int64_t H, W;           /* input height and width */
     int64_t pt, pl, pb, pr; /* pads: top, left, bottom, right, each 0..2 */
+    int64_t y_image;        /* floats from one image's output to the next (0: M x OH x OW); Z's are packed */
 } spd_wino_shape;
 
 /* Whether the transform is worth it for C -> M channels and an OH x OW

@@ -527,11 +527,20 @@ spd_status spd_node_set_ints(spd_node *n, const char *name, const int64_t *v, si
     return SPD_OK;
 }
 
-spd_status spd_node_copy_attrs(spd_node *dst, const spd_node *src)
+spd_status spd_node_copy_attrs(spd_node *dst, const spd_node *src) { return spd_node_copy_attrs_prefixed(dst, src, ""); }
+
+spd_status spd_node_copy_attrs_prefixed(spd_node *dst, const spd_node *src, const char *prefix)
 {
     for (int i = 0; i < src->n_attrs; i++) {
         spd_attr *a;
-        SPD_TRY(attr_slot(dst, src->attrs[i].name, &a));
+        const char *base = src->attrs[i].name ? src->attrs[i].name : "";
+        char *full = spd_malloc(strlen(prefix) + strlen(base) + 1);
+        if (!full) return NOMEM();
+        strcpy(full, prefix);
+        strcat(full, base);
+        const spd_status slot = attr_slot(dst, full, &a);
+        spd_free(full);
+        SPD_TRY(slot);
         char *name = a->name;
         a->name = NULL;
         spd_status st = spd_attr_copy(a, &src->attrs[i]);

@@ -49,6 +49,7 @@ typedef struct spd_pass_report {
     int folded_transposes;   /* Transposes folded into PermutedMatMul */
     int nhwc_convs;          /* convolutions run channels-last (NhwcConv) */
     int fused_dwpw;          /* depthwise + 1x1 NhwcConv pairs -> NhwcDwPwConv */
+    int fused_conv_concat;   /* Concats of convolutions of one X, in a batch -> ConvConcat */
 } spd_pass_report;
 
 /* The fusions in a report, for a one-number summary. */
@@ -90,6 +91,8 @@ spd_status spd_node_set_floats(spd_node *n, const char *name, const float *v, si
 spd_status spd_node_set_ints(spd_node *n, const char *name, const int64_t *v, size_t count);
 /* Deep-copies the attributes of src into dst (replacing same-named ones). */
 spd_status spd_node_copy_attrs(spd_node *dst, const spd_node *src);
+/* The same, each name written as prefix + src's name. */
+spd_status spd_node_copy_attrs_prefixed(spd_node *dst, const spd_node *src, const char *prefix);
 spd_status spd_node_set_input(spd_node *n, int k, const char *name);
 spd_status spd_node_set_output(spd_node *n, int k, const char *name);
 /* Appends an input (to add an optional input such as Conv's bias). */
@@ -206,10 +209,15 @@ spd_status spd_pass_layout_nhwc_ex(spd_model *m, const spd_shape_table *shapes, 
 /* A depthwise NhwcConv read only by a 1x1 NhwcConv -> one ai.speedster
  * NhwcDwPwConv (passes/fuse_dwpw.c). */
 spd_status spd_pass_fuse_dwpw_ex(spd_model *m, spd_pass_report *rep);
+/* A channel Concat of convolutions that read one X, at batch > 1 -> one
+ * ai.speedster ConvConcat (passes/fuse_conv_concat.c); needs the sample
+ * run's shapes (NULL: nothing to do). */
+spd_status spd_pass_fuse_conv_concat_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
 
 /* All of them in order: fold constants, dead code, BatchNormalization
  * folding, LayerNorm, GELU, SiLU, activation fusion, Transpose folding,
- * channels-last regions, depthwise + 1x1 pairs, dead code; then nodes are put
+ * channels-last regions, depthwise + 1x1 pairs, Concats of convolutions
+ * in a batch, dead code; then nodes are put
  * in topological order. rep (may be NULL) is zeroed and filled. */
 spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_samples, spd_pass_report *rep);
 

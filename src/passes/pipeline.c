@@ -42,6 +42,7 @@ spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_sam
     if (st == SPD_OK) st = spd_pass_fold_transpose_matmul_ex(m, tab, rep);
     if (st == SPD_OK) st = spd_pass_layout_nhwc_ex(m, tab, rep);
     if (st == SPD_OK) st = spd_pass_fuse_dwpw_ex(m, rep);
+    if (st == SPD_OK) st = spd_pass_fuse_conv_concat_ex(m, tab, rep);
     if (have_shapes) spd_shapes_free(&shapes);
     SPD_TRY(st);
 
@@ -55,7 +56,8 @@ spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_sam
 int spd_pass_report_fused(const spd_pass_report *r)
 {
     return r->matmul_to_gemm + r->fused_conv + r->fused_residual + r->fused_gemm + r->fused_layernorm + r->fused_gelu +
-           r->fused_fastgelu + r->fused_quickgelu + r->folded_scales + r->folded_transposes + r->fused_dwpw;
+           r->fused_fastgelu + r->fused_quickgelu + r->folded_scales + r->folded_transposes + r->fused_dwpw +
+           r->fused_conv_concat;
 }
 
 const char *spd_pass_report_describe(const spd_pass_report *r, char *buf, size_t n)
@@ -82,6 +84,7 @@ const char *spd_pass_report_describe(const spd_pass_report *r, char *buf, size_t
         {r->folded_transposes, "Transposes folded into PermutedMatMul"},
         {r->nhwc_convs, "convolutions channels-last"},
         {r->fused_dwpw, "depthwise + 1x1 -> NhwcDwPwConv"},
+        {r->fused_conv_concat, "Concats of convolutions -> ConvConcat"},
     };
     int first = 1;
     for (size_t i = 0; i < sizeof items / sizeof items[0] && k < n; i++) {

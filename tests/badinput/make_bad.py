@@ -174,6 +174,15 @@ def main(argv):
     dp.opset_import.append(helper.make_opsetid("ai.speedster", 1))
     case("dwpw_conv_wrong_rank", dp.SerializeToString(), commands="run", input_arr=np.zeros((2, 3), np.float32),
          regex=r"NhwcDwPwConv|rank")
+    # the convolutions-into-a-Concat node with an even input count (a W
+    # without its B slot) and X of rank 2: an error, not a read past its inputs
+    cc = model(nodes=[helper.make_node("ConvConcat", ["input_x", "W_cc0", "", "W_cc1"], ["Z"], name="convcat",
+                                       domain="ai.speedster", b0_kernel_shape=[1, 1], b1_kernel_shape=[3, 3])],
+               inits=[numpy_helper.from_array(np.ones((4, 3, 1, 1), np.float32), "W_cc0"),
+                      numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "W_cc1")])
+    cc.opset_import.append(helper.make_opsetid("ai.speedster", 1))
+    case("conv_concat_bad_inputs", cc.SerializeToString(), commands="run", input_arr=np.zeros((2, 3), np.float32),
+         regex=r"ConvConcat.*inputs|pairs")
     dup = [helper.make_tensor_value_info("dup_out", TensorProto.FLOAT, [2, 3])]
     case("duplicate_output", model(nodes=[
         helper.make_node("Relu", ["input_x"], ["dup_out"], name="dup_a"),

@@ -423,6 +423,27 @@ ds_chain("ds_chain_big", 16, 512, 128)   # 16 x 256 x 64 = 262144 values: stays 
 # counts is an image's (the batch only lengthens the channels-last GEMMs)
 ds_chain("ds_chain_batch", 24, 40, 40, batch=20)
 
+# A squeezenet fire module: a 1x1 squeeze, then a 1x1 and a 3x3 expand of it
+# concatenated along the channels. In a batch the Concat would copy: both
+# expands become one ConvConcat. At batch 1 the memory plan's in-place
+# Concat already costs nothing, and the graph stays as it is.
+def fire(name, batch):
+    nodes = [helper.make_node("Conv", ["x", "ws", "bs"], ["s0"]),
+             helper.make_node("Relu", ["s0"], ["s"]),
+             helper.make_node("Conv", ["s", "w1", "b1"], ["e1c"]),
+             helper.make_node("Relu", ["e1c"], ["e1"]),
+             helper.make_node("Conv", ["s", "w3", "b3"], ["e3c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["e3c"], ["e3"]),
+             helper.make_node("Concat", ["e1", "e3"], ["y"], axis=1)]
+    inits = [init("ws", f32(8, 16, 1, 1, scale=0.3)), init("bs", f32(8)),
+             init("w1", f32(16, 8, 1, 1, scale=0.3)), init("b1", f32(16)),
+             init("w3", f32(16, 8, 3, 3, scale=0.3)), init("b3", f32(16))]
+    save(name, nodes, [vi("x", [batch, 16, 9, 9])], [vi("y", [batch, 32, 9, 9])], inits)
+
+
+fire("fire", 1)
+fire("fire_batch", 3)
+
 # ---------------------------------------------------------------- torch
 try:
     import torch

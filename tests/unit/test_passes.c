@@ -94,6 +94,9 @@ static const tcase g_cases[] = {
     /* through the SE Mul, whose depthwise output two nodes read: not fused */
     {"ds_chain_se", 1, "NhwcConv=3 NhwcDwPwConv=3 Transpose=3 ReduceMean=2 -GlobalAveragePool -FusedConv tight"},
     {"ds_chain_big", 1, "-NhwcConv -Transpose FusedConv=9"},
+    /* a fire module's expands: one ConvConcat in a batch; at batch 1 the Concat is free already */
+    {"fire_batch", 1, "ConvConcat=1 FusedConv=1 -Concat -Conv -Relu tight"},
+    {"fire", 1, "FusedConv=3 Concat=1 -ConvConcat"},
     {"ds_chain_batch", 1, "NhwcConv=1 NhwcDwPwConv=4 Transpose=1 ReduceMean=1 -Conv -FusedConv -Relu -Clip -Add tight"},
 };
 
