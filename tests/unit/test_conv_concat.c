@@ -99,7 +99,7 @@ static void run_case(const cc_case *c, int64_t N)
     int idx = 0, bidx[MAXB];
     spd_graph_add_node(g, "ConvConcat", "ai.speedster", "cc", 1 + 2 * c->n, ins, 1, outs, &idx);
     for (int i = 0; i < c->n; i++) {
-        char prefix[8];
+        char prefix[16];
         snprintf(prefix, sizeof prefix, "b%d_", i);
         set_conv_attrs(&g->nodes[idx], prefix, &c->b[i]);
         const char *bins[3] = {"x", wn[i], ins[2 + 2 * i]}, *bouts[1] = {"yb"};
