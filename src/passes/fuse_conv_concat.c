@@ -23,12 +23,12 @@
 
 static bool named(const char *s) { return s && *s; }
 
-static bool is_branch_conv(const spd_graph *g, const spd_node *n, const char *x)
+static bool is_branch_conv(const spd_graph *g, const spd_node *n)
 {
     const bool conv = !strcmp(n->op_type, "Conv") && (!n->domain || !*n->domain || !strcmp(n->domain, "ai.onnx"));
     const bool fused = !strcmp(n->op_type, "FusedConv") && n->domain && !strcmp(n->domain, "com.microsoft");
     if (!(conv || fused) || n->n_inputs < 2 || n->n_inputs > 4 || n->n_outputs != 1) return false;
-    if (strcmp(n->inputs[0], x) || (n->n_inputs > 3 && named(n->inputs[3])) || spd_node_attr(n, "alpha")) return false;
+    if (!named(n->inputs[0]) || (n->n_inputs > 3 && named(n->inputs[3])) || spd_node_attr(n, "alpha")) return false;
     const spd_tensor *W = spd_graph_constant(g, n->inputs[1]);
     if (!W || W->dtype != SPD_FLOAT || W->ndim < 3) return false;
     if (n->n_inputs > 2 && named(n->inputs[2])) {
@@ -87,7 +87,7 @@ spd_status spd_pass_fuse_conv_concat_ex(spd_model *m, const spd_shape_table *tab
             const char *v = cat->inputs[i];
             const int p = named(v) ? spd_graph_producer(g, v) : -1;
             if (p < 0 || spd_graph_use_count(g, v) != 1) break;
-            if (!is_branch_conv(g, &g->nodes[p], g->nodes[p].inputs[0]) ||
+            if (!is_branch_conv(g, &g->nodes[p]) ||
                 (n > 0 && strcmp(g->nodes[p].inputs[0], g->nodes[conv[0]].inputs[0])))
                 break;
             conv[n++] = p;
