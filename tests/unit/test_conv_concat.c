@@ -5,7 +5,8 @@
  *    widths (one without bias), stride 2, a grouped and a depthwise branch,
  *    a 3x3 branch large enough for Winograd;
  *  - 1 to 4 images, 1 to 3 threads (batches split over the threads and
- *    not), weights prepared and not;
+ *    not), weights prepared and not, every GEMM kernel this CPU runs (the
+ *    plain-C one with the plain-C Winograd output transform);
  *  - bad inputs: an error that names the problem.
  * One line per failed check; the last line is "N checks, N failed". */
 #include <math.h>
@@ -17,6 +18,8 @@
 #include "ir/graph.h"
 #include "ir/op.h"
 #include "ir/tensor.h"
+#include "ops/conv_wino.h"
+#include "ops/sgemm_fast.h"
 #include "passes/passes.h"
 #include "speedster.h"
 #include "util/alloc.h"
@@ -61,7 +64,7 @@ static void set_conv_attrs(spd_node *node, const char *prefix, const branch *b)
 /* Runs op (domain, type) on node with inputs in (consts for its prepare
  * hook when prepared); the output into *out. */
 static spd_status run_node(const char *domain, const char *type, const spd_node *node, int n_in,
-                           const spd_tensor *const *in, int prepared, spd_tensor *out)
+                           const spd_tensor *const *in, int prepared, spd_tensor *out, spd_sgemm_isa isa)
 {
     const spd_op_def *d = spd_op_find(domain, type, 1);
     if (!d) return SPD_ERR_UNSUPPORTED;
@@ -72,6 +75,7 @@ static spd_status run_node(const char *domain, const char *type, const spd_node 
         for (int i = 1; i < n_in; i++) consts[i] = in[i];
         d->prepare(node, 1, n_in, consts, &state, &state_free);
     }
+    spd_sgemm_set_isa(isa);
     memset(out, 0, sizeof *out);
     spd_op_ctx ctx = {node, 1, n_in, in, 1, out, NULL, state};
     const spd_status st = d->run(&ctx);
@@ -114,18 +118,27 @@ static void run_case(const cc_case *c, int64_t N)
     bool ok = true;
     for (int i = 0; i < c->n; i++) {
         const spd_tensor *bin[3] = {&X, &W[i], in[2 + 2 * i]};
-        ok = ok && run_node("com.microsoft", "FusedConv", &g->nodes[bidx[i]], 3, bin, 0, &want[i]) == SPD_OK;
+        ok = ok && run_node("com.microsoft", "FusedConv", &g->nodes[bidx[i]], 3, bin, 0, &want[i],
+                            spd_sgemm_isa_best()) == SPD_OK;
         if (!ok) break;
         total += want[i].dims[1];
         plane = want[i].dims[2] * want[i].dims[3];
     }
     check(ok, "C%lld %lldx%lld N%lld: the branches alone run (%s)", (long long)c->C, (long long)c->H,
           (long long)c->W, (long long)N, spd_last_error());
+    const spd_sgemm_isa best = spd_sgemm_isa_best();
     for (int threads = 1; ok && threads <= 3; threads++)
-        for (int prepared = 0; prepared < 2; prepared++) {
+        for (int prepared = 0; prepared < 2; prepared++)
+            for (int isa = (int)best; isa >= 0; isa--) {
+            /* every GEMM kernel this CPU runs, and the plain-C Winograd
+             * output transform with the reference GEMM */
             spd_set_num_threads(threads);
+            spd_sgemm_set_isa(best);
+            spd_conv_wino_force_scalar(isa == 0);
             spd_tensor out;
-            const spd_status st = run_node("ai.speedster", "ConvConcat", &g->nodes[idx], 1 + 2 * c->n, in, prepared, &out);
+            if (prepared) spd_sgemm_set_isa(best); /* weights packed for the best kernel, as in a plan */
+            const spd_status st =
+                run_node("ai.speedster", "ConvConcat", &g->nodes[idx], 1 + 2 * c->n, in, prepared, &out, (spd_sgemm_isa)isa);
             check(st == SPD_OK, "N%lld threads %d prepared %d: status %d (%s)", (long long)N, threads, prepared, (int)st,
                   spd_last_error());
             if (st == SPD_OK && out.dims[0] == N && out.dims[1] == total) {
@@ -141,8 +154,9 @@ static void run_case(const cc_case *c, int64_t N)
                             if (d > worst) worst = d;
                         }
                     }
-                check(worst <= 1e-5, "C%lld %lldx%lld N%lld threads %d prepared %d: error %.3g", (long long)c->C,
-                      (long long)c->H, (long long)c->W, (long long)N, threads, prepared, worst);
+                check(worst <= 1e-5, "C%lld %lldx%lld N%lld threads %d prepared %d %s: error %.3g", (long long)c->C,
+                      (long long)c->H, (long long)c->W, (long long)N, threads, prepared,
+                      spd_sgemm_isa_name((spd_sgemm_isa)isa), worst);
             } else if (st == SPD_OK) {
                 check(0, "N%lld: output dims %lld x %lld, want %lld x %lld", (long long)N, (long long)out.dims[0],
                       (long long)out.dims[1], (long long)N, (long long)total);
@@ -150,6 +164,8 @@ static void run_case(const cc_case *c, int64_t N)
             spd_tensor_release(&out);
         }
     spd_set_num_threads(0);
+    spd_sgemm_set_isa(best);
+    spd_conv_wino_force_scalar(false);
     for (int i = 0; i < c->n; i++) {
         spd_tensor_release(&want[i]);
         spd_tensor_release(&W[i]);
@@ -175,7 +191,7 @@ static void bad_case(const char *what, int n_in, const branch *b0, const branch 
     set_conv_attrs(&g->nodes[idx], "b1_", b1);
     const spd_tensor *in[5] = {&X, &W0, NULL, &W1, NULL};
     spd_tensor out;
-    const spd_status st = run_node("ai.speedster", "ConvConcat", &g->nodes[idx], n_in, in, 1, &out);
+    const spd_status st = run_node("ai.speedster", "ConvConcat", &g->nodes[idx], n_in, in, 1, &out, spd_sgemm_isa_best());
     check(st != SPD_OK && strstr(spd_last_error(), needle), "%s: status %d, message '%s' lacks '%s'", what, (int)st,
           spd_last_error(), needle);
     spd_tensor_release(&out);
