@@ -978,7 +978,7 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
             }
             if (implicit) {
                 spd_conv_implicit(kern, &x2d, Mg, kdim, wpack + gi * gstride, bias ? bias + gi * Mg : NULL,
-                                  e->z ? e->z + off : NULL, &e->ac, y + yoff, spd_thread_count());
+                                  e->z ? e->z + off : NULL, &e->ac, y + yoff, threads);
                 continue;
             }
             st = conv_gemm(kern, g, Mg, kdim, w + gi * Mg * kdim, wpack ? wpack + gi * gstride : NULL, braw, xg,

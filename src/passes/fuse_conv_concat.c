@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "passes/passes.h"
+#include "passes/pattern.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
@@ -25,17 +26,8 @@ static bool named(const char *s) { return s && *s; }
 
 static bool is_branch_conv(const spd_graph *g, const spd_node *n)
 {
-    const bool conv = !strcmp(n->op_type, "Conv") && (!n->domain || !*n->domain || !strcmp(n->domain, "ai.onnx"));
-    const bool fused = !strcmp(n->op_type, "FusedConv") && n->domain && !strcmp(n->domain, "com.microsoft");
-    if (!(conv || fused) || n->n_inputs < 2 || n->n_inputs > 4 || n->n_outputs != 1) return false;
-    if (!named(n->inputs[0]) || (n->n_inputs > 3 && named(n->inputs[3])) || spd_node_attr(n, "alpha")) return false;
-    const spd_tensor *W = spd_graph_constant(g, n->inputs[1]);
-    if (!W || W->dtype != SPD_FLOAT || W->ndim < 3) return false;
-    if (n->n_inputs > 2 && named(n->inputs[2])) {
-        const spd_tensor *B = spd_graph_constant(g, n->inputs[2]);
-        if (!B || B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != W->dims[0]) return false;
-    }
-    return true;
+    return spd_pat_conv_weight(g, n) && n->n_inputs <= 4 && n->n_outputs == 1 && named(n->inputs[0]) &&
+           !(n->n_inputs > 3 && named(n->inputs[3])) && !spd_node_attr(n, "alpha");
 }
 
 /* The Concat's axis is 1 (or -rank + 1) on float X of more than one image. */

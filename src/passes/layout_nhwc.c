@@ -22,6 +22,7 @@
 
 #include "ops/sgemm_fast.h"
 #include "passes/passes.h"
+#include "passes/pattern.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
@@ -88,18 +89,10 @@ static bool named(const char *s) { return s && *s; }
  * a constant 4-D float W, group 1 or depthwise, one output. */
 static bool candidate(const spd_graph *g, const spd_shape_table *tab, const spd_node *n, bool *dw)
 {
-    const bool conv = !strcmp(n->op_type, "Conv") && (!n->domain || !*n->domain || !strcmp(n->domain, "ai.onnx"));
-    const bool fused = !strcmp(n->op_type, "FusedConv") && n->domain && !strcmp(n->domain, "com.microsoft");
-    if (!(conv || fused) || n->n_inputs < 2 || n->n_inputs > 4 || n->n_outputs != 1 || !named(n->inputs[0]) ||
-        !named(n->outputs[0]))
+    const spd_tensor *W = spd_pat_conv_weight(g, n);
+    if (!W || W->ndim != 4 || n->n_inputs > 4 || n->n_outputs != 1 || !named(n->inputs[0]) || !named(n->outputs[0]))
         return false;
     if (n->n_inputs > 3 && !named(n->inputs[3])) return false;
-    const spd_tensor *W = spd_graph_constant(g, n->inputs[1]);
-    if (!W || W->dtype != SPD_FLOAT || W->ndim != 4) return false;
-    if (n->n_inputs > 2 && named(n->inputs[2])) {
-        const spd_tensor *B = spd_graph_constant(g, n->inputs[2]);
-        if (!B || B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != W->dims[0]) return false;
-    }
     spd_shape_entry tmp;
     const spd_shape_entry *x = spd_shape_lookup(tab, g, n->inputs[0], &tmp);
     if (!x || x->ndim != 4 || x->dtype != SPD_FLOAT) return false;

@@ -147,3 +147,15 @@ int spd_pat_is_float(const spd_shape_table *tab, const spd_graph *g, const char 
 {
     return is_float_within(tab, g, name, 8);
 }
+
+const spd_tensor *spd_pat_conv_weight(const spd_graph *g, const spd_node *n)
+{
+    if (!(spd_pat_is(n, "Conv") || spd_pat_is_ms(n, "FusedConv")) || n->n_inputs < 2) return NULL;
+    const spd_tensor *W = spd_graph_constant(g, n->inputs[1]);
+    if (!W || W->dtype != SPD_FLOAT || W->ndim < 3) return NULL;
+    if (n->n_inputs > 2 && n->inputs[2] && n->inputs[2][0]) {
+        const spd_tensor *B = spd_graph_constant(g, n->inputs[2]);
+        if (!B || B->dtype != SPD_FLOAT || B->ndim != 1 || B->dims[0] != W->dims[0]) return NULL;
+    }
+    return W;
+}

@@ -40,6 +40,10 @@ spd_status spd_pat_add_i64s(spd_graph *g, const char *base, int n, const int64_t
 /* The values of a constant integer tensor with at most max elements into
  * v, their count in *n; 0 when it is not one. */
 int spd_pat_ints(const spd_graph *g, const char *name, int64_t *v, int max, int *n);
+/* A Conv or com.microsoft FusedConv with a constant float32 W of rank 3 or
+ * more and a constant float32 B of W's output channels or none: its W
+ * (NULL otherwise). */
+const spd_tensor *spd_pat_conv_weight(const spd_graph *g, const spd_node *n);
 /* The rank of a value when known (shape table, initializer, declaration). */
 int spd_pat_rank(const spd_shape_table *tab, const spd_graph *g, const char *name);
 
