@@ -102,6 +102,17 @@ static spd_status k_hardswish(spd_op_ctx *ctx)
     SPD_EW_UNARY_FLOAT(ctx, x * clampf_(x / 6 + 0.5f, 0, 1), x * clamp_(x / 6 + 0.5, 0, 1));
 }
 
+/* ai.speedster HardSwish: x * HardSigmoid(x) with HardSigmoid's alpha and
+ * beta, what exporters at opsets before 14 write for HardSwish (two nodes,
+ * which passes/fuse_silu.c makes one). */
+static spd_status k_hardswish_ab(spd_op_ctx *ctx)
+{
+    const float alpha = spd_attr_float(ctx->node, "alpha", 1.0f / 6);
+    const float beta = spd_attr_float(ctx->node, "beta", 0.5f);
+    FAST_ACT(ctx, SPD_ACT_HARDSWISH, alpha, beta);
+    SPD_EW_UNARY_FLOAT(ctx, x * clampf_(alpha * x + beta, 0, 1), x * clamp_((double)alpha * x + beta, 0, 1));
+}
+
 static spd_status k_tanh(spd_op_ctx *ctx)
 {
     FAST_ACT(ctx, SPD_ACT_TANH, 0, 0);
@@ -506,6 +517,7 @@ const spd_op_def spd_ops_activation[] = {
     {"Sigmoid", "", 1, 21, k_sigmoid},
     {"HardSigmoid", "", 1, 21, k_hardsigmoid},
     {"HardSwish", "", 14, 21, k_hardswish},
+    {"HardSwish", "ai.speedster", 1, 1, k_hardswish_ab},
     {"Tanh", "", 1, 21, k_tanh},
     {"Elu", "", 1, 21, k_elu},
     {"Selu", "", 1, 21, k_selu},

@@ -176,6 +176,7 @@ INLINE512 void dw_plane_run16(const plane16 *cp, const float *wp, float bias, co
         case SPD_ACT_RELU: dw_plane_run16(c, w, bias, ac, K, S, SPD_ACT_RELU); break;                                  \
         case SPD_ACT_CLIP: dw_plane_run16(c, w, bias, ac, K, S, SPD_ACT_CLIP); break;                                  \
         case SPD_ACT_SILU: dw_plane_run16(c, w, bias, ac, K, S, SPD_ACT_SILU); break;                                  \
+        case SPD_ACT_HARDSWISH: dw_plane_run16(c, w, bias, ac, K, S, SPD_ACT_HARDSWISH); break;                        \
         default: dw_plane_run16(c, w, bias, ac, K, S, SPD_ACT_NONE); break;                                            \
         }                                                                                                              \
     }

@@ -187,7 +187,7 @@ static bool cheap_op(spd_ew_unop op, const spd_act *ac)
     if (op == SPD_EW_U_EXP || op == SPD_EW_U_ERF) return false;
     if (op != SPD_EW_U_ACT) return true;
     return ac->kind == SPD_ACT_NONE || ac->kind == SPD_ACT_RELU || ac->kind == SPD_ACT_LEAKYRELU ||
-           ac->kind == SPD_ACT_CLIP || ac->kind == SPD_ACT_HARDSIGMOID;
+           ac->kind == SPD_ACT_CLIP || ac->kind == SPD_ACT_HARDSIGMOID || ac->kind == SPD_ACT_HARDSWISH;
 }
 
 void spd_ew_unary_f32(spd_ew_unop op, const spd_act *ac, float *y, const float *x, int64_t n)

@@ -32,6 +32,7 @@ static spd_status parse_act(const char *name, act *ac)
         {"HardSigmoid", SPD_ACT_HARDSIGMOID, 0.2f, 0.5f},
         {"QuickGelu", SPD_ACT_SILU, 1.702f, 0}, /* alpha from the parameters, ONNX Runtime's default */
         {"Gelu", SPD_ACT_GELU, 0, 0},
+        {"HardSwish", SPD_ACT_HARDSWISH, 1.0f / 6, 0.5f}, /* speedster's: x HardSigmoid(x), alpha and beta its */
     };
     if (!name || !*name) {
         ac->kind = SPD_ACT_NONE;

@@ -328,6 +328,11 @@ bool spd_tile_clamp(const spd_sgemm_kernel *kern, const spd_act *ac, int *clamp,
         *lo = ac->a;
         return kern->epi_silu != 0;
     case SPD_ACT_GELU: *clamp = SPD_CLAMP_GELU; return kern->epi_gelu != 0;
+    case SPD_ACT_HARDSWISH:
+        *clamp = SPD_CLAMP_HARDSWISH;
+        *lo = ac->a;
+        *hi = ac->b;
+        return kern->epi_hardswish != 0;
     default: return false;
     }
 }

@@ -200,7 +200,8 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
  * than one with them constant (K = 27, the 3-channel stem: 313 cycles a
  * tile against 238; 216 are the FMAs'): full tiles of a layer's output
  * (MR rows, alpha 1, beta 0) get a copy per clamp. */
-#define CLAMPS(X) X(SPD_CLAMP_NONE) X(SPD_CLAMP_RELU) X(SPD_CLAMP_CLIP) X(SPD_CLAMP_SILU) X(SPD_CLAMP_GELU)
+#define CLAMPS(X)                                                                                                      \
+    X(SPD_CLAMP_NONE) X(SPD_CLAMP_RELU) X(SPD_CLAMP_CLIP) X(SPD_CLAMP_SILU) X(SPD_CLAMP_GELU) X(SPD_CLAMP_HARDSWISH)
 #define FULL_TILE(SB)                                                                                             \
     if (m == MR && n > 16 && alpha == 1.0f && beta == 0.0f && te) {                                               \
         switch (te->clamp) {                                                                                      \
@@ -294,6 +295,7 @@ static const spd_sgemm_kernel g_avx512 = {
     .fuses_epi = 1,
     .epi_silu = 1,
     .epi_gelu = 1,
+    .epi_hardswish = 1,
     .sb_unaligned = 1,
 };
 

@@ -12,13 +12,17 @@
 
 /* v clamped as act8 does it (Relu: NaN -> 0; Clip: NaN stays; SiLU:
  * v sigmoid(lo v), without the product when lo is 1, as act8's SILU1;
- * GELU as gelu8). */
+ * GELU as gelu8; HardSwish v clamp(lo v + hi, 0, 1), NaN staying). */
 TARGET static inline __m512 clamp16(__m512 v, int clamp, __m512 lo, __m512 hi, float a)
 {
     if (clamp == SPD_CLAMP_RELU) return _mm512_max_ps(v, _mm512_setzero_ps());
     if (clamp == SPD_CLAMP_CLIP) return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
     if (clamp == SPD_CLAMP_SILU) return mulsig16(v, a == 1.0f ? v : _mm512_mul_ps(lo, v));
     if (clamp == SPD_CLAMP_GELU) return gelu16(v);
+    if (clamp == SPD_CLAMP_HARDSWISH) {
+        const __m512 t = _mm512_add_ps(_mm512_mul_ps(lo, v), hi);
+        return _mm512_mul_ps(v, _mm512_min_ps(_mm512_set1_ps(1.0f), _mm512_max_ps(_mm512_setzero_ps(), t)));
+    }
     return v;
 }
 

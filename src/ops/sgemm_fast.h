@@ -48,7 +48,8 @@ enum {
     SPD_CLAMP_RELU = 1, /* max(x, 0), NaN -> 0 */
     SPD_CLAMP_CLIP = 2, /* NaN stays */
     SPD_CLAMP_SILU = 3, /* x sigmoid(lo x), as act8 computes it; only kernels with epi_silu */
-    SPD_CLAMP_GELU = 4  /* x (1 + erf(x / sqrt 2)) / 2, as act8; only kernels with epi_gelu */
+    SPD_CLAMP_GELU = 4, /* x (1 + erf(x / sqrt 2)) / 2, as act8; only kernels with epi_gelu */
+    SPD_CLAMP_HARDSWISH = 5 /* x clamp(lo x + hi, 0, 1), as act8; only kernels with epi_hardswish */
 };
 
 /* kernel_ib's B panel and C lanes: row p of the panel (32 floats) at
@@ -103,6 +104,7 @@ typedef struct spd_sgemm_kernel {
     int fuses_epi; /* the kernels apply a spd_tile_epi (with alpha 1) */
     int epi_silu;  /* ... including SPD_CLAMP_SILU */
     int epi_gelu;  /* ... and SPD_CLAMP_GELU */
+    int epi_hardswish; /* ... and SPD_CLAMP_HARDSWISH */
     int sb_unaligned; /* kernel_sb loses little on rows that do not start on cache lines */
 } spd_sgemm_kernel;
 

@@ -125,7 +125,8 @@ TARGET static inline __attribute__((always_inline)) void tile(int R, int full, i
 /* Full tiles of 5 and 6 rows with alpha 1, beta 0 get a copy per clamp (as
  * the 8 x 32 kernel's full tiles do: runtime m, alpha, beta and clamp
  * cost tens of cycles a tile). */
-#define CLAMPS(X) X(SPD_CLAMP_NONE) X(SPD_CLAMP_RELU) X(SPD_CLAMP_CLIP) X(SPD_CLAMP_SILU) X(SPD_CLAMP_GELU)
+#define CLAMPS(X)                                                                                                      \
+    X(SPD_CLAMP_NONE) X(SPD_CLAMP_RELU) X(SPD_CLAMP_CLIP) X(SPD_CLAMP_SILU) X(SPD_CLAMP_GELU) X(SPD_CLAMP_HARDSWISH)
 #define CASE6(cl)                                                                                                 \
     case cl: tile(6, 1 + cl, k, a, lda, AO, b, ps, C, ldc, 6, 1.0f, 0.0f, te); return;
 #define CASE5(cl)                                                                                                 \

@@ -48,6 +48,10 @@ float spd_act_scalar(const spd_act *ac, float x)
     }
     case SPD_ACT_SILU: return x * sigmoid1(ac->a * x);
     case SPD_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case SPD_ACT_HARDSWISH: {
+        float v = ac->a * x + ac->b;
+        return x * (v < 0 ? 0 : v > 1 ? 1 : v);
+    }
     default: return x;
     }
 }
@@ -97,6 +101,12 @@ void spd_vact_bias_f32(const spd_act *ac, float *y, int64_t n, float bias, const
         break;
     case SPD_ACT_GELU:
         for (int64_t i = 0; i < n; i++) y[i] = 0.5f * y[i] * (1.0f + erff(y[i] * 0.70710678118654752f));
+        break;
+    case SPD_ACT_HARDSWISH:
+        for (int64_t i = 0; i < n; i++) {
+            const float v = a * y[i] + b;
+            y[i] *= v < 0 ? 0 : v > 1 ? 1 : v;
+        }
         break;
     }
 }

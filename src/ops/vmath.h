@@ -25,6 +25,7 @@ typedef enum spd_act_kind {
     SPD_ACT_HARDSIGMOID, /* clamp(a*x + b, 0, 1) */
     SPD_ACT_SILU,        /* x * sigmoid(a*x) (com.microsoft QuickGelu; a = 1 is SiLU/Swish) */
     SPD_ACT_GELU,        /* 0.5 x (1 + erf(x / sqrt 2)) */
+    SPD_ACT_HARDSWISH,   /* x * clamp(a*x + b, 0, 1) (HardSwish: a = 1/6, b = 1/2) */
 } spd_act_kind;
 
 typedef struct spd_act {

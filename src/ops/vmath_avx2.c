@@ -48,6 +48,7 @@ TARGET void spd_vact_bias_f32_avx2(const spd_act *ac, float *y, int64_t n, float
             act_loop(SPD_ACT_SILU, ac, y, n, bias, z);
         break;
     case SPD_ACT_GELU: act_loop(SPD_ACT_GELU, ac, y, n, bias, z); break;
+    case SPD_ACT_HARDSWISH: act_loop(SPD_ACT_HARDSWISH, ac, y, n, bias, z); break;
     }
 }
 
@@ -80,6 +81,7 @@ TARGET void spd_vact_f32_avx2(const spd_act *ac, float *y, const float *x, int64
             act_map(SPD_ACT_SILU, ac, y, x, n);
         break;
     case SPD_ACT_GELU: act_map(SPD_ACT_GELU, ac, y, x, n); break;
+    case SPD_ACT_HARDSWISH: act_map(SPD_ACT_HARDSWISH, ac, y, x, n); break;
     }
 }
 

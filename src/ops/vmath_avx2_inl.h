@@ -152,7 +152,7 @@ INLINE __m256 tanh8(__m256 x)
 
 /* SiLU with a = 1 (x sigmoid(x)), a kind of act8 only: the loops that pick
  * it skip the multiplication by a, which lies on the sigmoid's path. */
-#define SPD_ACT_SILU1 ((spd_act_kind)(SPD_ACT_GELU + 1))
+#define SPD_ACT_SILU1 ((spd_act_kind)(SPD_ACT_HARDSWISH + 1))
 
 /* The activations with the reference's NaN behaviour: maxps/minps return
  * their second operand when either is NaN. */
@@ -173,6 +173,10 @@ INLINE __m256 act8(spd_act_kind kind, __m256 v, __m256 a, __m256 b)
     case SPD_ACT_SILU: return mulsig8(v, _mm256_mul_ps(a, v));
     case SPD_ACT_SILU1: return mulsig8(v, v);
     case SPD_ACT_GELU: return gelu8(v);
+    case SPD_ACT_HARDSWISH: {
+        const __m256 t = _mm256_add_ps(_mm256_mul_ps(a, v), b);
+        return _mm256_mul_ps(v, _mm256_min_ps(_mm256_set1_ps(1.0f), _mm256_max_ps(zero, t)));
+    }
     default: return v;
     }
 }

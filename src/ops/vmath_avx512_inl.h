@@ -152,7 +152,7 @@ INLINE512 __m512 gelu16(__m512 x)
  * behaviour; others return v unchanged (the caller applies them after). */
 INLINE512 bool act16_fits(spd_act_kind kind)
 {
-    return kind == SPD_ACT_RELU || kind == SPD_ACT_CLIP || kind == SPD_ACT_SILU;
+    return kind == SPD_ACT_RELU || kind == SPD_ACT_CLIP || kind == SPD_ACT_SILU || kind == SPD_ACT_HARDSWISH;
 }
 INLINE512 __m512 act16(spd_act_kind kind, __m512 v, __m512 a, __m512 b, float a_scalar)
 {
@@ -160,6 +160,10 @@ INLINE512 __m512 act16(spd_act_kind kind, __m512 v, __m512 a, __m512 b, float a_
     case SPD_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps()); /* NaN -> 0 */
     case SPD_ACT_CLIP: return _mm512_min_ps(b, _mm512_max_ps(a, v)); /* NaN stays */
     case SPD_ACT_SILU: return mulsig16(v, a_scalar == 1.0f ? v : _mm512_mul_ps(a, v));
+    case SPD_ACT_HARDSWISH: { /* as act8: max then min keep NaN */
+        const __m512 t = _mm512_add_ps(_mm512_mul_ps(a, v), b);
+        return _mm512_mul_ps(v, _mm512_min_ps(_mm512_set1_ps(1.0f), _mm512_max_ps(_mm512_setzero_ps(), t)));
+    }
     default: return v;
     }
 }

@@ -49,6 +49,15 @@ static int activation_of(const spd_model *m, const spd_node *n, act_info *a)
         a->name = "Gelu";
         return 1;
     }
+    /* HardSwish: ai.onnx's (alpha 1/6, beta 1/2) and the fusion's */
+    const int hs_ours = spd_pat_is_sp(n, "HardSwish");
+    if ((hs_ours || spd_pat_is(n, "HardSwish")) && n->n_inputs == 1) {
+        a->name = "HardSwish";
+        a->n_params = 2;
+        a->params[0] = hs_ours ? spd_attr_float(n, "alpha", 1.0f / 6) : 1.0f / 6;
+        a->params[1] = hs_ours ? spd_attr_float(n, "beta", 0.5f) : 0.5f;
+        return 1;
+    }
     if (spd_pat_is_ms(n, "QuickGelu") && n->n_inputs == 1) {
         a->name = "QuickGelu";
         a->n_params = 1;

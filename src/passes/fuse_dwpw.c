@@ -11,14 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "passes/passes.h"
+#include "passes/pattern.h"
 #include "util/alloc.h"
 #include "util/status.h"
 
 static bool is_nhwc_conv(const spd_node *n)
 {
-    return n->op_type && !strcmp(n->op_type, "NhwcConv") && n->domain && !strcmp(n->domain, "ai.speedster") &&
-           n->n_outputs == 1;
+    return spd_pat_is_sp(n, "NhwcConv") && n->n_outputs == 1;
 }
 
 static const spd_tensor *weight(const spd_graph *g, const spd_node *n)

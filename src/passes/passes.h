@@ -44,6 +44,7 @@ typedef struct spd_pass_report {
     int fused_gelu;          /* Gelu created */
     int fused_fastgelu;      /* FastGelu created */
     int fused_quickgelu;     /* x * Sigmoid(x) turned into QuickGelu */
+    int fused_hardswish;     /* x * HardSigmoid(x) turned into HardSwish */
     int removed_reshapes;    /* Reshape pairs merged or cancelled, no-op Reshapes */
     int folded_scales;       /* Div/Mul by a constant folded into a Gemm's alpha */
     int folded_transposes;   /* Transposes folded into PermutedMatMul */
@@ -168,7 +169,8 @@ spd_status spd_pass_fold_batchnorm(spd_model *m);
  * Conv/FusedConv + activation -> FusedConv, Gemm + activation -> FusedGemm;
  * the activations include com.microsoft Gelu and QuickGelu. */
 spd_status spd_pass_fuse_activation(spd_model *m);
-/* x * Sigmoid(x) (SiLU / Swish) -> com.microsoft QuickGelu with alpha 1. */
+/* x * Sigmoid(x) (SiLU / Swish) -> com.microsoft QuickGelu with alpha 1,
+ * x * HardSigmoid(x) -> ai.speedster HardSwish. */
 spd_status spd_pass_fuse_silu(spd_model *m);
 /* The primitive LayerNorm pattern -> com.microsoft LayerNormalization. */
 spd_status spd_pass_fuse_layernorm(spd_model *m);

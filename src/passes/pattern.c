@@ -16,6 +16,11 @@ int spd_pat_is_ms(const spd_node *n, const char *op)
     return n->op_type && !strcmp(n->op_type, op) && n->domain && !strcmp(n->domain, "com.microsoft");
 }
 
+int spd_pat_is_sp(const spd_node *n, const char *op)
+{
+    return n->op_type && !strcmp(n->op_type, op) && n->domain && !strcmp(n->domain, "ai.speedster");
+}
+
 const spd_tensor *spd_pat_const(const spd_graph *g, const char *name)
 {
     const spd_tensor *t = spd_graph_constant(g, name);

@@ -9,6 +9,8 @@
 int spd_pat_is(const spd_node *n, const char *op);
 /* A live com.microsoft node with this op_type. */
 int spd_pat_is_ms(const spd_node *n, const char *op);
+/* A live ai.speedster node with this op_type. */
+int spd_pat_is_sp(const spd_node *n, const char *op);
 /* A constant: an initializer that is not a graph input, or the tensor of
  * a Constant node's `value` (passes may run before constant folding). */
 const spd_tensor *spd_pat_const(const spd_graph *g, const char *name);

@@ -56,7 +56,7 @@ spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_sam
 int spd_pass_report_fused(const spd_pass_report *r)
 {
     return r->matmul_to_gemm + r->fused_conv + r->fused_residual + r->fused_gemm + r->fused_layernorm + r->fused_gelu +
-           r->fused_fastgelu + r->fused_quickgelu + r->folded_scales + r->folded_transposes + r->fused_dwpw +
+           r->fused_fastgelu + r->fused_quickgelu + r->fused_hardswish + r->folded_scales + r->folded_transposes + r->fused_dwpw +
            r->fused_conv_concat;
 }
 
@@ -79,6 +79,7 @@ const char *spd_pass_report_describe(const spd_pass_report *r, char *buf, size_t
         {r->fused_gelu, "Gelu"},
         {r->fused_fastgelu, "FastGelu"},
         {r->fused_quickgelu, "SiLU -> QuickGelu"},
+        {r->fused_hardswish, "x HardSigmoid(x) -> HardSwish"},
         {r->removed_reshapes, "Reshapes merged"},
         {r->folded_scales, "scales folded into Gemm"},
         {r->folded_transposes, "Transposes folded into PermutedMatMul"},

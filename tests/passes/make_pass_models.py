@@ -269,6 +269,35 @@ save("silu_nofuse",
      [vi("y", [1, 2, 3, 3]), vi("y2", [1, 2, 3, 3]), vi("y3", [1, 2, 3, 3])],
      [init("w1", f32(2, 2, 1, 1))])
 
+# HardSwish as exporters write it below opset 14, x * HardSigmoid(x):
+# PyTorch's alpha 1/6 after a Conv (-> FusedConv with HardSwish), other
+# alpha and beta, the other operand order, after a Gemm (-> FusedGemm),
+# on a graph input (an ai.speedster HardSwish stays); and the
+# squeeze-and-excitation gate Mul(x, HardSigmoid(z)), z != x, left alone
+save("hardswish",
+     [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+      helper.make_node("HardSigmoid", ["c1"], ["h1"], alpha=1.0 / 6),
+      helper.make_node("Mul", ["c1", "h1"], ["a1"]),
+      helper.make_node("Flatten", ["a1"], ["f"]),
+      helper.make_node("Gemm", ["f", "wg", "bg"], ["g"], transB=1),
+      helper.make_node("HardSigmoid", ["g"], ["h2"], alpha=0.3, beta=0.4),
+      helper.make_node("Mul", ["h2", "g"], ["y"]),
+      helper.make_node("HardSigmoid", ["x2"], ["h3"], alpha=1.0 / 6),
+      helper.make_node("Mul", ["x2", "h3"], ["y2"]),
+      helper.make_node("GlobalAveragePool", ["a1"], ["p"]),
+      helper.make_node("HardSigmoid", ["p"], ["h4"], alpha=1.0 / 6),
+      helper.make_node("Mul", ["a1", "h4"], ["y3"])],
+     [vi("x", [1, 3, 5, 5]), vi("x2", [2, 7])],
+     [vi("y", [1, 6]), vi("y2", [2, 7]), vi("y3", [1, 4, 5, 5])],
+     [init("w1", f32(4, 3, 3, 3)), init("b1", f32(4)), init("wg", f32(6, 100, scale=0.3)), init("bg", f32(6))])
+
+# ai.onnx HardSwish (opset 14) after a Conv joins it as well
+save("hardswish_op14",
+     [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+      helper.make_node("HardSwish", ["c1"], ["y"])],
+     [vi("x", [1, 3, 6, 6])], [vi("y", [1, 5, 6, 6])],
+     [init("w1", f32(5, 3, 3, 3)), init("b1", f32(5))], opset=14)
+
 # com.microsoft QuickGelu (alpha 1.702) after a Conv, a FusedConv without
 # activation (Conv + residual) followed by QuickGelu, Gemm + Gelu
 save("ms_acts",

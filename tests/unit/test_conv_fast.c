@@ -54,7 +54,8 @@ static double worst_err(const float *got, const double *want, int64_t n, int64_t
     return worst;
 }
 
-static const char *act_names[] = {"", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "QuickGelu", "Gelu"};
+static const char *act_names[] = {"",          "Relu",      "LeakyRelu", "Sigmoid",  "Tanh",
+                                  "Clip",      "HardSigmoid", "QuickGelu", "Gelu",    "HardSwish"};
 
 static spd_act pick_act(int k)
 {
@@ -63,6 +64,7 @@ static spd_act pick_act(int k)
     if (k == SPD_ACT_CLIP) a.a = -0.5f, a.b = 0.75f;
     if (k == SPD_ACT_HARDSIGMOID) a.a = 0.2f, a.b = 0.5f;
     if (k == SPD_ACT_SILU) a.a = 1.702f;
+    if (k == SPD_ACT_HARDSWISH) a.a = 0.6f, a.b = 0.5f; /* both bends within the outputs' range */
     return a;
 }
 
@@ -100,8 +102,11 @@ static int64_t out_size(const conv_case *c, int a)
     return (c->in[a] + c->pb[a] + c->pe[a] - ((c->k[a] - 1) * c->d[a] + 1)) / c->s[a] + 1;
 }
 
+/* y = the convolution in double; mag = the sum of its terms' magnitudes
+ * (bias, products, residual), the scale of fp32's rounding error, which
+ * cancellation can leave far above |y|. */
 static void conv_ref(const conv_case *c, const float *x, const float *w, const float *b, const float *z,
-                     const int64_t *od, double *y)
+                     const int64_t *od, double *y, double *mag)
 {
     const int64_t Cg = c->C / c->group, Mg = c->M / c->group;
     int64_t osz = 1, ksz = 1, isz = 1;
@@ -112,7 +117,7 @@ static void conv_ref(const conv_case *c, const float *x, const float *w, const f
             for (int64_t o = 0; o < osz; o++) {
                 int64_t oc[3], r = o;
                 for (int a = c->nd - 1; a >= 0; a--) oc[a] = r % od[a], r /= od[a];
-                double acc = b ? b[m] : 0.0;
+                double acc = b ? b[m] : 0.0, sum = fabs(acc);
                 for (int64_t ci = 0; ci < Cg; ci++)
                     for (int64_t kk = 0; kk < ksz; kk++) {
                         int64_t kc[3], q = kk, off = 0, ok = 1;
@@ -123,13 +128,32 @@ static void conv_ref(const conv_case *c, const float *x, const float *w, const f
                             off = off * c->in[a] + i;
                         }
                         if (!ok) continue;
-                        acc += (double)w[(m * Cg + ci) * ksz + kk] * x[(n * c->C + g * Cg + ci) * isz + off];
+                        const double t = (double)w[(m * Cg + ci) * ksz + kk] * x[(n * c->C + g * Cg + ci) * isz + off];
+                        acc += t;
+                        sum += fabs(t);
                     }
                 const int64_t yi = (n * c->M + m) * osz + o;
-                if (z) acc += z[yi];
+                if (z) acc += z[yi], sum += fabs(z[yi]);
                 y[yi] = spd_act_scalar(&c->ac, (float)acc);
+                mag[yi] = sum;
             }
         }
+}
+
+/* Worst |got - want| / (mag + 1) over n values, mag being the sum of the
+ * magnitudes of each value's terms; NaN counts as infinite. */
+static double worst_err_mag(const float *got, const double *want, const double *mag, int64_t n, int64_t *at)
+{
+    double worst = 0;
+    *at = -1;
+    for (int64_t i = 0; i < n; i++) {
+        const double e = isnan(got[i]) ? INFINITY : fabs(got[i] - want[i]) / (mag[i] + 1.0);
+        if (e > worst) {
+            worst = e;
+            *at = i;
+        }
+    }
+    return worst;
 }
 
 /* NCHW <-> NHWC for the channels-last runs */
@@ -226,13 +250,13 @@ static void run_conv_case(const conv_case *c, int threads)
         const float params[2] = {c->ac.a, c->ac.b};
         if (c->ac.kind == SPD_ACT_LEAKYRELU || c->ac.kind == SPD_ACT_SILU)
             spd_node_set_floats(node, "activation_params", params, 1);
-        if (c->ac.kind == SPD_ACT_CLIP || c->ac.kind == SPD_ACT_HARDSIGMOID)
+        if (c->ac.kind == SPD_ACT_CLIP || c->ac.kind == SPD_ACT_HARDSIGMOID || c->ac.kind == SPD_ACT_HARDSWISH)
             spd_node_set_floats(node, "activation_params", params, 2);
     }
     int64_t ny = c->N * c->M;
     for (int a = 0; a < c->nd; a++) ny *= od[a];
-    double *want = malloc((size_t)ny * sizeof(double) + 1);
-    conv_ref(c, X.data, W.data, c->bias ? B.data : NULL, c->z ? Z.data : NULL, od, want);
+    double *want = malloc((size_t)ny * sizeof(double) + 1), *mag = malloc((size_t)ny * sizeof(double) + 1);
+    conv_ref(c, X.data, W.data, c->bias ? B.data : NULL, c->z ? Z.data : NULL, od, want, mag);
     const spd_tensor *in[4] = {&X, &W, c->bias ? &B : NULL, &Z};
     const spd_tensor *consts[4] = {NULL, &W, c->bias ? &B : NULL, NULL};
     int64_t kdim = c->C / c->group;
@@ -270,7 +294,7 @@ static void run_conv_case(const conv_case *c, int threads)
                 int64_t at;
                 check(spd_tensor_numel(&out[0]) == ny, "%s: output size", desc);
                 if (spd_tensor_numel(&out[0]) == ny) {
-                    const double e = worst_err(out[0].data, want, ny, &at);
+                    const double e = worst_err_mag(out[0].data, want, mag, ny, &at);
                     check(e <= tol, "%s prepared=%d: error %.3g at %lld (%g vs %g)", desc, prepared, e, (long long)at,
                           at >= 0 ? ((float *)out[0].data)[at] : 0.0f, at >= 0 ? want[at] : 0.0);
                 }
@@ -282,6 +306,7 @@ static void run_conv_case(const conv_case *c, int threads)
     if (c->nd == 2 && (c->group == 1 || dw))
         run_nhwc_case(c, g, idx, &X, &W, &B, &Z, od, want, tol, desc);
     free(want);
+    free(mag);
     spd_graph_free(g);
     spd_tensor_release(&X);
     spd_tensor_release(&W);
@@ -393,8 +418,8 @@ static void conv_tests(void)
  * without bias and residual, at 1 and 2 threads; batch 1, or 1 and 2. */
 static void fused_variants(conv_case c, int i, bool batches)
 {
-    const int acts[] = {SPD_ACT_NONE, SPD_ACT_RELU, SPD_ACT_CLIP, SPD_ACT_SILU, SPD_ACT_GELU};
-    for (int v = 0; v < 5; v++) {
+    const int acts[] = {SPD_ACT_NONE, SPD_ACT_RELU, SPD_ACT_CLIP, SPD_ACT_SILU, SPD_ACT_GELU, SPD_ACT_HARDSWISH};
+    for (int v = 0; v < 6; v++) {
         if (batches) c.N = 1 + (i + v) % 2;
         c.bias = v != 2;
         c.z = (v + i) % 2;
@@ -516,7 +541,7 @@ static void depthwise_tests(void)
         }
         c.bias = (int)(rnd() & 1);
         c.z = r % 3 == 0;
-        c.ac = pick_act(r % 9);
+        c.ac = pick_act(r % 10);
         run_conv_case(&c, r / 2 % 2 ? 2 : 1);
     }
     struct { int64_t N, C, H, W, kh, kw, sy, sx, pt, pl, pb, pr; int act, z; } hp[] = {
@@ -541,6 +566,9 @@ static void depthwise_tests(void)
         {1, 13, 11, 6, 3, 1, 1, 1, 1, 0, 1, 0, SPD_ACT_TANH, 1},     /* narrow 3x1, 13 channels */
         {1, 3, 20, 37, 3, 3, 1, 2, 1, 1, 0, 2, SPD_ACT_LEAKYRELU, 1}, /* unequal strides: generic */
         {1, 4, 19, 40, 7, 7, 2, 2, 3, 3, 3, 3, SPD_ACT_HARDSIGMOID, 0},
+        {1, 24, 14, 14, 5, 5, 1, 1, 2, 2, 2, 2, SPD_ACT_HARDSWISH, 0}, /* mobilenet_v3 */
+        {2, 17, 15, 13, 5, 5, 2, 2, 2, 2, 2, 2, SPD_ACT_HARDSWISH, 1},
+        {1, 40, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, SPD_ACT_HARDSWISH, 1},
     };
     for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
         conv_case c = conv_base(2);

@@ -261,6 +261,7 @@ static double r_hswish(double x, const float *a)
     const double v = x / 6 + 0.5;
     return x * (v < 0 ? 0 : v > 1 ? 1 : v);
 }
+static double r_hswish_ab(double x, const float *a) { return x * r_hsig(x, a); }
 static double r_clip(double x, const float *a)
 {
     const double v = x < a[0] ? a[0] : x;
@@ -327,6 +328,9 @@ static void test_unary(void)
         {"Tanh", "", 13, r_tanh, {0}, {0}, NULL, 4, 1e-7},
         {"HardSigmoid", "", 6, r_hsig, {0.3f, 0.4f}, {"alpha", "beta"}, NULL, 2, 1e-7},
         {"HardSwish", "", 14, r_hswish, {0}, {0}, NULL, 2, 1e-7},
+        /* x HardSigmoid(x) fused (passes/fuse_silu.c) */
+        {"HardSwish", "ai.speedster", 1, r_hswish_ab, {1.0f / 6, 0.5f}, {"alpha", "beta"}, NULL, 2, 1e-7},
+        {"HardSwish", "ai.speedster", 1, r_hswish_ab, {0.3f, 0.4f}, {"alpha", "beta"}, NULL, 2, 1e-7},
         {"Clip", "", 6, r_clip, {-1.5f, 2.5f}, {"min", "max"}, NULL, 0, 0},
         {"Exp", "", 13, r_exp, {0}, {0}, NULL, 3, 0},
         {"Erf", "", 13, r_erf, {0}, {0}, NULL, 3, 1e-7},

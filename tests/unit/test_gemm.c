@@ -184,10 +184,11 @@ static void check_epilogue(int64_t M, int64_t N, int64_t K, int act, int with_bi
     for (int64_t i = 0; i < M; i++) bias[i] = rnd_float();
     for (int64_t i = 0; i < M * N; i++) Z[i] = rnd_float();
     for (int64_t i = 3; i < M; i += 7) A[i * K] = NAN; /* rows of NaN outputs */
-    /* act 3: SiLU, 4: SiLU with a scale (x sigmoid(1.702 x)), 5: GELU, fused
-     * by the AVX-512 kernel */
-    static const spd_act_kind kinds[] = {SPD_ACT_NONE, SPD_ACT_RELU, SPD_ACT_CLIP, SPD_ACT_SILU, SPD_ACT_SILU,
-                                         SPD_ACT_GELU};
+    /* act 3: SiLU, 4: SiLU with a scale (x sigmoid(1.702 x)), 5: GELU, 6:
+     * HardSwish (x clamp(-0.25 x + 0.5, 0, 1): both bends in range), fused by
+     * the AVX-512 kernel */
+    static const spd_act_kind kinds[] = {SPD_ACT_NONE, SPD_ACT_RELU, SPD_ACT_CLIP, SPD_ACT_SILU,
+                                         SPD_ACT_SILU, SPD_ACT_GELU, SPD_ACT_HARDSWISH};
     const spd_act ac = {kinds[act], act == 3 ? 1.0f : act == 4 ? 1.702f : -0.25f, 0.5f};
     /* with_z 2: Z's first row as a bias over columns (ldz 0, a Gemm's C) */
     const spd_gemm_epi epi = {&ac, with_bias ? bias : NULL, with_z ? Z : NULL, with_z == 2 ? 0 : N};
@@ -288,7 +289,7 @@ int main(void)
     /* The epilogue: every activation with and without bias and residual,
      * edge tiles (M, N not multiples of 6, 8, 16, 32), several k slices, the
      * in-place B path (N >= 512, 64-byte rows). */
-    for (int act = 0; act < 6; act++)
+    for (int act = 0; act < 7; act++)
         for (int bz = 0; bz < 4; bz++) {
             check_epilogue(13, 37, 29, act, bz & 1, bz >> 1, 1);
             check_epilogue(24, 64, 300, act, bz & 1, bz >> 1, 2);
@@ -297,7 +298,7 @@ int main(void)
             check_epilogue(10, 40, 1300, act, bz & 1, bz >> 1, 1);  /* two k slices of the AVX-512 kernel */
         }
     for (int r = 0; r < 12; r++)
-        check_epilogue(rnd_range(1, 70), rnd_range(1, 90), rnd_range(1, 600), (int)rnd_range(0, 5), (int)(rnd() & 1),
+        check_epilogue(rnd_range(1, 70), rnd_range(1, 90), rnd_range(1, 600), (int)rnd_range(0, 6), (int)(rnd() & 1),
                        (int)(rnd() & 1), r % 2 ? 2 : 1);
     /* The AVX-512 64-column tiles with A in place (N <= 128): 5- and 6-row
      * tiles, partial ones, a 32-column rest (96), two k slices (1100),
@@ -307,14 +308,14 @@ int main(void)
         static const int64_t ns[] = {64, 96, 128};
         int i = 0;
         for (int mi = 0; mi < 8; mi++)
-            for (int act = 0; act < 6; act++, i++)
+            for (int act = 0; act < 7; act++, i++)
                 check_epilogue(ms[mi], ns[i % 3], i % 7 == 0 ? 1100 : i % 2 ? 40 : 64, act, i & 1, (i >> 1) % 3,
                                mi % 2 ? 2 : 1);
     }
     /* A bias over columns (fused into the AVX2 tiles' accumulators): full
      * and edge tiles, several k slices, in-place B, alone and beside a row
      * bias (then the pass applies both). */
-    for (int act = 0; act < 6; act++) {
+    for (int act = 0; act < 7; act++) {
         check_epilogue(13, 37, 29, act, 0, 2, 1);
         check_epilogue(24, 64, 300, act, 0, 2, 2);
         check_epilogue(7, 512, 20, act, 0, 2, 1);

@@ -164,7 +164,7 @@ static void test_act(void)
     const spd_act acts[] = {
         {SPD_ACT_NONE, 0, 0},         {SPD_ACT_RELU, 0, 0},          {SPD_ACT_LEAKYRELU, 0.1f, 0},
         {SPD_ACT_CLIP, 0.0f, 6.0f},   {SPD_ACT_CLIP, -FLT_MAX, 0.5f}, {SPD_ACT_CLIP, 1.0f, -1.0f},
-        {SPD_ACT_HARDSIGMOID, 0.2f, 0.5f},
+        {SPD_ACT_HARDSIGMOID, 0.2f, 0.5f}, {SPD_ACT_HARDSWISH, 1.0f / 6, 0.5f},
         {SPD_ACT_SIGMOID, 0, 0},      {SPD_ACT_TANH, 0, 0},
     };
     float y[131], y0[131], z[131];
@@ -189,7 +189,7 @@ static void test_act(void)
                     const float want = spd_act_scalar(&acts[a], v);
                     /* a*x + b may be contracted to one FMA: not bit-exact */
                     const int exact = acts[a].kind != SPD_ACT_SIGMOID && acts[a].kind != SPD_ACT_TANH &&
-                                      acts[a].kind != SPD_ACT_HARDSIGMOID;
+                                      acts[a].kind != SPD_ACT_HARDSIGMOID && acts[a].kind != SPD_ACT_HARDSWISH;
                     if (!(same_nan(y[i], want) || (!exact && (ulp_diff(y[i], want) <= 4 || fabsf(y[i] - want) < 1e-6f))))
                         bad = i;
                 }
@@ -199,6 +199,25 @@ static void test_act(void)
             }
         }
     }
+}
+
+/* The scalar HardSwish every vector path is held to, against its
+ * definition in double: ONNX's x max(0, min(1, x / 6 + 1/2)), and other
+ * alpha and beta (a HardSigmoid's, fused with the Mul that reads it). */
+static void test_hardswish_scalar(void)
+{
+    const float xs[] = {-10.0f, -3.0f, -2.9f, -1.0f, -0.0f, 0.0f, 0.25f, 1.0f, 2.99f, 3.0f, 7.5f, 1e30f};
+    const float ab[][2] = {{1.0f / 6, 0.5f}, {0.2f, 0.5f}, {-0.25f, 0.5f}, {1.0f, 0.0f}};
+    for (size_t k = 0; k < sizeof ab / sizeof ab[0]; k++)
+        for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
+            const spd_act ac = {SPD_ACT_HARDSWISH, ab[k][0], ab[k][1]};
+            const double x = xs[i], g = fmax(0.0, fmin(1.0, (double)ab[k][0] * x + ab[k][1]));
+            const double want = x * g, got = spd_act_scalar(&ac, xs[i]);
+            check(fabs(got - want) <= 1e-6 * (fabs(want) + 1.0), "HardSwish(%g; %g, %g) = %.9g, want %.9g", x,
+                  ab[k][0], ab[k][1], got, want);
+        }
+    const spd_act ac = {SPD_ACT_HARDSWISH, 1.0f / 6, 0.5f};
+    check(isnan(spd_act_scalar(&ac, NAN)), "HardSwish(NaN) is not NaN");
 }
 
 /* ---- Conv / FusedConv ---- */
@@ -684,6 +703,7 @@ int main(void)
         snprintf(g_label, sizeof g_label, "%s", spd_sgemm_isa_name((spd_sgemm_isa)isa));
         test_vmath();
         test_act();
+        test_hardswish_scalar();
         test_conv();
         test_pool();
         test_permuted_matmul();

@@ -71,6 +71,10 @@ static const tcase g_cases[] = {
     {"silu", 0, "FusedConv=2 FusedGemm=1 QuickGelu=1 -Sigmoid -Mul -Conv -Gemm fewer tight"},
     {"silu", 1, "FusedConv=2 FusedGemm=1 QuickGelu=1 -Sigmoid -Mul -Conv -Gemm tight"},
     {"silu_nofuse", 1, "Sigmoid=3 Mul=3 Conv=1 -QuickGelu -FusedConv tight"},
+    /* x * HardSigmoid(x) -> HardSwish, then into the Conv/Gemm before it */
+    {"hardswish", 0, "FusedConv=1 FusedGemm=1 HardSwish=1 HardSigmoid=1 Mul=1 -Conv -Gemm fewer tight"},
+    {"hardswish", 1, "FusedConv=1 FusedGemm=1 HardSwish=1 HardSigmoid=1 Mul=1 -Conv -Gemm tight"},
+    {"hardswish_op14", 1, "FusedConv=1 -HardSwish -Conv tight"},
     {"ms_acts", 0, "FusedConv=2 FusedGemm=1 -QuickGelu -Gelu -Conv -Gemm tight"},
     {"torch_mlp_silu", 0, "QuickGelu=1 MatMul=2 -Sigmoid tight"},
     {"torch_mlp_silu", 1, "FusedGemm=1 Gemm=1 Reshape=2 -QuickGelu -Sigmoid -MatMul -Add tight"},

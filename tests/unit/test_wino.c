@@ -56,6 +56,7 @@ static double act_d(const spd_act *ac, double v)
     case SPD_ACT_TANH: return tanh(v);
     case SPD_ACT_CLIP: return v < ac->a ? ac->a : v > ac->b ? ac->b : v;
     case SPD_ACT_SILU: return v / (1.0 + exp(-ac->a * v));
+    case SPD_ACT_HARDSWISH: return v * fmax(0.0, fmin(1.0, ac->a * v + ac->b));
     default: return v;
     }
 }
@@ -64,8 +65,8 @@ static spd_act pick_act(int k)
 {
     static const spd_act acts[] = {{SPD_ACT_NONE, 0, 0},      {SPD_ACT_RELU, 0, 0},     {SPD_ACT_CLIP, -0.5f, 0.75f},
                                    {SPD_ACT_SILU, 1.0f, 0},   {SPD_ACT_SIGMOID, 0, 0},  {SPD_ACT_LEAKYRELU, 0.1f, 0},
-                                   {SPD_ACT_TANH, 0, 0},      {SPD_ACT_SILU, 1.702f, 0}};
-    return acts[k % 8];
+                                   {SPD_ACT_TANH, 0, 0},      {SPD_ACT_SILU, 1.702f, 0}, {SPD_ACT_HARDSWISH, 0.6f, 0.5f}};
+    return acts[k % (int)(sizeof acts / sizeof acts[0])];
 }
 
 static int64_t oh_of(const spd_wino_shape *s) { return s->H + s->pt + s->pb - 2; }
@@ -187,7 +188,7 @@ static void random_cases(int count)
         while (s->W + s->pl + s->pr < 3) s->pr++;
         c.bias = (int)(rnd() & 1);
         c.z = rnd() % 3 == 0;
-        c.ac = pick_act((int)rnd_range(0, 7));
+        c.ac = pick_act((int)rnd_range(0, 8));
         run_case(&c);
     }
 }
@@ -255,12 +256,14 @@ static void op_case(const wcase *c, int threads)
     const int64_t pads[4] = {s->pt, s->pl, s->pb, s->pr};
     spd_node_set_ints(node, "pads", pads, 4);
     if (c->ac.kind != SPD_ACT_NONE) {
-        static const char *names[] = {"", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "QuickGelu"};
+        static const char *names[] = {"",     "Relu",        "LeakyRelu", "Sigmoid", "Tanh",
+                                      "Clip", "HardSigmoid", "QuickGelu", "Gelu",    "HardSwish"};
         spd_node_set_string(node, "activation", names[c->ac.kind]);
         const float params[2] = {c->ac.a, c->ac.b};
         if (c->ac.kind == SPD_ACT_LEAKYRELU || c->ac.kind == SPD_ACT_SILU)
             spd_node_set_floats(node, "activation_params", params, 1);
-        if (c->ac.kind == SPD_ACT_CLIP) spd_node_set_floats(node, "activation_params", params, 2);
+        if (c->ac.kind == SPD_ACT_CLIP || c->ac.kind == SPD_ACT_HARDSWISH)
+            spd_node_set_floats(node, "activation_params", params, 2);
     }
     double *want = malloc((size_t)ny * sizeof(double) + 1), scale;
     conv_ref(c, X.data, W.data, c->bias ? B.data : NULL, c->z ? Z.data : NULL, want, &scale);
