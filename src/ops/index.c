@@ -679,13 +679,26 @@ static spd_status op_pad(spd_op_ctx *ctx)
         }
     }
     int64_t idx[SPD_MAX_DIMS] = {0}, inner = dims[r - 1];
+    /* the inner axis's longest run [run0, run1) of consecutive source
+     * elements, copied as one block (the whole row, for a constant pad) */
+    const int64_t *im = map[r - 1];
+    int64_t run0 = 0, run1 = 0;
+    while (run0 < inner && im[run0] < 0) run0++;
+    for (run1 = run0 + (run0 < inner); run1 < inner && im[run1] == im[run1 - 1] + 1;) run1++;
     const char *src = x->data;
     for (int64_t done = 0; done < total; done += inner) {
         int64_t base = 0;
         for (int i = 0; i < r - 1 && base >= 0; i++) base = map[i][idx[i]] < 0 ? -1 : base + map[i][idx[i]];
         for (int64_t o = 0; o < inner; o++, d += esz) {
-            if (base < 0 || map[r - 1][o] < 0) memcpy(d, cval, esz);
-            else memcpy(d, src + (size_t)(base + map[r - 1][o]) * esz, esz);
+            if (base >= 0 && o == run0 && run1 > run0) {
+                memcpy(d, src + (size_t)(base + im[o]) * esz, (size_t)(run1 - run0) * esz);
+                d += (size_t)(run1 - run0 - 1) * esz;
+                o = run1 - 1;
+            } else if (base < 0 || im[o] < 0) {
+                memcpy(d, cval, esz);
+            } else {
+                memcpy(d, src + (size_t)(base + im[o]) * esz, esz);
+            }
         }
         for (int k = r - 2; k >= 0; k--) {
             if (++idx[k] < dims[k]) break;

@@ -124,6 +124,22 @@ void spd_vact_f32(const spd_act *ac, float *y, const float *x, int64_t n)
     spd_vact_bias_f32(ac, y, n, 0.0f, NULL);
 }
 
+void spd_vaffine_act_f32(const spd_act *ac, float *y, const float *x, int64_t n, float s, float t)
+{
+    if (n <= 0) return;
+#if defined(__x86_64__)
+    if (spd_vmath_avx2()) {
+        spd_vaffine_act_f32_avx2(ac, y, x, n, s, t);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        const float p = x[i] * s;
+        y[i] = p + t;
+    }
+    spd_vact_bias_f32(ac, y, n, 0.0f, NULL);
+}
+
 void spd_vtanh_f32(float *y, const float *x, int64_t n)
 {
 #if defined(__x86_64__)

@@ -43,6 +43,8 @@ void spd_vact_bias_f32(const spd_act *ac, float *y, int64_t n, float bias, const
 void spd_add_col_bias(float *y, const float *b, int64_t n);
 /* y[i] = act(x[i]); y may be x. */
 void spd_vact_f32(const spd_act *ac, float *y, const float *x, int64_t n);
+/* y[i] = act(x[i] * s + t), the product rounded before the sum; y may be x. */
+void spd_vaffine_act_f32(const spd_act *ac, float *y, const float *x, int64_t n, float s, float t);
 
 /* Whether the AVX2 paths are in use (CPU support and the ISA switch). */
 bool spd_vmath_avx2(void);
@@ -64,6 +66,7 @@ float spd_vmax_f32(const float *x, int64_t n);
 /* The AVX2 implementations (vmath_avx2.c); call only when spd_vmath_avx2(). */
 void spd_vact_bias_f32_avx2(const spd_act *ac, float *y, int64_t n, float bias, const float *z);
 void spd_vact_f32_avx2(const spd_act *ac, float *y, const float *x, int64_t n);
+void spd_vaffine_act_f32_avx2(const spd_act *ac, float *y, const float *x, int64_t n, float s, float t);
 void spd_vtanh_f32_avx2(float *y, const float *x, int64_t n);
 void spd_vexp_f32_avx2(float *y, const float *x, int64_t n);
 void spd_verf_f32_avx2(float *y, const float *x, int64_t n);

@@ -85,6 +85,39 @@ TARGET void spd_vact_f32_avx2(const spd_act *ac, float *y, const float *x, int64
     }
 }
 
+/* y = act(x s + t) */
+INLINE void affine_map(spd_act_kind kind, const spd_act *ac, float *y, const float *x, int64_t n, float s, float t)
+{
+    const __m256 a = _mm256_set1_ps(ac->a), b = _mm256_set1_ps(ac->b), sv = _mm256_set1_ps(s), tv = _mm256_set1_ps(t);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 v0 = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), sv), tv);
+        const __m256 v1 = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8), sv), tv);
+        _mm256_storeu_ps(y + i, act8(kind, v0, a, b));
+        _mm256_storeu_ps(y + i + 8, act8(kind, v1, a, b));
+    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, act8(kind, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), sv), tv), a, b));
+    if (i < n) {
+        const __m256i m = tail_mask(n - i);
+        const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_maskload_ps(x + i, m), sv), tv);
+        _mm256_maskstore_ps(y + i, m, act8(kind, v, a, b));
+    }
+}
+
+TARGET void spd_vaffine_act_f32_avx2(const spd_act *ac, float *y, const float *x, int64_t n, float s, float t)
+{
+    switch (ac->kind) {
+    case SPD_ACT_NONE: affine_map(SPD_ACT_NONE, ac, y, x, n, s, t); break;
+    case SPD_ACT_RELU: affine_map(SPD_ACT_RELU, ac, y, x, n, s, t); break;
+    case SPD_ACT_CLIP: affine_map(SPD_ACT_CLIP, ac, y, x, n, s, t); break;
+    default: /* the rarer ones: the activation in a second pass */
+        affine_map(SPD_ACT_NONE, ac, y, x, n, s, t);
+        spd_vact_f32_avx2(ac, y, y, n);
+        break;
+    }
+}
+
 /* y[i] = f(x[i]) for a vector function f. */
 #define MAP_LOOP(F)                                                                                                    \
     do {                                                                                                               \

@@ -1,4 +1,4 @@
-/* Dead code: Identity and inference Dropout are bypassed, then nodes that
+/* Dead code: Identity, inference Dropout and Pad by zeros are bypassed, then nodes that
  * reach no graph output, initializers nobody reads and value_infos of
  * values that no longer exist are dropped. */
 #include <string.h>
@@ -24,6 +24,27 @@ static int dropout_is_identity(const spd_model *m, const spd_node *n)
         const spd_tensor *t = spd_graph_constant(g, n->inputs[2]);
         if (!t || spd_tensor_numel(t) != 1 || spd_tensor_get(t, 0) != 0) return 0;
     }
+    return 1;
+}
+
+/* A Pad that pads nothing: every pad a constant 0 (PyTorch writes one
+ * before each AvgPool2d of DenseNet's transitions); it would copy. */
+static int pad_is_identity(const spd_model *m, const spd_node *n)
+{
+    const spd_graph *g = m->graph;
+    if (spd_model_opset(m, "") < 11) {
+        size_t cnt;
+        const int64_t *p = spd_attr_ints(n, spd_model_opset(m, "") < 2 ? "paddings" : "pads", &cnt);
+        if (!p) return 0;
+        for (size_t k = 0; k < cnt; k++)
+            if (p[k]) return 0;
+        return 1;
+    }
+    if (n->n_inputs < 2 || !n->inputs[1][0]) return 0;
+    const spd_tensor *t = spd_graph_constant(g, n->inputs[1]);
+    if (!t || (t->dtype != SPD_INT64 && t->dtype != SPD_INT32)) return 0;
+    for (int64_t k = 0; k < spd_tensor_numel(t); k++)
+        if (spd_tensor_get_i64(t, k)) return 0;
     return 1;
 }
 
@@ -71,7 +92,8 @@ static spd_status remove_identities(spd_model *m, int *count)
         spd_node *n = &g->nodes[i];
         if (!n->op_type || !is_default_domain(n)) continue;
         int id = !strcmp(n->op_type, "Identity") ||
-                 (!strcmp(n->op_type, "Dropout") && dropout_is_identity(m, n));
+                 (!strcmp(n->op_type, "Dropout") && dropout_is_identity(m, n)) ||
+                 (!strcmp(n->op_type, "Pad") && pad_is_identity(m, n));
         if (!id) continue;
         int removed;
         SPD_TRY(bypass(g, i, &removed));

@@ -2,7 +2,10 @@
  * s = scale / sqrt(var + eps), t = bias - mean * s; after a linear operator
  * with constant weights it folds into them: Conv scales each filter, Gemm
  * and MatMul scale each output column, and t joins the bias. New weight
- * initializers are made, so weights shared with other nodes are untouched. */
+ * initializers are made, so weights shared with other nodes are untouched.
+ * A float BN that nothing absorbs (after a Concat, an Add, a graph input)
+ * becomes ai.speedster ChannelAffine(x, s, t) (ops/channel_affine.c), which
+ * an activation after it can join. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +241,28 @@ done:
     return st;
 }
 
+/* BN node i -> ChannelAffine(x, s, t). */
+static spd_status to_affine(spd_graph *g, int i, const bn_params *p)
+{
+    float *fs = spd_malloc((size_t)p->c * sizeof(float)), *ft = spd_malloc((size_t)p->c * sizeof(float));
+    spd_status st = fs && ft ? SPD_OK : spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    char *sn = NULL, *tn = NULL;
+    if (st == SPD_OK) {
+        for (int64_t c = 0; c < p->c; c++) fs[c] = (float)p->s[c], ft[c] = (float)p->t[c];
+        st = spd_pat_add_floats(g, "bn_scale", 1, &p->c, fs, &sn);
+    }
+    if (st == SPD_OK) st = spd_pat_add_floats(g, "bn_shift", 1, &p->c, ft, &tn);
+    if (st == SPD_OK) {
+        const char *ins[3] = {g->nodes[i].inputs[0], sn, tn}, *outs[1] = {g->nodes[i].outputs[0]};
+        st = spd_graph_replace_node(g, i, "ChannelAffine", "ai.speedster", 3, ins, 1, outs);
+    }
+    spd_free(sn);
+    spd_free(tn);
+    spd_free(fs);
+    spd_free(ft);
+    return st;
+}
+
 spd_status spd_pass_fold_batchnorm_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep)
 {
     spd_graph *g = m->graph;
@@ -261,7 +286,26 @@ spd_status spd_pass_fold_batchnorm_ex(spd_model *m, const spd_shape_table *shape
         count += done;
     }
     spd_graph_compact(g);
-    if (rep) rep->folded_batchnorm += count;
+    int affine = 0;
+    for (int i = 0; i < g->n_nodes && st == SPD_OK; i++) {
+        const spd_node *n = &g->nodes[i];
+        /* float X: known, or implied by float statistics, which share X's
+         * type before opset 15 */
+        if (!spd_pat_is(n, "BatchNormalization") || !n->inputs[0][0] ||
+            !(spd_pat_is_float(shapes, g, n->inputs[0]) || spd_model_opset(m, "") < 15))
+            continue;
+        bn_params p;
+        if (!bn_affine(m, n, &p)) continue;
+        st = to_affine(g, i, &p);
+        bn_free(&p);
+        affine += st == SPD_OK;
+    }
+    spd_graph_compact(g);
+    if (affine && st == SPD_OK) st = spd_model_require_opset(m, "ai.speedster", 1);
+    if (rep) {
+        rep->folded_batchnorm += count;
+        rep->batchnorm_affine += affine;
+    }
     return st;
 }
 

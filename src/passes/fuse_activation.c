@@ -92,21 +92,23 @@ static int is_float(const spd_shape_table *tab, const spd_graph *g, const char *
     return e && e->dtype == SPD_FLOAT;
 }
 
-/* Node `prod` takes over activation node `act`: new type, the activation
- * attributes, and the activation's output. */
+/* Node `prod` takes over activation node `act`: new type (op NULL: it
+ * keeps its own), the activation attributes, and the activation's output. */
 static spd_status absorb(spd_graph *g, int prod, int act, const char *op, const act_info *a, int gemm_style)
 {
     spd_node *pn = &g->nodes[prod];
-    char *type = spd_strdup(op), *dom = spd_strdup(MS);
-    if (!type || !dom) {
-        spd_free(type);
-        spd_free(dom);
-        return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+    if (op) {
+        char *type = spd_strdup(op), *dom = spd_strdup(MS);
+        if (!type || !dom) {
+            spd_free(type);
+            spd_free(dom);
+            return spd_errorf(SPD_ERR_NOMEM, "out of memory");
+        }
+        spd_free(pn->op_type);
+        spd_free(pn->domain);
+        pn->op_type = type;
+        pn->domain = dom;
     }
-    spd_free(pn->op_type);
-    spd_free(pn->domain);
-    pn->op_type = type;
-    pn->domain = dom;
     SPD_TRY(spd_node_set_string(pn, "activation", a->name));
     if (gemm_style) {
         if (a->n_params > 0) SPD_TRY(spd_node_set_float(pn, "activation_alpha", a->params[0]));
@@ -166,7 +168,7 @@ spd_status spd_pass_fuse_activation_ex(spd_model *m, const spd_shape_table *shap
 {
     spd_graph *g = m->graph;
     if (!g) return SPD_OK;
-    int convs = 0, gemms = 0, residual = 0;
+    int convs = 0, gemms = 0, residual = 0, affine = 0;
     SPD_TRY(spd_pass_fuse_matmul_ex(m, shapes, rep));
     SPD_TRY(conv_add_to_fused(m, shapes, &residual));
     for (int i = 0; i < g->n_nodes; i++) {
@@ -192,6 +194,11 @@ spd_status spd_pass_fuse_activation_ex(spd_model *m, const spd_shape_table *shap
             /* ONNX Runtime's FusedGemm has no Clip: it is left as a node */
             SPD_TRY(absorb(g, p, i, "FusedGemm", &a, 1));
             gemms++;
+        } else if (spd_pat_is_sp(pn, "ChannelAffine") && !*spd_attr_string(pn, "activation", "")) {
+            /* a BatchNormalization's affine form (fold_batchnorm.c), with
+             * FusedConv's activation attributes */
+            SPD_TRY(absorb(g, p, i, NULL, &a, 0));
+            affine++;
         }
     }
     spd_graph_compact(g);
@@ -200,6 +207,7 @@ spd_status spd_pass_fuse_activation_ex(spd_model *m, const spd_shape_table *shap
         rep->fused_residual += residual;
         rep->fused_conv += convs;
         rep->fused_gemm += gemms;
+        rep->fused_affine += affine;
     }
     return SPD_OK;
 }

@@ -33,7 +33,7 @@ typedef struct spd_pass_report {
     int folded_shapes;       /* Shape/Size nodes replaced (fixed input shapes) */
     int fixed_inputs;        /* graph inputs whose dims were fixed to the samples' */
     int removed_dead;        /* nodes that reached no output */
-    int removed_identity;    /* Identity and inference Dropout nodes bypassed */
+    int removed_identity;    /* Identity, inference Dropout and zero Pad nodes bypassed */
     int removed_initializers;
     int folded_batchnorm;    /* BatchNormalization folded into Conv/Gemm/MatMul */
     int matmul_to_gemm;      /* MatMul + Add turned into Gemm */
@@ -45,6 +45,9 @@ typedef struct spd_pass_report {
     int fused_fastgelu;      /* FastGelu created */
     int fused_quickgelu;     /* x * Sigmoid(x) turned into QuickGelu */
     int fused_hardswish;     /* x * HardSigmoid(x) turned into HardSwish */
+    int folded_pads;         /* zero-fill Pads taken into the Conv reading them */
+    int batchnorm_affine;    /* BatchNormalization left alone -> ChannelAffine */
+    int fused_affine;        /* activations joined to a ChannelAffine */
     int removed_reshapes;    /* Reshape pairs merged or cancelled, no-op Reshapes */
     int folded_scales;       /* Div/Mul by a constant folded into a Gemm's alpha */
     int folded_transposes;   /* Transposes folded into PermutedMatMul */
@@ -187,6 +190,9 @@ spd_status spd_pass_fuse_activation_ex(spd_model *m, const spd_shape_table *shap
 spd_status spd_pass_fuse_layernorm_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
 spd_status spd_pass_fuse_gelu_ex(spd_model *m, spd_pass_report *rep);
 spd_status spd_pass_fuse_silu_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
+/* A constant-zero Pad of the spatial axes read only by a Conv's X -> the
+ * Conv's pads. */
+spd_status spd_pass_fold_pad_ex(spd_model *m, spd_pass_report *rep);
 /* Transposes read only by a MatMul, or reading only its result, become the
  * perms of an ai.speedster PermutedMatMul (the attention head split and
  * merge); needs the sample run's shapes (NULL: nothing to do). */

@@ -34,7 +34,8 @@ spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_sam
         have_shapes = 1;
     }
     const spd_shape_table *tab = have_shapes ? &shapes : NULL;
-    spd_status st = spd_pass_fold_batchnorm_ex(m, tab, rep);
+    spd_status st = spd_pass_fold_pad_ex(m, rep);
+    if (st == SPD_OK) st = spd_pass_fold_batchnorm_ex(m, tab, rep);
     if (st == SPD_OK) st = spd_pass_fuse_layernorm_ex(m, tab, rep);
     if (st == SPD_OK) st = spd_pass_fuse_gelu_ex(m, rep);
     if (st == SPD_OK) st = spd_pass_fuse_silu_ex(m, tab, rep);
@@ -56,7 +57,7 @@ spd_status spd_optimize_graph(spd_model *m, const spd_tensor *samples, int n_sam
 int spd_pass_report_fused(const spd_pass_report *r)
 {
     return r->matmul_to_gemm + r->fused_conv + r->fused_residual + r->fused_gemm + r->fused_layernorm + r->fused_gelu +
-           r->fused_fastgelu + r->fused_quickgelu + r->fused_hardswish + r->folded_scales + r->folded_transposes + r->fused_dwpw +
+           r->fused_fastgelu + r->fused_quickgelu + r->fused_hardswish + r->folded_pads + r->batchnorm_affine + r->fused_affine + r->folded_scales + r->folded_transposes + r->fused_dwpw +
            r->fused_conv_concat;
 }
 
@@ -67,7 +68,7 @@ const char *spd_pass_report_describe(const spd_pass_report *r, char *buf, size_t
         {r->folded_nodes, "folded"},
         {r->folded_shapes, "shapes fixed"},
         {r->fixed_inputs, "inputs fixed to the sample shapes"},
-        {r->removed_identity, "Identity/Dropout removed"},
+        {r->removed_identity, "Identity/Dropout/zero Pad removed"},
         {r->removed_dead, "dead"},
         {r->removed_initializers, "unused initializers"},
         {r->folded_batchnorm, "BatchNormalization folded"},
@@ -80,6 +81,9 @@ const char *spd_pass_report_describe(const spd_pass_report *r, char *buf, size_t
         {r->fused_fastgelu, "FastGelu"},
         {r->fused_quickgelu, "SiLU -> QuickGelu"},
         {r->fused_hardswish, "x HardSigmoid(x) -> HardSwish"},
+        {r->folded_pads, "Pads folded into Conv"},
+        {r->batchnorm_affine, "BatchNormalization -> ChannelAffine"},
+        {r->fused_affine, "activations into ChannelAffine"},
         {r->removed_reshapes, "Reshapes merged"},
         {r->folded_scales, "scales folded into Gemm"},
         {r->folded_transposes, "Transposes folded into PermutedMatMul"},

@@ -183,6 +183,14 @@ def main(argv):
     cc.opset_import.append(helper.make_opsetid("ai.speedster", 1))
     case("conv_concat_bad_inputs", cc.SerializeToString(), commands="run", input_arr=np.zeros((2, 3), np.float32),
          regex=r"ConvConcat.*inputs|pairs")
+    # a BatchNormalization's affine form with a scale for 4 channels over X's 3
+    ca = model(nodes=[helper.make_node("ChannelAffine", ["input_x", "S_ca", "T_ca"], ["Z"], name="affine",
+                                       domain="ai.speedster", activation="Relu")],
+               inits=[numpy_helper.from_array(np.ones(4, np.float32), "S_ca"),
+                      numpy_helper.from_array(np.ones(3, np.float32), "T_ca")])
+    ca.opset_import.append(helper.make_opsetid("ai.speedster", 1))
+    case("channel_affine_bad_scale", ca.SerializeToString(), commands="run", input_arr=np.zeros((2, 3), np.float32),
+         regex=r"scale has 4.*3 channels")
     dup = [helper.make_tensor_value_info("dup_out", TensorProto.FLOAT, [2, 3])]
     case("duplicate_output", model(nodes=[
         helper.make_node("Relu", ["input_x"], ["dup_out"], name="dup_a"),

@@ -298,6 +298,44 @@ save("hardswish_op14",
      [vi("x", [1, 3, 6, 6])], [vi("y", [1, 5, 6, 6])],
      [init("w1", f32(5, 3, 3, 3)), init("b1", f32(5))], opset=14)
 
+# DenseNet's pre-activation: Concat -> BatchNormalization -> Relu -> Conv
+# (nothing before the BN to fold it into: ChannelAffine with the Relu), a
+# BN on a graph input (ChannelAffine alone), and a BN after a Conv (folded)
+save("bn_affine",
+     [helper.make_node("Concat", ["x", "x2"], ["cat"], axis=1),
+      helper.make_node("BatchNormalization", ["cat", "g1", "b1", "m1", "v1"], ["bn"], epsilon=1e-3),
+      helper.make_node("Relu", ["bn"], ["r"]),
+      helper.make_node("Conv", ["r", "w1"], ["c"]),
+      helper.make_node("BatchNormalization", ["c", "g2", "b2", "m2", "v2"], ["y"]),
+      helper.make_node("BatchNormalization", ["x2", "g3", "b3", "m3", "v3"], ["y2"])],
+     [vi("x", [2, 3, 5, 4]), vi("x2", [2, 2, 5, 4])], [vi("y", [2, 4, 5, 4]), vi("y2", [2, 2, 5, 4])],
+     [init("g1", f32(5)), init("b1", f32(5)), init("m1", f32(5)), init("v1", np.abs(f32(5)) + 0.5),
+      init("w1", f32(4, 5, 1, 1)),
+      init("g2", f32(4)), init("b2", f32(4)), init("m2", f32(4)), init("v2", np.abs(f32(4)) + 0.5),
+      init("g3", f32(2)), init("b3", f32(2)), init("m3", f32(2)), init("v3", np.abs(f32(2)) + 0.5)])
+
+# Pads: a zero-fill of the spatial axes before a Conv (into its pads, with
+# the Conv's own), a Pad by zeros before an AveragePool (DenseNet's
+# transitions: removed), and ones that stay: value 1, the channel axis,
+# edge mode
+save("pad_conv",
+     [helper.make_node("Pad", ["x", "p1"], ["xp"]),
+      helper.make_node("Conv", ["xp", "w1"], ["y"], pads=[1, 0, 1, 2]),
+      helper.make_node("Pad", ["x", "p0"], ["x0"]),
+      helper.make_node("AveragePool", ["x0"], ["y2"], kernel_shape=[2, 2], strides=[2, 2]),
+      helper.make_node("Pad", ["x", "p1", "one"], ["x1"]),
+      helper.make_node("Conv", ["x1", "w1"], ["y3"]),
+      helper.make_node("Pad", ["x", "pc"], ["xc"]),
+      helper.make_node("Conv", ["xc", "w2"], ["y4"]),
+      helper.make_node("Pad", ["x", "p1"], ["xe"], mode="edge"),
+      helper.make_node("Conv", ["xe", "w1"], ["y5"])],
+     [vi("x", [1, 3, 6, 7])],
+     [vi("y", [1, 4, 9, 10]), vi("y2", [1, 3, 3, 3]), vi("y3", [1, 4, 7, 8]), vi("y4", [1, 4, 6, 7]),
+      vi("y5", [1, 4, 7, 8])],
+     [init("p1", np.array([0, 0, 1, 2, 0, 0, 1, 0], np.int64)), init("p0", np.zeros(8, np.int64)),
+      init("pc", np.array([0, 1, 0, 0, 0, 0, 0, 0], np.int64)), init("one", np.array(1.0, np.float32)),
+      init("w1", f32(4, 3, 2, 2)), init("w2", f32(4, 4, 1, 1))])
+
 # com.microsoft QuickGelu (alpha 1.702) after a Conv, a FusedConv without
 # activation (Conv + residual) followed by QuickGelu, Gemm + Gelu
 save("ms_acts",

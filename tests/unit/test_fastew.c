@@ -410,6 +410,56 @@ static void test_fused(void)
     spd_tensor_release(&B);
 }
 
+/* A fused Relu, as FusedConv's (and ONNX Runtime's): NaN -> 0. */
+static double r_relu_fused(double x, const float *a) { return (void)a, x > 0 ? x : 0; }
+
+/* ai.speedster ChannelAffine (an unfolded BatchNormalization): act(x s[c] +
+ * t[c]) over [N, C, ...] with each activation, planes of 1 to 3000 values
+ * (vector tails, tasks of whole planes), NaN and inf among the inputs. */
+static void test_channel_affine(void)
+{
+    static const struct { const char *act; double (*ref)(double, const float *); float p[2]; int np; } acts[] = {
+        {"", NULL, {0}, 0},           {"Relu", r_relu_fused, {0}, 0},         {"Clip", r_clip, {-0.5f, 2.0f}, 2},
+        {"Sigmoid", r_sigmoid, {0}, 0}, {"HardSwish", r_hswish_ab, {1.0f / 6, 0.5f}, 2},
+    };
+    static const int64_t shapes[][4] = {{1, 5, 1, 1}, {2, 3, 5, 7}, {1, 64, 56, 56}, {3, 17, 1, 31}, {1, 2, 3000, 1}};
+    for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
+        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+            const int64_t C = shapes[k][1];
+            spd_tensor X = {0}, S = {0}, T = {0};
+            spd_tensor_alloc(&X, SPD_FLOAT, 4, shapes[k]);
+            spd_tensor_alloc(&S, SPD_FLOAT, 1, &C);
+            spd_tensor_alloc(&T, SPD_FLOAT, 1, &C);
+            fill(X.data, spd_tensor_numel(&X), 4);
+            for (int64_t c = 0; c < C; c++) ((float *)S.data)[c] = rnd_float() * 2, ((float *)T.data)[c] = rnd_float();
+            spd_graph *g = spd_calloc(1, sizeof *g);
+            spd_node *node = make_node(g, "ChannelAffine", "ai.speedster", 3);
+            if (acts[a].act[0]) spd_node_set_string(node, "activation", acts[a].act);
+            if (acts[a].np) spd_node_set_floats(node, "activation_params", acts[a].p, (size_t)acts[a].np);
+            const spd_tensor *ins[3] = {&X, &S, &T};
+            spd_tensor Y;
+            const spd_status s = run_op(node, "ai.speedster", 1, 3, ins, &Y);
+            check(s == SPD_OK, "ChannelAffine %s: status %d", acts[a].act, (int)s);
+            const un_case c = {"ChannelAffine", "", 0, NULL, {0}, {0}, NULL, 4, 1e-6};
+            const int64_t plane = shapes[k][2] * shapes[k][3];
+            int64_t bad = -1;
+            for (int64_t i = 0; s == SPD_OK && i < spd_tensor_numel(&X) && bad < 0; i++) {
+                const int64_t ch = i / plane % C;
+                const float v = ((float *)X.data)[i] * ((float *)S.data)[ch] + ((float *)T.data)[ch];
+                const double want = acts[a].ref ? acts[a].ref(v, acts[a].p) : v;
+                if (!close_enough(((float *)Y.data)[i], want, &c)) bad = i;
+            }
+            check(bad < 0, "ChannelAffine %s [%lld, %lld, %lld, %lld]: element %lld = %g", acts[a].act,
+                  (long long)shapes[k][0], (long long)C, (long long)shapes[k][2], (long long)shapes[k][3],
+                  (long long)bad, bad >= 0 ? ((float *)Y.data)[bad] : 0.0f);
+            if (s == SPD_OK) spd_tensor_release(&Y);
+            spd_graph_free(g);
+            spd_tensor_release(&X);
+            spd_tensor_release(&S);
+            spd_tensor_release(&T);
+        }
+}
+
 /* ---- pools ---- */
 
 typedef struct pool_case {
@@ -515,6 +565,7 @@ int main(void)
             test_variadic();
             test_unary();
             test_fused();
+            test_channel_affine();
             test_pool();
         }
     }
