@@ -1,7 +1,11 @@
-/* Pad into Conv: a constant-zero Pad of the spatial axes whose only reader
- * is a Conv's X becomes the Conv's own padding (TensorFlow-style "same"
- * padding, F.pad before a convolution). The Pad would copy the whole
- * activation; the convolution pads for free. */
+/* Pad into Conv and AveragePool: a constant-zero Pad of the spatial axes
+ * whose only reader is a Conv's X becomes the Conv's own padding
+ * (TensorFlow-style "same" padding, F.pad before a convolution), and one
+ * before an AveragePool becomes its padding with the zeros counted
+ * (count_include_pad 1: what PyTorch exports avg_pool2d(padding=p) as,
+ * Inception's pooling branches). The Pad would copy the whole activation;
+ * the operator pads for free. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "passes/pattern.h"
@@ -61,13 +65,33 @@ spd_status spd_pass_fold_pad_ex(spd_model *m, spd_pass_report *rep)
         const spd_node *pad = &g->nodes[i];
         if (!spd_pat_is(pad, "Pad") || pad->n_outputs != 1 || !pad->inputs[0][0]) continue;
         const int c = spd_pat_sole_consumer(g, pad->outputs[0]);
-        if (c < 0 || !spd_pat_is(&g->nodes[c], "Conv") || strcmp(g->nodes[c].inputs[0], pad->outputs[0])) continue;
+        if (c < 0 || strcmp(g->nodes[c].inputs[0], pad->outputs[0])) continue;
         spd_node *conv = &g->nodes[c];
-        if (strcmp(spd_attr_string(conv, "auto_pad", "NOTSET"), "NOTSET")) continue;
-        /* the rank from the weights: X is N, C and W's spatial axes */
-        const spd_tensor *w = conv->n_inputs > 1 ? spd_pat_const(g, conv->inputs[1]) : NULL;
-        if (!w || w->ndim < 3 || w->ndim > SPD_MAX_DIMS) continue;
-        const int r = w->ndim, ns = r - 2;
+        const bool is_conv = spd_pat_is(conv, "Conv"), is_avg = spd_pat_is(conv, "AveragePool");
+        if ((!is_conv && !is_avg) || strcmp(spd_attr_string(conv, "auto_pad", "NOTSET"), "NOTSET")) continue;
+        /* the rank: X is N, C and the spatial axes of W or of the window */
+        int r = 0;
+        if (is_conv) {
+            const spd_tensor *w = conv->n_inputs > 1 ? spd_pat_const(g, conv->inputs[1]) : NULL;
+            r = w ? w->ndim : 0;
+        } else {
+            size_t nk;
+            /* the zeros join the average only where the pool counts its
+             * own padding, or has none; ceil_mode's extra windows are left
+             * to the Pad */
+            (void)spd_attr_ints(conv, "kernel_shape", &nk);
+            r = (int)nk + 2;
+            if (spd_attr_int(conv, "ceil_mode", 0) != 0) continue;
+            if (spd_attr_int(conv, "count_include_pad", 0) == 0) {
+                size_t np0;
+                const int64_t *p0 = spd_attr_ints(conv, "pads", &np0);
+                int any = 0;
+                for (size_t k = 0; p0 && k < np0; k++) any |= p0[k] != 0;
+                if (any) continue;
+            }
+        }
+        if (r < 3 || r > SPD_MAX_DIMS) continue;
+        const int ns = r - 2;
         int64_t pb[SPD_MAX_DIMS], pe[SPD_MAX_DIMS];
         if (!zero_fill_pads(m, pad, r, pb, pe) || pb[0] || pe[0] || pb[1] || pe[1]) continue;
         int ok = 1;
@@ -81,6 +105,7 @@ spd_status spd_pass_fold_pad_ex(spd_model *m, spd_pass_report *rep)
             pads[ns + a] = (cp ? cp[ns + a] : 0) + pe[2 + a];
         }
         SPD_TRY(spd_node_set_ints(conv, "pads", pads, (size_t)(2 * ns)));
+        if (is_avg) SPD_TRY(spd_node_set_int(conv, "count_include_pad", 1));
         SPD_TRY(spd_node_set_input(conv, 0, pad->inputs[0]));
         spd_graph_remove_node(g, i);
         folded++;

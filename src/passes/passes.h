@@ -45,7 +45,7 @@ typedef struct spd_pass_report {
     int fused_fastgelu;      /* FastGelu created */
     int fused_quickgelu;     /* x * Sigmoid(x) turned into QuickGelu */
     int fused_hardswish;     /* x * HardSigmoid(x) turned into HardSwish */
-    int folded_pads;         /* zero-fill Pads taken into the Conv reading them */
+    int folded_pads;         /* zero-fill Pads taken into the Conv/AveragePool reading them */
     int batchnorm_affine;    /* BatchNormalization left alone -> ChannelAffine */
     int fused_affine;        /* activations joined to a ChannelAffine */
     int removed_reshapes;    /* Reshape pairs merged or cancelled, no-op Reshapes */
@@ -190,8 +190,8 @@ spd_status spd_pass_fuse_activation_ex(spd_model *m, const spd_shape_table *shap
 spd_status spd_pass_fuse_layernorm_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
 spd_status spd_pass_fuse_gelu_ex(spd_model *m, spd_pass_report *rep);
 spd_status spd_pass_fuse_silu_ex(spd_model *m, const spd_shape_table *shapes, spd_pass_report *rep);
-/* A constant-zero Pad of the spatial axes read only by a Conv's X -> the
- * Conv's pads. */
+/* A constant-zero Pad of the spatial axes read only by a Conv's or an
+ * AveragePool's X -> its pads (the pool then counts them). */
 spd_status spd_pass_fold_pad_ex(spd_model *m, spd_pass_report *rep);
 /* Transposes read only by a MatMul, or reading only its result, become the
  * perms of an ai.speedster PermutedMatMul (the attention head split and

@@ -81,7 +81,7 @@ const char *spd_pass_report_describe(const spd_pass_report *r, char *buf, size_t
         {r->fused_fastgelu, "FastGelu"},
         {r->fused_quickgelu, "SiLU -> QuickGelu"},
         {r->fused_hardswish, "x HardSigmoid(x) -> HardSwish"},
-        {r->folded_pads, "Pads folded into Conv"},
+        {r->folded_pads, "Pads folded into Conv/AveragePool"},
         {r->batchnorm_affine, "BatchNormalization -> ChannelAffine"},
         {r->fused_affine, "activations into ChannelAffine"},
         {r->removed_reshapes, "Reshapes merged"},

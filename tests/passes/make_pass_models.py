@@ -315,9 +315,10 @@ save("bn_affine",
       init("g3", f32(2)), init("b3", f32(2)), init("m3", f32(2)), init("v3", np.abs(f32(2)) + 0.5)])
 
 # Pads: a zero-fill of the spatial axes before a Conv (into its pads, with
-# the Conv's own), a Pad by zeros before an AveragePool (DenseNet's
-# transitions: removed), and ones that stay: value 1, the channel axis,
-# edge mode
+# the Conv's own) and before an AveragePool (Inception's avg_pool2d with
+# padding: its pads, counted), a Pad by zeros before an AveragePool
+# (DenseNet's transitions: removed), and ones that stay: value 1, the
+# channel axis, edge mode, before a pool that does not count its own pads
 save("pad_conv",
      [helper.make_node("Pad", ["x", "p1"], ["xp"]),
       helper.make_node("Conv", ["xp", "w1"], ["y"], pads=[1, 0, 1, 2]),
@@ -328,10 +329,14 @@ save("pad_conv",
       helper.make_node("Pad", ["x", "pc"], ["xc"]),
       helper.make_node("Conv", ["xc", "w2"], ["y4"]),
       helper.make_node("Pad", ["x", "p1"], ["xe"], mode="edge"),
-      helper.make_node("Conv", ["xe", "w1"], ["y5"])],
+      helper.make_node("Conv", ["xe", "w1"], ["y5"]),
+      helper.make_node("Pad", ["x", "p1"], ["xa"]),
+      helper.make_node("AveragePool", ["xa"], ["y6"], kernel_shape=[3, 3], strides=[1, 1]),
+      helper.make_node("Pad", ["x", "p1"], ["xb"]),
+      helper.make_node("AveragePool", ["xb"], ["y7"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])],
      [vi("x", [1, 3, 6, 7])],
      [vi("y", [1, 4, 9, 10]), vi("y2", [1, 3, 3, 3]), vi("y3", [1, 4, 7, 8]), vi("y4", [1, 4, 6, 7]),
-      vi("y5", [1, 4, 7, 8])],
+      vi("y5", [1, 4, 7, 8]), vi("y6", [1, 3, 6, 7]), vi("y7", [1, 3, 9, 8])],
      [init("p1", np.array([0, 0, 1, 2, 0, 0, 1, 0], np.int64)), init("p0", np.zeros(8, np.int64)),
       init("pc", np.array([0, 1, 0, 0, 0, 0, 0, 0], np.int64)), init("one", np.array(1.0, np.float32)),
       init("w1", f32(4, 3, 2, 2)), init("w2", f32(4, 4, 1, 1))])

@@ -79,7 +79,8 @@ static const tcase g_cases[] = {
     {"bn_affine", 1, "ChannelAffine=2 Conv=1 -BatchNormalization -Relu tight"},
     {"bn_affine", 0, "ChannelAffine=2 Conv=1 -BatchNormalization -Relu tight"},
     /* zero-fill Pad -> the Conv's pads; a Pad by zeros goes */
-    {"pad_conv", 1, "Pad=3 Conv=4 AveragePool=1 tight"},
+    {"pad_conv", 1, "Pad=4 Conv=4 AveragePool=3 tight"},
+    {"pad_conv", 0, "Pad=4 Conv=4 AveragePool=3 tight"},
     {"ms_acts", 0, "FusedConv=2 FusedGemm=1 -QuickGelu -Gelu -Conv -Gemm tight"},
     {"torch_mlp_silu", 0, "QuickGelu=1 MatMul=2 -Sigmoid tight"},
     {"torch_mlp_silu", 1, "FusedGemm=1 Gemm=1 Reshape=2 -QuickGelu -Sigmoid -MatMul -Add tight"},
