@@ -14,15 +14,21 @@ static int is_default_domain(const spd_node *n)
 }
 
 /* Dropout computes the identity unless training_mode is set (opset 12+) or
- * its mask is read. Dropout-1..6's is_test=0 is treated as inference, as
- * the reference kernel does. */
+ * its mask is read; in training mode too when its ratio is a constant 0
+ * (PyTorch exports Swin's attention dropouts so: training_mode True, ratio
+ * 0, where each would otherwise draw a mask). Dropout-1..6's is_test=0 is
+ * treated as inference, as the reference kernel does. */
 static int dropout_is_identity(const spd_model *m, const spd_node *n)
 {
     const spd_graph *g = m->graph;
     if (n->n_outputs > 1 && n->outputs[1][0] && spd_graph_use_count(g, n->outputs[1]) > 0) return 0;
     if (spd_model_opset(m, "") >= 12 && n->n_inputs > 2 && n->inputs[2][0]) {
         const spd_tensor *t = spd_graph_constant(g, n->inputs[2]);
-        if (!t || spd_tensor_numel(t) != 1 || spd_tensor_get(t, 0) != 0) return 0;
+        if (!t || spd_tensor_numel(t) != 1) return 0;
+        if (spd_tensor_get(t, 0) != 0) {
+            const spd_tensor *r = n->n_inputs > 1 && n->inputs[1][0] ? spd_graph_constant(g, n->inputs[1]) : NULL;
+            if (!r || spd_tensor_numel(r) != 1 || spd_tensor_get(r, 0) != 0) return 0;
+        }
     }
     return 1;
 }

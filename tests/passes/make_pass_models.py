@@ -159,6 +159,16 @@ save("identity_dropout",
      [vi("x", [3, 4])], [vi("y", [3, 4]), vi("y2", [3, 4])],
      [init("ratio", np.float32(0.3)), init("k", f32(4)), init("unused", f32(100))])
 
+# Dropout in training mode with ratio 0 (Swin's attention, as PyTorch
+# exports it): the identity, bypassed; the same with its mask read stays
+save("dropout_train_zero",
+     [helper.make_node("Relu", ["x"], ["r"]),
+      helper.make_node("Dropout", ["r", "zero", "yes"], ["d"]),
+      helper.make_node("Mul", ["d", "k"], ["y"]),
+      helper.make_node("Dropout", ["x", "zero", "yes"], ["y2", "mask"])],
+     [vi("x", [3, 4])], [vi("y", [3, 4]), vi("y2", [3, 4]), vi("mask", [3, 4], TensorProto.BOOL)],
+     [init("zero", np.float32(0.0)), init("yes", np.array(True)), init("k", f32(4))])
+
 # Constant nodes and constant arithmetic
 save("const_fold",
      [helper.make_node("Constant", [], ["c1"], value=init("cv", f32(4))),

@@ -54,6 +54,7 @@ static const tcase g_cases[] = {
     {"matmul_bn", 0, "-Tanh FusedGemm=1"},
     {"opset6_mlp", 0, "-BatchNormalization -MatMul -Relu FusedGemm=1 Gemm=1"},
     {"identity_dropout", 0, "Identity=1 -Dropout -Sigmoid -Neg fewer"},
+    {"dropout_train_zero", 0, "Dropout=1 Relu=1 fewer tight"},
     {"const_fold", 0, "-Constant -Shape -Cast Mul=1 Add=1"},
     {"layernorm_recip_op18", 0, "LayerNormalization=1 -ReduceMean -Reciprocal -Sqrt"},
     {"layernorm_2axes", 0, "LayerNormalization=1 -ReduceMean -Pow"},
