@@ -33,6 +33,7 @@
 #include "ops/conv_dw.h"
 #include "ops/conv_implicit.h"
 #include "ops/conv_pack.h"
+#include "ops/conv_taps.h"
 #include "ops/conv_wino.h"
 #include "ops/gemm.h"
 #include "ops/gemv.h"
@@ -511,6 +512,7 @@ typedef struct conv_prep {
     _Atomic(float *) w;  /* A layout, per group */
     _Atomic(float *) wt; /* W^T in B layout, per group */
     _Atomic(float *) wino; /* Winograd U (ops/conv_wino.h) */
+    _Atomic(float *) taps; /* per tap, A layout (ops/conv_taps.h) */
 } conv_prep;
 
 static void conv_prep_free(void *p)
@@ -520,6 +522,7 @@ static void conv_prep_free(void *p)
     spd_free(atomic_load(&s->w));
     spd_free(atomic_load(&s->wt));
     spd_conv_wino_free_weights(atomic_load(&s->wino));
+    spd_free(atomic_load(&s->taps));
     spd_free(s);
 }
 
@@ -839,6 +842,37 @@ typedef struct image_job {
 static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64_t group,
                            const float *x, const float *w, const float *bias, float *y, const conv_epi *e);
 
+/* A convolution whose taps mostly read padding (ops/conv_taps.h), image by
+ * image, W packed per tap once in the prepared state (else per call). */
+static spd_status conv_taps(const spd_sgemm_kernel *kern, const spd_taps_shape *ts, int64_t N, const float *x,
+                            const float *w, const float *bias, float *y, int64_t ys, const conv_epi *e, int threads)
+{
+    conv_prep *prep = e->prep;
+    if (prep && (prep->kern != kern || prep->M != ts->M || prep->K != ts->C * ts->KH * ts->KW || prep->group != 1))
+        prep = NULL;
+    const size_t floats = spd_conv_taps_packed_floats(kern, ts);
+    float *wp = prep ? atomic_load(&prep->taps) : NULL, *own = NULL;
+    if (!wp) {
+        float *mine = spd_malloc(floats * sizeof(float) + 1);
+        if (mine && !spd_conv_taps_pack(kern, ts, w, mine)) {
+            spd_free(mine);
+            mine = NULL;
+        }
+        if (!mine)
+            return spd_errorf(SPD_ERR_NOMEM, "out of memory packing a %lld x %lld weight per tap", (long long)ts->M,
+                              (long long)ts->C);
+        if (prep) wp = spd_install_once(&prep->taps, mine);
+        else wp = own = mine;
+    }
+    const int64_t plane = ts->OH * ts->OW;
+    spd_status st = SPD_OK;
+    for (int64_t n = 0; n < N && st == SPD_OK; n++)
+        st = spd_conv_taps(kern, ts, wp, x + n * ts->C * ts->H * ts->W, bias, e->z ? e->z + n * ts->M * plane : NULL,
+                           &e->ac, y + n * ys, threads);
+    spd_free(own);
+    return st;
+}
+
 static spd_status one_image(const image_job *j, int64_t n)
 {
     const geom *g = j->g;
@@ -891,10 +925,15 @@ static spd_status conv_f32(const geom *g, int64_t N, int64_t C, int64_t M, int64
         depthwise(g, N, C, x, w, bias, y, e);
         return SPD_OK;
     }
+    const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
+    if (kern && group == 1 && g->nd == 2 && !vector) {
+        const spd_taps_shape ts = {C,       M,       g->big[0], g->big[1], g->small[0], g->small[1], g->k[0],
+                                   g->k[1], g->s[0], g->s[1],   g->d[0],   g->d[1],     g->pb[0],    g->pb[1]};
+        if (spd_conv_taps_fit(&ts)) return conv_taps(kern, &ts, N, x, w, bias, y, ys, e, threads);
+    }
     if (wino_fits(g, C, M, group)) return conv_wino(g, N, C, M, x, w, bias, y, e);
     if (vector) return conv_vector(N, C, M, x, w, bias, y, &e->ac);
 
-    const spd_sgemm_kernel *kern = spd_sgemm_kernel_current();
     const bool pointwise = is_pointwise(g);
     conv_prep *prep = e->prep;
     if (prep && (prep->kern != kern || prep->M != M || prep->K != kdim || prep->group != group)) prep = NULL;

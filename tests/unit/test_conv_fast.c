@@ -27,6 +27,7 @@
 #include "ops/sgemm_fast.h"
 #include "ops/vmath.h"
 #include "passes/passes.h"
+#include "ops/conv_taps.h"
 #include "runtime/exec.h"
 #include "runtime/program.h"
 #include "speedster.h"
@@ -498,6 +499,46 @@ static void batch_split_tests(void)
     }
 }
 
+/* Convolutions whose taps mostly read padding, one GEMM per tap
+ * (ops/conv_taps.h): DeepLab's atrous 3x3 (dilation 8-36 over 14x14, the
+ * widest ones down to the centre tap alone), stride 2, uneven pads, a 3x3
+ * over a 1x1 and a 2x2 plane, 5x5 dilated; batch 1-3 (split over the
+ * threads or not), bias, residual, each activation. */
+static void taps_tests(void)
+{
+    struct { int64_t C, M, H, W, k, s, d, pt, pl, pb, pr; } hp[] = {
+        {24, 40, 14, 14, 3, 1, 12, 12, 12, 12, 12}, {16, 33, 14, 14, 3, 1, 8, 8, 8, 8, 8},
+        {20, 17, 14, 14, 3, 1, 36, 36, 36, 36, 36}, {9, 70, 13, 11, 3, 1, 8, 8, 7, 8, 9},
+        {12, 20, 15, 15, 3, 2, 9, 9, 9, 9, 9},     {40, 48, 1, 1, 3, 1, 1, 1, 1, 1, 1},
+        {33, 31, 2, 2, 3, 1, 1, 1, 1, 1, 1},      {8, 16, 9, 10, 5, 1, 4, 8, 8, 8, 8},
+        {17, 65, 28, 28, 3, 1, 24, 24, 24, 24, 24},
+    };
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
+        conv_case c = conv_base(2);
+        c.C = hp[i].C, c.M = hp[i].M;
+        c.in[0] = hp[i].H, c.in[1] = hp[i].W;
+        c.k[0] = c.k[1] = hp[i].k;
+        c.s[0] = c.s[1] = hp[i].s;
+        c.d[0] = c.d[1] = hp[i].d;
+        c.pb[0] = hp[i].pt, c.pb[1] = hp[i].pl, c.pe[0] = hp[i].pb, c.pe[1] = hp[i].pr;
+        const int64_t oh = out_size(&c, 0), ow = out_size(&c, 1);
+        const spd_taps_shape ts = {c.C, c.M, c.in[0], c.in[1], oh, ow, c.k[0], c.k[1],
+                                   c.s[0], c.s[1], c.d[0], c.d[1], c.pb[0], c.pb[1]};
+        check(spd_conv_taps_fit(&ts), "case %zu does not take the tap-wise path", i);
+        for (int v = 0; v < 4; v++) {
+            c.N = 1 + (int64_t)((i + (size_t)v) % 3);
+            c.bias = v != 1;
+            c.z = v % 2;
+            const int acts[] = {SPD_ACT_NONE, SPD_ACT_RELU, SPD_ACT_HARDSWISH, SPD_ACT_SILU};
+            c.ac = pick_act(acts[(i + (size_t)v) % 4]);
+            run_conv_case(&c, v % 2 ? 2 : 1);
+        }
+    }
+    /* an ordinary 3x3 keeps its paths */
+    const spd_taps_shape plain = {64, 64, 56, 56, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1};
+    check(!spd_conv_taps_fit(&plain), "a 3x3 over 56x56 took the tap-wise path");
+}
+
 /* Channels-last group-1 convolutions of 64k output channels, read from the
  * padded input through tap offsets (ops/conv_nhwc_implicit.c): keyword
  * spotting's 1-channel 10x4 stride-2 stem, rows of 1-13 pixels (tiles of
@@ -855,6 +896,7 @@ int main(void)
     depthwise_tests();
     direct_s2_tests(); /* last: the cases above keep the draws they had */
     batch_split_tests();
+    taps_tests();
     g_checks++;
     if ((spd_alloc_current() - spd_scratch_held()) != 0) {
         printf("FAIL %zu bytes still allocated\n", (spd_alloc_current() - spd_scratch_held()));
