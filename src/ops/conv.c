@@ -382,8 +382,62 @@ typedef struct dw_job {
     chan_job j;
     spd_dw_params dp;
     bool avx2, avx512;
+    bool phases; /* dilated: by depthwise_phases */
     int64_t per, planes;
 } dw_job;
+
+/* Whether a dilated depthwise convolution of g goes phase by phase: stride
+ * 1, and padding before each axis of at least its dilation less one (as
+ * "same" padding has), so that every phase's padding is >= 0. */
+static bool dw_phases(const geom *g)
+{
+    return spd_vmath_avx2() && g->nd == 2 && (g->d[0] > 1 || g->d[1] > 1) && g->s[0] == 1 && g->s[1] == 1 &&
+           g->pb[0] >= g->d[0] - 1 && g->pb[1] >= g->d[1] - 1 && g->k[0] <= 64 && g->k[1] <= 64;
+}
+
+static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/* One plane x of a dilated depthwise convolution at stride 1 into y (bias
+ * in, no activation), as dy x dx undilated ones: the output rows py, py +
+ * dy, ... read only the input rows of one phase, (py - pt) mod dy, through
+ * the undilated kernel with padding -floor((py - pt) / dy) (likewise for
+ * columns). Each phase is copied out, run by the plane kernels and copied
+ * back: DeepLab's 5x5 depthwise layers at dilation 2 went a tap at a time
+ * through the scalar loop. */
+static void depthwise_phases(const dw_job *d, const float *x, const float *w, float bias, float *y)
+{
+    const geom *g = d->j.g;
+    const int64_t H = g->big[0], W = g->big[1], OH = g->small[0], OW = g->small[1];
+    const int64_t dy = g->d[0], dx = g->d[1];
+    const int64_t Hr = (H + dy - 1) / dy, Wr = (W + dx - 1) / dx, OHp = (OH + dy - 1) / dy, OWp = (OW + dx - 1) / dx;
+    float *xin = spd_scratch(SPD_SCRATCH_OP, (size_t)(Hr * Wr + OHp * OWp) * sizeof(float) + 64), *out;
+    const spd_act none = {SPD_ACT_NONE, 0, 0};
+    if (!xin) { /* the scalar walk needs no buffer */
+        for (int64_t i = 0; i < g->small_n; i++) y[i] = bias;
+        depthwise2d(g, x, w, y, 1);
+        return;
+    }
+    out = xin + Hr * Wr;
+    for (int64_t py = 0; py < dy && py < OH; py++)
+        for (int64_t px = 0; px < dx && px < OW; px++) {
+            const int64_t qy = floor_div(py - g->pb[0], dy), ry = py - g->pb[0] - qy * dy;
+            const int64_t qx = floor_div(px - g->pb[1], dx), rx = px - g->pb[1] - qx * dx;
+            const int64_t h = (H - ry + dy - 1) / dy, wd = (W - rx + dx - 1) / dx;
+            const int64_t oh = (OH - py + dy - 1) / dy, ow = (OW - px + dx - 1) / dx;
+            if (h <= 0 || wd <= 0) { /* the phase reads only padding */
+                for (int64_t a = 0; a < oh; a++)
+                    for (int64_t b = 0; b < ow; b++) y[(a * dy + py) * OW + b * dx + px] = bias;
+                continue;
+            }
+            for (int64_t i = 0; i < h; i++)
+                for (int64_t j = 0; j < wd; j++) xin[i * wd + j] = x[(i * dy + ry) * W + j * dx + rx];
+            const spd_dw_params dp = {h, wd, oh, ow, g->k[0], g->k[1], 1, 1, -qy, -qx};
+            if (!d->avx512 || !spd_depthwise_plane_avx512(&dp, xin, w, bias, &none, NULL, out))
+                spd_depthwise_plane_avx2(&dp, xin, w, bias, &none, NULL, out);
+            for (int64_t a = 0; a < oh; a++)
+                for (int64_t b = 0; b < ow; b++) y[(a * dy + py) * OW + b * dx + px] = out[a * ow + b];
+        }
+}
 
 /* Plane p = n*C + c, with its bias and epilogue. */
 static void depthwise_plane(const dw_job *d, int64_t p)
@@ -395,6 +449,11 @@ static void depthwise_plane(const dw_job *d, int64_t p)
     const float *x = j->in + p * g->big_n, *w = j->w + c * g->k_n;
     const float *z = j->epi->z ? j->epi->z + p * g->small_n : NULL;
     float *y = j->out + p * g->small_n;
+    if (d->phases) {
+        depthwise_phases(d, x, w, bias, y);
+        spd_vact_bias_f32(&j->epi->ac, y, g->small_n, 0.0f, z);
+        return;
+    }
     if (d->avx512 && spd_depthwise_plane_avx512(&d->dp, x, w, bias, &j->epi->ac, z, y)) return;
     if (d->avx2) {
         spd_depthwise_plane_avx2(&d->dp, x, w, bias, &j->epi->ac, z, y);
@@ -460,7 +519,8 @@ static void depthwise(const geom *g, int64_t N, int64_t C, const float *x, const
     dw_job d = {{g, x, w, y, C, bias, e},
                 {g->big[0], g->big[1], g->small[0], g->small[1], g->k[0], g->k[1], g->s[0], g->s[1], g->pb[0], g->pb[1]},
                 dw_avx2(g),
-                dw_avx2(g) && spd_vmath_avx512(),
+                (dw_avx2(g) || dw_phases(g)) && spd_vmath_avx512(),
+                dw_phases(g),
                 1,
                 N * C};
     const int64_t macs = g->small_n * g->k_n; /* per plane */

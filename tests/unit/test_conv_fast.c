@@ -539,6 +539,36 @@ static void taps_tests(void)
     check(!spd_conv_taps_fit(&plain), "a 3x3 over 56x56 took the tap-wise path");
 }
 
+/* Dilated depthwise convolutions at stride 1, phase by phase (ops/conv.c
+ * depthwise_phases): DeepLab's 5x5 at dilation 2 over 14x14, 3x3 and 7x7,
+ * dilations 2-4 unequal on the two axes, odd and tiny planes (phases that
+ * read only padding), uneven pads at or past dilation - 1, batch 1-2,
+ * bias, residual, each activation; and pads below that, which take the
+ * plain loop. */
+static void dw_dilated_tests(void)
+{
+    struct { int64_t C, H, W, k, dy, dx, pt, pl, pb, pr; } hp[] = {
+        {40, 14, 14, 5, 2, 2, 4, 4, 4, 4}, {17, 13, 9, 3, 2, 3, 2, 3, 2, 3}, {9, 11, 12, 7, 3, 2, 9, 6, 9, 6},
+        {8, 5, 4, 3, 4, 4, 4, 4, 4, 4},    {5, 2, 3, 3, 3, 2, 3, 1, 3, 1},  {20, 21, 19, 5, 2, 2, 5, 4, 3, 6},
+        {6, 10, 10, 3, 2, 2, 0, 0, 0, 0},  {12, 8, 30, 3, 1, 3, 1, 2, 1, 4},
+    };
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++)
+        for (int v = 0; v < 3; v++) {
+            conv_case c = conv_base(2);
+            c.N = 1 + (int64_t)((i + (size_t)v) % 2);
+            c.group = c.C = c.M = hp[i].C;
+            c.in[0] = hp[i].H, c.in[1] = hp[i].W;
+            c.k[0] = c.k[1] = hp[i].k;
+            c.d[0] = hp[i].dy, c.d[1] = hp[i].dx;
+            c.pb[0] = hp[i].pt, c.pb[1] = hp[i].pl, c.pe[0] = hp[i].pb, c.pe[1] = hp[i].pr;
+            c.bias = v != 2;
+            c.z = v == 1;
+            const int acts[] = {SPD_ACT_HARDSWISH, SPD_ACT_RELU, SPD_ACT_NONE, SPD_ACT_CLIP};
+            c.ac = pick_act(acts[(i + (size_t)v) % 4]);
+            run_conv_case(&c, v == 1 ? 2 : 1);
+        }
+}
+
 /* Channels-last group-1 convolutions of 64k output channels, read from the
  * padded input through tap offsets (ops/conv_nhwc_implicit.c): keyword
  * spotting's 1-channel 10x4 stride-2 stem, rows of 1-13 pixels (tiles of
@@ -897,6 +927,7 @@ int main(void)
     direct_s2_tests(); /* last: the cases above keep the draws they had */
     batch_split_tests();
     taps_tests();
+    dw_dilated_tests();
     g_checks++;
     if ((spd_alloc_current() - spd_scratch_held()) != 0) {
         printf("FAIL %zu bytes still allocated\n", (spd_alloc_current() - spd_scratch_held()));

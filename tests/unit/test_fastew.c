@@ -460,6 +460,53 @@ static void test_channel_affine(void)
         }
 }
 
+/* Resize over the last two axes (the float32 path of ops/resize.c) against
+ * the same operator on float64 input (the generic path, in double):
+ * bilinear in each coordinate mode and nearest in each rounding, up and
+ * down, 2x and odd factors, one row or column. */
+static void test_resize(void)
+{
+    static const char *const ctms[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"};
+    static const char *const nearest[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+    static const int64_t shapes[][4] = {{1, 21, 28, 28}, {2, 3, 7, 9}, {1, 2, 20, 30}, {1, 1, 1, 5}, {1, 3, 6, 1}};
+    static const int64_t sizes[][2] = {{224, 224}, {16, 20}, {7, 11}, {3, 12}, {13, 4}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+        for (int m = 0; m < 8; m++) {
+            spd_tensor Xf = {0}, Xd = {0}, S = {0};
+            spd_tensor_alloc(&Xf, SPD_FLOAT, 4, shapes[k]);
+            spd_tensor_alloc(&Xd, SPD_DOUBLE, 4, shapes[k]);
+            const int64_t four = 4;
+            spd_tensor_alloc(&S, SPD_INT64, 1, &four);
+            const int64_t want[4] = {shapes[k][0], shapes[k][1], sizes[k][0], sizes[k][1]};
+            memcpy(S.data, want, sizeof want);
+            for (int64_t i = 0; i < spd_tensor_numel(&Xf); i++)
+                ((double *)Xd.data)[i] = ((float *)Xf.data)[i] = rnd_float() * 4;
+            spd_graph *g = spd_calloc(1, sizeof *g);
+            spd_node *node = make_node(g, "Resize", "", 4);
+            spd_node_set_string(node, "mode", m < 4 ? "linear" : "nearest");
+            spd_node_set_string(node, "coordinate_transformation_mode", ctms[m % 4]);
+            if (m >= 4) spd_node_set_string(node, "nearest_mode", nearest[m % 4]);
+            const spd_tensor *inf[4] = {&Xf, NULL, NULL, &S}, *ind[4] = {&Xd, NULL, NULL, &S};
+            spd_tensor Yf, Yd;
+            const spd_status s1 = run_op(node, "", 13, 4, inf, &Yf), s2 = run_op(node, "", 13, 4, ind, &Yd);
+            check(s1 == SPD_OK && s2 == SPD_OK, "Resize %s: status %d %d", ctms[m % 4], (int)s1, (int)s2);
+            int64_t bad = -1;
+            const un_case c = {"Resize", "", 0, NULL, {0}, {0}, NULL, 4, 1e-6};
+            for (int64_t i = 0; s1 == SPD_OK && s2 == SPD_OK && i < spd_tensor_numel(&Yd) && bad < 0; i++)
+                if (!close_enough(((float *)Yf.data)[i], ((double *)Yd.data)[i], &c)) bad = i;
+            check(s1 == SPD_OK && s2 == SPD_OK && spd_tensor_numel(&Yf) == spd_tensor_numel(&Yd) && bad < 0,
+                  "Resize %s %s [%lld, %lld] -> [%lld, %lld]: element %lld differs", m < 4 ? "linear" : "nearest",
+                  m < 4 ? ctms[m % 4] : nearest[m % 4], (long long)shapes[k][2], (long long)shapes[k][3],
+                  (long long)sizes[k][0], (long long)sizes[k][1], (long long)bad);
+            if (s1 == SPD_OK) spd_tensor_release(&Yf);
+            if (s2 == SPD_OK) spd_tensor_release(&Yd);
+            spd_graph_free(g);
+            spd_tensor_release(&Xf);
+            spd_tensor_release(&Xd);
+            spd_tensor_release(&S);
+        }
+}
+
 /* ---- pools ---- */
 
 typedef struct pool_case {
@@ -566,6 +613,7 @@ int main(void)
             test_unary();
             test_fused();
             test_channel_affine();
+            test_resize();
             test_pool();
         }
     }
