@@ -471,6 +471,53 @@ static void depthwise_task(void *ctx, int64_t t)
     for (int64_t p = t * d->per; p < end; p++) depthwise_plane(d, p);
 }
 
+/* Eight planes of a dilated depthwise convolution, phase by phase as
+ * depthwise_phases does, each phase of the eight through the interleaved
+ * kernel (a phase of a 14x14 plane at dilation 2 is 7x7: narrow planes
+ * run 0.55-0.85x as long interleaved, see DW_NARROW). */
+static void depthwise_phases8(const dw_job *d, int64_t p)
+{
+    const chan_job *j = &d->j;
+    const geom *g = j->g;
+    const int64_t H = g->big[0], W = g->big[1], OH = g->small[0], OW = g->small[1];
+    const int64_t dy = g->d[0], dx = g->d[1], c0 = p % j->channels;
+    const int64_t Hr = (H + dy - 1) / dy, Wr = (W + dx - 1) / dx, OHp = (OH + dy - 1) / dy, OWp = (OW + dx - 1) / dx;
+    const float *x = j->in + p * g->big_n, *w = j->w + c0 * g->k_n, *bias = j->bias ? j->bias + c0 : NULL;
+    float *y = j->out + p * g->small_n;
+    float *xin = spd_scratch(SPD_SCRATCH_OP, (size_t)(8 * (Hr * Wr + OHp * OWp)) * sizeof(float) + 64), *out;
+    const spd_act none = {SPD_ACT_NONE, 0, 0};
+    if (!xin) {
+        for (int64_t c = 0; c < 8; c++) depthwise_phases(d, x + c * g->big_n, w + c * g->k_n, bias ? bias[c] : 0.0f,
+                                                         y + c * g->small_n);
+        return;
+    }
+    for (int64_t py = 0; py < dy && py < OH; py++)
+        for (int64_t px = 0; px < dx && px < OW; px++) {
+            const int64_t qy = floor_div(py - g->pb[0], dy), ry = py - g->pb[0] - qy * dy;
+            const int64_t qx = floor_div(px - g->pb[1], dx), rx = px - g->pb[1] - qx * dx;
+            const int64_t h = (H - ry + dy - 1) / dy, wd = (W - rx + dx - 1) / dx;
+            const int64_t oh = (OH - py + dy - 1) / dy, ow = (OW - px + dx - 1) / dx;
+            if (h <= 0 || wd <= 0) {
+                for (int64_t c = 0; c < 8; c++)
+                    for (int64_t a = 0; a < oh; a++)
+                        for (int64_t b = 0; b < ow; b++)
+                            y[c * g->small_n + (a * dy + py) * OW + b * dx + px] = bias ? bias[c] : 0.0f;
+                continue;
+            }
+            out = xin + 8 * h * wd;
+            for (int64_t c = 0; c < 8; c++)
+                for (int64_t i = 0; i < h; i++)
+                    for (int64_t k = 0; k < wd; k++)
+                        xin[(c * h + i) * wd + k] = x[c * g->big_n + (i * dy + ry) * W + k * dx + rx];
+            const spd_dw_params dp = {h, wd, oh, ow, g->k[0], g->k[1], 1, 1, -qy, -qx};
+            spd_depthwise8_avx2(&dp, xin, w, bias, &none, NULL, out);
+            for (int64_t c = 0; c < 8; c++)
+                for (int64_t a = 0; a < oh; a++)
+                    for (int64_t b = 0; b < ow; b++)
+                        y[c * g->small_n + (a * dy + py) * OW + b * dx + px] = out[(c * oh + a) * ow + b];
+        }
+}
+
 /* Task t of the channel-interleaved path: channels [8u, 8u+8) of image n,
  * where t = n * units + u; a last unit with fewer than 8 channels goes
  * plane by plane. */
@@ -484,6 +531,13 @@ static void depthwise8_unit(const dw_job *d, int64_t t)
         return;
     }
     const int64_t p = n * j->channels + c0;
+    if (d->phases) {
+        depthwise_phases8(d, p);
+        for (int64_t c = 0; c < 8; c++)
+            spd_vact_bias_f32(&j->epi->ac, j->out + (p + c) * g->small_n, g->small_n, 0.0f,
+                              j->epi->z ? j->epi->z + (p + c) * g->small_n : NULL);
+        return;
+    }
     spd_depthwise8_avx2(&d->dp, j->in + p * g->big_n, j->w + c0 * g->k_n, j->bias ? j->bias + c0 : NULL, &j->epi->ac,
                         j->epi->z ? j->epi->z + p * g->small_n : NULL, j->out + p * g->small_n);
 }
@@ -525,7 +579,10 @@ static void depthwise(const geom *g, int64_t N, int64_t C, const float *x, const
                 N * C};
     const int64_t macs = g->small_n * g->k_n; /* per plane */
     const bool serial = d.planes * macs < PARALLEL_MIN;
-    if (d.avx2 && g->small[1] < (d.avx512 ? DW_NARROW_AVX512 : DW_NARROW) && C >= 8 && g->k_n <= SPD_DW8_MAX_TAPS) {
+    /* a dilated one's phases: each a 1/d-wide plane */
+    const int64_t narrow_w = d.phases ? (g->small[1] + g->d[1] - 1) / g->d[1] : g->small[1];
+    if ((d.avx2 || d.phases) && narrow_w < (d.avx512 ? DW_NARROW_AVX512 : DW_NARROW) && C >= 8 &&
+        g->k_n <= SPD_DW8_MAX_TAPS) {
         /* several units to a task: one unit of a 7x7 plane is a fraction of
          * a microsecond, and 120 tasks of them (mobilenet_v2's 960
          * channels) ran slower on two threads than on one, the claims of

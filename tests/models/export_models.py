@@ -218,7 +218,46 @@ MODELS = {
 }
 
 
-BENCH_ONLY = {"bert_base_b4", "resnet50_b4", "mobilenet_v2_b4", "efficientnet_b0_b4", "squeezenet1_1_b4"}
+class OutOnly(nn.Module):
+    """torchvision's segmentation models return {"out": ...}: the tensor."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return self.m(x)["out"]
+
+
+def tv_seg(ctor):
+    def build():
+        return OutOnly(ctor(weights=None, weights_backbone=None, aux_loss=False))
+    return build
+
+
+# More architectures users bring, for bench/ only (a survey: each exposed
+# an exporter's spelling or a shape the kernels ran poorly, session 17)
+SURVEY = {
+    "resnet18": (tv(torchvision.models.resnet18), image_input, ["logits"], False),
+    "densenet121": (tv(torchvision.models.densenet121), image_input, ["logits"], True),
+    "googlenet": (lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True),
+                  image_input, ["logits"], True),
+    "inception_v3": (lambda: torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True),
+                     lambda gen: ((torch.randn(1, 3, 299, 299, generator=gen),), ["input"]), ["logits"], True),
+    "shufflenet_v2": (tv(torchvision.models.shufflenet_v2_x1_0), image_input, ["logits"], True),
+    "mnasnet1_0": (tv(torchvision.models.mnasnet1_0), image_input, ["logits"], True),
+    "mobilenet_v3_large": (tv(torchvision.models.mobilenet_v3_large), image_input, ["logits"], True),
+    "mobilenet_v3_small": (tv(torchvision.models.mobilenet_v3_small), image_input, ["logits"], True),
+    "regnet_y_400mf": (tv(torchvision.models.regnet_y_400mf), image_input, ["logits"], True),
+    "convnext_tiny": (tv(torchvision.models.convnext_tiny), image_input, ["logits"], False),
+    "resnext50": (tv(torchvision.models.resnext50_32x4d), image_input, ["logits"], False),
+    "swin_t": (tv(torchvision.models.swin_t), image_input, ["logits"], False),
+    "deeplabv3_mbv3": (tv_seg(torchvision.models.segmentation.deeplabv3_mobilenet_v3_large), image_input, ["out"],
+                       True),
+}
+MODELS.update(SURVEY)
+
+BENCH_ONLY = {"bert_base_b4", "resnet50_b4", "mobilenet_v2_b4", "efficientnet_b0_b4", "squeezenet1_1_b4"} | set(SURVEY)
 
 
 def calibrate_bn(model, gen, shape, batches=4):
