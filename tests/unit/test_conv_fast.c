@@ -539,6 +539,30 @@ static void taps_tests(void)
     check(!spd_conv_taps_fit(&plain), "a 3x3 over 56x56 took the tap-wise path");
 }
 
+/* 1-D convolutions, run as 2-D ones of height 1 (ops/conv.c as_2d): an
+ * audio front end's wide stride-5 first layer and stride-2 layers, padding,
+ * dilation, grouped and depthwise, batch 2, residual, activations. */
+static void conv1d_tests(void)
+{
+    struct { int64_t C, M, g, L, k, s, d, pb, pe; } hp[] = {
+        {1, 32, 1, 400, 10, 5, 1, 0, 0}, {16, 24, 1, 99, 3, 2, 1, 1, 1}, {12, 20, 1, 77, 3, 1, 2, 2, 2},
+        {18, 18, 18, 50, 5, 1, 1, 2, 2}, {8, 12, 4, 61, 4, 3, 1, 0, 3}, {40, 33, 1, 9, 2, 2, 1, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++)
+        for (int v = 0; v < 3; v++) {
+            conv_case c = conv_base(1);
+            c.N = 1 + v % 2;
+            c.C = hp[i].C, c.M = hp[i].M, c.group = hp[i].g;
+            c.in[0] = hp[i].L, c.k[0] = hp[i].k, c.s[0] = hp[i].s, c.d[0] = hp[i].d;
+            c.pb[0] = hp[i].pb, c.pe[0] = hp[i].pe;
+            c.bias = v != 1;
+            c.z = v == 1;
+            const int acts[] = {SPD_ACT_GELU, SPD_ACT_NONE, SPD_ACT_RELU};
+            c.ac = pick_act(acts[v]);
+            run_conv_case(&c, v == 2 ? 2 : 1);
+        }
+}
+
 /* Dilated depthwise convolutions at stride 1, phase by phase (ops/conv.c
  * depthwise_phases): DeepLab's 5x5 at dilation 2 over 14x14, 3x3 and 7x7,
  * dilations 2-4 unequal on the two axes, odd and tiny planes (phases that
@@ -928,6 +952,7 @@ int main(void)
     batch_split_tests();
     taps_tests();
     dw_dilated_tests();
+    conv1d_tests();
     g_checks++;
     if ((spd_alloc_current() - spd_scratch_held()) != 0) {
         printf("FAIL %zu bytes still allocated\n", (spd_alloc_current() - spd_scratch_held()));
