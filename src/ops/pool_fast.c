@@ -630,8 +630,63 @@ AVX512 static void max_batch_avx512(const pool_batch *b)
 
 static const pool_kern KERN_AVX512 = {max_batch_avx512, avg_batch_avx2, gsum_avx2, gmax_avx2};
 #define KERN() (spd_vmath_avx512() ? &KERN_AVX512 : spd_vmath_avx2() ? &KERN_AVX2 : &KERN_PORT)
+
+/* Max pooling at stride 1 of a plane whose padded rows fit one vector
+ * (GoogLeNet's 3x3 branch pools over 14x14 and 7x7): each padded input row
+ * in one register (-inf in the pads), its window maximum along the row by
+ * lane permutes, then each output row the maximum of its window's rows.
+ * The buffered passes spent ~1000 cycles a 14x14 plane in per-row set-up,
+ * border columns and 8-lane pieces. Any order of the taps gives the
+ * reference's result only without NaN (see the top of the file): a plane
+ * holding one returns false, for the general walk. */
+static bool max_small_fits(const spd_pool2d *p)
+{
+    return p->max && p->sy == 1 && p->sx == 1 && p->dy == 1 && p->dx == 1 && p->pl + p->W + p->pr <= 16 &&
+           p->KW >= 1 && p->KH >= 1 && p->OW == p->W + p->pl + p->pr - p->KW + 1;
+}
+
+AVX512 static bool max_small_plane(const spd_pool2d *p, const float *x, float *y)
+{
+    const __mmask16 row = mask16(p->W);
+    __mmask16 nan = 0;
+    for (int64_t r = 0; r < p->H; r++) { /* x != x where NaN */
+        const __m512 v = _mm512_maskz_loadu_ps(row, x + r * p->W);
+        nan |= _mm512_mask_cmp_ps_mask(row, v, v, _CMP_UNORD_Q);
+    }
+    if (nan) return false;
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    /* lane i of a padded row holds column i - pl */
+    const __m512i up = _mm512_sub_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                        _mm512_set1_epi32((int)p->pl));
+    const __mmask16 in = (__mmask16)(mask16(p->pl + p->W) & ~mask16(p->pl));
+    __m512 h[64]; /* the rows' window maxima; H <= 64 here */
+    for (int64_t r = 0; r < p->H; r++) {
+        const __m512 v = _mm512_mask_permutexvar_ps(ninf, in, up, _mm512_maskz_loadu_ps(row, x + r * p->W));
+        __m512 m = v;
+        for (int64_t k = 1; k < p->KW; k++) /* lane o takes lane o + k; past 15, -inf */
+            m = _mm512_max_ps(m, _mm512_mask_permutexvar_ps(ninf, mask16(16 - k),
+                                                           _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9,
+                                                                                             8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                                            _mm512_set1_epi32((int)k)),
+                                                           v));
+        h[r] = m;
+    }
+    const __mmask16 out = mask16(p->OW);
+    for (int64_t oy = 0; oy < p->OH; oy++) {
+        __m512 m = ninf;
+        for (int64_t k = 0; k < p->KH; k++) {
+            const int64_t r = oy - p->pt + k;
+            if (r >= 0 && r < p->H) m = _mm512_max_ps(m, h[r]);
+        }
+        _mm512_mask_storeu_ps(y + oy * p->OW, out, m);
+    }
+    return true;
+}
+#define MAX_SMALL_FITS(p) (spd_vmath_avx512() && (p)->H <= 64 && max_small_fits(p))
 #else
 #define KERN() (&KERN_PORT)
+#define MAX_SMALL_FITS(p) false
+static bool max_small_plane(const spd_pool2d *p, const float *x, float *y) { return (void)p, (void)x, (void)y, false; }
 #endif
 
 /* ---- the plane walk ---- */
@@ -674,6 +729,7 @@ typedef struct pool_job {
     int64_t nb;              /* border columns: those outside [ox_lo, ox_hi) */
     int64_t bt[NBORDER][3];  /* the first ones' in-bounds taps [x0, x1) and padded tap count */
     int64_t rb;              /* row blocks per plane (tasks split planes when > 1) */
+    bool small;              /* max_small_plane first, plane by plane */
     int64_t planes_per_task; /* when rb == 1 */
 } pool_job;
 
@@ -866,7 +922,10 @@ static void pool_task(void *ctx, int64_t t)
     } else {
         const int64_t p0 = t * j->planes_per_task;
         const int64_t p1 = p0 + j->planes_per_task < p->nc ? p0 + j->planes_per_task : p->nc;
-        for (int64_t pl = p0; pl < p1; pl++) pool_rows(j, rb, pl, 0, p->OH);
+        for (int64_t pl = p0; pl < p1; pl++) {
+            if (j->small && max_small_plane(p, j->x + pl * p->H * p->W, j->y + pl * p->OH * p->OW)) continue;
+            pool_rows(j, rb, pl, 0, p->OH);
+        }
     }
     if (rb && rbuf.mem != (char *)stack) spd_free(rbuf.mem);
 }
@@ -874,7 +933,8 @@ static void pool_task(void *ctx, int64_t t)
 void spd_pool2d_f32(const spd_pool2d *p, const float *x, float *y)
 {
     if (p->nc <= 0 || p->OH <= 0 || p->OW <= 0) return;
-    pool_job j = {.p = p, .k = KERN(), .x = x, .y = y, .q = p->sx == 2 ? 2 : 1, .rb = 1, .planes_per_task = p->nc};
+    pool_job j = {.p = p, .k = KERN(), .x = x, .y = y, .q = p->sx == 2 ? 2 : 1, .rb = 1, .planes_per_task = p->nc,
+                  .small = MAX_SMALL_FITS(p)};
     j.L = ((j.q == 1 ? p->W : (p->W + 1) / 2) + PADV + 7) & ~(int64_t)7;
     /* interior columns: ox*sx - pl >= 0 and ox*sx - pl + (KW-1)*dx <= W - 1 */
     const int64_t ext = (p->KW - 1) * p->dx;

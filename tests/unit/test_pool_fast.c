@@ -180,6 +180,19 @@ static void test_pool2d(void)
         {3, 45, 63, 22, 31, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true, false},
         {4, 23, 71, 11, 35, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true, false},
         {6, 33, 65, 16, 32, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true, false},
+        /* stride-1 max over planes whose padded rows fit one AVX-512 vector
+         * (GoogLeNet's 14x14 and 7x7 branch pools), padded width exactly
+         * 16, 5x5, 2x2 with one-sided pads, no pads, 1x1 and 1-row planes,
+         * 64 rows and 65 (past the register rows: the general walk) */
+        {64, 14, 14, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {40, 7, 7, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {5, 12, 12, 12, 12, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, true, false},
+        {5, 9, 15, 9, 15, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0, true, false},
+        {5, 16, 16, 14, 14, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, true, false},
+        {7, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {3, 1, 9, 1, 9, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1, true, false},
+        {3, 64, 10, 64, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {3, 65, 10, 65, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         run_case(&fixed[i], 0);
