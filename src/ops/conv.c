@@ -397,45 +397,58 @@ static bool dw_phases(const geom *g)
 
 static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-/* One plane x of a dilated depthwise convolution at stride 1 into y (bias
- * in, no activation), as dy x dx undilated ones: the output rows py, py +
- * dy, ... read only the input rows of one phase, (py - pt) mod dy, through
- * the undilated kernel with padding -floor((py - pt) / dy) (likewise for
- * columns). Each phase is copied out, run by the plane kernels and copied
- * back: DeepLab's 5x5 depthwise layers at dilation 2 went a tap at a time
- * through the scalar loop. */
-static void depthwise_phases(const dw_job *d, const float *x, const float *w, float bias, float *y)
+/* nch (1 or 8) consecutive planes x of a dilated depthwise convolution at
+ * stride 1 into y (bias in, no activation; bias NULL or nch values), as
+ * dy x dx undilated ones: the output rows py, py + dy, ... read only the
+ * input rows of one phase, (py - pt) mod dy, through the undilated kernel
+ * with padding -floor((py - pt) / dy) (likewise for columns). Each phase is
+ * copied out, run by the plane kernels (8 planes: the interleaved one, for
+ * the narrow phases of a small map) and copied back: DeepLab's 5x5
+ * depthwise layers at dilation 2 over 14x14 went a tap at a time through
+ * the scalar loop (1420 us; a plane at a time 730, interleaved 394). */
+static void depthwise_phases(const dw_job *d, const float *x, const float *w, const float *bias, float *y, int nch)
 {
     const geom *g = d->j.g;
     const int64_t H = g->big[0], W = g->big[1], OH = g->small[0], OW = g->small[1];
     const int64_t dy = g->d[0], dx = g->d[1];
     const int64_t Hr = (H + dy - 1) / dy, Wr = (W + dx - 1) / dx, OHp = (OH + dy - 1) / dy, OWp = (OW + dx - 1) / dx;
-    float *xin = spd_scratch(SPD_SCRATCH_OP, (size_t)(Hr * Wr + OHp * OWp) * sizeof(float) + 64), *out;
+    float *xin = spd_scratch(SPD_SCRATCH_OP, (size_t)(nch * (Hr * Wr + OHp * OWp)) * sizeof(float) + 64);
     const spd_act none = {SPD_ACT_NONE, 0, 0};
     if (!xin) { /* the scalar walk needs no buffer */
-        for (int64_t i = 0; i < g->small_n; i++) y[i] = bias;
-        depthwise2d(g, x, w, y, 1);
+        for (int c = 0; c < nch; c++) {
+            float *yc = y + c * g->small_n;
+            for (int64_t i = 0; i < g->small_n; i++) yc[i] = bias ? bias[c] : 0.0f;
+            depthwise2d(g, x + c * g->big_n, w + c * g->k_n, yc, 1);
+        }
         return;
     }
-    out = xin + Hr * Wr;
     for (int64_t py = 0; py < dy && py < OH; py++)
         for (int64_t px = 0; px < dx && px < OW; px++) {
             const int64_t qy = floor_div(py - g->pb[0], dy), ry = py - g->pb[0] - qy * dy;
             const int64_t qx = floor_div(px - g->pb[1], dx), rx = px - g->pb[1] - qx * dx;
             const int64_t h = (H - ry + dy - 1) / dy, wd = (W - rx + dx - 1) / dx;
             const int64_t oh = (OH - py + dy - 1) / dy, ow = (OW - px + dx - 1) / dx;
-            if (h <= 0 || wd <= 0) { /* the phase reads only padding */
-                for (int64_t a = 0; a < oh; a++)
-                    for (int64_t b = 0; b < ow; b++) y[(a * dy + py) * OW + b * dx + px] = bias;
-                continue;
+            const bool reads = h > 0 && wd > 0; /* else the phase reads only padding: its bias */
+            float *out = xin + (reads ? nch * h * wd : 0);
+            if (reads) {
+                for (int c = 0; c < nch; c++)
+                    for (int64_t i = 0; i < h; i++)
+                        for (int64_t k = 0; k < wd; k++)
+                            xin[(c * h + i) * wd + k] = x[c * g->big_n + (i * dy + ry) * W + k * dx + rx];
+                const spd_dw_params dp = {h, wd, oh, ow, g->k[0], g->k[1], 1, 1, -qy, -qx};
+                if (nch == 8) {
+                    spd_depthwise8_avx2(&dp, xin, w, bias, &none, NULL, out);
+                } else {
+                    const float b = bias ? bias[0] : 0.0f;
+                    if (!d->avx512 || !spd_depthwise_plane_avx512(&dp, xin, w, b, &none, NULL, out))
+                        spd_depthwise_plane_avx2(&dp, xin, w, b, &none, NULL, out);
+                }
             }
-            for (int64_t i = 0; i < h; i++)
-                for (int64_t j = 0; j < wd; j++) xin[i * wd + j] = x[(i * dy + ry) * W + j * dx + rx];
-            const spd_dw_params dp = {h, wd, oh, ow, g->k[0], g->k[1], 1, 1, -qy, -qx};
-            if (!d->avx512 || !spd_depthwise_plane_avx512(&dp, xin, w, bias, &none, NULL, out))
-                spd_depthwise_plane_avx2(&dp, xin, w, bias, &none, NULL, out);
-            for (int64_t a = 0; a < oh; a++)
-                for (int64_t b = 0; b < ow; b++) y[(a * dy + py) * OW + b * dx + px] = out[a * ow + b];
+            for (int c = 0; c < nch; c++)
+                for (int64_t a = 0; a < oh; a++)
+                    for (int64_t b = 0; b < ow; b++)
+                        y[c * g->small_n + (a * dy + py) * OW + b * dx + px] =
+                            reads ? out[(c * oh + a) * ow + b] : bias ? bias[c] : 0.0f;
         }
 }
 
@@ -450,7 +463,7 @@ static void depthwise_plane(const dw_job *d, int64_t p)
     const float *z = j->epi->z ? j->epi->z + p * g->small_n : NULL;
     float *y = j->out + p * g->small_n;
     if (d->phases) {
-        depthwise_phases(d, x, w, bias, y);
+        depthwise_phases(d, x, w, j->bias ? j->bias + c : NULL, y, 1);
         spd_vact_bias_f32(&j->epi->ac, y, g->small_n, 0.0f, z);
         return;
     }
@@ -471,53 +484,6 @@ static void depthwise_task(void *ctx, int64_t t)
     for (int64_t p = t * d->per; p < end; p++) depthwise_plane(d, p);
 }
 
-/* Eight planes of a dilated depthwise convolution, phase by phase as
- * depthwise_phases does, each phase of the eight through the interleaved
- * kernel (a phase of a 14x14 plane at dilation 2 is 7x7: narrow planes
- * run 0.55-0.85x as long interleaved, see DW_NARROW). */
-static void depthwise_phases8(const dw_job *d, int64_t p)
-{
-    const chan_job *j = &d->j;
-    const geom *g = j->g;
-    const int64_t H = g->big[0], W = g->big[1], OH = g->small[0], OW = g->small[1];
-    const int64_t dy = g->d[0], dx = g->d[1], c0 = p % j->channels;
-    const int64_t Hr = (H + dy - 1) / dy, Wr = (W + dx - 1) / dx, OHp = (OH + dy - 1) / dy, OWp = (OW + dx - 1) / dx;
-    const float *x = j->in + p * g->big_n, *w = j->w + c0 * g->k_n, *bias = j->bias ? j->bias + c0 : NULL;
-    float *y = j->out + p * g->small_n;
-    float *xin = spd_scratch(SPD_SCRATCH_OP, (size_t)(8 * (Hr * Wr + OHp * OWp)) * sizeof(float) + 64), *out;
-    const spd_act none = {SPD_ACT_NONE, 0, 0};
-    if (!xin) {
-        for (int64_t c = 0; c < 8; c++) depthwise_phases(d, x + c * g->big_n, w + c * g->k_n, bias ? bias[c] : 0.0f,
-                                                         y + c * g->small_n);
-        return;
-    }
-    for (int64_t py = 0; py < dy && py < OH; py++)
-        for (int64_t px = 0; px < dx && px < OW; px++) {
-            const int64_t qy = floor_div(py - g->pb[0], dy), ry = py - g->pb[0] - qy * dy;
-            const int64_t qx = floor_div(px - g->pb[1], dx), rx = px - g->pb[1] - qx * dx;
-            const int64_t h = (H - ry + dy - 1) / dy, wd = (W - rx + dx - 1) / dx;
-            const int64_t oh = (OH - py + dy - 1) / dy, ow = (OW - px + dx - 1) / dx;
-            if (h <= 0 || wd <= 0) {
-                for (int64_t c = 0; c < 8; c++)
-                    for (int64_t a = 0; a < oh; a++)
-                        for (int64_t b = 0; b < ow; b++)
-                            y[c * g->small_n + (a * dy + py) * OW + b * dx + px] = bias ? bias[c] : 0.0f;
-                continue;
-            }
-            out = xin + 8 * h * wd;
-            for (int64_t c = 0; c < 8; c++)
-                for (int64_t i = 0; i < h; i++)
-                    for (int64_t k = 0; k < wd; k++)
-                        xin[(c * h + i) * wd + k] = x[c * g->big_n + (i * dy + ry) * W + k * dx + rx];
-            const spd_dw_params dp = {h, wd, oh, ow, g->k[0], g->k[1], 1, 1, -qy, -qx};
-            spd_depthwise8_avx2(&dp, xin, w, bias, &none, NULL, out);
-            for (int64_t c = 0; c < 8; c++)
-                for (int64_t a = 0; a < oh; a++)
-                    for (int64_t b = 0; b < ow; b++)
-                        y[c * g->small_n + (a * dy + py) * OW + b * dx + px] = out[(c * oh + a) * ow + b];
-        }
-}
-
 /* Task t of the channel-interleaved path: channels [8u, 8u+8) of image n,
  * where t = n * units + u; a last unit with fewer than 8 channels goes
  * plane by plane. */
@@ -532,7 +498,8 @@ static void depthwise8_unit(const dw_job *d, int64_t t)
     }
     const int64_t p = n * j->channels + c0;
     if (d->phases) {
-        depthwise_phases8(d, p);
+        depthwise_phases(d, j->in + p * g->big_n, j->w + c0 * g->k_n, j->bias ? j->bias + c0 : NULL,
+                         j->out + p * g->small_n, 8);
         for (int64_t c = 0; c < 8; c++)
             spd_vact_bias_f32(&j->epi->ac, j->out + (p + c) * g->small_n, g->small_n, 0.0f,
                               j->epi->z ? j->epi->z + (p + c) * g->small_n : NULL);
