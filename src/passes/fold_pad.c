@@ -69,6 +69,8 @@ spd_status spd_pass_fold_pad_ex(spd_model *m, spd_pass_report *rep)
         spd_node *conv = &g->nodes[c];
         const bool is_conv = spd_pat_is(conv, "Conv"), is_avg = spd_pat_is(conv, "AveragePool");
         if ((!is_conv && !is_avg) || strcmp(spd_attr_string(conv, "auto_pad", "NOTSET"), "NOTSET")) continue;
+        size_t np;
+        const int64_t *cp = spd_attr_ints(conv, "pads", &np);
         /* the rank: X is N, C and the spatial axes of W or of the window */
         int r = 0;
         if (is_conv) {
@@ -83,10 +85,8 @@ spd_status spd_pass_fold_pad_ex(spd_model *m, spd_pass_report *rep)
             r = (int)nk + 2;
             if (spd_attr_int(conv, "ceil_mode", 0) != 0) continue;
             if (spd_attr_int(conv, "count_include_pad", 0) == 0) {
-                size_t np0;
-                const int64_t *p0 = spd_attr_ints(conv, "pads", &np0);
                 int any = 0;
-                for (size_t k = 0; p0 && k < np0; k++) any |= p0[k] != 0;
+                for (size_t k = 0; cp && k < np; k++) any |= cp[k] != 0;
                 if (any) continue;
             }
         }
@@ -96,8 +96,6 @@ spd_status spd_pass_fold_pad_ex(spd_model *m, spd_pass_report *rep)
         if (!zero_fill_pads(m, pad, r, pb, pe) || pb[0] || pe[0] || pb[1] || pe[1]) continue;
         int ok = 1;
         for (int a = 2; a < r; a++) ok &= pb[a] >= 0 && pe[a] >= 0;
-        size_t np;
-        const int64_t *cp = spd_attr_ints(conv, "pads", &np);
         if (!ok || (cp && np != (size_t)(2 * ns))) continue;
         int64_t pads[2 * SPD_MAX_DIMS];
         for (int a = 0; a < ns; a++) {
