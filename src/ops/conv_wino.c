@@ -70,7 +70,14 @@ bool spd_conv_wino_fits(int64_t C, int64_t M, int64_t OH, int64_t OW)
     /* With the AVX-512 GEMM (twice the AVX2 rate, transforms still AVX2)
      * the direct product gains: squeezenet's 16->64 at 55x55 ran 0.93x as
      * long direct at 1 thread, 0.78x at 2; 32->128 at 27x27 still 1.16x. */
-    const int64_t ratio = spd_sgemm_isa_current() == SPD_SGEMM_AVX512 ? 16 : 12;
+    int64_t ratio = spd_sgemm_isa_current() == SPD_SGEMM_AVX512 ? 16 : 12;
+    /* Outputs of 8x8 and less (16 tiles; at 7x7 they compute 64 values for
+     * 49) spread the transforms over few positions, and the one block of
+     * tiles splits poorly over threads. Direct / Winograd time at 7x7 on
+     * AVX-512, 1 and 2 threads: 64->32 0.78 / -, 128->32 0.85 / 0.62,
+     * 96->48 0.94 / 0.62, 128->128 1.01 / 0.86, 160->320 1.13 / 1.03,
+     * 256->256 1.11, 512->512 1.23 (at 14x14 Winograd won from 64->32 on). */
+    if (ratio == 16 && tiles < 25) ratio = 96;
     return C >= 16 && M >= 16 && C * M >= ratio * (C + M) && tiles >= 16;
 }
 

@@ -329,8 +329,27 @@ static void op_cases(void)
     }
 }
 
+/* The choice on AVX-512 for outputs of 8x8 and less: Winograd only where
+ * channels are many (C*M >= 96 (C+M)); from 14x14 on, from 16 (C+M). */
+static void fits_small_outputs(void)
+{
+    const char *off = getenv("SPEEDSTER_WINO");
+    if ((off && off[0] == '0') || spd_sgemm_isa_best() != SPD_SGEMM_AVX512) return;
+    const spd_sgemm_isa was = spd_sgemm_isa_current();
+    spd_sgemm_set_isa(SPD_SGEMM_AVX512);
+    static const int64_t cases[][5] = {{128, 32, 7, 7, 0},   {128, 128, 7, 7, 0}, {160, 320, 7, 7, 1},
+                                       {512, 512, 7, 7, 1},  {64, 64, 8, 8, 0},   {64, 32, 14, 14, 1},
+                                       {128, 32, 14, 14, 1}, {16, 16, 9, 9, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check(spd_conv_wino_fits(cases[i][0], cases[i][1], cases[i][2], cases[i][3]) == (cases[i][4] != 0),
+              "fits(%lld, %lld, %lldx%lld) is not %d", (long long)cases[i][0], (long long)cases[i][1],
+              (long long)cases[i][2], (long long)cases[i][3], (int)cases[i][4]);
+    spd_sgemm_set_isa(was);
+}
+
 int main(int argc, char **argv)
 {
+    fits_small_outputs();
     const int count = argc > 1 ? atoi(argv[1]) : 300;
     spd_set_num_threads(2);
     hand_cases();
