@@ -149,18 +149,19 @@ static double store_round(spd_dtype dt, double v)
     return spd_dtype_is_int(dt) ? nearbyint(v) : v;
 }
 
-/* ---- float32 over the last two axes: bilinear and nearest ---- */
-
-/* Whether axis a maps every output exactly onto its input. */
-static bool axis_identity(const resize_params *p, int64_t in, int64_t out, double s)
+/* Whether an axis (in -> out at scale s; roi bounds for
+ * tf_crop_and_resize) maps every output exactly onto its input. */
+static bool axis_identity(const resize_params *p, int64_t in, int64_t out, double s, double roi_lo, double roi_hi)
 {
     if (in != out) return false;
     for (int64_t o = 0; o < out; o++) {
         int outside;
-        if (source_coord(p, (double)o, s, in, out, 0, 1, &outside) != (double)o || outside) return false;
+        if (source_coord(p, (double)o, s, in, out, roi_lo, roi_hi, &outside) != (double)o || outside) return false;
     }
     return true;
 }
+
+/* ---- float32 over the last two axes: bilinear and nearest ---- */
 
 /* Per output coordinate of one axis: two source indices and their weights
  * (nearest: one index, weights 1 and 0), as the reference's taps. */
@@ -246,7 +247,7 @@ static int resize_planes_f32(const resize_params *p, const spd_tensor *x, const 
     if (x->dtype != SPD_FLOAT || r < 2 || p->antialias || p->ctm == CT_TF_CROP || p->mode == M_CUBIC) return 0;
     if (p->mode == M_LINEAR && p->exclude_outside) return 0;
     for (int a = 0; a < r - 2; a++)
-        if (!axis_identity(p, x->dims[a], odims[a], scales[a])) return 0;
+        if (!axis_identity(p, x->dims[a], odims[a], scales[a], 0, 1)) return 0;
     const int64_t H = x->dims[r - 2], W = x->dims[r - 1], OH = odims[r - 2], OW = odims[r - 1];
     if (H <= 0 || W <= 0) return 0;
     int64_t *idx = spd_malloc((size_t)(2 * (OH + OW)) * sizeof *idx);
@@ -360,14 +361,7 @@ static spd_status resize_run(spd_op_ctx *ctx, const spd_tensor *x, const resize_
     for (int a = r - 1; a >= 0; a--) {
         int64_t in = dims[a], out = odims[a];
         /* an axis that maps every output exactly onto its input is skipped */
-        int identity = in == out;
-        for (int64_t o = 0; o < out && identity; o++) {
-            int outside;
-            double xo = source_coord(p, (double)o, scales[a], in, out, roi ? roi[a] : 0, roi ? roi[r + a] : 1,
-                                     &outside);
-            identity = !outside && xo == (double)o;
-        }
-        if (identity) continue;
+        if (axis_identity(p, in, out, scales[a], roi ? roi[a] : 0, roi ? roi[r + a] : 1)) continue;
         int64_t outer = spd_dims_prod(dims, 0, a), inner = spd_dims_prod(dims, a + 1, r);
         int ntap = 2 - 2 * tap_start(p, scales[a]);
         spd_free(tap_idx);
