@@ -21,7 +21,12 @@
  * when that row has no NaN (the usual case, checked with one compare per 16
  * columns), and redoes the row the long way when it has.
  *
- * Averages sum in double: columns first, then along the row, times 1/count. */
+ * Averages sum in float, as ONNX Runtime's pools do: columns first, then
+ * along the row, times 1/count. Against the reference's double sum that
+ * costs at most about (taps + 2) float roundings of sum |x| / count; the
+ * double column passes took Inception-v3's 3x3 stride-1 pools 8-9x ORT's
+ * time. (Sums past FLT_MAX overflow to inf here, where the reference's
+ * double sum of the same floats might not: no real activation is near.) */
 #include "ops/pool_fast.h"
 
 #include <math.h>
@@ -45,6 +50,27 @@
 /* v > acc ? v : acc: the reference's step, also what vmaxps(v, acc) does. */
 static inline float mx(float v, float acc) { return v > acc ? v : acc; }
 
+/* The taps k in [0, nk) of output o along one axis whose input position
+ * o*s - pb + k*d lies in [lo, hi): [*k0, *k1). */
+static inline void taps(int64_t o, int64_t s, int64_t pb, int64_t d, int64_t nk, int64_t lo, int64_t hi, int64_t *k0,
+                        int64_t *k1)
+{
+    const int64_t base = o * s - pb;
+    int64_t a, b;
+    if (d == 1) {
+        a = lo - base > 0 ? lo - base : 0;
+        b = hi - base;
+    } else {
+        a = base >= lo ? 0 : (lo - base + d - 1) / d;
+        b = hi - base <= 0 ? 0 : (hi - 1 - base) / d + 1;
+    }
+    if (a > nk) a = nk;
+    if (b > nk) b = nk;
+    if (b < a) b = a;
+    *k0 = a;
+    *k1 = b;
+}
+
 /* ---- the kernels, portable build ---- */
 
 /* Each build has four row kernels:
@@ -55,8 +81,7 @@ static inline float mx(float v, float acc) { return v > acc ? v : acc; }
  *    unwritten), else 1;
  *  - hmax(y, f, tp, kw, m, s): the row pass of max, y[j] for j < m = f[j*s]
  *    folded with tp[k][j*s] for 0 < k < kw;
- *  - vsum(rows, nr, W, q, p0, p1): the column sums in double, laid out as
- *    vmax's V;
+ *  - vsum(rows, nr, W, q, p0, p1): the column sums, laid out as vmax's V;
  *  - hsum(y, tp, kw, m, s, inv): y[j] = (sum over k < kw of tp[k][j*s]) * inv.
  * The batch drivers below run them over several output rows. */
 
@@ -80,7 +105,7 @@ typedef struct pool_batch {
                              buffers (AVX-512) */
     int64_t x0;           /* the input column of the first interior output's first tap */
     int64_t ystride;
-    double inv;           /* average: 1 / count */
+    float inv;            /* average: 1 / count */
 } pool_batch;
 
 typedef struct pool_kern {
@@ -107,7 +132,8 @@ static inline void pool_prefetch(const pool_batch *b, int i)
 }
 
 /* The batch drivers of one build over its row kernels. */
-#define BATCH_FNS(SUF, ATTR)                                                                                           \
+#define BATCH_FNS(SUF, ATTR) MAX_BATCH_FN(SUF, ATTR) AVG_BATCH_FN(SUF, ATTR)
+#define MAX_BATCH_FN(SUF, ATTR)                                                                                        \
     ATTR static void max_batch##SUF(const pool_batch *b)                                                               \
     {                                                                                                                  \
         const float *rows[MAXK];                                                                                       \
@@ -123,17 +149,18 @@ static inline void pool_prefetch(const pool_batch *b, int i)
             for (int k = 0; k < b->kw; k++) tp[k] = p + b->off[k];                                                     \
             hmax##SUF(b->y + i * b->ystride, nan >> i & 1 ? p + b->foff : tp[0], tp, b->kw, b->m, b->s);               \
         }                                                                                                              \
-    }                                                                                                                  \
+    }
+#define AVG_BATCH_FN(SUF, ATTR)                                                                                        \
     ATTR static void avg_batch##SUF(const pool_batch *b)                                                               \
     {                                                                                                                  \
         const float *rows[MAXK];                                                                                       \
         for (int i = 0; i < b->n; i++) {                                                                               \
             for (int k = 0; k < b->nr; k++) rows[k] = b->x + i * b->rstep + k * b->kstep;                              \
-            double *p = (double *)(b->buf + i * b->stride);                                                            \
+            float *p = (float *)(b->buf + i * b->stride);                                                              \
             vsum##SUF(rows, b->nr, b->W, b->q, p, p + b->L);                                                           \
         }                                                                                                              \
         for (int i = 0; i < b->n && b->m > 0; i++) {                                                                   \
-            const double *p = (const double *)(b->buf + i * b->stride), *tp[MAXK];                                     \
+            const float *p = (const float *)(b->buf + i * b->stride), *tp[MAXK];                                       \
             for (int k = 0; k < b->kw; k++) tp[k] = p + b->off[k];                                                     \
             hsum##SUF(b->y + i * b->ystride, tp, b->kw, b->m, b->s, b->inv);                                           \
         }                                                                                                              \
@@ -182,31 +209,31 @@ static void hmax_port(float *y, const float *f, const float *const *tp, int kw, 
     hmax_tail(y, f, tp, kw, 0, m, s);
 }
 
-static void vsum_tail(const float *const *rows, int nr, int64_t c0, int64_t W, int q, double *p0, double *p1)
+static void vsum_tail(const float *const *rows, int nr, int64_t c0, int64_t W, int q, float *p0, float *p1)
 {
     for (int64_t c = c0; c < W; c++) {
-        double v = 0;
+        float v = 0;
         for (int k = 0; k < nr; k++) v += rows[k][c];
         if (q == 1) p0[c] = v;
         else (c & 1 ? p1 : p0)[c >> 1] = v;
     }
 }
 
-static void vsum_port(const float *const *rows, int nr, int64_t W, int q, double *p0, double *p1)
+static void vsum_port(const float *const *rows, int nr, int64_t W, int q, float *p0, float *p1)
 {
     vsum_tail(rows, nr, 0, W, q, p0, p1);
 }
 
-static void hsum_tail(float *y, const double *const *tp, int kw, int64_t j0, int64_t m, int64_t s, double inv)
+static void hsum_tail(float *y, const float *const *tp, int kw, int64_t j0, int64_t m, int64_t s, float inv)
 {
     for (int64_t j = j0; j < m; j++) {
-        double acc = 0;
+        float acc = 0;
         for (int k = 0; k < kw; k++) acc += tp[k][j * s];
-        y[j] = (float)(acc * inv);
+        y[j] = acc * inv;
     }
 }
 
-static void hsum_port(float *y, const double *const *tp, int kw, int64_t m, int64_t s, double inv)
+static void hsum_port(float *y, const float *const *tp, int kw, int64_t m, int64_t s, float inv)
 {
     hsum_tail(y, tp, kw, 0, m, s, inv);
 }
@@ -414,37 +441,31 @@ AVX2 static void hmax_avx2(float *y, const float *f, const float *const *tp, int
     }
 }
 
-/* Column sums of the 8 columns at c as two vectors of 4 doubles. */
-INLINE void vsum8(const float *const *rows, int nr, int64_t c, bool masked, int64_t rem, __m256d *lo, __m256d *hi)
+/* Column sums of the 8 columns at c. */
+INLINE __m256 vsum8(const float *const *rows, int nr, int64_t c, bool masked, __m256i m)
 {
-    const __m256i m = mask8(masked ? rem : 8);
-    const __m128i ml = _mm256_castsi256_si128(m), mh = _mm256_extracti128_si256(m, 1);
-    __m256d l = _mm256_setzero_pd(), h = l;
-    for (int k = 0; k < nr; k++) {
-        const float *r = rows[k] + c;
-        l = _mm256_add_pd(l, _mm256_cvtps_pd(masked ? _mm_maskload_ps(r, ml) : _mm_loadu_ps(r)));
-        h = _mm256_add_pd(h, _mm256_cvtps_pd(masked ? _mm_maskload_ps(r + 4, mh) : _mm_loadu_ps(r + 4)));
-    }
-    *lo = l;
-    *hi = h;
+    __m256 v = load8(rows[0] + c, masked, m);
+    for (int k = 1; k < nr; k++) v = _mm256_add_ps(v, load8(rows[k] + c, masked, m));
+    return v;
 }
 
-INLINE void vsum_body(const float *const *rows, int nr, int64_t W, int q, double *p0, double *p1)
+INLINE void vsum_body(const float *const *rows, int nr, int64_t W, int q, float *p0, float *p1)
 {
-    for (int64_t c = 0; c < W; c += 8) {
-        __m256d lo, hi;
-        vsum8(rows, nr, c, c + 8 > W, W - c, &lo, &hi);
-        if (q == 1) {
-            _mm256_storeu_pd(p0 + c, lo);
-            _mm256_storeu_pd(p0 + c + 4, hi);
-        } else {
-            _mm256_storeu_pd(p0 + c / 2, _mm256_permute4x64_pd(_mm256_unpacklo_pd(lo, hi), 0xD8));
-            _mm256_storeu_pd(p1 + c / 2, _mm256_permute4x64_pd(_mm256_unpackhi_pd(lo, hi), 0xD8));
-        }
+    int64_t c = 0;
+    if (q == 1) {
+        for (; c < W; c += 8) _mm256_storeu_ps(p0 + c, vsum8(rows, nr, c, c + 8 > W, mask8(W - c < 8 ? W - c : 8)));
+        return;
+    }
+    for (; c < W; c += 16) {
+        const int64_t rem = W - c;
+        const __m256 a = vsum8(rows, nr, c, rem < 8, mask8(rem < 8 ? rem : 8));
+        const __m256 b = vsum8(rows, nr, c + 8, rem < 16, mask8(rem > 16 ? 8 : rem > 8 ? rem - 8 : 0));
+        _mm256_storeu_ps(p0 + c / 2, evens(a, b));
+        _mm256_storeu_ps(p1 + c / 2, odds(a, b));
     }
 }
 
-AVX2 static void vsum_avx2(const float *const *rows, int nr, int64_t W, int q, double *p0, double *p1)
+AVX2 static void vsum_avx2(const float *const *rows, int nr, int64_t W, int q, float *p0, float *p1)
 {
     switch (nr) {
     case 2: vsum_body(rows, 2, W, q, p0, p1); break;
@@ -453,22 +474,26 @@ AVX2 static void vsum_avx2(const float *const *rows, int nr, int64_t W, int q, d
     }
 }
 
-AVX2 static void hsum_avx2(float *y, const double *const *tp, int kw, int64_t m, int64_t s, double inv)
+INLINE void hsum_body(float *y, const float *const *tp, int kw, int64_t m, float inv)
+{
+    const __m256 vi = _mm256_set1_ps(inv);
+    for (int64_t j = 0; j < m; j += 8) {
+        __m256 acc = _mm256_loadu_ps(tp[0] + j);
+        for (int k = 1; k < kw; k++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(tp[k] + j));
+        store_tail(y + j, _mm256_mul_ps(acc, vi), m - j < 8 ? m - j : 8);
+    }
+}
+
+AVX2 static void hsum_avx2(float *y, const float *const *tp, int kw, int64_t m, int64_t s, float inv)
 {
     if (s != 1) {
         hsum_tail(y, tp, kw, 0, m, s, inv);
         return;
     }
-    const __m256d vi = _mm256_set1_pd(inv);
-    for (int64_t j = 0; j < m; j += 8) {
-        __m256d lo = _mm256_loadu_pd(tp[0] + j), hi = _mm256_loadu_pd(tp[0] + j + 4);
-        for (int k = 1; k < kw; k++) {
-            lo = _mm256_add_pd(lo, _mm256_loadu_pd(tp[k] + j));
-            hi = _mm256_add_pd(hi, _mm256_loadu_pd(tp[k] + j + 4));
-        }
-        const __m128 a = _mm256_cvtpd_ps(_mm256_mul_pd(lo, vi)), b = _mm256_cvtpd_ps(_mm256_mul_pd(hi, vi));
-        const __m256 v = _mm256_insertf128_ps(_mm256_castps128_ps256(a), b, 1);
-        store_tail(y + j, v, m - j < 8 ? m - j : 8);
+    switch (kw) {
+    case 2: hsum_body(y, tp, 2, m, inv); break;
+    case 3: hsum_body(y, tp, 3, m, inv); break;
+    default: hsum_body(y, tp, kw, m, inv); break;
     }
 }
 
@@ -683,34 +708,126 @@ AVX512 static bool max_small_plane(const spd_pool2d *p, const float *x, float *y
     return true;
 }
 #define MAX_SMALL_FITS(p) (spd_vmath_avx512() && (p)->H <= 64 && max_small_fits(p))
+
+/* Stride-1 pools of small planes (Inception-v3's 3x3 average pools over
+ * 35x35, 17x17 and 8x8; GoogLeNet's 3x3 max pools over 28x28), a plane at
+ * a time: the column pass of every output row into buf first (a padded
+ * row of Wp = pl + W + pr, pads 0 for average and -inf for max), then the
+ * row pass of every row over it, 16 outputs a vector. The row-at-a-time
+ * walk paid its set-up, border columns and store-to-load waits per row:
+ * 17 ns a 17-wide row, 8x ORT's time over the model's pools. Every window
+ * holds an in-bounds tap (pads < kernel), so the average's divisor is never
+ * 0 and max's result is a tap's; with no NaN in the plane (else false, for
+ * the general walk) any tap order gives the reference's max. */
+#define PLANE_FLOATS 4096 /* the task's stack buffer */
+
+static bool s1_plane_fits(const spd_pool2d *p)
+{
+    const int64_t Wp = p->W + p->pl + p->pr;
+    return p->sy == 1 && p->sx == 1 && p->dy == 1 && p->dx == 1 && p->pl < p->KW && p->pr < p->KW &&
+           p->pt < p->KH && p->pb < p->KH && p->OW == Wp - p->KW + 1 && p->OH == p->H + p->pt + p->pb - p->KH + 1 &&
+           p->OH * Wp + p->KH * p->OW + 64 + p->KW <= PLANE_FLOATS;
+}
+
+/* The layout of s1_plane's buffer: the padded column results, OH rows of
+ * Wp, 16 + KW spare floats; then for average, the reciprocals of the
+ * window sizes of the output columns for each in-bounds row count ny,
+ * row ny - 1 of KH rows of OW (made once a task by s1_plane_init). */
+static float *s1_inv(const spd_pool2d *p, float *buf)
+{
+    return buf + p->OH * (p->W + p->pl + p->pr) + 16 + p->KW;
+}
+
+static void s1_plane_init(const spd_pool2d *p, float *buf)
+{
+    const int64_t Wp = p->W + p->pl + p->pr;
+    /* the row pass reads up to 15 + KW - 1 floats past the last row's end
+     * (into lanes it does not store): give them values */
+    for (int64_t c = p->OH * Wp; c < p->OH * Wp + 16 + p->KW; c++) buf[c] = 0;
+    if (p->max) return;
+    float *inv = s1_inv(p, buf);
+    for (int64_t ny = 1; ny <= p->KH; ny++)
+        for (int64_t ox = 0; ox < p->OW; ox++) {
+            int64_t x0, x1;
+            taps(ox, 1, p->pl, 1, p->KW, p->count_include_pad ? -p->pl : 0, p->count_include_pad ? p->W + p->pr : p->W,
+                 &x0, &x1);
+            inv[(ny - 1) * p->OW + ox] = (float)(1.0 / (double)(ny * (x1 - x0)));
+        }
+}
+
+INLINE512 __m512 fold(__m512 a, __m512 b, bool is_max) { return is_max ? _mm512_max_ps(a, b) : _mm512_add_ps(a, b); }
+
+INLINE512 void s1_plane_body(const spd_pool2d *p, const float *x, float *y, float *buf, const bool is_max,
+                              const int64_t KH, const int64_t KW)
+{
+    const int64_t W = p->W, H = p->H, pl = p->pl, pt = p->pt, Wp = W + pl + p->pr, OW = p->OW, OH = p->OH;
+    const float padv = is_max ? -INFINITY : 0.0f;
+    for (int64_t oy = 0; oy < OH; oy++) {
+        /* the window's in-bounds rows [y0, y1) */
+        const int64_t y0 = pt - oy > 0 ? pt - oy : 0, y1 = H + pt - oy < KH ? H + pt - oy : KH, ny = y1 - y0;
+        float *r = buf + oy * Wp;
+        for (int64_t c = 0; c < pl; c++) r[c] = padv;
+        for (int64_t c = pl + W; c < Wp; c++) r[c] = padv;
+        const float *x0 = x + (oy - pt + y0) * W;
+        for (int64_t c = 0; c < W; c += 16) {
+            const __mmask16 m = mask16(W - c);
+            __m512 v = _mm512_maskz_loadu_ps(m, x0 + c);
+            if (ny == KH) /* the usual row: a constant count */
+                for (int64_t k = 1; k < KH; k++) v = fold(v, _mm512_maskz_loadu_ps(m, x0 + k * W + c), is_max);
+            else
+                for (int64_t k = 1; k < ny; k++) v = fold(v, _mm512_maskz_loadu_ps(m, x0 + k * W + c), is_max);
+            _mm512_mask_storeu_ps(r + pl + c, m, v);
+        }
+    }
+    /* average: the divisors' rows count padded rows too with count_include_pad */
+    const int64_t lo = is_max || p->count_include_pad ? -pt : 0, hi = is_max || p->count_include_pad ? H + p->pb : H;
+    const float *inv = s1_inv(p, buf);
+    for (int64_t oy = 0; oy < OH; oy++) {
+        const float *r = buf + oy * Wp;
+        const int64_t a = lo + pt - oy > 0 ? lo + pt - oy : 0, b = hi + pt - oy < KH ? hi + pt - oy : KH;
+        const float *iv = inv + (b - a - 1) * OW;
+        for (int64_t ox = 0; ox < OW; ox += 16) {
+            __m512 v = _mm512_loadu_ps(r + ox);
+            for (int64_t k = 1; k < KW; k++) v = fold(v, _mm512_loadu_ps(r + ox + k), is_max);
+            const __mmask16 m = mask16(OW - ox);
+            if (!is_max) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, iv + ox));
+            _mm512_mask_storeu_ps(y + oy * OW + ox, m, v);
+        }
+    }
+}
+
+/* buf: PLANE_FLOATS floats, after s1_plane_init. */
+AVX512 static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float *buf)
+{
+    if (p->max) {
+        __mmask16 nan = 0;
+        for (int64_t i = 0; i < p->H * p->W; i += 16) {
+            const __m512 v = _mm512_maskz_loadu_ps(mask16(p->H * p->W - i), x + i);
+            nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        }
+        if (nan) return false;
+        if (p->KH == 3 && p->KW == 3) s1_plane_body(p, x, y, buf, true, 3, 3);
+        else s1_plane_body(p, x, y, buf, true, p->KH, p->KW);
+    } else {
+        if (p->KH == 3 && p->KW == 3) s1_plane_body(p, x, y, buf, false, 3, 3);
+        else s1_plane_body(p, x, y, buf, false, p->KH, p->KW);
+    }
+    return true;
+}
+#define S1_PLANE_FITS(p) (spd_vmath_avx512() && s1_plane_fits(p))
 #else
 #define KERN() (&KERN_PORT)
 #define MAX_SMALL_FITS(p) false
+#define S1_PLANE_FITS(p) false
 static bool max_small_plane(const spd_pool2d *p, const float *x, float *y) { return (void)p, (void)x, (void)y, false; }
+static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float *buf)
+{
+    return (void)p, (void)x, (void)y, (void)buf, false;
+}
+static void s1_plane_init(const spd_pool2d *p, float *buf) { (void)p, (void)buf; }
 #endif
 
 /* ---- the plane walk ---- */
-
-/* The taps k in [0, nk) of output o along one axis whose input position
- * o*s - pb + k*d lies in [lo, hi): [*k0, *k1). */
-static inline void taps(int64_t o, int64_t s, int64_t pb, int64_t d, int64_t nk, int64_t lo, int64_t hi, int64_t *k0,
-                        int64_t *k1)
-{
-    const int64_t base = o * s - pb;
-    int64_t a, b;
-    if (d == 1) {
-        a = lo - base > 0 ? lo - base : 0;
-        b = hi - base;
-    } else {
-        a = base >= lo ? 0 : (lo - base + d - 1) / d;
-        b = hi - base <= 0 ? 0 : (hi - 1 - base) / d + 1;
-    }
-    if (a > nk) a = nk;
-    if (b > nk) b = nk;
-    if (b < a) b = a;
-    *k0 = a;
-    *k1 = b;
-}
 
 /* Spare elements at the end of each buffer array (see the AVX2 kernels). */
 #define PADV 16
@@ -730,6 +847,7 @@ typedef struct pool_job {
     int64_t bt[NBORDER][3];  /* the first ones' in-bounds taps [x0, x1) and padded tap count */
     int64_t rb;              /* row blocks per plane (tasks split planes when > 1) */
     bool small;              /* max_small_plane first, plane by plane */
+    bool s1;                 /* s1_plane first, plane by plane */
     int64_t planes_per_task; /* when rb == 1 */
 } pool_job;
 
@@ -793,7 +911,7 @@ static int64_t border_col(const pool_job *j, int64_t i, int64_t *x0, int64_t *x1
  * passes of a batch of rows run before their row passes, as a row pass
  * right after its column pass loads what was stored moments before, across
  * two stores, and waits for them to reach the cache. Each buffer holds q
- * arrays of V (floats for max, doubles for average's sums), then F for max. */
+ * arrays of V (column maxima or sums), then F for max. */
 #define BATCH 8
 
 typedef struct row_buf {
@@ -832,7 +950,7 @@ static void max_border(const pool_job *j, const float *b, const float *r0, float
 }
 
 /* The same for average; ny: the row count of the window (padded or not). */
-static void avg_border(const pool_job *j, const double *b, int64_t ny, float *yr)
+static void avg_border(const pool_job *j, const float *b, int64_t ny, float *yr)
 {
     const spd_pool2d *p = j->p;
     for (int64_t i = 0; i < j->nb; i++) {
@@ -840,9 +958,9 @@ static void avg_border(const pool_job *j, const double *b, int64_t ny, float *yr
         const int64_t ox = border_col(j, i, &x0, &x1, &px);
         const int64_t nx = p->count_include_pad ? px : x1 - x0;
         const int64_t bx = ox * p->sx - p->pl;
-        double acc = 0;
+        float acc = 0;
         for (int64_t kx = x0; kx < x1; kx++) acc += b[at(j, bx + kx * p->dx)];
-        yr[ox] = (float)(acc / (double)(ny * nx != 0 ? ny * nx : 1));
+        yr[ox] = acc / (float)(ny * nx != 0 ? ny * nx : 1);
     }
 }
 
@@ -892,10 +1010,10 @@ static void pool_rows(const pool_job *j, const row_buf *rb, int64_t pl, int64_t 
             for (int i = 0; i < b.n && j->nb; i++)
                 max_border(j, (const float *)(rb->mem + i * rb->stride), b.x + i * b.rstep, yr + i * p->OW);
         } else {
-            b.inv = 1.0 / (double)(ny * p->KW);
+            b.inv = 1.0f / (float)(ny * p->KW);
             j->k->avg_batch(&b);
             for (int i = 0; i < b.n && j->nb; i++)
-                avg_border(j, (const double *)(rb->mem + i * rb->stride), ny, yr + i * p->OW);
+                avg_border(j, (const float *)(rb->mem + i * rb->stride), ny, yr + i * p->OW);
         }
     }
 }
@@ -906,7 +1024,7 @@ static void pool_task(void *ctx, int64_t t)
     const spd_pool2d *p = j->p;
     double stack[2048];
     row_buf rbuf, *rb = &rbuf;
-    rbuf.stride = p->max ? (j->q + 1) * j->L * (int64_t)sizeof(float) : j->q * j->L * (int64_t)sizeof(double);
+    rbuf.stride = (j->q + (p->max ? 1 : 0)) * j->L * (int64_t)sizeof(float);
     rbuf.batch = (int)((int64_t)sizeof stack / rbuf.stride < BATCH ? (int64_t)sizeof stack / rbuf.stride : BATCH);
     rbuf.mem = (char *)stack;
     if (p->KH > MAXK || p->KW > MAXK) {
@@ -916,6 +1034,7 @@ static void pool_task(void *ctx, int64_t t)
         if (!(rbuf.mem = spd_malloc((size_t)rbuf.stride))) rb = NULL; /* the walk */
     }
     if (rb) row_buf_init(j, rb);
+    if (j->s1) s1_plane_init(p, (float *)stack);
     if (j->rb > 1) {
         const int64_t pl = t / j->rb, b = t % j->rb;
         pool_rows(j, rb, pl, b * p->OH / j->rb, (b + 1) * p->OH / j->rb);
@@ -924,6 +1043,7 @@ static void pool_task(void *ctx, int64_t t)
         const int64_t p1 = p0 + j->planes_per_task < p->nc ? p0 + j->planes_per_task : p->nc;
         for (int64_t pl = p0; pl < p1; pl++) {
             if (j->small && max_small_plane(p, j->x + pl * p->H * p->W, j->y + pl * p->OH * p->OW)) continue;
+            if (j->s1 && s1_plane(p, j->x + pl * p->H * p->W, j->y + pl * p->OH * p->OW, (float *)stack)) continue;
             pool_rows(j, rb, pl, 0, p->OH);
         }
     }
@@ -934,7 +1054,7 @@ void spd_pool2d_f32(const spd_pool2d *p, const float *x, float *y)
 {
     if (p->nc <= 0 || p->OH <= 0 || p->OW <= 0) return;
     pool_job j = {.p = p, .k = KERN(), .x = x, .y = y, .q = p->sx == 2 ? 2 : 1, .rb = 1, .planes_per_task = p->nc,
-                  .small = MAX_SMALL_FITS(p)};
+                  .small = MAX_SMALL_FITS(p), .s1 = S1_PLANE_FITS(p)};
     j.L = ((j.q == 1 ? p->W : (p->W + 1) / 2) + PADV + 7) & ~(int64_t)7;
     /* interior columns: ox*sx - pl >= 0 and ox*sx - pl + (KW-1)*dx <= W - 1 */
     const int64_t ext = (p->KW - 1) * p->dx;

@@ -22,8 +22,8 @@ typedef struct spd_pool2d {
  * the first in-bounds tap in row-major order and takes a later one only when
  * greater, so a NaN first tap gives NaN and later NaNs are ignored; exactly
  * so here, whatever order the taps are visited in. Averages are summed in
- * double and scaled by 1/count (within an ulp of double of the reference's
- * division before rounding to float). */
+ * float and scaled by 1/count: within 1 ulp plus (taps + 2) float roundings
+ * of sum |x| / count of the reference's double sum. */
 void spd_pool2d_f32(const spd_pool2d *p, const float *x, float *y);
 /* Global pooling of nc planes of n elements (average summed in double; max
  * with the rule above). */
