@@ -71,6 +71,11 @@ static inline void taps(int64_t o, int64_t s, int64_t pb, int64_t d, int64_t nk,
     *k1 = b;
 }
 
+/* s1_plane's buffers (below): the task's stack buffer, and the job's table
+ * of reciprocals (see s1_inv_init). */
+#define PLANE_FLOATS 4096
+#define S1_INV 1024
+
 /* ---- the kernels, portable build ---- */
 
 /* Each build has four row kernels:
@@ -719,46 +724,28 @@ AVX512 static bool max_small_plane(const spd_pool2d *p, const float *x, float *y
  * holds an in-bounds tap (pads < kernel), so the average's divisor is never
  * 0 and max's result is a tap's; with no NaN in the plane (else false, for
  * the general walk) any tap order gives the reference's max. */
-#define PLANE_FLOATS 4096 /* the task's stack buffer */
 
 static bool s1_plane_fits(const spd_pool2d *p)
 {
     const int64_t Wp = p->W + p->pl + p->pr;
     return p->sy == 1 && p->sx == 1 && p->dy == 1 && p->dx == 1 && p->pl < p->KW && p->pr < p->KW &&
            p->pt < p->KH && p->pb < p->KH && p->OW == Wp - p->KW + 1 && p->OH == p->H + p->pt + p->pb - p->KH + 1 &&
-           p->OH * Wp + p->KH * p->OW + 64 + p->KW <= PLANE_FLOATS;
+           p->OH * Wp + 16 + p->KW <= PLANE_FLOATS && p->KH * p->OW <= S1_INV;
 }
 
-/* The layout of s1_plane's buffer: the padded column results, OH rows of
- * Wp, 16 + KW spare floats; then for average, the reciprocals of the
- * window sizes of the output columns for each in-bounds row count ny,
- * row ny - 1 of KH rows of OW (made once a task by s1_plane_init). */
-static float *s1_inv(const spd_pool2d *p, float *buf)
-{
-    return buf + p->OH * (p->W + p->pl + p->pr) + 16 + p->KW;
-}
-
+/* s1_plane's buffer: the padded column results, OH rows of Wp, then 16 +
+ * KW spare floats, which the row pass reads past the last row's end (into
+ * lanes it does not store): they are given values once a task. */
 static void s1_plane_init(const spd_pool2d *p, float *buf)
 {
-    const int64_t Wp = p->W + p->pl + p->pr;
-    /* the row pass reads up to 15 + KW - 1 floats past the last row's end
-     * (into lanes it does not store): give them values */
-    for (int64_t c = p->OH * Wp; c < p->OH * Wp + 16 + p->KW; c++) buf[c] = 0;
-    if (p->max) return;
-    float *inv = s1_inv(p, buf);
-    for (int64_t ny = 1; ny <= p->KH; ny++)
-        for (int64_t ox = 0; ox < p->OW; ox++) {
-            int64_t x0, x1;
-            taps(ox, 1, p->pl, 1, p->KW, p->count_include_pad ? -p->pl : 0, p->count_include_pad ? p->W + p->pr : p->W,
-                 &x0, &x1);
-            inv[(ny - 1) * p->OW + ox] = (float)(1.0 / (double)(ny * (x1 - x0)));
-        }
+    const int64_t end = p->OH * (p->W + p->pl + p->pr);
+    for (int64_t c = end; c < end + 16 + p->KW; c++) buf[c] = 0;
 }
 
 INLINE512 __m512 fold(__m512 a, __m512 b, bool is_max) { return is_max ? _mm512_max_ps(a, b) : _mm512_add_ps(a, b); }
 
-INLINE512 void s1_plane_body(const spd_pool2d *p, const float *x, float *y, float *buf, const bool is_max,
-                              const int64_t KH, const int64_t KW)
+INLINE512 void s1_plane_body(const spd_pool2d *p, const float *x, float *y, float *buf, const float *inv,
+                              const bool is_max, const int64_t KH, const int64_t KW)
 {
     const int64_t W = p->W, H = p->H, pl = p->pl, pt = p->pt, Wp = W + pl + p->pr, OW = p->OW, OH = p->OH;
     const float padv = is_max ? -INFINITY : 0.0f;
@@ -781,7 +768,6 @@ INLINE512 void s1_plane_body(const spd_pool2d *p, const float *x, float *y, floa
     }
     /* average: the divisors' rows count padded rows too with count_include_pad */
     const int64_t lo = is_max || p->count_include_pad ? -pt : 0, hi = is_max || p->count_include_pad ? H + p->pb : H;
-    const float *inv = s1_inv(p, buf);
     for (int64_t oy = 0; oy < OH; oy++) {
         const float *r = buf + oy * Wp;
         const int64_t a = lo + pt - oy > 0 ? lo + pt - oy : 0, b = hi + pt - oy < KH ? hi + pt - oy : KH;
@@ -796,8 +782,8 @@ INLINE512 void s1_plane_body(const spd_pool2d *p, const float *x, float *y, floa
     }
 }
 
-/* buf: PLANE_FLOATS floats, after s1_plane_init. */
-AVX512 static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float *buf)
+/* buf: PLANE_FLOATS floats, after s1_plane_init; inv: see s1_inv_init. */
+AVX512 static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float *buf, const float *inv)
 {
     if (p->max) {
         __mmask16 nan = 0;
@@ -806,11 +792,11 @@ AVX512 static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float
             nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
         }
         if (nan) return false;
-        if (p->KH == 3 && p->KW == 3) s1_plane_body(p, x, y, buf, true, 3, 3);
-        else s1_plane_body(p, x, y, buf, true, p->KH, p->KW);
+        if (p->KH == 3 && p->KW == 3) s1_plane_body(p, x, y, buf, inv, true, 3, 3);
+        else s1_plane_body(p, x, y, buf, inv, true, p->KH, p->KW);
     } else {
-        if (p->KH == 3 && p->KW == 3) s1_plane_body(p, x, y, buf, false, 3, 3);
-        else s1_plane_body(p, x, y, buf, false, p->KH, p->KW);
+        if (p->KH == 3 && p->KW == 3) s1_plane_body(p, x, y, buf, inv, false, 3, 3);
+        else s1_plane_body(p, x, y, buf, inv, false, p->KH, p->KW);
     }
     return true;
 }
@@ -820,12 +806,25 @@ AVX512 static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float
 #define MAX_SMALL_FITS(p) false
 #define S1_PLANE_FITS(p) false
 static bool max_small_plane(const spd_pool2d *p, const float *x, float *y) { return (void)p, (void)x, (void)y, false; }
-static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float *buf)
+static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float *buf, const float *inv)
 {
-    return (void)p, (void)x, (void)y, (void)buf, false;
+    return (void)p, (void)x, (void)y, (void)buf, (void)inv, false;
 }
 static void s1_plane_init(const spd_pool2d *p, float *buf) { (void)p, (void)buf; }
 #endif
+
+/* The reciprocals of an average's window sizes for s1_plane, once a job
+ * (a task each cost 2x2 threads' time on Inception's 17x17 pools): row
+ * ny - 1 (of KH) for windows with ny rows counted, one per output column. */
+static void s1_inv_init(const spd_pool2d *p, float *inv)
+{
+    for (int64_t ox = 0; ox < p->OW; ox++) {
+        int64_t x0, x1;
+        taps(ox, 1, p->pl, 1, p->KW, p->count_include_pad ? -p->pl : 0, p->count_include_pad ? p->W + p->pr : p->W,
+             &x0, &x1);
+        for (int64_t ny = 1; ny <= p->KH; ny++) inv[(ny - 1) * p->OW + ox] = (float)(1.0 / (double)(ny * (x1 - x0)));
+    }
+}
 
 /* ---- the plane walk ---- */
 
@@ -848,6 +847,7 @@ typedef struct pool_job {
     int64_t rb;              /* row blocks per plane (tasks split planes when > 1) */
     bool small;              /* max_small_plane first, plane by plane */
     bool s1;                 /* s1_plane first, plane by plane */
+    float s1inv[S1_INV];     /* its reciprocals, for average */
     int64_t planes_per_task; /* when rb == 1 */
 } pool_job;
 
@@ -1043,7 +1043,8 @@ static void pool_task(void *ctx, int64_t t)
         const int64_t p1 = p0 + j->planes_per_task < p->nc ? p0 + j->planes_per_task : p->nc;
         for (int64_t pl = p0; pl < p1; pl++) {
             if (j->small && max_small_plane(p, j->x + pl * p->H * p->W, j->y + pl * p->OH * p->OW)) continue;
-            if (j->s1 && s1_plane(p, j->x + pl * p->H * p->W, j->y + pl * p->OH * p->OW, (float *)stack)) continue;
+            if (j->s1 && s1_plane(p, j->x + pl * p->H * p->W, j->y + pl * p->OH * p->OW, (float *)stack, j->s1inv))
+                continue;
             pool_rows(j, rb, pl, 0, p->OH);
         }
     }
@@ -1055,6 +1056,7 @@ void spd_pool2d_f32(const spd_pool2d *p, const float *x, float *y)
     if (p->nc <= 0 || p->OH <= 0 || p->OW <= 0) return;
     pool_job j = {.p = p, .k = KERN(), .x = x, .y = y, .q = p->sx == 2 ? 2 : 1, .rb = 1, .planes_per_task = p->nc,
                   .small = MAX_SMALL_FITS(p), .s1 = S1_PLANE_FITS(p)};
+    if (j.s1 && !p->max) s1_inv_init(p, j.s1inv);
     j.L = ((j.q == 1 ? p->W : (p->W + 1) / 2) + PADV + 7) & ~(int64_t)7;
     /* interior columns: ox*sx - pl >= 0 and ox*sx - pl + (KW-1)*dx <= W - 1 */
     const int64_t ext = (p->KW - 1) * p->dx;
