@@ -71,9 +71,12 @@ TARGET static inline void store16_ib(float *c, const float *z, int64_t shift, __
  * place, rows lda apart (kernel_sa; a panel otherwise); ib: B rows read in
  * place at b + map->boff[p] and C's lanes stored where map says
  * (kernel_ib; n is then 32); full: a tile of MR rows with alpha 1, beta 0
- * and te's clamp full - 1 (0: none of these known). Inlined into each
- * kernel with wide, sb, sa, ib and full constant. */
-TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, int sa, int ib, int full, int64_t k,
+ * and te's clamp full - 1 (0: none of these known); rows: the A panel
+ * rows computed (MR, or fewer for a last tile of m <= rows: 4, 2 or 1).
+ * Inlined into each kernel with rows, wide, sb, sa, ib and full constant. */
+#define tile(...) tile_rows(MR, __VA_ARGS__)
+TARGET static inline __attribute__((always_inline)) void tile_rows(int rows, int wide, int sb, int sa, int ib,
+                                                                    int full, int64_t k,
                                                                const float *a, int64_t lda, const float *b,
                                                                int64_t ldb, const spd_tile_map *map, float *C,
                                                                int64_t ldc, int m, int n, float alpha, float beta,
@@ -133,7 +136,7 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
     const int64_t b_ahead = !sb && !ib && te ? te->b_ahead : 0;
     const int b_later = sb && te ? te->b_later : 0;
 #define ROW(r)                                                                                                    \
-    {                                                                                                             \
+    if (r < rows) {                                                                                               \
         const __m512 ar = _mm512_set1_ps(sa ? a##r[q] : a[r]);                                                    \
         c##r##0 = _mm512_fmadd_ps(ar, b0, c##r##0);                                                               \
         if (wide) c##r##1 = _mm512_fmadd_ps(ar, b1, c##r##1);                                                     \
@@ -173,10 +176,10 @@ TARGET static inline __attribute__((always_inline)) void tile(int wide, int sb, 
     const float *z = te ? te->z : NULL;
     const float la = te ? te->lo : 0.0f;
 #define STORE(r)                                                                                                  \
-    if (r < m && !ib) {                                                                                           \
+    if (r < m && r < rows && !ib) {                                                                               \
         store16(C + r * ldc, z ? z + r * ldc : NULL, m0, c##r##0, alpha, beta, clamp, lo, hi, la);                   \
         if (wide) store16(C + r * ldc + 16, z ? z + r * ldc + 16 : NULL, m1, c##r##1, alpha, beta, clamp, lo, hi, la); \
-    } else if (r < m) {                                                                                           \
+    } else if (r < m && r < rows) {                                                                               \
         store16_ib(C + r * ldc, z ? z + r * ldc : NULL, shift, f0, s0, c##r##0, clamp, lo, hi, la);              \
         store16_ib(C + r * ldc + 16, z ? z + r * ldc + 16 : NULL, shift, f1, s1, c##r##1, clamp, lo, hi, la);    \
     }
@@ -220,6 +223,18 @@ TARGET static void kernel_8x32(int64_t k, const float *a, const float *b, float 
                                float alpha, float beta, const spd_tile_epi *te)
 {
     FULL_TILE(0)
+    /* a last tile of few rows (a transposed product's positions: 49 = 6 x 8
+     * + 1) computes only those */
+#define PART(R)                                                                                                   \
+    if (m <= R) {                                                                                                 \
+        if (n > 16) tile_rows(R, 1, 0, 0, 0, 0, k, a, 0, b, NR, NULL, C, ldc, m, n, alpha, beta, te);              \
+        else tile_rows(R, 0, 0, 0, 0, 0, k, a, 0, b, NR, NULL, C, ldc, m, n, alpha, beta, te);                     \
+        return;                                                                                                   \
+    }
+    PART(1)
+    PART(2)
+    PART(4)
+#undef PART
     if (n > 16)
         tile(1, 0, 0, 0, 0, k, a, 0, b, NR, NULL, C, ldc, m, n, alpha, beta, te);
     else
