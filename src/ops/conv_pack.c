@@ -157,17 +157,18 @@ static inline void zero_few(float *d, int64_t n)
 typedef struct fill_job {
     spd_conv2d_src *src;
     const float *x;
+    int64_t bands; /* tasks per channel, each a band of plane rows */
 } fill_job;
 
 #if defined(__x86_64__)
 /* Channel c's planes when the stride is 2 both ways and all four phases
  * are read (a 3x3 or larger stride-2 kernel): each input row is read once
  * and split into its even and odd columns by two two-source permutes per
- * 32 floats, each half going to the plane of its column phase; one call
- * per channel. Four copy_even passes per row, one per phase, reading each
+ * 32 floats, each half going to the plane of its column phase; plane rows
+ * [i0, i1) of the channel. Four copy_even passes per row, one per phase, reading each
  * input row twice, took resnet50's layer2.0.conv2 (128 x 56 x 56) 112 us. */
 __attribute__((target("avx512f"))) static void fill_channel_s2(const spd_conv2d_src *src, const float *xc,
-                                                               float *planes)
+                                                               float *planes, int64_t i0, int64_t i1)
 {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -187,7 +188,7 @@ __attribute__((target("avx512f"))) static void fill_channel_s2(const spd_conv2d_
     const int pe = (int)((2 * j0[0] - s->pl) & 1); /* 0 when phase 0 holds the even columns */
     const int64_t ne = j1[pe] - j0[pe], no = j1[1 - pe] - j0[1 - pe], n = ne > no ? ne : no;
     for (int py = 0; py < 2; py++)
-        for (int64_t i = 0; i < Hh; i++) {
+        for (int64_t i = i0; i < i1; i++) {
             float *de = planes + ph[py][pe] * Hh * Wh + i * Wh, *dodd = planes + ph[py][1 - pe] * Hh * Wh + i * Wh;
             const int64_t iy = 2 * i + py - s->pt;
             if (iy < 0 || iy >= s->H) {
@@ -219,18 +220,20 @@ __attribute__((target("avx512f"))) static void fill_channel_s2(const spd_conv2d_
 }
 #endif
 
-/* Channel c's planes: plane (py, px) row i is padded row i*sy + py, column
- * j padded column j*sx + px; outside the input it is zero. */
-static void fill_channel(void *ctx, int64_t c)
+/* Task t: a band of the rows of channel c's planes (see fill_job). Plane
+ * (py, px) row i is padded row i*sy + py, column j padded column j*sx +
+ * px; outside the input it is zero. */
+static void fill_channel(void *ctx, int64_t t)
 {
     const fill_job *j = ctx;
     const spd_conv2d_src *src = j->src;
     const spd_conv2d_shape *s = &src->s;
-    const int64_t Hh = src->Hh, Wh = src->Wh;
+    const int64_t Hh = src->Hh, Wh = src->Wh, c = t / j->bands, b = t % j->bands;
+    const int64_t i0 = b * Hh / j->bands, i1 = (b + 1) * Hh / j->bands;
     const float *xc = j->x + c * s->H * s->W;
 #if defined(__x86_64__)
     if (s->sy == 2 && s->sx == 2 && src->nphase == 4 && spd_vmath_avx512()) {
-        fill_channel_s2(src, xc, src->own + c * 4 * Hh * Wh);
+        fill_channel_s2(src, xc, src->own + c * 4 * Hh * Wh, i0, i1);
         return;
     }
 #endif
@@ -243,7 +246,7 @@ static void fill_channel(void *ctx, int64_t c)
         if (j0 > Wh) j0 = Wh;
         if (j1 > Wh) j1 = Wh;
         if (j1 < j0) j1 = j0;
-        for (int64_t i = 0; i < Hh; i++) {
+        for (int64_t i = i0; i < i1; i++) {
             float *d = plane + i * Wh;
             const int64_t iy = i * s->sy + py - s->pt;
             if (iy < 0 || iy >= s->H) {
@@ -274,11 +277,16 @@ void spd_conv2d_src_fill(spd_conv2d_src *src, const float *x, int threads)
         src->buf = x;
         return;
     }
-    fill_job j = {src, x};
-    if (threads > 1 && src->s.C > 1 && src->s.C * src->nphase * src->Hh * src->Wh >= FILL_PARALLEL_MIN)
-        spd_parallel_for(src->s.C, fill_channel, &j);
-    else
+    fill_job j = {src, x, 1};
+    if (threads > 1 && src->s.C * src->nphase * src->Hh * src->Wh >= FILL_PARALLEL_MIN) {
+        /* few channels (a 3-channel stem's) in bands of rows: 3 tasks on 2
+         * threads left one waiting a third of the fill */
+        if (src->s.C < 4 * threads && src->Hh > 1)
+            j.bands = cdiv(4 * threads, src->s.C) < src->Hh ? cdiv(4 * threads, src->s.C) : src->Hh;
+        spd_parallel_for(src->s.C * j.bands, fill_channel, &j);
+    } else {
         for (int64_t c = 0; c < src->s.C; c++) fill_channel(&j, c);
+    }
 }
 
 /* A run of output columns within one output line and one panel: it reads

@@ -563,6 +563,29 @@ static void conv1d_tests(void)
         }
 }
 
+/* Few input channels over large planes, whose phase planes are filled in
+ * bands of rows at 2 threads (ops/conv_pack.c spd_conv2d_src_fill): a
+ * 3-channel stride-2 stem (all four phases: the AVX-512 fill), a 7x7 one,
+ * a stride-1 kernel with 2 channels (one phase) and odd sizes; 1 and 2
+ * threads. */
+static void few_channel_tests(void)
+{
+    struct { int64_t C, M, H, W, k, s, p; } hp[] = {
+        {3, 16, 161, 160, 3, 2, 1}, {3, 8, 131, 130, 7, 2, 3}, {2, 8, 201, 199, 3, 1, 1}, {1, 8, 190, 257, 5, 2, 0},
+    };
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++)
+        for (int threads = 1; threads <= 2; threads++) {
+            conv_case c = conv_base(2);
+            c.C = hp[i].C, c.M = hp[i].M;
+            c.in[0] = hp[i].H, c.in[1] = hp[i].W;
+            c.k[0] = c.k[1] = hp[i].k, c.s[0] = c.s[1] = hp[i].s;
+            c.pb[0] = c.pb[1] = c.pe[0] = c.pe[1] = hp[i].p;
+            c.bias = 1;
+            c.ac = pick_act(SPD_ACT_RELU);
+            run_conv_case(&c, threads);
+        }
+}
+
 /* Dilated depthwise convolutions at stride 1, phase by phase (ops/conv.c
  * depthwise_phases): DeepLab's 5x5 at dilation 2 over 14x14, 3x3 and 7x7,
  * dilations 2-4 unequal on the two axes, odd and tiny planes (phases that
@@ -953,6 +976,7 @@ int main(void)
     taps_tests();
     dw_dilated_tests();
     conv1d_tests();
+    few_channel_tests();
     g_checks++;
     if ((spd_alloc_current() - spd_scratch_held()) != 0) {
         printf("FAIL %zu bytes still allocated\n", (spd_alloc_current() - spd_scratch_held()));
