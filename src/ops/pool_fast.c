@@ -71,10 +71,22 @@ static inline void taps(int64_t o, int64_t s, int64_t pb, int64_t d, int64_t nk,
     *k1 = b;
 }
 
-/* s1_plane's buffers (below): the task's stack buffer, and the job's table
- * of reciprocals (see s1_inv_init). */
+/* s1_plane's buffers (below): the task's stack buffer, and the job's
+ * tables (s1_tabs). */
 #define PLANE_FLOATS 4096
 #define S1_INV 1024
+#define FLAT_MAX 2048 /* most H x W for the flat pass */
+#define FLAT_KW 8     /* widest window for it */
+
+/* The reciprocals of an average's window sizes, made once a job (a task
+ * each cost 2x2 threads' time on Inception's 17x17 pools): for the row by
+ * row pass, row ny - 1 (of KH) for windows of ny counted rows, one per
+ * output column; for the flat pass (flat), one per output. */
+typedef struct s1_tabs {
+    bool flat;
+    float inv[S1_INV];
+    float finv[FLAT_MAX];
+} s1_tabs;
 
 /* ---- the kernels, portable build ---- */
 
@@ -782,9 +794,74 @@ INLINE512 void s1_plane_body(const spd_pool2d *p, const float *x, float *y, floa
     }
 }
 
-/* buf: PLANE_FLOATS floats, after s1_plane_init; inv: see s1_inv_init. */
-AVX512 static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float *buf, const float *inv)
+/* Pools that keep the plane's size (pads KH - 1 and KW - 1 in all, the
+ * usual "same" pooling) over at most FLAT_MAX values go flat: the plane's
+ * rows are contiguous, so the column pass of the rows whose windows lie
+ * inside the plane is one run over all of them, and the row pass is one
+ * run over the whole plane, 16 outputs a vector wherever the rows end;
+ * each tap's load masks off the lanes whose tap falls outside its row
+ * (columns tracked per lane). A 17x17 plane is 19 vectors, where row by
+ * row it was 34 (the second of each row one lane full). */
+static bool s1_flat_fits(const spd_pool2d *p)
 {
+    return p->OH == p->H && p->OW == p->W && p->H * p->W <= FLAT_MAX && p->KW <= FLAT_KW &&
+           p->H * p->W + 48 + p->KW <= PLANE_FLOATS;
+}
+
+INLINE512 void s1_flat_body(const spd_pool2d *p, const float *x, float *y, float *buf, const float *finv,
+                             const bool is_max, const int64_t KH, const int64_t KW)
+{
+    const int64_t W = p->W, H = p->H, HW = H * W, pt = p->pt, pl = p->pl;
+    float *C = buf + 16; /* the row pass reads from C - pl */
+    const int64_t lo = pt, hi = H - p->pb; /* the rows whose windows lie inside the plane */
+    for (int64_t oy = 0; oy < H; oy++) {
+        if (oy == lo && hi > lo) {
+            const float *xs = x - pt * W;
+            for (int64_t i = lo * W; i < hi * W; i += 16) {
+                const __mmask16 m = mask16(hi * W - i);
+                __m512 v = _mm512_maskz_loadu_ps(m, xs + i);
+                for (int64_t k = 1; k < KH; k++) v = fold(v, _mm512_maskz_loadu_ps(m, xs + i + k * W), is_max);
+                _mm512_mask_storeu_ps(C + i, m, v);
+            }
+            oy = hi - 1;
+            continue;
+        }
+        const int64_t y0 = pt - oy > 0 ? pt - oy : 0, y1 = H + pt - oy < KH ? H + pt - oy : KH;
+        const float *x0 = x + (oy - pt + y0) * W;
+        for (int64_t c = 0; c < W; c += 16) {
+            const __mmask16 m = mask16(W - c);
+            __m512 v = _mm512_maskz_loadu_ps(m, x0 + c);
+            for (int64_t k = 1; k < y1 - y0; k++) v = fold(v, _mm512_maskz_loadu_ps(m, x0 + k * W + c), is_max);
+            _mm512_mask_storeu_ps(C + oy * W + c, m, v);
+        }
+    }
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    const __m512i vW = _mm512_set1_epi32((int)W), step = _mm512_set1_epi32(16 % (int)W);
+    /* each lane's column; kept in [0, W) as the vector moves 16 on */
+    int32_t c0[16];
+    for (int l = 0; l < 16; l++) c0[l] = (int32_t)(l % W);
+    __m512i col = _mm512_loadu_si512(c0);
+    for (int64_t i = 0; i < HW; i += 16) {
+        const __mmask16 m = mask16(HW - i);
+        __m512 v = is_max ? ninf : _mm512_setzero_ps();
+        for (int64_t k = 0; k < KW; k++) {
+            /* lanes whose tap column col + k - pl lies in [0, W) */
+            const __mmask16 in = _mm512_cmplt_epu32_mask(_mm512_add_epi32(col, _mm512_set1_epi32((int)(k - pl))), vW);
+            const __m512 t = _mm512_loadu_ps(C + i + k - pl);
+            v = fold(v, is_max ? _mm512_mask_mov_ps(ninf, in, t) : _mm512_maskz_mov_ps(in, t), is_max);
+        }
+        if (!is_max) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, finv + i));
+        _mm512_mask_storeu_ps(y + i, m, v);
+        /* 16 on: col + 16 mod W (16 % W added, W taken once off where past) */
+        col = _mm512_add_epi32(col, step);
+        col = _mm512_mask_sub_epi32(col, _mm512_cmpge_epi32_mask(col, vW), col, vW);
+    }
+}
+
+/* buf: PLANE_FLOATS floats, after s1_plane_init; t: see s1_tabs. */
+AVX512 static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float *buf, const s1_tabs *t)
+{
+    const float *inv = t->inv;
     if (p->max) {
         __mmask16 nan = 0;
         for (int64_t i = 0; i < p->H * p->W; i += 16) {
@@ -792,10 +869,14 @@ AVX512 static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float
             nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
         }
         if (nan) return false;
-        if (p->KH == 3 && p->KW == 3) s1_plane_body(p, x, y, buf, inv, true, 3, 3);
+        if (t->flat && p->KH == 3 && p->KW == 3) s1_flat_body(p, x, y, buf, t->finv, true, 3, 3);
+        else if (t->flat) s1_flat_body(p, x, y, buf, t->finv, true, p->KH, p->KW);
+        else if (p->KH == 3 && p->KW == 3) s1_plane_body(p, x, y, buf, inv, true, 3, 3);
         else s1_plane_body(p, x, y, buf, inv, true, p->KH, p->KW);
     } else {
-        if (p->KH == 3 && p->KW == 3) s1_plane_body(p, x, y, buf, inv, false, 3, 3);
+        if (t->flat && p->KH == 3 && p->KW == 3) s1_flat_body(p, x, y, buf, t->finv, false, 3, 3);
+        else if (t->flat) s1_flat_body(p, x, y, buf, t->finv, false, p->KH, p->KW);
+        else if (p->KH == 3 && p->KW == 3) s1_plane_body(p, x, y, buf, inv, false, 3, 3);
         else s1_plane_body(p, x, y, buf, inv, false, p->KH, p->KW);
     }
     return true;
@@ -806,23 +887,30 @@ AVX512 static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float
 #define MAX_SMALL_FITS(p) false
 #define S1_PLANE_FITS(p) false
 static bool max_small_plane(const spd_pool2d *p, const float *x, float *y) { return (void)p, (void)x, (void)y, false; }
-static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float *buf, const float *inv)
+static bool s1_plane(const spd_pool2d *p, const float *x, float *y, float *buf, const s1_tabs *t)
 {
-    return (void)p, (void)x, (void)y, (void)buf, (void)inv, false;
+    return (void)p, (void)x, (void)y, (void)buf, (void)t, false;
 }
+static bool s1_flat_fits(const spd_pool2d *p) { return (void)p, false; }
 static void s1_plane_init(const spd_pool2d *p, float *buf) { (void)p, (void)buf; }
 #endif
 
-/* The reciprocals of an average's window sizes for s1_plane, once a job
- * (a task each cost 2x2 threads' time on Inception's 17x17 pools): row
- * ny - 1 (of KH) for windows with ny rows counted, one per output column. */
-static void s1_inv_init(const spd_pool2d *p, float *inv)
+/* t's tables for p (see s1_tabs). */
+static void s1_tabs_init(const spd_pool2d *p, s1_tabs *t)
 {
+    t->flat = s1_flat_fits(p);
+    if (p->max) return;
+    const bool inc = p->count_include_pad; /* windows count padded taps too */
     for (int64_t ox = 0; ox < p->OW; ox++) {
         int64_t x0, x1;
-        taps(ox, 1, p->pl, 1, p->KW, p->count_include_pad ? -p->pl : 0, p->count_include_pad ? p->W + p->pr : p->W,
-             &x0, &x1);
-        for (int64_t ny = 1; ny <= p->KH; ny++) inv[(ny - 1) * p->OW + ox] = (float)(1.0 / (double)(ny * (x1 - x0)));
+        taps(ox, 1, p->pl, 1, p->KW, inc ? -p->pl : 0, inc ? p->W + p->pr : p->W, &x0, &x1);
+        for (int64_t r = 1; r <= p->KH; r++) t->inv[(r - 1) * p->OW + ox] = (float)(1.0 / (double)(r * (x1 - x0)));
+    }
+    if (!t->flat) return;
+    for (int64_t oy = 0; oy < p->OH; oy++) {
+        int64_t y0, y1;
+        taps(oy, 1, p->pt, 1, p->KH, inc ? -p->pt : 0, inc ? p->H + p->pb : p->H, &y0, &y1);
+        memcpy(t->finv + oy * p->OW, t->inv + (y1 - y0 - 1) * p->OW, (size_t)p->OW * sizeof(float));
     }
 }
 
@@ -847,7 +935,7 @@ typedef struct pool_job {
     int64_t rb;              /* row blocks per plane (tasks split planes when > 1) */
     bool small;              /* max_small_plane first, plane by plane */
     bool s1;                 /* s1_plane first, plane by plane */
-    float s1inv[S1_INV];     /* its reciprocals, for average */
+    const s1_tabs *tabs;     /* its tables */
     int64_t planes_per_task; /* when rb == 1 */
 } pool_job;
 
@@ -1043,7 +1131,7 @@ static void pool_task(void *ctx, int64_t t)
         const int64_t p1 = p0 + j->planes_per_task < p->nc ? p0 + j->planes_per_task : p->nc;
         for (int64_t pl = p0; pl < p1; pl++) {
             if (j->small && max_small_plane(p, j->x + pl * p->H * p->W, j->y + pl * p->OH * p->OW)) continue;
-            if (j->s1 && s1_plane(p, j->x + pl * p->H * p->W, j->y + pl * p->OH * p->OW, (float *)stack, j->s1inv))
+            if (j->s1 && s1_plane(p, j->x + pl * p->H * p->W, j->y + pl * p->OH * p->OW, (float *)stack, j->tabs))
                 continue;
             pool_rows(j, rb, pl, 0, p->OH);
         }
@@ -1056,7 +1144,11 @@ void spd_pool2d_f32(const spd_pool2d *p, const float *x, float *y)
     if (p->nc <= 0 || p->OH <= 0 || p->OW <= 0) return;
     pool_job j = {.p = p, .k = KERN(), .x = x, .y = y, .q = p->sx == 2 ? 2 : 1, .rb = 1, .planes_per_task = p->nc,
                   .small = MAX_SMALL_FITS(p), .s1 = S1_PLANE_FITS(p)};
-    if (j.s1 && !p->max) s1_inv_init(p, j.s1inv);
+    s1_tabs tabs; /* uninitialised: 12 KB, filled only where used */
+    if (j.s1) {
+        s1_tabs_init(p, &tabs);
+        j.tabs = &tabs;
+    }
     j.L = ((j.q == 1 ? p->W : (p->W + 1) / 2) + PADV + 7) & ~(int64_t)7;
     /* interior columns: ox*sx - pl >= 0 and ox*sx - pl + (KW-1)*dx <= W - 1 */
     const int64_t ext = (p->KW - 1) * p->dx;
