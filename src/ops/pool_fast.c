@@ -736,13 +736,19 @@ AVX512 static bool max_small_plane(const spd_pool2d *p, const float *x, float *y
  * holds an in-bounds tap (pads < kernel), so the average's divisor is never
  * 0 and max's result is a tap's; with no NaN in the plane (else false, for
  * the general walk) any tap order gives the reference's max. */
-
 static bool s1_plane_fits(const spd_pool2d *p)
 {
     const int64_t Wp = p->W + p->pl + p->pr;
     return p->sy == 1 && p->sx == 1 && p->dy == 1 && p->dx == 1 && p->pl < p->KW && p->pr < p->KW &&
            p->pt < p->KH && p->pb < p->KH && p->OW == Wp - p->KW + 1 && p->OH == p->H + p->pt + p->pb - p->KH + 1 &&
            p->OH * Wp + 16 + p->KW <= PLANE_FLOATS && p->KH * p->OW <= S1_INV;
+}
+
+/* Whether s1_plane takes p flat (see s1_flat_body). */
+static bool s1_flat_fits(const spd_pool2d *p)
+{
+    return p->OH == p->H && p->OW == p->W && p->H * p->W <= FLAT_MAX && p->KW <= FLAT_KW &&
+           p->H * p->W + 48 + p->KW <= PLANE_FLOATS;
 }
 
 /* s1_plane's buffer: the padded column results, OH rows of Wp, then 16 +
@@ -752,6 +758,10 @@ static void s1_plane_init(const spd_pool2d *p, float *buf)
 {
     const int64_t end = p->OH * (p->W + p->pl + p->pr);
     for (int64_t c = end; c < end + 16 + p->KW; c++) buf[c] = 0;
+    if (!s1_flat_fits(p)) return;
+    /* the flat pass's: 16 before its column results and 16 + KW after */
+    for (int64_t c = 0; c < 16; c++) buf[c] = 0;
+    for (int64_t c = 16 + p->H * p->W; c < 32 + p->H * p->W + p->KW; c++) buf[c] = 0;
 }
 
 INLINE512 __m512 fold(__m512 a, __m512 b, bool is_max) { return is_max ? _mm512_max_ps(a, b) : _mm512_add_ps(a, b); }
@@ -802,11 +812,6 @@ INLINE512 void s1_plane_body(const spd_pool2d *p, const float *x, float *y, floa
  * each tap's load masks off the lanes whose tap falls outside its row
  * (columns tracked per lane). A 17x17 plane is 19 vectors, where row by
  * row it was 34 (the second of each row one lane full). */
-static bool s1_flat_fits(const spd_pool2d *p)
-{
-    return p->OH == p->H && p->OW == p->W && p->H * p->W <= FLAT_MAX && p->KW <= FLAT_KW &&
-           p->H * p->W + 48 + p->KW <= PLANE_FLOATS;
-}
 
 INLINE512 void s1_flat_body(const spd_pool2d *p, const float *x, float *y, float *buf, const float *finv,
                              const bool is_max, const int64_t KH, const int64_t KW)
