@@ -744,11 +744,14 @@ static bool s1_plane_fits(const spd_pool2d *p)
            p->OH * Wp + 16 + p->KW <= PLANE_FLOATS && p->KH * p->OW <= S1_INV;
 }
 
-/* Whether s1_plane takes p flat (see s1_flat_body). */
+/* Whether s1_plane takes p flat (see s1_flat_body): where that needs at
+ * most 0.8 of the vectors the row by row passes take (its tap masks cost
+ * a little more a vector: 28-wide rows, 0.875, ran 1.05x as long flat;
+ * 35-wide, 0.73, 0.86x). */
 static bool s1_flat_fits(const spd_pool2d *p)
 {
     return p->OH == p->H && p->OW == p->W && p->H * p->W <= FLAT_MAX && p->KW <= FLAT_KW &&
-           p->H * p->W + 48 + p->KW <= PLANE_FLOATS;
+           p->H * p->W + 48 + p->KW <= PLANE_FLOATS && (p->H * p->W + 15) / 16 * 5 <= p->H * ((p->W + 15) / 16) * 4;
 }
 
 /* s1_plane's buffer: the padded column results, OH rows of Wp, then 16 +
@@ -766,6 +769,22 @@ static void s1_plane_init(const spd_pool2d *p, float *buf)
 
 INLINE512 __m512 fold(__m512 a, __m512 b, bool is_max) { return is_max ? _mm512_max_ps(a, b) : _mm512_add_ps(a, b); }
 
+/* dst[0..n) = the fold of ny runs of n floats, W apart, from x0 (ny <=
+ * KH; KH constant, for the usual ny == KH). */
+INLINE512 void fold_rows(const float *x0, int64_t n, int64_t W, int64_t ny, const int64_t KH, float *dst,
+                         const bool is_max)
+{
+    for (int64_t c = 0; c < n; c += 16) {
+        const __mmask16 m = mask16(n - c);
+        __m512 v = _mm512_maskz_loadu_ps(m, x0 + c);
+        if (ny == KH)
+            for (int64_t k = 1; k < KH; k++) v = fold(v, _mm512_maskz_loadu_ps(m, x0 + k * W + c), is_max);
+        else
+            for (int64_t k = 1; k < ny; k++) v = fold(v, _mm512_maskz_loadu_ps(m, x0 + k * W + c), is_max);
+        _mm512_mask_storeu_ps(dst + c, m, v);
+    }
+}
+
 INLINE512 void s1_plane_body(const spd_pool2d *p, const float *x, float *y, float *buf, const float *inv,
                               const bool is_max, const int64_t KH, const int64_t KW)
 {
@@ -777,16 +796,7 @@ INLINE512 void s1_plane_body(const spd_pool2d *p, const float *x, float *y, floa
         float *r = buf + oy * Wp;
         for (int64_t c = 0; c < pl; c++) r[c] = padv;
         for (int64_t c = pl + W; c < Wp; c++) r[c] = padv;
-        const float *x0 = x + (oy - pt + y0) * W;
-        for (int64_t c = 0; c < W; c += 16) {
-            const __mmask16 m = mask16(W - c);
-            __m512 v = _mm512_maskz_loadu_ps(m, x0 + c);
-            if (ny == KH) /* the usual row: a constant count */
-                for (int64_t k = 1; k < KH; k++) v = fold(v, _mm512_maskz_loadu_ps(m, x0 + k * W + c), is_max);
-            else
-                for (int64_t k = 1; k < ny; k++) v = fold(v, _mm512_maskz_loadu_ps(m, x0 + k * W + c), is_max);
-            _mm512_mask_storeu_ps(r + pl + c, m, v);
-        }
+        fold_rows(x + (oy - pt + y0) * W, W, W, ny, KH, r + pl, is_max);
     }
     /* average: the divisors' rows count padded rows too with count_include_pad */
     const int64_t lo = is_max || p->count_include_pad ? -pt : 0, hi = is_max || p->count_include_pad ? H + p->pb : H;
@@ -812,7 +822,6 @@ INLINE512 void s1_plane_body(const spd_pool2d *p, const float *x, float *y, floa
  * each tap's load masks off the lanes whose tap falls outside its row
  * (columns tracked per lane). A 17x17 plane is 19 vectors, where row by
  * row it was 34 (the second of each row one lane full). */
-
 INLINE512 void s1_flat_body(const spd_pool2d *p, const float *x, float *y, float *buf, const float *finv,
                              const bool is_max, const int64_t KH, const int64_t KW)
 {
@@ -820,25 +829,13 @@ INLINE512 void s1_flat_body(const spd_pool2d *p, const float *x, float *y, float
     float *C = buf + 16; /* the row pass reads from C - pl */
     const int64_t lo = pt, hi = H - p->pb; /* the rows whose windows lie inside the plane */
     for (int64_t oy = 0; oy < H; oy++) {
-        if (oy == lo && hi > lo) {
-            const float *xs = x - pt * W;
-            for (int64_t i = lo * W; i < hi * W; i += 16) {
-                const __mmask16 m = mask16(hi * W - i);
-                __m512 v = _mm512_maskz_loadu_ps(m, xs + i);
-                for (int64_t k = 1; k < KH; k++) v = fold(v, _mm512_maskz_loadu_ps(m, xs + i + k * W), is_max);
-                _mm512_mask_storeu_ps(C + i, m, v);
-            }
+        if (oy == lo && hi > lo) { /* rows [lo, hi) as one run of (hi - lo) W columns */
+            fold_rows(x, (hi - lo) * W, W, KH, KH, C + lo * W, is_max);
             oy = hi - 1;
             continue;
         }
         const int64_t y0 = pt - oy > 0 ? pt - oy : 0, y1 = H + pt - oy < KH ? H + pt - oy : KH;
-        const float *x0 = x + (oy - pt + y0) * W;
-        for (int64_t c = 0; c < W; c += 16) {
-            const __mmask16 m = mask16(W - c);
-            __m512 v = _mm512_maskz_loadu_ps(m, x0 + c);
-            for (int64_t k = 1; k < y1 - y0; k++) v = fold(v, _mm512_maskz_loadu_ps(m, x0 + k * W + c), is_max);
-            _mm512_mask_storeu_ps(C + oy * W + c, m, v);
-        }
+        fold_rows(x + (oy - pt + y0) * W, W, W, y1 - y0, KH, C + oy * W, is_max);
     }
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
     const __m512i vW = _mm512_set1_epi32((int)W), step = _mm512_set1_epi32(16 % (int)W);
