@@ -190,6 +190,13 @@ static void test_pool2d(void)
         {3, 45, 63, 22, 31, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true, false},
         {4, 23, 71, 11, 35, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true, false},
         {6, 33, 65, 16, 32, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true, false},
+        /* stride-2 max whose last window passes the row's end (ceil_mode's,
+         * or a right pad): GoogLeNet's 28x28 and 56x56 pools, a 2-wide
+         * window on an odd row, 16k + 1 outputs */
+        {20, 28, 28, 14, 14, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, true, false},
+        {6, 56, 56, 28, 28, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, true, false},
+        {5, 27, 45, 13, 23, 3, 2, 2, 2, 1, 1, 0, 0, 0, 1, true, false},
+        {4, 9, 66, 4, 33, 3, 3, 2, 2, 1, 1, 0, 0, 0, 2, true, false},
         /* stride-1 max over planes whose padded rows fit one AVX-512 vector
          * (GoogLeNet's 14x14 and 7x7 branch pools), padded width exactly
          * 16, 5x5, 2x2 with one-sided pads, no pads, 1x1 and 1-row planes,
