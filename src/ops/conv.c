@@ -729,7 +729,7 @@ static spd_status conv_gemm(const spd_sgemm_kernel *kern, const geom *g, int64_t
          * gathers every other float from rows read cold: resnet50's
          * layer2.0.conv2 packed its 1152 x 784 B in 184 of 1168 us, ~24
          * multiply-adds' time a float. Priced at 2, the 2-thread split went
-         * by rows of W and both threads packed all of B: 664 -> 575 us
+         * by rows of W and both threads packed all of B: 730 -> 595 us
          * there, layer3.0/4.0's 853 -> 727 and 902 -> 818 (whatever the
          * price from 8 to 32). */
         B.pack_cost = x2d->direct ? 16.0f : 2.0f;
