@@ -481,47 +481,61 @@ static int64_t spread(int64_t n)
     return n / 16 % 2 ? n : n + 16;
 }
 
-/* Tiles per block: as many as 128 (large blocks were measured as fast as
- * or faster than blocks sized to keep V and M in L2: fewer GEMM calls, U
- * read fewer times), split evenly into enough blocks for the threads. */
+/* Tiles per block: at most 128 (large blocks were measured as fast as or
+ * faster than blocks sized to keep V and M in L2: fewer GEMM calls, U read
+ * fewer times), and a whole number of the kernel's nr-wide column panels.
+ * A part-filled panel costs nearly a full one: 128->32 channels at 56x56
+ * (784 tiles) took 0.93 ms in blocks of 48 tiles (a panel and a half) and
+ * 0.76 in blocks of 64 at 1 thread. Blocks in whole panels against the old
+ * choice (which counted a half-empty panel as half, and made 79-tile
+ * blocks at 2 threads, 112 at 1): that layer at 2 threads 0.82x, resnet50's
+ * 64->64 at 56x56 0.85x; densenet121 0.96x, resnet50 0.97x, googlenet 0.98x
+ * (1 thread: 0.98-1.0x). */
 #define WINO_TB_MAX 128
+#define WINO_SIM_THREADS 64 /* makespan follows at most this many */
 
 /* What a block of tb tiles costs, in multiply-adds: its 16 products over
- * the kernel's nr-wide column panels (the last counted as half a panel
- * when at most half full, as the kernels' narrow tile computes it), and
- * the transforms, some hundreds of operations per tile and channel. */
+ * whole nr-wide column panels, and the transforms, some hundreds of
+ * operations per tile and channel. */
 #define WINO_TF_COST 200.0
 
 static double block_cost(int64_t tb, int64_t C, int64_t M, int64_t nr)
 {
-    const int64_t rem = tb % nr, cols = rem && rem <= nr / 2 ? tb - rem + nr / 2 : cdiv(tb, nr) * nr;
-    return (double)cols * 16.0 * (double)C * (double)M + (double)tb * WINO_TF_COST * (double)(C + M);
+    return (double)(cdiv(tb, nr) * nr) * 16.0 * (double)C * (double)M + (double)tb * WINO_TF_COST * (double)(C + M);
 }
 
-/* With more threads, the block count whose waves over the threads cost
- * least: blocks in multiples of 16 tiles left the threads unequal shares
- * (resnet50's 28x28 stage: 196 tiles as 64 + 64 + 64 + 4, one thread 128
- * tiles, the other 68; its 56x56 stage as 7 blocks of 112, 4 + 3) and
- * ran 1.3x-1.4x faster on 2 threads than on 1. Few tiles come out as one
- * block a thread (a 14x14 output's 49 as 25 + 24: in blocks of 16 the
- * last held one tile, and resnet50's 14x14 stage ran 1.23x as long). */
+/* How long the threads take over T tiles in blocks of tb, each taking the
+ * next block as it finishes one (blocks in order, the last one short). */
+static double makespan(int64_t T, int64_t tb, int threads, int64_t C, int64_t M, int64_t nr)
+{
+    double load[WINO_SIM_THREADS] = {0};
+    if (threads > WINO_SIM_THREADS) threads = WINO_SIM_THREADS;
+    for (int64_t t0 = 0; t0 < T; t0 += tb) {
+        int least = 0;
+        for (int i = 1; i < threads; i++)
+            if (load[i] < load[least]) least = i;
+        load[least] += block_cost(min64(tb, T - t0), C, M, nr);
+    }
+    double most = 0;
+    for (int i = 0; i < threads; i++) most = load[i] > most ? load[i] : most;
+    return most;
+}
+
+/* The block size, in whole panels, whose blocks the threads finish first;
+ * of two within 0.1%, the larger. Balance counts as much as the panels:
+ * resnet50's 128->128 at 28x28 (196 tiles) in blocks of 128 (128 + 68)
+ * ran 1.11x as long at 2 threads as in blocks of 96 (96 + 96 + 4). */
 static int64_t choose_tb(int64_t T, int threads, int64_t C, int64_t M, int64_t nr)
 {
-    if (threads <= 1) {
-        const int64_t nb = cdiv(T, WINO_TB_MAX);
-        return cdiv(cdiv(T, nb), 16) * 16;
-    }
-    int64_t best_tb = cdiv(T, threads);
+    int64_t best_tb = nr;
     double best = -1;
-    for (int64_t nb = threads; nb <= T; nb += threads) {
-        const int64_t tb = cdiv(T, nb);
-        if (tb > WINO_TB_MAX) continue;
-        if (tb < 16 && best >= 0) break;
-        const double cost = (double)cdiv(cdiv(T, tb), threads) * block_cost(tb, C, M, nr);
-        if (best < 0 || cost < best * 0.999) {
-            best = cost;
+    for (int64_t tb = nr; tb <= max64(WINO_TB_MAX, nr); tb += nr) {
+        const double cost = makespan(T, tb, threads, C, M, nr);
+        if (best < 0 || cost <= best * 1.001) {
+            best = cost < best || best < 0 ? cost : best;
             best_tb = tb;
         }
+        if (tb >= T) break;
     }
     return best_tb;
 }
