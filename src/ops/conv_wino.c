@@ -442,7 +442,7 @@ static bool run_block(wino_job *jb, scratch *sc, int64_t blk)
     for (int xi = 0; xi < 16; xi++) {
         const float *u = jb->u + (size_t)xi * jb->ustride;
         const spd_gemm_a A = {.trans = 0, .p = jb->kern ? NULL : u, .ld = s->C, .packed = jb->kern ? u : NULL};
-        const spd_gemm_b B = {.trans = 0, .p = sc->V + (size_t)(xi * jb->vstride), .ld = jb->ldv};
+        const spd_gemm_b B = {.trans = 0, .p = sc->V + (size_t)(xi * jb->vstride), .ld = jb->ldv, .in_place = 1};
         if (spd_gemm_run(jb->kern, s->M, nt, s->C, 1.0f, &A, &B, 0.0f, sc->M + (size_t)(xi * jb->mstride), jb->Tb,
                          NULL, jb->gemm_threads) != SPD_OK) {
             spd_error_clear();
@@ -558,7 +558,7 @@ spd_status spd_conv_wino(const spd_sgemm_kernel *kern, const spd_wino_shape *s, 
     const bool shared = threads > 1 && cdiv(jb.T, 16) < 2 * threads;
     jb.gemm_threads = shared ? threads : 1;
     jb.Tb = shared ? cdiv(jb.T, 16) * 16 : choose_tb(jb.T, threads, s->C, s->M, kern ? kern->nr : 16);
-    jb.ldv = jb.Tb + 8; /* room for a partial vector's extra lanes */
+    jb.ldv = jb.Tb + 16; /* room for a partial vector's extra lanes; rows on cache lines (B read in place) */
     jb.tstride = 2 * jb.Tb + 24;
     jb.vstride = spread(s->C * jb.ldv);
     jb.mstride = spread(s->M * jb.Tb);

@@ -251,7 +251,7 @@ static bool direct_b(const drv *d)
     const spd_gemm_b *B = d->B;
     if (!d->kern->kernel_sb || B->packed || B->pack || B->trans || !B->p) return false;
     const bool lines = B->ld % 16 == 0 && ((uintptr_t)B->p & 63) == 0;
-    return d->M <= DIRECT_B_MAX_M && d->N >= DIRECT_B_MIN_N && (lines || d->kern->sb_unaligned);
+    return d->M <= DIRECT_B_MAX_M && (d->N >= DIRECT_B_MIN_N || B->in_place) && (lines || d->kern->sb_unaligned);
 }
 
 /* Whether the kernel reads A in place (kernel_sa) instead of from packed

@@ -199,6 +199,8 @@ typedef struct spd_gemm_b {
     void (*pack)(const void *ctx, int64_t pc, int64_t k, int64_t jc, int64_t n, float *dst);
     const void *ctx;
     float pack_cost; /* multiply-adds one packed element costs, for the task split; 0: a default */
+    int in_place;    /* raw upright B laid out for reading in place (rows of whole panels, made for
+                        this product): read so however few its columns, where A has few rows */
 } spd_gemm_b;
 
 /* Applied to each block of C while it is in cache, after the product:
