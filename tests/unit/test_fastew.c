@@ -468,8 +468,11 @@ static void test_resize(void)
 {
     static const char *const ctms[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"};
     static const char *const nearest[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
-    static const int64_t shapes[][4] = {{1, 21, 28, 28}, {2, 3, 7, 9}, {1, 2, 20, 30}, {1, 1, 1, 5}, {1, 3, 6, 1}};
-    static const int64_t sizes[][2] = {{224, 224}, {16, 20}, {7, 11}, {3, 12}, {13, 4}};
+    /* the last three double both axes (the nearest path's 2x copies: a
+     * tail of 5, a whole vector and one of 7) */
+    static const int64_t shapes[][4] = {{1, 21, 28, 28}, {2, 3, 7, 9}, {1, 2, 20, 30}, {1, 1, 1, 5},
+                                        {1, 3, 6, 1},    {1, 3, 20, 21}, {2, 2, 5, 16}, {1, 1, 3, 7}};
+    static const int64_t sizes[][2] = {{224, 224}, {16, 20}, {7, 11}, {3, 12}, {13, 4}, {40, 42}, {10, 32}, {6, 14}};
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
         for (int m = 0; m < 8; m++) {
             spd_tensor Xf = {0}, Xd = {0}, S = {0};
