@@ -235,6 +235,128 @@ def tv_seg(ctor):
     return build
 
 
+# ------------------------------------------------ a detector and a U-Net
+
+class ConvBnSilu(nn.Module):
+    def __init__(self, c1, c2, k=1, stride=1):
+        super().__init__()
+        self.conv = nn.Conv2d(c1, c2, k, stride, k // 2, bias=False)
+        self.bn = nn.BatchNorm2d(c2)
+
+    def forward(self, x):
+        return nn.functional.silu(self.bn(self.conv(x)))
+
+
+class YoloBottleneck(nn.Module):
+    def __init__(self, c, shortcut):
+        super().__init__()
+        self.cv1, self.cv2, self.shortcut = ConvBnSilu(c, c, 3), ConvBnSilu(c, c, 3), shortcut
+
+    def forward(self, x):
+        y = self.cv2(self.cv1(x))
+        return x + y if self.shortcut else y
+
+
+class CspBlock(nn.Module):
+    """Split in two, a chain of bottlenecks on one half, every stage's
+    output concatenated (YOLOv8's C2f): Split/Slice and Concat traffic."""
+
+    def __init__(self, c1, c2, n=1, shortcut=False):
+        super().__init__()
+        self.c = c2 // 2
+        self.cv1 = ConvBnSilu(c1, 2 * self.c)
+        self.cv2 = ConvBnSilu((2 + n) * self.c, c2)
+        self.m = nn.ModuleList(YoloBottleneck(self.c, shortcut) for _ in range(n))
+
+    def forward(self, x):
+        y = list(self.cv1(x).chunk(2, 1))
+        for m in self.m:
+            y.append(m(y[-1]))
+        return self.cv2(torch.cat(y, 1))
+
+
+class SpatialPyramidPool(nn.Module):
+    """Three chained 5x5 stride-1 max pools, concatenated (SPPF)."""
+
+    def __init__(self, c1, c2):
+        super().__init__()
+        c = c1 // 2
+        self.cv1, self.cv2, self.pool = ConvBnSilu(c1, c), ConvBnSilu(4 * c, c2), nn.MaxPool2d(5, 1, 2)
+
+    def forward(self, x):
+        x = self.cv1(x)
+        y1 = self.pool(x)
+        y2 = self.pool(y1)
+        return self.cv2(torch.cat((x, y1, y2, self.pool(y2)), 1))
+
+
+class YoloLike(nn.Module):
+    """A one-stage detector laid out as YOLOv8n (width 0.25): backbone,
+    nearest-upsampling feature pyramid, three heads of raw box and class
+    maps, flattened and concatenated. At 640x640, the shape users run."""
+
+    def __init__(self, classes=80):
+        super().__init__()
+        self.p3 = nn.Sequential(ConvBnSilu(3, 16, 3, 2), ConvBnSilu(16, 32, 3, 2), CspBlock(32, 32, 1, True),
+                                ConvBnSilu(32, 64, 3, 2), CspBlock(64, 64, 2, True))
+        self.p4 = nn.Sequential(ConvBnSilu(64, 128, 3, 2), CspBlock(128, 128, 2, True))
+        self.p5 = nn.Sequential(ConvBnSilu(128, 256, 3, 2), CspBlock(256, 256, 1, True), SpatialPyramidPool(256, 256))
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.top, self.out3 = CspBlock(384, 128), CspBlock(192, 64)
+        self.down3, self.out4 = ConvBnSilu(64, 64, 3, 2), CspBlock(192, 128)
+        self.down4, self.out5 = ConvBnSilu(128, 128, 3, 2), CspBlock(384, 256)
+        self.box = nn.ModuleList(nn.Sequential(ConvBnSilu(c, 64, 3), ConvBnSilu(64, 64, 3), nn.Conv2d(64, 64, 1))
+                                 for c in (64, 128, 256))
+        self.cls = nn.ModuleList(nn.Sequential(ConvBnSilu(c, 80, 3), ConvBnSilu(80, 80, 3), nn.Conv2d(80, classes, 1))
+                                 for c in (64, 128, 256))
+
+    def forward(self, x):
+        p3 = self.p3(x)
+        p4 = self.p4(p3)
+        p5 = self.p5(p4)
+        t = self.top(torch.cat((self.up(p5), p4), 1))
+        o3 = self.out3(torch.cat((self.up(t), p3), 1))
+        o4 = self.out4(torch.cat((self.down3(o3), t), 1))
+        o5 = self.out5(torch.cat((self.down4(o4), p5), 1))
+        maps = [torch.cat((self.box[i](o), self.cls[i](o).sigmoid()), 1).flatten(2) for i, o in enumerate((o3, o4, o5))]
+        return torch.cat(maps, 2)
+
+
+def double_conv(c1, c2):
+    return nn.Sequential(nn.Conv2d(c1, c2, 3, 1, 1, bias=False), nn.BatchNorm2d(c2), nn.ReLU(),
+                         nn.Conv2d(c2, c2, 3, 1, 1, bias=False), nn.BatchNorm2d(c2), nn.ReLU())
+
+
+class UNet(nn.Module):
+    """The classic segmentation U-Net: max-pooled encoder, ConvTranspose
+    decoder, skip connections by Concat."""
+
+    def __init__(self, widths=(32, 64, 128, 256), classes=2):
+        super().__init__()
+        self.down, c = nn.ModuleList(), 3
+        for w in widths:
+            self.down.append(double_conv(c, w))
+            c = w
+        self.mid = double_conv(c, 2 * c)
+        self.up, self.dec, c = nn.ModuleList(), nn.ModuleList(), 2 * c
+        for w in reversed(widths):
+            self.up.append(nn.ConvTranspose2d(c, w, 2, 2))
+            self.dec.append(double_conv(2 * w, w))
+            c = w
+        self.pool, self.head = nn.MaxPool2d(2), nn.Conv2d(widths[0], classes, 1)
+
+    def forward(self, x):
+        skips = []
+        for d in self.down:
+            x = d(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.mid(x)
+        for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
+            x = dec(torch.cat((skip, up(x)), 1))
+        return self.head(x)
+
+
 # More architectures users bring, for bench/ only (a survey: each exposed
 # an exporter's spelling or a shape the kernels ran poorly, session 17)
 SURVEY = {
@@ -254,6 +376,9 @@ SURVEY = {
     "swin_t": (tv(torchvision.models.swin_t), image_input, ["logits"], False),
     "deeplabv3_mbv3": (tv_seg(torchvision.models.segmentation.deeplabv3_mobilenet_v3_large), image_input, ["out"],
                        True),
+    "yolov8n_like": (YoloLike, lambda gen: ((torch.randn(1, 3, 640, 640, generator=gen),), ["images"]), ["maps"],
+                     True),
+    "unet": (UNet, lambda gen: ((torch.randn(1, 3, 256, 256, generator=gen),), ["image"]), ["mask"], True),
 }
 MODELS.update(SURVEY)
 
