@@ -1,11 +1,22 @@
 /* Register-level helpers of the AVX2 kernels (sgemm_pack.inc,
- * conv_dw_avx2.c). Include on x86-64 after defining TARGET, the function
+ * conv_dw_avx2.c, conv_wino.c). Include on x86-64 after defining TARGET, the function
  * attribute of the includer's instruction set: every function is static,
  * so each file gets its own copy compiled for its ISA. */
 #ifndef SPD_OPS_AVX2_REGS_H
 #define SPD_OPS_AVX2_REGS_H
 
 #include <immintrin.h>
+#include <stdint.h>
+
+static const int32_t spd_lanes8_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+/* The first n lanes of eight set, for masked loads and stores; n is
+ * clamped to [0, 8]. */
+TARGET static inline __m256i lanes8(int64_t n)
+{
+    n = n < 0 ? 0 : n > 8 ? 8 : n;
+    return _mm256_loadu_si256((const __m256i *)(spd_lanes8_tab + 8 - n));
+}
 
 /* Transposes eight rows of eight floats in registers: r[i] lane j becomes
  * r[j] lane i. */

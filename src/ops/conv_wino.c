@@ -239,17 +239,9 @@ static void out_tf_scalar(const wino_job *jb, const seg *sg, int64_t nseg, const
 
 #if defined(__x86_64__)
 #include "ops/vmath_avx2_inl.h"
+#include "ops/avx2_regs.h"
 
 #define HAVE_AVX2_TF 1
-
-static const int32_t g_wmask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-
-/* Lanes [0, n) set; n is clamped to [0, 8]. */
-INLINE __m256i lanes(int64_t n)
-{
-    n = n < 0 ? 0 : n > 8 ? 8 : n;
-    return _mm256_loadu_si256((const __m256i *)(g_wmask + 8 - n));
-}
 
 /* The even and odd elements of p[0..16): in order, or (scrambled) in the
  * order 0 1 4 5 2 3 6 7 that the in-lane shuffle leaves, one permute less
@@ -336,7 +328,7 @@ INLINE void emit_row(__m256 lo, __m256 hi, float *y, const float *z, int64_t n, 
         _mm256_storeu_ps(y + 8, act8(kind, hi, a, b));
         return;
     }
-    const __m256i ml = lanes(n), mh = lanes(n - 8);
+    const __m256i ml = lanes8(n), mh = lanes8(n - 8);
     if (z) {
         lo = _mm256_add_ps(lo, _mm256_maskload_ps(z, ml));
         hi = _mm256_add_ps(hi, _mm256_maskload_ps(z + 8, mh));
