@@ -255,9 +255,10 @@ static void nearest_plane(const planes_job *j, const float *x, float *y)
     }
 }
 
-/* One plane: each source row resized along W once (its OW outputs), then
- * each output row blended from two of those, contiguous and vectorised:
- * H x OW column lookups instead of OH x OW. */
+/* One plane. Linear: each source row resized along W once (its OW
+ * outputs), then each output row blended from two of those, contiguous and
+ * vectorised: H x OW column lookups instead of OH x OW. Nearest: see
+ * nearest_plane. */
 static void resize_plane(void *ctx, int64_t pl)
 {
     const planes_job *j = ctx;
