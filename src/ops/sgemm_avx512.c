@@ -206,10 +206,17 @@ TARGET static inline __attribute__((always_inline)) void tile_rows(int rows, int
 #define CLAMPS(X)                                                                                                      \
     X(SPD_CLAMP_NONE) X(SPD_CLAMP_RELU) X(SPD_CLAMP_CLIP) X(SPD_CLAMP_SILU) X(SPD_CLAMP_GELU) X(SPD_CLAMP_HARDSWISH)
 #define FULL_TILE(SB)                                                                                             \
-    if (m == MR && n > 16 && alpha == 1.0f && beta == 0.0f && te) {                                               \
-        switch (te->clamp) {                                                                                      \
-            CLAMPS(FULL_CASE_##SB)                                                                                \
-        default: break;                                                                                           \
+    if (m == MR && alpha == 1.0f && beta == 0.0f && te) {                                                         \
+        if (n > 16) {                                                                                             \
+            switch (te->clamp) {                                                                                  \
+                CLAMPS(FULL_CASE_##SB)                                                                            \
+            default: break;                                                                                       \
+            }                                                                                                     \
+        } else {                                                                                                  \
+            switch (te->clamp) {                                                                                  \
+                CLAMPS(NARROW_CASE_##SB)                                                                          \
+            default: break;                                                                                       \
+            }                                                                                                     \
         }                                                                                                         \
     }
 #define FULL_CASE_0(cl)                                                                                           \
@@ -218,6 +225,13 @@ TARGET static inline __attribute__((always_inline)) void tile_rows(int rows, int
     case cl: tile(1, 1, 0, 0, 1 + cl, k, a, 0, b, ldb, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
 #define FULL_CASE_SA(cl)                                                                                          \
     case cl: tile(1, 0, 1, 0, 1 + cl, k, a, lda, b, NR, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
+/* the same for a product's last, narrow panel (n <= 16: one vector a row) */
+#define NARROW_CASE_0(cl)                                                                                         \
+    case cl: tile(0, 0, 0, 0, 1 + cl, k, a, 0, b, NR, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
+#define NARROW_CASE_1(cl)                                                                                         \
+    case cl: tile(0, 1, 0, 0, 1 + cl, k, a, 0, b, ldb, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
+#define NARROW_CASE_SA(cl)                                                                                        \
+    case cl: tile(0, 0, 1, 0, 1 + cl, k, a, lda, b, NR, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
 
 TARGET static void kernel_8x32(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n,
                                float alpha, float beta, const spd_tile_epi *te)
