@@ -46,6 +46,7 @@ spd_unit_test(test_dwpw)
 spd_unit_test(test_conv_concat)
 spd_unit_test(test_rnn)
 spd_unit_test(test_fastew)
+spd_unit_test(test_block_cache)
 
 # The ONNX operator conformance suite, generated at test time.
 add_test(NAME conformance_generate

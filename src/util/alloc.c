@@ -1,4 +1,5 @@
 #include "util/alloc.h"
+#include "util/block_cache.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -8,8 +9,9 @@
 #include <sys/mman.h>
 #endif
 
-/* A header before each block keeps its size so frees can be counted; it is
- * 64 bytes so the user pointer keeps the block's cache-line alignment. */
+/* A header before each block keeps its size so frees can be counted, and
+ * the bytes it has room for (more when it came from the block cache); it
+ * is 64 bytes so the user pointer keeps the block's cache-line alignment. */
 #define HDR 64
 
 static atomic_size_t g_current, g_peak;
@@ -55,11 +57,15 @@ void *spd_malloc(size_t n)
 {
     atomic_fetch_add_explicit(&g_calls, 1, memory_order_relaxed);
     if (should_fail() || n > SIZE_MAX - HDR) return NULL;
-    void *p = NULL;
-    if (posix_memalign(&p, HDR, n + HDR) != 0) return NULL;
-    *(size_t *)p = n;
+    size_t cap = n;
+    void *p = n >= SPD_BLOCK_CACHE_MIN ? spd_block_cache_take(n, &cap) : NULL;
+    if (!p) {
+        if (posix_memalign(&p, HDR, n + HDR) != 0) return NULL;
+        if (n >= HUGE_FROM) advise_huge(p, n + HDR);
+    }
+    ((size_t *)p)[0] = n;
+    ((size_t *)p)[1] = cap;
     count(n, 0);
-    if (n >= HUGE_FROM) advise_huge(p, n + HDR);
     return (char *)p + HDR;
 }
 
@@ -83,8 +89,8 @@ void spd_free(void *p)
 {
     if (!p) return;
     char *base = (char *)p - HDR;
-    count(0, *(size_t *)base);
-    free(base);
+    count(0, ((size_t *)base)[0]);
+    if (!spd_block_cache_put(base, ((size_t *)base)[1])) free(base);
 }
 
 void *spd_realloc(void *p, size_t n)
