@@ -357,6 +357,60 @@ class UNet(nn.Module):
         return self.head(x)
 
 
+# ------------------------------------- one decode step of a GPT-style model
+
+class DecoderLayer(nn.Module):
+    """Pre-LN attention over the cached keys and values plus the new token's,
+    then the MLP; returns the grown caches too."""
+
+    def __init__(self, d, heads):
+        super().__init__()
+        self.d, self.heads = d, heads
+        self.ln1, self.qkv, self.proj = nn.LayerNorm(d), nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.ln2, self.fc1, self.fc2 = nn.LayerNorm(d), nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x, past_k, past_v):
+        b, t, _ = x.shape
+        hd = self.d // self.heads
+        q, k, v = self.qkv(self.ln1(x)).split(self.d, 2)
+        q = q.view(b, t, self.heads, hd).transpose(1, 2)
+        k = torch.cat((past_k, k.view(b, t, self.heads, hd).transpose(1, 2)), 2)
+        v = torch.cat((past_v, v.view(b, t, self.heads, hd).transpose(1, 2)), 2)
+        a = torch.softmax(q @ k.transpose(2, 3) / math.sqrt(hd), -1) @ v
+        x = x + self.proj(a.transpose(1, 2).reshape(b, t, self.d))
+        x = x + self.fc2(nn.functional.gelu(self.fc1(self.ln2(x))))
+        return x, k, v
+
+
+class DecoderStep(nn.Module):
+    """Text generation's per-token call: one new token, 6 layers of 512 wide
+    and 8 heads, a 32000-word head, key/value caches of 128 positions in
+    and 129 out (1.6 MB each): GEMV-bound, with large outputs."""
+
+    def __init__(self, layers=6, d=512, heads=8, vocab=32000):
+        super().__init__()
+        self.emb, self.pos = nn.Embedding(vocab, d), nn.Embedding(2048, d)
+        self.layers = nn.ModuleList(DecoderLayer(d, heads) for _ in range(layers))
+        self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, vocab, bias=False)
+
+    def forward(self, ids, pos, past_k, past_v):
+        x = self.emb(ids) + self.pos(pos)
+        ks, vs = [], []
+        for i, layer in enumerate(self.layers):
+            x, k, v = layer(x, past_k[i], past_v[i])
+            ks.append(k)
+            vs.append(v)
+        return self.head(self.ln(x)), torch.stack(ks), torch.stack(vs)
+
+
+def decoder_step_inputs(gen, past=128):
+    ids = torch.randint(0, 32000, (1, 1), generator=gen, dtype=torch.int64)
+    pos = torch.full((1, 1), past, dtype=torch.int64)
+    past_k = torch.randn(6, 1, 8, past, 64, generator=gen)
+    past_v = torch.randn(6, 1, 8, past, 64, generator=gen)
+    return (ids, pos, past_k, past_v), ["ids", "pos", "past_k", "past_v"]
+
+
 # More architectures users bring, for bench/ only (a survey: each exposed
 # an exporter's spelling or a shape the kernels ran poorly, session 17)
 SURVEY = {
@@ -379,6 +433,7 @@ SURVEY = {
     "yolov8n_like": (YoloLike, lambda gen: ((torch.randn(1, 3, 640, 640, generator=gen),), ["images"]), ["maps"],
                      True),
     "unet": (UNet, lambda gen: ((torch.randn(1, 3, 256, 256, generator=gen),), ["image"]), ["mask"], True),
+    "gpt_decode": (DecoderStep, decoder_step_inputs, ["logits", "keys", "values"], False),
 }
 MODELS.update(SURVEY)
 
