@@ -219,19 +219,16 @@ TARGET static inline __attribute__((always_inline)) void tile_rows(int rows, int
             }                                                                                                     \
         }                                                                                                         \
     }
-#define FULL_CASE_0(cl)                                                                                           \
-    case cl: tile(1, 0, 0, 0, 1 + cl, k, a, 0, b, NR, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
-#define FULL_CASE_1(cl)                                                                                           \
-    case cl: tile(1, 1, 0, 0, 1 + cl, k, a, 0, b, ldb, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
-#define FULL_CASE_SA(cl)                                                                                          \
-    case cl: tile(1, 0, 1, 0, 1 + cl, k, a, lda, b, NR, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
-/* the same for a product's last, narrow panel (n <= 16: one vector a row) */
-#define NARROW_CASE_0(cl)                                                                                         \
-    case cl: tile(0, 0, 0, 0, 1 + cl, k, a, 0, b, NR, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
-#define NARROW_CASE_1(cl)                                                                                         \
-    case cl: tile(0, 1, 0, 0, 1 + cl, k, a, 0, b, ldb, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
-#define NARROW_CASE_SA(cl)                                                                                        \
-    case cl: tile(0, 0, 1, 0, 1 + cl, k, a, lda, b, NR, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
+/* wide: both vectors of each row (n > 16), or a product's last, narrow
+ * panel (one vector a row) */
+#define TILE_CASE(cl, wide, sb, sa, lda_, ldb_)                                                                   \
+    case cl: tile(wide, sb, sa, 0, 1 + cl, k, a, lda_, b, ldb_, NULL, C, ldc, MR, n, 1.0f, 0.0f, te); return;
+#define FULL_CASE_0(cl) TILE_CASE(cl, 1, 0, 0, 0, NR)
+#define FULL_CASE_1(cl) TILE_CASE(cl, 1, 1, 0, 0, ldb)
+#define FULL_CASE_SA(cl) TILE_CASE(cl, 1, 0, 1, lda, NR)
+#define NARROW_CASE_0(cl) TILE_CASE(cl, 0, 0, 0, 0, NR)
+#define NARROW_CASE_1(cl) TILE_CASE(cl, 0, 1, 0, 0, ldb)
+#define NARROW_CASE_SA(cl) TILE_CASE(cl, 0, 0, 1, lda, NR)
 
 TARGET static void kernel_8x32(int64_t k, const float *a, const float *b, float *C, int64_t ldc, int m, int n,
                                float alpha, float beta, const spd_tile_epi *te)
